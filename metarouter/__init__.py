@@ -1,0 +1,36 @@
+"""Meta-router: LLM routing from gold-standard and preference-based labels.
+
+The GS-PB bias ``Delta(q)`` is a conditional average treatment effect with the
+label source as treatment; it is estimated with cross-fitted R- and DR-learners,
+the preference-based labels are corrected, and the quality-gain model ``m(q)``
+is fitted on the enriched data (seed 003, sections 2-3).
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "RLearner": "metarouter.cate",
+    "DRLearner": "metarouter.cate",
+    "MetaRouter": "metarouter.routers",
+    "PooledRouter": "metarouter.routers",
+    "GSOnlyRouter": "metarouter.routers",
+    "RandomRouter": "metarouter.routers",
+    "UnitCost": "metarouter.costs",
+    "TokenCost": "metarouter.costs",
+    "efficiency_curve": "metarouter.evaluation",
+    "efficiency_gain": "metarouter.evaluation",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):  # PEP 562: import submodules on first use
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'metarouter' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -1,0 +1,33 @@
+"""RACER: KL-robust, cost-constrained routing of an LLM judge's reasoning mode.
+
+KL-ball worst-case reweighting in closed form, the entropy-regularised
+primal-dual solver, its CVXPY reference on the same problem object, the
+parametric ``RacerRouter`` and the uncertainty router of seed 002.
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "kl_worst_case": "racer_dro.kl",
+    "KLWorstCase": "racer_dro.kl",
+    "RoutingProblem": "racer_dro.problem",
+    "Solution": "racer_dro.problem",
+    "solve_primal_dual": "racer_dro.primal_dual",
+    "solve_cvxpy": "racer_dro.reference",
+    "RacerRouter": "racer_dro.router",
+    "UncertaintyRouter": "racer_dro.uncertainty",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):  # PEP 562: import submodules on first use
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'racer_dro' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -1,0 +1,1 @@
+"""Monte Carlo studies: harness (seeds, backends, resumable store, progress) and studies."""
