@@ -1,0 +1,196 @@
+"""Execution backends: serial, loky (joblib processes) and dask (a ``dask.distributed`` cluster).
+
+Every backend runs the same task, :func:`execute_round`: it rebuilds the round's
+seed from ``(config, round, base_seed)`` and calls the study's ``run_round``
+with inner thread pools (BLAS, OpenMP) capped at one thread, so workers do not
+oversubscribe the cores and a round computes the same bits wherever it runs.
+Results are yielded as they complete (in any order); the caller stores them.
+
+Short rounds are batched by joblib's adaptive batching (``batch_size="auto"``:
+it grows a batch until one takes a fraction of a second), so millisecond rounds
+do not drown in scheduling overhead while long rounds are dispatched one at a time
+(a killed run then loses at most the rounds in flight).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import joblib
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from .engine import round_seed
+
+__all__ = ["BACKENDS", "RoundResult", "RoundTask", "execute_round", "iter_results"]
+
+#: The backends ``run_study`` knows.
+BACKENDS = ("serial", "loky", "dask")
+
+#: Environment of worker processes: one thread per BLAS / OpenMP pool.
+THREAD_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "BLIS_NUM_THREADS": "1",
+    "VECLIB_MAXIMUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+}
+
+_capped_pid: int | None = None
+
+
+@dataclass(frozen=True)
+class RoundTask:
+    """One Monte Carlo round to run: ``key`` identifies it for the caller."""
+
+    key: object
+    config: dict
+    round_index: int
+    base_seed: int
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """The rows one round produced and how long ``run_round`` took (seconds)."""
+
+    key: object
+    rows: pd.DataFrame
+    elapsed: float
+
+
+def _cap_threads_in_this_worker() -> None:
+    """Cap BLAS/OpenMP pools at one thread for the rest of this worker process's life."""
+    global _capped_pid
+    pid = os.getpid()
+    if _capped_pid != pid:
+        for name, value in THREAD_ENV.items():
+            os.environ[name] = value
+        threadpool_limits(limits=1)
+        _capped_pid = pid
+
+
+def execute_round(
+    run_round: Callable[[dict, np.random.SeedSequence], pd.DataFrame],
+    task: RoundTask,
+    in_worker: bool = True,
+) -> RoundResult:
+    """Run one round (inside a worker, or in-process when ``in_worker`` is False)."""
+    if in_worker:
+        _cap_threads_in_this_worker()
+    seed = round_seed(task.config, task.round_index, task.base_seed)
+    start = time.perf_counter()
+    rows = run_round(dict(task.config), seed)
+    return RoundResult(task.key, rows, time.perf_counter() - start)
+
+
+def _default_jobs() -> int:
+    return joblib.cpu_count()
+
+
+def _iter_serial(run_round, tasks):
+    # Same caps as in workers, but only for the duration of the run (this is the
+    # user's process).
+    with threadpool_limits(limits=1):
+        for task in tasks:
+            yield execute_round(run_round, task, in_worker=False)
+
+
+def _iter_joblib(run_round, tasks, n_jobs, batch_size):
+    parallel = joblib.Parallel(
+        n_jobs=n_jobs,
+        return_as="generator_unordered",
+        batch_size="auto" if batch_size is None else batch_size,
+        pre_dispatch="2*n_jobs",
+    )
+    yield from parallel(
+        joblib.delayed(execute_round)(run_round, task) for task in tasks
+    )
+
+
+def _iter_loky(run_round, tasks, n_jobs, batch_size):
+    with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
+        yield from _iter_joblib(run_round, tasks, n_jobs or _default_jobs(), batch_size)
+
+
+def _iter_dask(run_round, tasks, n_jobs, scheduler, batch_size):
+    from distributed import Client, LocalCluster
+
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(
+            n_workers=n_jobs or _default_jobs(),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+            env=dict(THREAD_ENV),
+        )
+        client = Client(cluster, set_as_default=False)
+    else:
+        client = Client(scheduler, set_as_default=False)
+    try:
+        with joblib.parallel_config(backend="dask", client=client):
+            yield from _iter_joblib(run_round, tasks, n_jobs or -1, batch_size)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def iter_results(
+    run_round: Callable[[dict, np.random.SeedSequence], pd.DataFrame],
+    tasks: Sequence[RoundTask],
+    *,
+    backend: str = "loky",
+    n_jobs: int | None = None,
+    scheduler: str | None = None,
+    batch_size: int | None = None,
+) -> Iterator[RoundResult]:
+    """Run ``tasks`` on ``backend`` and yield each :class:`RoundResult` as it completes.
+
+    Parameters
+    ----------
+    run_round : callable
+        The study's round function (module-level, so workers can import it).
+    tasks : sequence of RoundTask
+        The rounds to run.
+    backend : {"serial", "loky", "dask"}, default="loky"
+        Where to run: in this process, in joblib's loky worker processes, or on a
+        ``dask.distributed`` cluster.
+    n_jobs : int, optional
+        Number of workers (default: all cores). For dask without ``scheduler``,
+        the number of single-threaded worker processes of the ``LocalCluster``;
+        with ``scheduler``, the number of rounds run at once (default: all the
+        cluster's threads).
+    scheduler : str, optional
+        Address of a running dask scheduler (``tcp://host:8786``); dask only.
+    batch_size : int, optional
+        Rounds per batch; default adaptive (joblib's ``"auto"``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from simulations.engine import Study
+    >>> def one(config, seed):
+    ...     return pd.DataFrame({"x": [config["a"]]})
+    >>> tasks = [RoundTask(k, {"a": k}, 0, 1) for k in range(3)]
+    >>> sorted(r.key for r in iter_results(one, tasks, backend="serial"))
+    [0, 1, 2]
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"`backend` must be one of {BACKENDS}, got {backend!r}")
+    if scheduler is not None and backend != "dask":
+        raise ValueError(f"`scheduler` needs backend='dask', got backend={backend!r}")
+    if not tasks:
+        return iter(())
+    if backend == "serial":
+        return _iter_serial(run_round, tasks)
+    if backend == "loky":
+        return _iter_loky(run_round, tasks, n_jobs, batch_size)
+    return _iter_dask(run_round, tasks, n_jobs, scheduler, batch_size)

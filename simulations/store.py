@@ -1,0 +1,353 @@
+"""The resumable result store: one embedded SQLite file per study run.
+
+Layout (all in one file, WAL mode):
+
+- ``configs(config_hash, config)``: the configuration of each hash, as canonical JSON.
+- ``rounds(config_hash, base_seed, round, seed, n_rows, elapsed, completed_at)``:
+  one row per *completed* round (its bookkeeping).
+- ``results(config_hash, base_seed, round, row, seed, <the study's columns>...)``:
+  one row per (configuration, round, router, level...), in the row order
+  ``run_round`` produced. The study's columns are real SQL columns, so the store
+  can be queried directly (``SELECT router, avg(te) FROM results GROUP BY router``).
+- ``columns(position, name, kind)``: the study's columns and their kinds
+  (``bool``, ``int``, ``float``, ``str``, ``object``) to restore dtypes on load.
+
+A round's ``rounds`` row and its ``results`` rows are written in one
+transaction, so a round is either fully stored or absent: a process killed at
+any instant (even with SIGKILL) leaves only complete rounds behind. Only one
+process writes (the parent of the workers); SQLite's locking makes concurrent
+writers safe anyway (a round stored twice is ignored the second time).
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["ResultStore", "StoreSchemaError"]
+
+FORMAT_VERSION = "1"
+
+_KEY_COLUMNS = ("config_hash", "base_seed", "round", "row", "seed")
+_SQL_TYPES = {
+    "bool": "BOOLEAN",
+    "int": "INTEGER",
+    "float": "REAL",
+    "str": "TEXT",
+    "object": "",
+}
+
+
+class StoreSchemaError(ValueError):
+    """A round's rows do not fit the columns already in the store."""
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _column_kind(name: str, series: pd.Series) -> str:
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "int"
+    if pd.api.types.is_float_dtype(dtype):
+        return "float"
+    if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
+        return "str"
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(dtype):
+        return "object"
+    raise TypeError(
+        f"column `{name}` has dtype {dtype}; the store holds bool, integer, float, string "
+        "and object (str/number/None) columns only"
+    )
+
+
+def _sql_value(value: object) -> object:
+    """A Python value sqlite3 can bind (numpy scalars and missing values converted)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (bool, int, float, str, bytes)):
+        return value
+    raise TypeError(
+        f"cannot store value {value!r} of type {type(value).__name__} "
+        "(use str, int, float, bool or None)"
+    )
+
+
+class ResultStore:
+    """An embedded SQLite store of completed Monte Carlo rounds.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The SQLite file (created with its parent directory if missing).
+
+    Examples
+    --------
+    >>> import tempfile, pandas as pd
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     with ResultStore(f"{d}/results.sqlite") as store:
+    ...         rows = pd.DataFrame({"router": ["a", "b"], "te": [1.5, 2.0]})
+    ...         stored = store.add_round(config_hash="c0", config_json='{"n":1}', round_index=0,
+    ...                         base_seed=7, seed="7:c0:0", rows=rows)
+    ...         stored, sorted(store.completed(7)), store.load(7)["te"].tolist()
+    (True, [('c0', 0)], [1.5, 2.0])
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves.
+        self._conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a commit survives the process being killed (the OS
+        # holds the written pages); only a power cut can lose the last commits.
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            self._conn.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('format_version', ?)",
+                (FORMAT_VERSION,),
+            )
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS configs "
+                "(config_hash TEXT PRIMARY KEY, config TEXT NOT NULL)"
+            )
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS rounds (config_hash TEXT NOT NULL, "
+                "base_seed INTEGER NOT NULL, round INTEGER NOT NULL, seed TEXT NOT NULL, "
+                "n_rows INTEGER NOT NULL, elapsed REAL, completed_at REAL NOT NULL, "
+                "PRIMARY KEY (config_hash, base_seed, round))"
+            )
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS columns (position INTEGER PRIMARY KEY, "
+                "name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL)"
+            )
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        version = self._conn.execute(
+            "SELECT value FROM meta WHERE key = 'format_version'"
+        ).fetchone()[0]
+        if version != FORMAT_VERSION:
+            raise StoreSchemaError(
+                f"the store {self.path} has format version {version}, expected {FORMAT_VERSION}"
+            )
+
+    # -- context manager -------------------------------------------------------------------
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    # -- schema ------------------------------------------------------------------------------
+    def columns(self) -> list[tuple[str, str]]:
+        """The study's columns as ``(name, kind)`` pairs, in order (empty before any round)."""
+        return [
+            (name, kind)
+            for name, kind in self._conn.execute(
+                "SELECT name, kind FROM columns ORDER BY position"
+            )
+        ]
+
+    def _ensure_schema(self, rows: pd.DataFrame, where: str) -> list[tuple[str, str]]:
+        """Create the results table from the first round's rows, or check later rounds fit it."""
+        kinds = [
+            (str(name), _column_kind(str(name), rows[name])) for name in rows.columns
+        ]
+        stored = self.columns()
+        if not stored:
+            clash = sorted({name for name, _ in kinds} & set(_KEY_COLUMNS))
+            if clash:
+                raise StoreSchemaError(
+                    f"{where}: columns {clash} are reserved by the store"
+                )
+            for position, (name, kind) in enumerate(kinds):
+                self._conn.execute(
+                    "INSERT INTO columns VALUES (?, ?, ?)", (position, name, kind)
+                )
+            user = ", ".join(
+                f"{_quote(name)} {_SQL_TYPES[kind]}".rstrip() for name, kind in kinds
+            )
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS results (config_hash TEXT NOT NULL, "
+                "base_seed INTEGER NOT NULL, round INTEGER NOT NULL, row INTEGER NOT NULL, "
+                f"seed TEXT NOT NULL{', ' + user if user else ''}, "
+                "PRIMARY KEY (config_hash, base_seed, round, row))"
+            )
+            return kinds
+        if sorted(name for name, _ in stored) != sorted(name for name, _ in kinds):
+            raise StoreSchemaError(
+                f"{where}: the rows have columns {sorted(n for n, _ in kinds)} but the store "
+                f"{self.path} holds {sorted(n for n, _ in stored)}; the study changed since the "
+                "store was written: use another output directory or delete the store"
+            )
+        return stored
+
+    # -- writing ---------------------------------------------------------------------------
+    def add_round(
+        self,
+        *,
+        config_hash: str,
+        config_json: str,
+        round_index: int,
+        base_seed: int,
+        seed: str,
+        rows: pd.DataFrame,
+        elapsed: float | None = None,
+    ) -> bool:
+        """Store one completed round atomically; return False if it was already stored."""
+        if not isinstance(rows, pd.DataFrame):
+            raise TypeError(
+                f"`rows` must be a pandas DataFrame, got {type(rows).__name__}"
+            )
+        where = f"round {round_index} of configuration {config_hash}"
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            exists = conn.execute(
+                "SELECT 1 FROM rounds WHERE config_hash = ? AND base_seed = ? AND round = ?",
+                (config_hash, base_seed, round_index),
+            ).fetchone()
+            if exists:
+                conn.execute("ROLLBACK")
+                return False
+            conn.execute(
+                "INSERT OR IGNORE INTO configs VALUES (?, ?)",
+                (config_hash, config_json),
+            )
+            kinds = self._ensure_schema(rows, where)
+            names = [name for name, _ in kinds]
+            values = [
+                [_sql_value(v) for v in rows[name].astype(object).tolist()]
+                for name in names
+            ]
+            records = [
+                (
+                    config_hash,
+                    base_seed,
+                    round_index,
+                    i,
+                    seed,
+                    *(col[i] for col in values),
+                )
+                for i in range(len(rows))
+            ]
+            if records:
+                placeholders = ", ".join("?" * (len(_KEY_COLUMNS) + len(names)))
+                cols = ", ".join(_quote(c) for c in (*_KEY_COLUMNS, *names))
+                conn.executemany(
+                    f"INSERT INTO results ({cols}) VALUES ({placeholders})", records
+                )
+            conn.execute(
+                "INSERT INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    config_hash,
+                    base_seed,
+                    round_index,
+                    seed,
+                    len(rows),
+                    elapsed,
+                    time.time(),
+                ),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return True
+
+    # -- reading ---------------------------------------------------------------------------
+    def completed(self, base_seed: int) -> set[tuple[str, int]]:
+        """The ``(config_hash, round)`` pairs already stored for ``base_seed``."""
+        return {
+            (h, int(k))
+            for h, k in self._conn.execute(
+                "SELECT config_hash, round FROM rounds WHERE base_seed = ?",
+                (base_seed,),
+            )
+        }
+
+    def rounds_table(self) -> pd.DataFrame:
+        """The bookkeeping of completed rounds (seed, row count, compute time, completion time)."""
+        return pd.read_sql_query(
+            "SELECT * FROM rounds ORDER BY completed_at, config_hash, round", self._conn
+        )
+
+    def configs(self) -> dict[str, str]:
+        """Map of configuration hash to canonical configuration JSON."""
+        return dict(self._conn.execute("SELECT config_hash, config FROM configs"))
+
+    def load(self, base_seed: int, max_round: int | None = None) -> pd.DataFrame:
+        """All stored rows for ``base_seed`` (rounds ``< max_round`` if given).
+
+        Columns: ``config_hash``, ``round``, ``row``, ``seed`` and the study's
+        columns with their dtypes restored. Rows are in no particular order.
+        """
+        kinds = self.columns()
+        names = [name for name, _ in kinds]
+        key = ["config_hash", "round", "row", "seed"]
+        if not kinds:
+            has_results = self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'results'"
+            ).fetchone()
+            if not has_results:
+                return pd.DataFrame({c: pd.Series(dtype=object) for c in key})
+        cols = ", ".join(_quote(c) for c in (*key, *names))
+        query = f"SELECT {cols} FROM results WHERE base_seed = ?"
+        params: list[object] = [base_seed]
+        if max_round is not None:
+            query += " AND round < ?"
+            params.append(int(max_round))
+        records = self._conn.execute(query, params).fetchall()
+        columns = list(zip(*records)) if records else [()] * (len(key) + len(names))
+        data = {}
+        for name, values in zip(key, columns[: len(key)]):
+            data[name] = pd.Series(
+                values, dtype="int64" if name in ("round", "row") else None
+            )
+        for (name, kind), values in zip(kinds, columns[len(key) :]):
+            data[name] = _restore(values, kind)
+        return pd.DataFrame(data)
+
+
+def _restore(values: tuple, kind: str) -> pd.Series:
+    """Rebuild a column of ``kind`` from SQLite values (NULL -> missing)."""
+    has_null = any(v is None for v in values)
+    if kind == "float":
+        return pd.Series(
+            [math.nan if v is None else v for v in values], dtype="float64"
+        )
+    if kind == "int":
+        if not has_null and all(isinstance(v, int) for v in values):
+            return pd.Series(values, dtype="int64")
+        return pd.Series(
+            [math.nan if v is None else v for v in values], dtype="float64"
+        )
+    if kind == "bool":
+        if not has_null:
+            return pd.Series([bool(v) for v in values], dtype="bool")
+        return pd.Series([None if v is None else bool(v) for v in values], dtype=object)
+    if kind == "str":
+        return pd.Series(values, dtype="str")
+    return pd.Series(values, dtype=object)
