@@ -1,0 +1,235 @@
+"""Figure helpers for the studies (matplotlib, Agg backend, files only: never shown).
+
+Every helper returns a :class:`matplotlib.figure.Figure`; :func:`save_figure` writes it
+as a PNG and closes it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+__all__ = [
+    "ROUTER_STYLE",
+    "line_panels",
+    "save_figure",
+    "scenario_bars",
+]
+
+#: Colours follow seed 003's Figure 1 where it names them.
+ROUTER_STYLE = {
+    "oracle": {"color": "#e6b800", "marker": "o"},
+    "meta_dr": {"color": "#d62728", "marker": "s"},
+    "meta_r": {"color": "#1f77b4", "marker": "^"},
+    "pooled": {"color": "#2ca02c", "marker": "v"},
+    "gs_only": {"color": "#9467bd", "marker": "D"},
+    "random": {"color": "#7f7f7f", "marker": "x"},
+    "all_instruct": {"color": "#8c564b", "marker": "o"},
+    "all_reasoning": {"color": "#e377c2", "marker": "o"},
+    "knn": {"color": "#17becf", "marker": "P"},
+    "acer": {"color": "#ff7f0e", "marker": "s"},
+    "racer_r": {"color": "#2ca02c", "marker": "^"},
+    "racer_c": {"color": "#9467bd", "marker": "v"},
+    "racer": {"color": "#d62728", "marker": "D"},
+    "uncertainty": {"color": "#d62728", "marker": "o"},
+}
+
+#: Human-readable legend labels.
+ROUTER_LABEL = {
+    "oracle": "oracle (GS for all training queries)",
+    "meta_dr": "meta-router (DR-learner)",
+    "meta_r": "meta-router (R-learner)",
+    "pooled": "pooled GS+PB",
+    "gs_only": "GS only",
+    "random": "random",
+    "all_instruct": "all-instruct",
+    "all_reasoning": "all-reasoning",
+    "knn": "KNN",
+    "acer": "ACER (not robust)",
+    "racer_r": "RACER-R (reward robust)",
+    "racer_c": "RACER-C (cost robust)",
+    "racer": "RACER (both)",
+    "uncertainty": "uncertainty routing",
+}
+
+
+def save_figure(fig: Figure, path: str | Path, *, dpi: int = 120) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (parents created) and close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _style(name) -> dict:
+    return ROUTER_STYLE.get(str(name), {})
+
+
+def line_panels(
+    data: pd.DataFrame,
+    *,
+    x: str,
+    y: str,
+    hue: str,
+    panel: str | None = None,
+    low: str | None = None,
+    high: str | None = None,
+    xlabel: str,
+    ylabel: str,
+    title: str | None = None,
+    panel_label: str | None = None,
+    hue_order=None,
+    hline: float | None = 0.0,
+    sharey: bool = True,
+    panel_width: float = 4.2,
+) -> Figure:
+    """One panel per value of ``panel``, one line per value of ``hue`` (``y`` against ``x``).
+
+    ``low``/``high`` name optional columns drawn as a shaded interval around each line.
+    """
+    panels = [None] if panel is None else sorted(data[panel].unique())
+    hues = list(hue_order) if hue_order is not None else list(dict.fromkeys(data[hue]))
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(panel_width * len(panels), 3.8),
+        sharey=sharey,
+        squeeze=False,
+    )
+    for ax, pv in zip(axes[0], panels):
+        sub = data if pv is None else data[data[panel] == pv]
+        for h in hues:
+            line = sub[sub[hue] == h].sort_values(x)
+            if line.empty:
+                continue
+            style = _style(h)
+            ax.plot(
+                line[x],
+                line[y],
+                label=ROUTER_LABEL.get(str(h), str(h)),
+                color=style.get("color"),
+                marker=style.get("marker"),
+                markersize=3.5,
+                linewidth=1.4,
+            )
+            if low is not None and high is not None:
+                ax.fill_between(
+                    line[x].to_numpy(float),
+                    line[low].to_numpy(float),
+                    line[high].to_numpy(float),
+                    color=style.get("color"),
+                    alpha=0.12,
+                    linewidth=0,
+                )
+        if hline is not None:
+            ax.axhline(hline, color="black", linewidth=0.6, linestyle=":")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if pv is not None:
+            ax.set_title(f"{panel_label or panel} = {pv}")
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    for ax in axes[0][1:]:
+        for hd, lb in zip(*ax.get_legend_handles_labels()):
+            if lb not in labels:
+                handles.append(hd)
+                labels.append(lb)
+    fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncol=min(len(labels), 3),
+        frameon=False,
+        bbox_to_anchor=(0.5, -0.02),
+    )
+    if title:
+        fig.suptitle(title)
+    nrow_legend = int(np.ceil(len(labels) / 3))
+    fig.tight_layout(rect=(0, 0.06 * nrow_legend + 0.02, 1, 1))
+    return fig
+
+
+def scenario_bars(
+    data: pd.DataFrame,
+    *,
+    scenario: str,
+    router: str,
+    accuracy: str,
+    cost: str,
+    budget: float | None,
+    violated: str | None = None,
+    accuracy_label: str = "judge accuracy (%)",
+    cost_label: str = "realised cost ratio (x all-instruct)",
+    title: str | None = None,
+    router_order=None,
+) -> Figure:
+    """Accuracy and realised cost ratio per scenario (rows) and router (bars).
+
+    Bars of routers that exceed the budget are hatched and edged in black; the budget
+    is a dashed line on the cost panels (the analogue of RACER's Figure 3).
+    """
+    scenarios = list(dict.fromkeys(data[scenario]))
+    routers = (
+        list(router_order)
+        if router_order is not None
+        else list(dict.fromkeys(data[router]))
+    )
+    fig, axes = plt.subplots(
+        2, len(scenarios), figsize=(4.4 * len(scenarios), 6.4), squeeze=False
+    )
+    xs = np.arange(len(routers))
+    for j, sc in enumerate(scenarios):
+        sub = data[data[scenario] == sc].set_index(router)
+        for i, (col, label) in enumerate(
+            [(accuracy, accuracy_label), (cost, cost_label)]
+        ):
+            ax = axes[i][j]
+            vals = [sub[col].get(r, np.nan) for r in routers]
+            flags = [
+                bool(sub[violated].get(r, False)) if violated else False
+                for r in routers
+            ]
+            bars = ax.bar(
+                xs,
+                vals,
+                color=[_style(r).get("color", "#999999") for r in routers],
+                edgecolor=["black" if f else "none" for f in flags],
+                hatch=None,
+            )
+            for b, f in zip(bars, flags):
+                if f:
+                    b.set_hatch("//")
+            if i == 1 and budget is not None:
+                ax.axhline(
+                    budget, color="black", linestyle="--", linewidth=1, label="budget"
+                )
+                ax.legend(loc="upper left", fontsize=8, frameon=False)
+            if i == 0:
+                finite = [v for v in vals if np.isfinite(v)]
+                if finite:
+                    lo, hi = min(finite), max(finite)
+                    pad = max(1.0, 0.15 * (hi - lo))
+                    ax.set_ylim(lo - pad, hi + pad)
+                ax.set_title(str(sc))
+            ax.set_xticks(xs)
+            ax.set_xticklabels(
+                [ROUTER_LABEL.get(r, r).split(" (")[0] for r in routers],
+                rotation=45,
+                ha="right",
+                fontsize=8,
+            )
+            ax.set_ylabel(label)
+            ax.grid(axis="y", alpha=0.3)
+    if title:
+        fig.suptitle(title + "  (hatched: budget exceeded)")
+    fig.tight_layout()
+    return fig

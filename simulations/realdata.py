@@ -1,0 +1,293 @@
+"""RouterBench-format CSVs: loading, the text featuriser, and a PB judge with a known bias.
+
+The format is the one of ``../shared/data/routerbench/`` (RouterBench zero-shot subsets
+as redistributed by RouterDC): one row per query, ``prompt`` a Python-list literal holding
+one string, one 0/1 correctness column per model, ``MODEL|model_response`` and
+``MODEL|total_cost`` per model.
+
+What the studies take from it:
+
+* gold-standard outcomes ``r = correct(premium) - correct(alternative)`` in {-1, 0, 1};
+* real per-call costs (``MODEL|total_cost``), whose premium/alternative ratio differs
+  between tasks (about 17x on arc_challenge and winogrande, about 53x on mbpp);
+* a semi-synthetic preference-based (PB) label from a judge whose bias is stated and
+  observable: it prefers the longer response (:func:`length_biased_pb_labels`).
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import Normalizer
+
+__all__ = [
+    "MODEL_ALIASES",
+    "TASK_FILES",
+    "RouterBenchData",
+    "length_biased_pb_labels",
+    "load_routerbench",
+    "make_featuriser",
+    "parse_prompt",
+    "resolve_model",
+]
+
+#: Short model names accepted for ``premium`` / ``alternative`` (full column names work too).
+MODEL_ALIASES = {
+    "wizardlm-13b": "WizardLM/WizardLM-13B-V1.2",
+    "claude-instant-v1": "claude-instant-v1",
+    "claude-v1": "claude-v1",
+    "claude-v2": "claude-v2",
+    "gpt-3.5-turbo-1106": "gpt-3.5-turbo-1106",
+    "gpt-4-1106-preview": "gpt-4-1106-preview",
+    "code-llama-34b": "meta/code-llama-instruct-34b-chat",
+    "llama-2-70b": "meta/llama-2-70b-chat",
+    "mistral-7b": "mistralai/mistral-7b-chat",
+    "mixtral-8x7b": "mistralai/mixtral-8x7b-chat",
+    "yi-34b": "zero-one-ai/Yi-34B-Chat",
+}
+
+#: Task name -> file stem. The shared files spell winogrande as "winograde"; both are accepted.
+TASK_FILES = {
+    "arc_challenge": "arc_challenge",
+    "winogrande": "winograde",
+    "winograde": "winograde",
+    "mbpp": "mbpp",
+}
+
+
+@dataclass(frozen=True)
+class RouterBenchData:
+    """Queries of one or more RouterBench tasks for one premium/alternative pair.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        One row per kept query with columns ``sample_id``, ``task``, ``split``, ``text``,
+        ``correct_premium``, ``correct_alternative``, ``r`` (GS outcome in {-1, 0, 1}),
+        ``cost_premium``, ``cost_alternative`` (dollars per call), ``len_premium``,
+        ``len_alternative`` (response lengths in characters).
+    premium, alternative : str
+        The models' column names.
+    n_dropped : int
+        Rows dropped because a used correctness cell was missing.
+    n_dropped_by_file : dict
+        The same count per file.
+    """
+
+    frame: pd.DataFrame
+    premium: str
+    alternative: str
+    n_dropped: int
+    n_dropped_by_file: dict
+
+    @property
+    def texts(self) -> list[str]:
+        return self.frame["text"].tolist()
+
+    @property
+    def r(self) -> np.ndarray:
+        return self.frame["r"].to_numpy(dtype=float)
+
+    def cost_ratio(self) -> float:
+        """Mean premium cost over mean alternative cost."""
+        return float(
+            self.frame["cost_premium"].mean() / self.frame["cost_alternative"].mean()
+        )
+
+
+def resolve_model(name: str, columns) -> str:
+    """Map a model name (alias, full column name or unique suffix) to its column name."""
+    columns = [c for c in columns if "|" not in c]
+    if name in columns:
+        return name
+    alias = MODEL_ALIASES.get(str(name).lower())
+    if alias is not None and alias in columns:
+        return alias
+    hits = [c for c in columns if c.lower().endswith(str(name).lower())]
+    if len(hits) == 1:
+        return hits[0]
+    raise ValueError(
+        f"model {name!r} not found; known models: "
+        f"{sorted(MODEL_ALIASES)} or the full column names"
+    )
+
+
+def parse_prompt(value) -> str:
+    """The query text of a ``prompt`` cell (a Python-list literal holding one string).
+
+    >>> parse_prompt("['What is 2+2?']")
+    'What is 2+2?'
+    """
+    if not isinstance(value, str):
+        return ""
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+    if isinstance(parsed, (list, tuple)):
+        return " ".join(str(p) for p in parsed)
+    return str(parsed)
+
+
+def _response_length(value) -> int:
+    # Responses are stored like prompts (a list literal of one string); count characters of the text.
+    return len(parse_prompt(value))
+
+
+def load_routerbench(
+    data_dir: str | Path,
+    tasks=("arc_challenge", "winogrande", "mbpp"),
+    splits=("train", "test"),
+    *,
+    premium: str = "gpt-4-1106-preview",
+    alternative: str = "mixtral-8x7b",
+) -> RouterBenchData:
+    """Load RouterBench-format CSVs for one premium/alternative model pair.
+
+    Rows whose correctness is missing for either model are dropped; how many is
+    returned in ``n_dropped`` (and warned about when non-zero).
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        Directory holding ``<task>_<split>.csv`` files.
+    tasks : sequence of str
+        Task names (keys of :data:`TASK_FILES`).
+    splits : sequence of {"train", "test"}
+        Which splits to load.
+    premium, alternative : str
+        Model names (see :data:`MODEL_ALIASES`) or full column names.
+
+    Returns
+    -------
+    RouterBenchData
+
+    Examples
+    --------
+    >>> data = load_routerbench("../shared/data/routerbench", ["mbpp"], ["train"])  # doctest: +SKIP
+    >>> round(data.cost_ratio())  # doctest: +SKIP
+    53
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise ValueError(f"`data_dir` {str(data_dir)!r} is not a directory")
+    if isinstance(tasks, str):
+        tasks = [tasks]
+    if isinstance(splits, str):
+        splits = [splits]
+    frames, dropped = [], {}
+    prem = alt = None
+    for task in tasks:
+        if task not in TASK_FILES:
+            raise ValueError(
+                f"`tasks` must be among {sorted(TASK_FILES)}, got {task!r}"
+            )
+        for split in splits:
+            if split not in ("train", "test"):
+                raise ValueError(f"`splits` must be 'train' or 'test', got {split!r}")
+            path = data_dir / f"{TASK_FILES[task]}_{split}.csv"
+            if not path.exists():
+                raise ValueError(f"`data_dir` has no file {path.name}")
+            raw = pd.read_csv(path)
+            prem = resolve_model(premium, raw.columns)
+            alt = resolve_model(alternative, raw.columns)
+            if prem == alt:
+                raise ValueError("`premium` and `alternative` must be different models")
+            missing = raw[[prem, alt]].isna().any(axis=1)
+            dropped[path.name] = int(missing.sum())
+            raw = raw.loc[~missing]
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "sample_id": raw["sample_id"].astype(str).to_numpy(),
+                        "task": "winogrande" if task == "winograde" else task,
+                        "split": split,
+                        "text": [parse_prompt(p) for p in raw["prompt"]],
+                        "correct_premium": raw[prem].to_numpy(dtype=float),
+                        "correct_alternative": raw[alt].to_numpy(dtype=float),
+                        "cost_premium": raw[f"{prem}|total_cost"].to_numpy(dtype=float),
+                        "cost_alternative": raw[f"{alt}|total_cost"].to_numpy(
+                            dtype=float
+                        ),
+                        "len_premium": [
+                            _response_length(v) for v in raw[f"{prem}|model_response"]
+                        ],
+                        "len_alternative": [
+                            _response_length(v) for v in raw[f"{alt}|model_response"]
+                        ],
+                    }
+                )
+            )
+    frame = pd.concat(frames, ignore_index=True)
+    frame["r"] = frame["correct_premium"] - frame["correct_alternative"]
+    n_dropped = sum(dropped.values())
+    if n_dropped:
+        warnings.warn(
+            f"dropped {n_dropped} rows with missing correctness for {prem} or {alt}: "
+            + ", ".join(f"{k}: {v}" for k, v in dropped.items() if v),
+            stacklevel=2,
+        )
+    return RouterBenchData(frame, prem, alt, n_dropped, dropped)
+
+
+def make_featuriser(
+    n_components: int = 50, *, random_state: int | None = 0
+) -> Pipeline:
+    """TF-IDF (word 1-2 grams) followed by truncated SVD and L2 normalisation.
+
+    Fit it on training prompts only; ``transform`` then embeds any text into
+    ``n_components`` dense features (latent semantic analysis).
+
+    Examples
+    --------
+    >>> f = make_featuriser(2, random_state=0)
+    >>> f.fit_transform(["add two numbers", "sort a list", "add a list"]).shape
+    (3, 2)
+    """
+    return Pipeline(
+        [
+            ("tfidf", TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)),
+            ("svd", TruncatedSVD(n_components=n_components, random_state=random_state)),
+            ("norm", Normalizer()),
+        ]
+    )
+
+
+def length_biased_pb_labels(
+    r: np.ndarray,
+    len_premium: np.ndarray,
+    len_alternative: np.ndarray,
+    *,
+    bias: float = 1.0,
+    noise: float = 0.5,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """PB labels from a judge that prefers the longer response.
+
+    ``label = clip(round(r + bias * z + noise * e), -1, 1)`` with ``z`` the standardised
+    log-length difference (premium minus alternative) and ``e`` standard normal: the judge
+    sees the true outcome, adds a push toward the longer answer and noise, and says
+    better (1), comparable (0) or worse (-1). The bias is observable per query through ``z``.
+
+    Returns
+    -------
+    labels : ndarray of {-1, 0, 1}
+    z : ndarray
+        The standardised length difference (the bias's driver).
+    """
+    r = np.asarray(r, dtype=float)
+    diff = np.log1p(np.asarray(len_premium, float)) - np.log1p(
+        np.asarray(len_alternative, float)
+    )
+    sd = diff.std()
+    z = (diff - diff.mean()) / (sd if sd > 0 else 1.0)
+    latent = r + bias * z + noise * rng.standard_normal(r.shape[0])
+    return np.clip(np.round(latent), -1, 1), z
