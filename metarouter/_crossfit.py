@@ -1,0 +1,213 @@
+"""Cross-fitting machinery: folds, deterministic child seeds, out-of-fold fits.
+
+All randomness is drawn *before* any parallel work starts, so results are
+identical for every ``n_jobs``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.model_selection import StratifiedKFold
+from sklearn.utils import check_random_state
+
+__all__ = [
+    "ROLE_FINAL",
+    "ROLE_FOLDS",
+    "ROLE_MU0",
+    "ROLE_MU1",
+    "ROLE_OUTCOME",
+    "ROLE_PROPENSITY",
+    "child_seed",
+    "child_seeds",
+    "default_classifier",
+    "default_regressor",
+    "fit_out_of_fold",
+    "make_folds",
+    "resolve_folds",
+    "seeded_clone",
+]
+
+# Each nuisance role gets its own seed stream, so R and DR learners fitted with the
+# same ``random_state`` draw identical folds and identical propensity models.
+ROLE_FOLDS, ROLE_PROPENSITY, ROLE_OUTCOME, ROLE_MU0, ROLE_MU1, ROLE_FINAL = range(6)
+_MAX_SEED = np.iinfo(np.int32).max
+# Shallow trees and an l2 penalty: deeper defaults (15 leaves, min 10 per leaf)
+# gave overconfident propensities and DR pseudo-outcomes 50x noisier in a quick
+# study (n = 2000, d = 5); these settings are also 4x faster.
+_HGB_DEFAULTS = dict(
+    max_iter=50, learning_rate=0.1, max_depth=3, min_samples_leaf=20, l2_regularization=1.0
+)
+
+
+def default_regressor() -> HistGradientBoostingRegressor:
+    """The default regressor: shallow, regularised histogram gradient boosting."""
+    return HistGradientBoostingRegressor(**_HGB_DEFAULTS)
+
+
+def default_classifier() -> HistGradientBoostingClassifier:
+    """The default propensity classifier: the same boosting settings."""
+    return HistGradientBoostingClassifier(**_HGB_DEFAULTS)
+
+
+def _base_entropy(random_state) -> int:
+    """One integer drawn from ``random_state`` (int, RandomState or None)."""
+    return int(check_random_state(random_state).randint(_MAX_SEED))
+
+
+def child_seeds(base: int, role: int, n: int) -> list[int]:
+    """``n`` integer seeds for a nuisance role, derived from ``base``."""
+    state = np.random.SeedSequence([base, role]).generate_state(n)
+    return [int(s % _MAX_SEED) for s in state]
+
+
+def child_seed(base: int, role: int) -> int:
+    """A single integer seed for ``role``."""
+    return child_seeds(base, role, 1)[0]
+
+
+def seeded_clone(estimator, seed: int):
+    """Clone ``estimator`` and seed every ``random_state`` left at None.
+
+    Parameters set to an explicit integer by the user are kept (their choice);
+    ``None`` and ``RandomState`` instances are replaced by ``seed`` so that the
+    fit is reproducible and independent of ``n_jobs``.
+    """
+    est = clone(estimator)
+    params = est.get_params(deep=True)
+    to_set = {
+        key: seed
+        for key, value in params.items()
+        if (key == "random_state" or key.endswith("__random_state"))
+        and (value is None or isinstance(value, np.random.RandomState))
+    }
+    if to_set:
+        est.set_params(**to_set)
+    return est
+
+
+def make_folds(treatment: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    """Fold index (0..n_folds-1) of each row, stratified by treatment."""
+    fold_ids = np.empty(treatment.shape[0], dtype=np.int64)
+    skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    for k, (_, test) in enumerate(skf.split(np.zeros_like(treatment), treatment)):
+        fold_ids[test] = k
+    return fold_ids
+
+
+def resolve_folds(folds, n: int, treatment: np.ndarray | None = None):
+    """Normalise user folds to ``(fold_ids, splits)``.
+
+    ``folds`` is either a length-``n`` integer array of fold labels or a list of
+    ``(train, test)`` index pairs (as econml's ``cv=``) whose test sets
+    partition the rows. Every training split must contain both treatment
+    levels when ``treatment`` is given.
+    """
+    if isinstance(folds, (list, tuple)) and len(folds) > 0 and _is_pair(folds[0]):
+        fold_ids = np.full(n, -1, dtype=np.int64)
+        splits = []
+        for k, pair in enumerate(folds):
+            if not _is_pair(pair):
+                raise ValueError("`folds` must be a list of (train, test) index pairs.")
+            train = np.asarray(pair[0], dtype=np.int64).ravel()
+            test = np.asarray(pair[1], dtype=np.int64).ravel()
+            if test.size == 0 or train.size == 0:
+                raise ValueError(f"`folds` pair {k} has an empty train or test set.")
+            if test.min() < 0 or test.max() >= n or train.min() < 0 or train.max() >= n:
+                raise ValueError(f"`folds` pair {k} has indices outside [0, {n}).")
+            if np.any(fold_ids[test] >= 0):
+                raise ValueError("`folds` test sets must not overlap.")
+            if np.intersect1d(train, test).size:
+                raise ValueError(f"`folds` pair {k} shares rows between train and test.")
+            fold_ids[test] = k
+            splits.append((train, test))
+        if np.any(fold_ids < 0):
+            raise ValueError(
+                f"`folds` test sets must cover every row; {int(np.sum(fold_ids < 0))} "
+                "rows are in no test set."
+            )
+    else:
+        arr = np.asarray(folds)
+        if arr.ndim != 1 or arr.shape[0] != n:
+            raise ValueError(
+                f"`folds` must be a length-{n} array of fold labels or a list of "
+                f"(train, test) pairs, got shape {arr.shape}."
+            )
+        if not np.issubdtype(arr.dtype, np.integer):
+            if not np.all(np.isfinite(arr.astype(float))) or np.any(arr != np.round(arr)):
+                raise ValueError("`folds` labels must be integers.")
+        labels, fold_ids = np.unique(arr.astype(np.int64), return_inverse=True)
+        if labels.size < 2:
+            raise ValueError("`folds` must define at least 2 folds.")
+        splits = [
+            (np.flatnonzero(fold_ids != k), np.flatnonzero(fold_ids == k))
+            for k in range(labels.size)
+        ]
+    if treatment is not None:
+        for k, (train, _) in enumerate(splits):
+            levels = np.unique(treatment[train])
+            if levels.size < 2:
+                raise ValueError(
+                    f"`folds` training split {k} contains only treatment level "
+                    f"{levels.tolist()}; each training split needs both levels."
+                )
+    return fold_ids, splits
+
+
+def _is_pair(obj) -> bool:
+    return isinstance(obj, (list, tuple)) and len(obj) == 2
+
+
+def _positive_class_proba(model, X) -> np.ndarray:
+    proba = model.predict_proba(X)
+    classes = np.asarray(model.classes_)
+    col = np.flatnonzero(classes == 1)
+    if col.size == 0:
+        return np.zeros(X.shape[0])
+    return proba[:, col[0]]
+
+
+def _fit_predict(model, X, y, train, test, sample_weight, method, fit_weighted):
+    if fit_weighted:
+        model.fit(X[train], y[train], sample_weight=sample_weight[train])
+    else:
+        model.fit(X[train], y[train])
+    if method == "proba":
+        pred = _positive_class_proba(model, X[test])
+    else:
+        pred = np.asarray(model.predict(X[test]), dtype=float).ravel()
+    return model, pred
+
+
+def fit_out_of_fold(jobs, X, sample_weight, *, n_jobs=None):
+    """Run cross-fitting jobs in one parallel batch.
+
+    ``jobs`` maps a name to ``(estimator, target, splits, seeds, method,
+    train_mask)``: for every fold ``k`` a seeded clone is fitted on the training
+    rows (restricted to ``train_mask`` when given) and predicts the test rows.
+    ``sample_weight`` is passed to ``fit`` only when it is not None.
+
+    Returns ``{name: (out_of_fold_predictions, fitted_models)}``.
+    """
+    n = X.shape[0]
+    weighted = sample_weight is not None
+    tasks, keys = [], []
+    for name, (estimator, target, splits, seeds, method, train_mask) in jobs.items():
+        for k, (train, test) in enumerate(splits):
+            if train_mask is not None:
+                train = train[train_mask[train]]
+            model = seeded_clone(estimator, seeds[k])
+            tasks.append(
+                delayed(_fit_predict)(
+                    model, X, target, train, test, sample_weight, method, weighted
+                )
+            )
+            keys.append((name, test))
+    results = Parallel(n_jobs=n_jobs)(tasks)
+    out = {name: (np.full(n, np.nan), []) for name in jobs}
+    for (name, test), (model, pred) in zip(keys, results):
+        out[name][0][test] = pred
+        out[name][1].append(model)
+    return out

@@ -1,0 +1,160 @@
+"""Input validators shared by the meta-router estimators.
+
+Every function raises a ``ValueError`` or ``TypeError`` whose message names the
+user's argument, so that a bad call never turns into a silent wrong number.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from scipy import sparse
+from sklearn.utils.validation import column_or_1d, has_fit_parameter
+
+__all__ = [
+    "check_binary",
+    "check_lengths",
+    "check_n_folds",
+    "check_open_interval",
+    "check_sample_weight",
+    "check_supports_sample_weight",
+    "check_vector",
+]
+
+
+def _n_rows(obj) -> int | None:
+    """Number of rows of an array-like, or None when it has no length."""
+    if obj is None:
+        return None
+    if sparse.issparse(obj) or hasattr(obj, "shape"):
+        shape = np.shape(obj) if not sparse.issparse(obj) else obj.shape
+        return int(shape[0]) if len(shape) > 0 else None
+    try:
+        return len(obj)
+    except TypeError:
+        return None
+
+
+def check_lengths(**arrays) -> None:
+    """Raise a ValueError naming the arguments whose number of rows differ.
+
+    The first keyword argument is the reference (normally ``X``); ``None``
+    values and objects without a length are skipped.
+    """
+    items = [(name, _n_rows(a)) for name, a in arrays.items()]
+    items = [(name, n) for name, n in items if n is not None]
+    if not items:
+        return
+    ref_name, ref_n = items[0]
+    for name, n in items[1:]:
+        if n != ref_n:
+            raise ValueError(
+                f"`{name}` has {n} rows but `{ref_name}` has {ref_n}; "
+                "they must describe the same queries."
+            )
+
+
+def check_vector(values, name: str, n: int | None = None) -> np.ndarray:
+    """A finite 1-D float array of length ``n`` (named errors)."""
+    if values is None:
+        raise ValueError(f"`{name}` is required, got None.")
+    if sparse.issparse(values):
+        raise TypeError(f"`{name}` must be a dense 1-D array, got a sparse matrix.")
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must be numeric, got {values!r:.80}.") from exc
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = column_or_1d(arr, warn=True)
+    if arr.ndim != 1:
+        raise ValueError(f"`{name}` must be 1-D, got shape {arr.shape}.")
+    if n is not None and arr.shape[0] != n:
+        raise ValueError(f"`{name}` has {arr.shape[0]} rows but `X` has {n}.")
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.sum(~np.isfinite(arr)))
+        raise ValueError(f"`{name}` contains {bad} NaN or infinite value(s).")
+    return arr
+
+
+def check_binary(
+    values,
+    name: str,
+    n: int | None = None,
+    *,
+    n_folds: int | None = None,
+    require_both: bool = True,
+) -> np.ndarray:
+    """A 0/1 integer vector; optionally both levels with ``>= n_folds`` rows each.
+
+    ``name`` is the user's argument (``treatment`` or ``source``); a level with
+    fewer rows than cross-fitting folds cannot be split, so that is an error too.
+    """
+    arr = check_vector(values, name, n)
+    bad = ~np.isin(arr, (0.0, 1.0))
+    if np.any(bad):
+        shown = np.unique(arr[bad])[:5]
+        raise ValueError(f"`{name}` must contain only 0 and 1, got {shown.tolist()}.")
+    arr = arr.astype(np.int64)
+    if require_both:
+        counts = np.bincount(arr, minlength=2)
+        for level in (0, 1):
+            if counts[level] == 0:
+                raise ValueError(
+                    f"`{name}` has a single level (no rows equal to {level}); "
+                    "both 0 and 1 are needed to estimate a treatment effect."
+                )
+        if n_folds is not None:
+            for level in (0, 1):
+                if counts[level] < n_folds:
+                    raise ValueError(
+                        f"`{name}` has {counts[level]} rows equal to {level}, fewer "
+                        f"than n_folds={n_folds}; reduce n_folds or add rows."
+                    )
+    return arr
+
+
+def check_sample_weight(sample_weight, n: int) -> np.ndarray:
+    """Non-negative finite weights of length ``n`` (ones when None)."""
+    if sample_weight is None:
+        return np.ones(n)
+    if isinstance(sample_weight, numbers.Number):
+        sw = np.full(n, float(sample_weight))
+    else:
+        sw = check_vector(sample_weight, "sample_weight", n)
+    if np.any(~np.isfinite(sw)):
+        raise ValueError("`sample_weight` contains NaN or infinite values.")
+    if np.any(sw < 0):
+        raise ValueError("`sample_weight` must be non-negative.")
+    if not np.any(sw > 0):
+        raise ValueError("`sample_weight` must not be all zero.")
+    return sw
+
+
+def check_n_folds(n_folds) -> int:
+    """An integer number of folds, at least 2."""
+    if (
+        isinstance(n_folds, bool)
+        or not isinstance(n_folds, numbers.Integral)
+        or n_folds < 2
+    ):
+        raise ValueError(f"`n_folds` must be an integer >= 2, got {n_folds!r}.")
+    return int(n_folds)
+
+
+def check_open_interval(value, name: str, low: float, high: float) -> float:
+    """A real number strictly inside ``(low, high)``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number, got {value!r}.")
+    if not (low < value < high) or not np.isfinite(value):
+        raise ValueError(f"`{name}` must lie in ({low}, {high}), got {value!r}.")
+    return float(value)
+
+
+def check_supports_sample_weight(estimator, name: str, why: str) -> None:
+    """TypeError naming ``name`` when ``estimator.fit`` takes no ``sample_weight``."""
+    if not has_fit_parameter(estimator, "sample_weight"):
+        raise TypeError(
+            f"`{name}` ({type(estimator).__name__}) must accept `sample_weight` in "
+            f"fit: {why}."
+        )

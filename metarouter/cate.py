@@ -1,0 +1,472 @@
+"""Cross-fitted CATE learners: the R-learner (eq. 9) and the DR-learner (eq. 10).
+
+In the meta-router the treatment is the label source (1 = gold-standard,
+0 = preference-based) and the CATE is the GS-PB shift ``Delta(q) = m(q) - eta(q)``
+(seed 003, Lemma 1). Both learners also work as general binary-treatment CATE
+estimators.
+
+Sharing nuisance fits
+---------------------
+``fit`` takes two keyword-only extras: ``folds`` (a length-n array of fold
+labels, or a list of ``(train, test)`` index pairs as econml's ``cv=``) and
+``propensity`` (pre-computed out-of-fold propensities ``P(t = 1 | x)``; the
+propensity model is then not fitted). Fitting a DR-learner after an R-learner
+on the same rows therefore costs no second propensity fit::
+
+    r = RLearner(random_state=0).fit(X, y, t)
+    dr = DRLearner(random_state=0).fit(X, y, t, folds=r.folds_, propensity=r.propensity_)
+
+With the same ``random_state`` and no extras the two learners also draw the
+same folds and the same propensity models (each nuisance role has its own seed
+stream), so sharing changes speed, not results.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from metarouter._crossfit import (
+    ROLE_FINAL,
+    ROLE_FOLDS,
+    ROLE_MU0,
+    ROLE_MU1,
+    ROLE_OUTCOME,
+    ROLE_PROPENSITY,
+    _base_entropy,
+    child_seed,
+    child_seeds,
+    default_classifier,
+    default_regressor,
+    fit_out_of_fold,
+    make_folds,
+    resolve_folds,
+    seeded_clone,
+)
+from metarouter._validation import (
+    check_binary,
+    check_lengths,
+    check_n_folds,
+    check_open_interval,
+    check_sample_weight,
+    check_supports_sample_weight,
+    check_vector,
+)
+
+__all__ = ["DRLearner", "EconMLAdapter", "RLearner", "clip_propensity"]
+
+
+def clip_propensity(propensity: np.ndarray, clip: float) -> tuple[np.ndarray, int]:
+    """Clip to ``[clip, 1 - clip]``; return the clipped values and how many moved."""
+    low, high = clip, 1.0 - clip
+    n_clipped = int(np.sum((propensity < low) | (propensity > high)))
+    return np.clip(propensity, low, high), n_clipped
+
+
+class _CrossFitCATE(BaseEstimator):
+    """Shared validation and nuisance cross-fitting of the R and DR learners."""
+
+    def __init__(
+        self,
+        outcome_model=None,
+        propensity_model=None,
+        cate_model=None,
+        *,
+        n_folds=5,
+        propensity_clip=0.01,
+        n_jobs=None,
+        random_state=None,
+    ):
+        self.outcome_model = outcome_model
+        self.propensity_model = propensity_model
+        self.cate_model = cate_model
+        self.n_folds = n_folds
+        self.propensity_clip = propensity_clip
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    # -- the parts that differ between R and DR -------------------------------
+    _final_needs_weights = False
+
+    def _outcome_jobs(self, outcome_model, y, t, splits, base):  # pragma: no cover
+        raise NotImplementedError
+
+    def _pseudo_outcome(self, y, t, p, nuisance, sample_weight):  # pragma: no cover
+        raise NotImplementedError
+
+    # -- shared fit ------------------------------------------------------------
+    def fit(self, X, y, treatment, sample_weight=None, *, folds=None, propensity=None):
+        """Fit the nuisance models out of fold, then the CATE model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Covariates (query embeddings).
+        y : array-like of shape (n_samples,)
+            Observed outcomes.
+        treatment : array-like of shape (n_samples,)
+            Binary treatment (0/1), e.g. the label source.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights, passed to every nuisance fit and to the final fit.
+        folds : array-like of shape (n_samples,) or list of (train, test), default=None
+            Explicit cross-fitting folds; by default ``n_folds`` folds stratified
+            by ``treatment`` are drawn from ``random_state``.
+        propensity : array-like of shape (n_samples,), default=None
+            Pre-computed out-of-fold propensities ``P(treatment = 1 | X)``
+            (e.g. another learner's ``propensity_``); skips the propensity fit.
+            They are clipped like fitted ones.
+
+        Returns
+        -------
+        self : object
+            The fitted learner.
+        """
+        check_lengths(
+            X=X,
+            y=y,
+            treatment=treatment,
+            sample_weight=sample_weight if not np.isscalar(sample_weight) else None,
+            propensity=propensity,
+        )
+        n_folds = check_n_folds(self.n_folds)
+        clip = check_open_interval(self.propensity_clip, "propensity_clip", 0.0, 0.5)
+        X, y = validate_data(self, X, y, y_numeric=True, ensure_min_samples=2)
+        y = np.asarray(y, dtype=float)
+        n = X.shape[0]
+        t = check_binary(
+            treatment, "treatment", n, n_folds=None if folds is not None else n_folds
+        )
+        sw = None if sample_weight is None else check_sample_weight(sample_weight, n)
+
+        outcome_model = (
+            default_regressor() if self.outcome_model is None else self.outcome_model
+        )
+        propensity_model = (
+            default_classifier()
+            if self.propensity_model is None
+            else self.propensity_model
+        )
+        cate_model = default_regressor() if self.cate_model is None else self.cate_model
+        if propensity is None and not hasattr(propensity_model, "predict_proba"):
+            raise TypeError(
+                f"`propensity_model` ({type(propensity_model).__name__}) must be a "
+                "classifier with predict_proba."
+            )
+        if self._final_needs_weights or sw is not None:
+            why = (
+                "the R-learner weights its final regression by squared treatment "
+                "residuals"
+                if self._final_needs_weights
+                else "`sample_weight` was given"
+            )
+            check_supports_sample_weight(cate_model, "cate_model", why)
+        if sw is not None:
+            check_supports_sample_weight(
+                outcome_model, "outcome_model", "`sample_weight` was given"
+            )
+            if propensity is None:
+                check_supports_sample_weight(
+                    propensity_model, "propensity_model", "`sample_weight` was given"
+                )
+
+        base = _base_entropy(self.random_state)
+        if folds is None:
+            fold_ids = make_folds(t, n_folds, child_seed(base, ROLE_FOLDS))
+            fold_ids, splits = resolve_folds(fold_ids, n, t)
+        else:
+            fold_ids, splits = resolve_folds(folds, n, t)
+        k = len(splits)
+
+        jobs = self._outcome_jobs(outcome_model, y, t, splits, base)
+        if propensity is None:
+            jobs["propensity"] = (
+                propensity_model,
+                t,
+                splits,
+                child_seeds(base, ROLE_PROPENSITY, k),
+                "proba",
+                None,
+            )
+        fitted = fit_out_of_fold(jobs, X, sw, n_jobs=self.n_jobs)
+
+        if propensity is None:
+            p_raw, self.propensity_models_ = fitted.pop("propensity")
+        else:
+            p_raw = check_vector(propensity, "propensity", n)
+            if np.any((p_raw < 0) | (p_raw > 1)):
+                raise ValueError("`propensity` must lie in [0, 1].")
+            self.propensity_models_ = None
+        p, n_clipped = clip_propensity(p_raw, clip)
+        self.n_propensity_clipped_ = n_clipped
+        if n_clipped:
+            warnings.warn(
+                f"{n_clipped} of {n} propensities were clipped to "
+                f"[{clip:g}, {1 - clip:g}] (`propensity_clip`): the treatment "
+                "groups overlap poorly there.",
+                UserWarning,
+                stacklevel=2,
+            )
+        self.folds_ = fold_ids
+        self.propensity_ = p
+
+        pseudo, weights = self._pseudo_outcome(y, t, p, fitted, sw)
+        self.pseudo_outcome_ = pseudo
+        self.weights_ = weights
+        final = seeded_clone(cate_model, child_seed(base, ROLE_FINAL))
+        if weights is None:
+            final.fit(X, pseudo)
+        else:
+            final.fit(X, pseudo, sample_weight=weights)
+        self.cate_model_ = final
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Estimated CATE at the rows of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Covariates.
+
+        Returns
+        -------
+        cate : ndarray of shape (n_samples,)
+            ``E[y(1) - y(0) | X]`` estimates.
+        """
+        check_is_fitted(self, "cate_model_")
+        X = validate_data(self, X, reset=False)
+        return np.asarray(self.cate_model_.predict(X), dtype=float).ravel()
+
+
+class RLearner(_CrossFitCATE):
+    """R-learner of Nie & Wager (2021), cross-fitted (seed 003, eq. 9).
+
+    Out of fold, ``gamma(x) = E[y | x]`` and ``p(x) = P(t = 1 | x)`` are fitted;
+    with residuals ``y~ = y - gamma_hat`` and ``t~ = t - p_hat`` the CATE model
+    minimises ``sum w_i (y~_i - t~_i h(x_i))^2``, i.e. regresses the pseudo-outcome
+    ``y~ / t~`` on ``x`` with sample weights ``w_i t~_i^2``.
+
+    Parameters
+    ----------
+    outcome_model : regressor, default=None
+        Model of ``gamma(x) = E[y | x]``; histogram gradient boosting when None.
+    propensity_model : classifier, default=None
+        Model of ``p(x)`` (needs ``predict_proba``); histogram gradient boosting
+        when None.
+    cate_model : regressor, default=None
+        Final model of the CATE; must accept ``sample_weight``. Histogram
+        gradient boosting when None.
+    n_folds : int, default=5
+        Cross-fitting folds, stratified by treatment.
+    propensity_clip : float, default=0.01
+        Propensities are clipped to ``[propensity_clip, 1 - propensity_clip]``;
+        the number clipped is ``n_propensity_clipped_`` and a warning.
+    n_jobs : int, default=None
+        Folds and nuisance models run in parallel (joblib); results do not
+        depend on it.
+    random_state : int, RandomState or None, default=None
+        Seeds the folds and every model whose ``random_state`` is None.
+
+    Attributes
+    ----------
+    folds_ : ndarray of shape (n_samples,)
+        Fold label of each training row.
+    propensity_ : ndarray of shape (n_samples,)
+        Out-of-fold propensities after clipping.
+    n_propensity_clipped_ : int
+        How many propensities were clipped.
+    outcome_ : ndarray of shape (n_samples,)
+        Out-of-fold ``gamma_hat(x)``.
+    pseudo_outcome_, weights_ : ndarray of shape (n_samples,)
+        ``y~ / t~`` and ``sample_weight * t~^2``, the final regression's data.
+    outcome_models_, propensity_models_ : list of estimators
+        The fitted fold models (``propensity_models_`` is None when
+        ``propensity`` was passed to ``fit``).
+    cate_model_ : estimator
+        The fitted final model.
+    n_features_in_ : int
+        Number of features seen in fit.
+    feature_names_in_ : ndarray of str
+        Feature names seen in fit (pandas input only).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LinearRegression, LogisticRegression
+    >>> from metarouter import RLearner
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(400, 3))
+    >>> t = rng.binomial(1, 0.5, size=400)
+    >>> y = X[:, 0] + t * (1 + X[:, 1]) + rng.normal(scale=0.1, size=400)
+    >>> est = RLearner(LinearRegression(), LogisticRegression(), LinearRegression(),
+    ...                random_state=0).fit(X, y, t)
+    >>> bool(abs(est.predict(np.array([[0.0, 1.0, 0.0]]))[0] - 2.0) < 0.2)
+    True
+    """
+
+    _final_needs_weights = True
+
+    def _outcome_jobs(self, outcome_model, y, t, splits, base):
+        seeds = child_seeds(base, ROLE_OUTCOME, len(splits))
+        return {"outcome": (outcome_model, y, splits, seeds, "predict", None)}
+
+    def _pseudo_outcome(self, y, t, p, fitted, sample_weight):
+        gamma, self.outcome_models_ = fitted["outcome"]
+        self.outcome_ = gamma
+        y_res = y - gamma
+        t_res = t - p  # |t_res| >= propensity_clip > 0 after clipping
+        pseudo = y_res / t_res
+        weights = t_res**2
+        if sample_weight is not None:
+            weights = weights * sample_weight
+        return pseudo, weights
+
+
+class DRLearner(_CrossFitCATE):
+    """DR-learner of Kennedy (2023), cross-fitted (seed 003, eq. 10).
+
+    Out of fold, ``mu_0(x) = E[y | x, t = 0]`` and ``mu_1(x) = E[y | x, t = 1]``
+    (two separate models, each fitted on its own treatment group) and
+    ``p(x)`` are fitted; the pseudo-outcome
+    ``phi = (t - p) / (p (1 - p)) (y - mu_t) + mu_1 - mu_0`` is regressed on ``x``.
+
+    Parameters
+    ----------
+    outcome_model : regressor, default=None
+        Model of ``mu_0`` and ``mu_1`` (cloned for each); histogram gradient
+        boosting when None.
+    propensity_model : classifier, default=None
+        Model of ``p(x)`` (needs ``predict_proba``); histogram gradient boosting
+        when None.
+    cate_model : regressor, default=None
+        Final model of the CATE; histogram gradient boosting when None.
+    n_folds : int, default=5
+        Cross-fitting folds, stratified by treatment.
+    propensity_clip : float, default=0.01
+        Propensities are clipped to ``[propensity_clip, 1 - propensity_clip]``;
+        the number clipped is ``n_propensity_clipped_`` and a warning.
+    n_jobs : int, default=None
+        Folds and nuisance models run in parallel; results do not depend on it.
+    random_state : int, RandomState or None, default=None
+        Seeds the folds and every model whose ``random_state`` is None.
+
+    Attributes
+    ----------
+    folds_ : ndarray of shape (n_samples,)
+        Fold label of each training row.
+    propensity_ : ndarray of shape (n_samples,)
+        Out-of-fold propensities after clipping.
+    n_propensity_clipped_ : int
+        How many propensities were clipped.
+    mu0_, mu1_ : ndarray of shape (n_samples,)
+        Out-of-fold outcome predictions under ``t = 0`` and ``t = 1``.
+    pseudo_outcome_ : ndarray of shape (n_samples,)
+        ``phi``, the final regression's target.
+    weights_ : ndarray of shape (n_samples,) or None
+        Final-fit weights (``sample_weight``; None when not given).
+    mu0_models_, mu1_models_, propensity_models_ : list of estimators
+        The fitted fold models.
+    cate_model_ : estimator
+        The fitted final model.
+    n_features_in_ : int
+        Number of features seen in fit.
+    feature_names_in_ : ndarray of str
+        Feature names seen in fit (pandas input only).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LinearRegression, LogisticRegression
+    >>> from metarouter import DRLearner
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(400, 3))
+    >>> t = rng.binomial(1, 0.5, size=400)
+    >>> y = X[:, 0] + t * (1 + X[:, 1]) + rng.normal(scale=0.1, size=400)
+    >>> est = DRLearner(LinearRegression(), LogisticRegression(), LinearRegression(),
+    ...                 random_state=0).fit(X, y, t)
+    >>> bool(abs(est.predict(np.array([[0.0, 1.0, 0.0]]))[0] - 2.0) < 0.2)
+    True
+    """
+
+    def _outcome_jobs(self, outcome_model, y, t, splits, base):
+        k = len(splits)
+        return {
+            "mu0": (outcome_model, y, splits, child_seeds(base, ROLE_MU0, k), "predict", t == 0),
+            "mu1": (outcome_model, y, splits, child_seeds(base, ROLE_MU1, k), "predict", t == 1),
+        }
+
+    def _pseudo_outcome(self, y, t, p, fitted, sample_weight):
+        mu0, self.mu0_models_ = fitted["mu0"]
+        mu1, self.mu1_models_ = fitted["mu1"]
+        self.mu0_, self.mu1_ = mu0, mu1
+        mu_t = np.where(t == 1, mu1, mu0)
+        pseudo = (t - p) / (p * (1.0 - p)) * (y - mu_t) + mu1 - mu0
+        return pseudo, sample_weight
+
+
+class EconMLAdapter(BaseEstimator):
+    """Use an econml CATE estimator as a meta-router ``cate_learner``.
+
+    econml estimators are fitted as ``est.fit(Y, T, X=X)`` and predict with
+    ``est.effect(X)``; this adapter gives them the ``fit(X, y, treatment)`` /
+    ``predict(X)`` interface. ``MetaRouter`` wraps econml estimators
+    automatically.
+
+    Parameters
+    ----------
+    estimator : econml estimator
+        For instance ``econml.dml.NonParamDML`` or ``econml.dr.DRLearner``
+        (with ``discrete_treatment=True`` where that applies). It is cloned.
+
+    Attributes
+    ----------
+    estimator_ : econml estimator
+        The fitted clone.
+    n_features_in_ : int
+        Number of features seen in fit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from econml.dr import DRLearner as EconDR
+    >>> from sklearn.linear_model import LinearRegression, LogisticRegression
+    >>> from metarouter.cate import EconMLAdapter
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(300, 2))
+    >>> t = rng.binomial(1, 0.5, size=300)
+    >>> y = t * 2.0 + X[:, 0] + rng.normal(scale=0.1, size=300)
+    >>> est = EconMLAdapter(EconDR(model_regression=LinearRegression(),
+    ...     model_propensity=LogisticRegression(), model_final=LinearRegression(),
+    ...     cv=2, random_state=0)).fit(X, y, t)
+    >>> bool(abs(est.predict(X[:5]).mean() - 2.0) < 0.2)
+    True
+    """
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    def fit(self, X, y, treatment, sample_weight=None):
+        """Fit the wrapped estimator: ``estimator.fit(y, treatment, X=X)``."""
+        check_lengths(X=X, y=y, treatment=treatment)
+        X, y = validate_data(self, X, y, y_numeric=True)
+        t = check_binary(treatment, "treatment", X.shape[0])
+        try:
+            est = clone(self.estimator)
+        except TypeError:
+            est = copy.deepcopy(self.estimator)
+        kwargs = {}
+        if sample_weight is not None:
+            kwargs["sample_weight"] = check_sample_weight(sample_weight, X.shape[0])
+        est.fit(y, t, X=X, **kwargs)
+        self.estimator_ = est
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """CATE estimates ``estimator.effect(X)`` as a 1-D array."""
+        check_is_fitted(self, "estimator_")
+        X = validate_data(self, X, reset=False)
+        return np.asarray(self.estimator_.effect(X), dtype=float).ravel()
