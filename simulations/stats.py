@@ -133,13 +133,13 @@ def summary_table(
     Returns
     -------
     pandas.DataFrame
-        Columns ``*by, router, n, <stat>, ci_low, ci_high`` (a ``1 - alpha``
+        Columns ``*by, router, n_rounds, <stat>, ci_low, ci_high`` (a ``1 - alpha``
         percentile bootstrap interval, seeded by ``random_state``).
 
     Examples
     --------
     >>> df = pd.DataFrame({"router": ["a"] * 4 + ["b"] * 4, "te": [1, 2, 3, 4, 5, 6, 7, 8.0]})
-    >>> summary_table(df, metric="te")[["router", "n", "median"]].values.tolist()
+    >>> summary_table(df, metric="te")[["router", "n_rounds", "median"]].values.tolist()
     [['a', 4, 2.5], ['b', 4, 6.5]]
     """
     by = _as_by(by)
@@ -159,7 +159,7 @@ def summary_table(
             (*key, int(x.size), float(fn(x)) if x.size else np.nan, low, high)
         )
     return pd.DataFrame.from_records(
-        records, columns=[*by, router_col, "n", stat, "ci_low", "ci_high"]
+        records, columns=[*by, router_col, "n_rounds", stat, "ci_low", "ci_high"]
     )
 
 
@@ -280,7 +280,7 @@ def paired_comparison(
     Returns
     -------
     pandas.DataFrame
-        Columns ``*by, router, baseline, comparison, n, mean_router,
+        Columns ``*by, router, baseline, comparison, n_pairs, mean_router,
         mean_baseline, diff, ci_low, ci_high, p_value, p_adjusted, significant,
         verdict``; ``diff`` is the mean over rounds of ``router - baseline``,
         ``verdict`` is "better", "worse" or "not significant" (for the router).
@@ -351,7 +351,7 @@ def paired_comparison(
                     router_col: r,
                     "baseline": b,
                     "comparison": kind,
-                    "n": res["n"],
+                    "n_pairs": res["n"],
                     "mean_router": float(means[r]),
                     "mean_baseline": float(means[b]),
                     "diff": res["diff"],
@@ -376,7 +376,7 @@ def paired_comparison(
             router_col,
             "baseline",
             "comparison",
-            "n",
+            "n_pairs",
             "mean_router",
             "mean_baseline",
             "diff",
