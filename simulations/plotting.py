@@ -6,6 +6,7 @@ as a PNG and closes it.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -152,7 +153,8 @@ def line_panels(
         bbox_to_anchor=(0.5, -0.02),
     )
     if title:
-        fig.suptitle(title)
+        width = int(fig.get_figwidth() * 13)
+        fig.suptitle(textwrap.fill(title, width), fontsize=11)
     nrow_legend = int(np.ceil(len(labels) / 3))
     fig.tight_layout(rect=(0, 0.06 * nrow_legend + 0.02, 1, 1))
     return fig

@@ -1,0 +1,121 @@
+"""Pieces shared by the studies: seeds, TE at PMUR levels, cached real data, statistics glue."""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import numpy as np
+import pandas as pd
+
+
+def child_ints(seed: np.random.SeedSequence, n: int) -> list[int]:
+    """``n`` independent integer seeds (for scikit-learn ``random_state``) derived from ``seed``."""
+    return [int(s.generate_state(1)[0]) for s in seed.spawn(n)]
+
+
+def te_at_pmur(scores, r, levels) -> tuple[np.ndarray, np.ndarray]:
+    """Total efficiency of a score-based router at each PMUR level.
+
+    The unit-cost rule "premium iff score > w" swept over ``w`` sends the top
+    ``k`` scores to the premium model; at level ``p`` we take ``k = round(p n)``.
+    Delegates to :func:`metarouter.efficiency_curve` so that the definition is one
+    piece of code. Returns (TE, realised PMUR).
+    """
+    from metarouter import efficiency_curve
+
+    curve = efficiency_curve(
+        np.asarray(scores, float), np.asarray(r, float), pmur=levels
+    )
+    return curve["te"].to_numpy(float), curve["pmur"].to_numpy(float)
+
+
+def random_te_at_pmur(r, levels, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random routing at each PMUR level: query i goes premium iff ``u_i < p``.
+
+    One uniform draw per query is shared across levels (a coupled random router), so the
+    assignment is monotone in ``p`` like a threshold router's.
+    """
+    r = np.asarray(r, float)
+    u = np.random.default_rng(seed).random(r.shape[0])
+    assigned = u[None, :] < np.asarray(levels, float)[:, None]
+    return (assigned * r[None, :]).sum(axis=1), assigned.mean(axis=1)
+
+
+@functools.lru_cache(maxsize=4)
+def routerbench_frame(
+    data_dir: str,
+    premium: str = "gpt-4-1106-preview",
+    alternative: str = "mixtral-8x7b",
+) -> pd.DataFrame:
+    """All RouterBench rows (three tasks, train and test), cached per worker process."""
+    from simulations import realdata
+
+    with warnings.catch_warnings():
+        warnings.simplefilter(
+            "ignore"
+        )  # the dropped-row count is reported by the loader's caller
+        data = realdata.load_routerbench(
+            data_dir, premium=premium, alternative=alternative
+        )
+    return data.frame
+
+
+def paired(
+    per_round: pd.DataFrame,
+    *,
+    metric: str,
+    by: list[str],
+    higher_is_better: bool = True,
+) -> pd.DataFrame:
+    """Every router vs random and vs the best other router, paired across rounds (D's stats)."""
+    from simulations.stats import paired_comparison
+
+    return paired_comparison(
+        per_round,
+        metric=metric,
+        router_col="router",
+        round_col="round",
+        by=tuple(by),
+        reference="random",
+        higher_is_better=higher_is_better,
+    )
+
+
+def bootstrap_mean_ci(
+    per_round: pd.DataFrame,
+    *,
+    metric: str,
+    by: list[str],
+    n_boot: int = 2000,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Per group: the mean of ``metric`` across rounds with a percentile bootstrap interval."""
+    from simulations.stats import bootstrap_ci
+
+    out = []
+    for key, sub in per_round.groupby(by, sort=False):
+        vals = sub[metric].to_numpy(float)
+        lo, hi = bootstrap_ci(
+            vals, stat=np.mean, n_boot=n_boot, alpha=alpha, random_state=0
+        )
+        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+        row.update({f"{metric}_round_mean": vals.mean(), "ci_low": lo, "ci_high": hi})
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def attach_significance(
+    head: pd.DataFrame, paired_table: pd.DataFrame, *, by: list[str]
+) -> pd.DataFrame:
+    """Add the difference, adjusted p-value and verdict of each router's comparison with random."""
+    sub = paired_table[paired_table["baseline"] == "random"]
+    keep = [c for c in by + ["router"] if c in sub.columns]
+    sig = sub[keep + ["p_adjusted", "significant", "verdict"]].rename(
+        columns={
+            "p_adjusted": "p_adj_vs_random",
+            "significant": "significant_vs_random",
+            "verdict": "vs_random",
+        }
+    )
+    return head.merge(sig, on=keep, how="left")

@@ -1,0 +1,364 @@
+"""Study 2: RACER, budget-constrained judge routing under distribution shift (seeds 000/001).
+
+Three parts, each a configuration of the grid:
+
+* ``ablation``: routers trained on the in-distribution domain mix, evaluated on an
+  in-distribution test set and on test sets shifted toward costlier and toward cheaper
+  domains (the analogue of RACER's Figure 3 and ablation table): accuracy, realised cost
+  ratio, and whether the budget was exceeded.
+* ``beta``: RACER's sensitivity to the entropy regulariser ``beta`` in {0, 0.005, 0.01,
+  0.05} at budgets {2, 3, 4}. The solver needs ``beta > 0``; ``beta = 0`` is run as
+  ``BETA_ZERO = 1e-4``, where the penalty ``(C - B)_+^2 / (2 beta)`` makes the budget
+  practically hard and the entropy term negligible (the table says so).
+* ``curve``: the cost-accuracy curve of RACER against random routing at the same
+  reasoning rate, over a grid of budgets.
+
+Costs are in units of the training set's mean instruct cost, so a budget ``B`` is a cost
+ratio ("B times all-instruct"). Policies are stochastic (RACER's entropy term); accuracy
+and cost are their expectations over the routing randomness on the test queries.
+
+Real data (``--data``): RouterBench with instruct = mixtral-8x7b and reasoning =
+gpt-4-1106-preview (the cheap and the premium model play the roles of the two judge
+modes; rewards are the models' correctness). Training queries come from arc_challenge
+and winogrande, where the premium model costs about 17x the cheap one; the costlier
+deployment is mbpp (about 53x), the cheaper one winogrande alone (cheaper per call than
+the training mix).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simulations.studies import _common
+
+ROUTERS = (
+    "all_instruct",
+    "all_reasoning",
+    "random",
+    "knn",
+    "acer",
+    "racer_r",
+    "racer_c",
+    "racer",
+)
+ROBUST = {"acer": "none", "racer_r": "reward", "racer_c": "cost", "racer": "both"}
+SCENARIOS = ("in_distribution", "ood_costlier", "ood_cheaper")
+BETAS = (0.0, 0.005, 0.01, 0.05)
+BETA_ZERO = 1e-4
+BETA_BUDGETS = (2.0, 3.0, 4.0)
+CURVE_BUDGETS = (1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5)
+#: KL radius of the uncertainty sets: the simulated shifts are at KL 0.193 from the
+#: training mix, so a ball of radius 0.2 contains them.
+RADIUS = 0.2
+
+
+def make_configs(quick: bool = False, data_dir: str | None = None) -> list[dict]:
+    """Ablation at budget 3, the beta table, and the cost-accuracy curve."""
+    if data_dir is not None:
+        base = {
+            "data": "routerbench",
+            "data_dir": str(data_dir),
+            "n_train": -1,
+            "n_test": -1,
+            "d": 32,
+        }
+        budgets = (3.0,) if quick else (2.0, 3.0, 4.0)
+    else:
+        base = {
+            "data": "sim",
+            "data_dir": None,
+            "d": 16,
+            "n_train": 1500 if quick else 4000,
+            "n_test": 4000,
+        }
+        budgets = (3.0,) if quick else (2.0, 3.0, 4.0)
+    configs = [{**base, "part": "ablation", "budget": b} for b in budgets]
+    configs.append({**base, "part": "curve", "budget": None})
+    if not quick:
+        configs.append({**base, "part": "beta", "budget": None})
+    return configs
+
+
+# --------------------------------------------------------------------------- data
+def _simulated(config: dict, seeds: list[int]) -> tuple[dict, dict]:
+    from racer_dro.datasets import make_judge_data
+
+    train = make_judge_data(config["n_train"], d=config["d"], random_state=seeds[0])
+    tests = {}
+    for scen, shift, s in zip(SCENARIOS, (None, "costlier", "cheaper"), seeds[1:4]):
+        t = make_judge_data(
+            config["n_test"], shift=shift, d=config["d"], random_state=s
+        )
+        tests[scen] = {"X": t.X, "rewards": t.rewards, "costs": t.costs}
+    return {"X": train.X, "rewards": train.rewards, "costs": train.costs}, tests
+
+
+def _routerbench(config: dict, seeds: list[int]) -> tuple[dict, dict]:
+    from simulations import realdata
+
+    frame = _common.routerbench_frame(config["data_dir"])
+    rng = np.random.default_rng(seeds[0])
+    source = frame[frame["task"].isin(["arc_challenge", "winogrande"])]
+    perm = rng.permutation(len(source))
+    n_train = int(0.7 * len(source))
+    train_df = source.iloc[perm[:n_train]]
+    held_df = source.iloc[perm[n_train:]]
+    deploy = {
+        "in_distribution": held_df,
+        "ood_costlier": frame[frame["task"] == "mbpp"],
+        "ood_cheaper": held_df[held_df["task"] == "winogrande"],
+    }
+    feat = realdata.make_featuriser(config["d"], random_state=seeds[1])
+    X_train = feat.fit_transform(train_df["text"])  # fitted on training prompts only
+    unit = train_df["cost_alternative"].mean()
+
+    def pack(df, X):
+        return {
+            "X": X,
+            "rewards": df[["correct_alternative", "correct_premium"]].to_numpy(float),
+            "costs": df[["cost_alternative", "cost_premium"]].to_numpy(float) / unit,
+        }
+
+    tests = {k: pack(v, feat.transform(v["text"])) for k, v in deploy.items()}
+    return pack(train_df, X_train), tests
+
+
+# --------------------------------------------------------------------------- routers
+def _racer(budget: float, robust: str, beta: float, seed: int):
+    from racer_dro import RacerRouter
+
+    radius = {
+        "none": (None, None),
+        "reward": (RADIUS, None),
+        "cost": (None, RADIUS),
+        "both": (RADIUS, RADIUS),
+    }[robust]
+    return RacerRouter(
+        budget,
+        robust=robust,
+        beta=beta,
+        reward_temperature=None,
+        cost_temperature=None,
+        reward_radius=radius[0],
+        cost_radius=radius[1],
+        random_state=seed,
+    )
+
+
+def _reasoning_prob(router, X) -> np.ndarray:
+    return np.asarray(router.predict_proba(X), float)[:, 1]
+
+
+def _matched_rate(train: dict, budget: float) -> float:
+    c0, c1 = train["costs"].mean(axis=0)
+    return float(np.clip((budget - c0) / (c1 - c0), 0.0, 1.0))
+
+
+def _evaluate(pi: np.ndarray, test: dict) -> dict:
+    pi = np.broadcast_to(np.asarray(pi, float), (test["rewards"].shape[0],))
+    r, c = test["rewards"], test["costs"]
+    return {
+        "accuracy": 100 * float(np.mean(pi * r[:, 1] + (1 - pi) * r[:, 0])),
+        "cost_ratio": float(np.mean(pi * c[:, 1] + (1 - pi) * c[:, 0])),
+        "reasoning_rate": float(pi.mean()),
+    }
+
+
+def _knn(train: dict, budget: float, seed: int):
+    from racer_dro.baselines import KNNRouter
+
+    return KNNRouter(budget=budget).fit(train["X"], train["rewards"], train["costs"])
+
+
+def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
+    """One round of one part: rows (scenario, router, level) with accuracy and cost ratio."""
+    seeds = _common.child_ints(seed, 8)
+    if config["data"] == "sim":
+        train, tests = _simulated(config, seeds[:4])
+    else:
+        train, tests = _routerbench(config, seeds[:4])
+    rows = []
+
+    def add(scenario, router, pi, budget, beta=np.nan):
+        rec = _evaluate(pi, tests[scenario])
+        rows.append(
+            {
+                "scenario": scenario,
+                "router": router,
+                "route_budget": budget,
+                "beta_value": beta,
+                **rec,
+                "over_budget": bool(np.isfinite(budget) and rec["cost_ratio"] > budget),
+            }
+        )
+
+    part = config["part"]
+    if part == "ablation":
+        b = float(config["budget"])
+        probs = {}
+        for name in ("acer", "racer_r", "racer_c", "racer"):
+            router = _racer(b, ROBUST[name], 0.01, seeds[4]).fit(
+                train["X"], train["rewards"], train["costs"]
+            )
+            probs[name] = {s: _reasoning_prob(router, t["X"]) for s, t in tests.items()}
+        knn = _knn(train, b, seeds[5])
+        probs["knn"] = {s: _reasoning_prob(knn, t["X"]) for s, t in tests.items()}
+        rate = _matched_rate(train, b)
+        for s in SCENARIOS:
+            add(s, "all_instruct", 0.0, b)
+            add(s, "all_reasoning", 1.0, b)
+            add(s, "random", rate, b)
+            for name in ("knn", "acer", "racer_r", "racer_c", "racer"):
+                add(s, name, probs[name][s], b)
+    elif part == "beta":
+        for b in BETA_BUDGETS:
+            for beta in BETAS:
+                router = _racer(
+                    b, "both", beta if beta > 0 else BETA_ZERO, seeds[4]
+                ).fit(train["X"], train["rewards"], train["costs"])
+                add(
+                    "in_distribution",
+                    "racer",
+                    _reasoning_prob(router, tests["in_distribution"]["X"]),
+                    b,
+                    beta,
+                )
+    elif part == "curve":
+        for b in CURVE_BUDGETS:
+            router = _racer(b, "both", 0.01, seeds[4]).fit(
+                train["X"], train["rewards"], train["costs"]
+            )
+            pi = _reasoning_prob(router, tests["in_distribution"]["X"])
+            add("in_distribution", "racer", pi, b)
+            # random routing at the same (realised) reasoning rate
+            add("in_distribution", "random", float(pi.mean()), b)
+        add("in_distribution", "all_instruct", 0.0, np.nan)
+        add("in_distribution", "all_reasoning", 1.0, np.nan)
+    else:
+        raise ValueError(f"`part` must be 'ablation', 'beta' or 'curve', got {part!r}")
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- summary
+def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Ablation table (headline), beta table, curve table, paired comparisons."""
+    data_col = ["data"] if "data" in rows.columns else []
+    tables = {}
+    abl = rows[rows["part"] == "ablation"]
+    if not abl.empty:
+        by = data_col + ["budget", "scenario"]
+        head = abl.groupby(by + ["router"], as_index=False, sort=False).agg(
+            accuracy=("accuracy", "mean"),
+            cost_ratio=("cost_ratio", "mean"),
+            reasoning_rate=("reasoning_rate", "mean"),
+            share_rounds_over=("over_budget", "mean"),
+            rounds=("round", "nunique"),
+        )
+        ci = _common.bootstrap_mean_ci(abl, metric="cost_ratio", by=by + ["router"])
+        head = head.merge(
+            ci.rename(
+                columns={"ci_low": "cost_ci_low", "ci_high": "cost_ci_high"}
+            ).drop(columns="cost_ratio_round_mean"),
+            on=by + ["router"],
+        )
+        # "violates" when the whole 95% interval of the mean realised cost is above budget
+        head["violates_budget"] = head["cost_ci_low"] > head["budget"]
+        paired = _common.paired(abl, metric="accuracy", by=by)
+        head = _common.attach_significance(head, paired, by=by)
+        tables["ablation"] = head
+        tables["ablation_paired"] = paired
+    beta = rows[rows["part"] == "beta"]
+    if not beta.empty:
+        t = beta.groupby(data_col + ["beta_value", "route_budget"], as_index=False).agg(
+            accuracy=("accuracy", "mean"), cost_ratio=("cost_ratio", "mean")
+        )
+        wide = t.pivot_table(
+            index=data_col + ["beta_value"], columns="route_budget", values="accuracy"
+        ).reset_index()
+        wide.columns = [
+            c if isinstance(c, str) else f"acc_C={c:g}" for c in wide.columns
+        ]
+        wide["beta_label"] = [
+            f"0 (run as {BETA_ZERO:g})" if b == 0 else f"{b:g}"
+            for b in wide["beta_value"]
+        ]
+        tables["beta"] = wide
+    curve = rows[rows["part"] == "curve"]
+    if not curve.empty:
+        c = curve.groupby(
+            data_col + ["router", "route_budget"], as_index=False, dropna=False
+        ).agg(
+            accuracy=("accuracy", "mean"),
+            cost_ratio=("cost_ratio", "mean"),
+            reasoning_rate=("reasoning_rate", "mean"),
+        )
+        tables["curve"] = c
+        cc = curve[curve["router"].isin(["racer", "random"])]
+        tables["curve_paired"] = _common.paired(
+            cc, metric="accuracy", by=data_col + ["route_budget"]
+        )
+    return tables
+
+
+# --------------------------------------------------------------------------- figures
+def plot(rows: pd.DataFrame, directory: Path) -> list[Path]:
+    """Scenario bars (Figure 3 analogue) per budget, and the cost-accuracy curve."""
+    import matplotlib.pyplot as plt
+
+    from simulations import plotting
+
+    directory = Path(directory)
+    tables = summarise(rows)
+    paths = []
+    if "ablation" in tables:
+        for (data, b), sub in tables["ablation"].groupby(["data", "budget"]):
+            fig = plotting.scenario_bars(
+                sub,
+                scenario="scenario",
+                router="router",
+                accuracy="accuracy",
+                cost="cost_ratio",
+                budget=b,
+                violated="violates_budget",
+                router_order=[r for r in ROUTERS if r in set(sub["router"])],
+                title=f"Judge routing under shift ({data} data, budget {b:g}x all-instruct)",
+            )
+            paths.append(
+                plotting.save_figure(fig, directory / f"ablation_{data}_B{b:g}.png")
+            )
+    if "curve" in tables:
+        for data, sub in tables["curve"].groupby("data"):
+            fig, ax = plt.subplots(figsize=(6, 4.2))
+            for router in ("random", "racer"):
+                line = sub[sub["router"] == router].sort_values("cost_ratio")
+                style = plotting.ROUTER_STYLE[router]
+                ax.plot(
+                    line["cost_ratio"],
+                    line["accuracy"],
+                    marker=style["marker"],
+                    color=style["color"],
+                    label=plotting.ROUTER_LABEL[router],
+                )
+            for router in ("all_instruct", "all_reasoning"):
+                pt = sub[sub["router"] == router]
+                ax.scatter(
+                    pt["cost_ratio"],
+                    pt["accuracy"],
+                    s=60,
+                    zorder=3,
+                    color=plotting.ROUTER_STYLE[router]["color"],
+                    label=plotting.ROUTER_LABEL[router],
+                )
+            ax.set_xlabel("realised cost ratio (x all-instruct cost)")
+            ax.set_ylabel("judge accuracy (%)")
+            ax.set_title(f"Cost-accuracy trade-off, in-distribution ({data} data)")
+            ax.grid(alpha=0.3)
+            ax.legend(frameon=False, fontsize=8, loc="lower right")
+            fig.tight_layout()
+            paths.append(
+                plotting.save_figure(fig, directory / f"cost_accuracy_{data}.png")
+            )
+    return paths
