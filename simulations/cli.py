@@ -138,14 +138,15 @@ def main(
     studies : mapping of str to Study, optional
         The registry to choose from (default :data:`simulations.studies.STUDIES`).
     """
-    if studies is None:
-        studies = _load_studies()
-    parser = build_parser(list(studies))
+    # Parse before importing the registry: argument errors are instant.
+    parser = build_parser(STUDY_NAMES if studies is None else list(studies))
     try:
         args = parser.parse_args(argv)
         _check_args(parser, args)
     except SystemExit as exit_:
         return int(exit_.code or 0)
+    if studies is None:
+        studies = _load_studies()
     study = studies[args.study]
     directory = output_directory(study, args.out, args.data)
     try:

@@ -2,7 +2,8 @@
 
 Each round draws a small regression problem from the round's seed and scores
 three "routers" (random, ols, shrunk); the numbers go through BLAS (``lstsq``)
-so thread caps and seeding matter. Options in the configuration:
+so thread caps and seeding matter. The ``threads`` column reports the largest
+BLAS/OpenMP thread count seen inside the round (the harness caps it at 1). Options in the configuration:
 
 - ``sleep``: seconds to sleep in each round (resume tests);
 - ``fail_round``: the round index that raises (error propagation tests).
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_info
 
 from simulations.engine import Study, config_hash
 from simulations.stats import paired_comparison, summary_table
@@ -54,6 +56,9 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
     }
     if config.get("sleep"):
         time.sleep(float(config["sleep"]))
+    # The largest thread count of any BLAS/OpenMP pool in this process: the harness
+    # caps them at 1 wherever rounds run.
+    threads = max((pool["num_threads"] for pool in threadpool_info()), default=1)
     marker_dir = os.environ.get("TOY_MARKER_DIR")
     if marker_dir:
         name = f"{config_hash(config)}-{seed.spawn_key[-1]}-{uuid.uuid4().hex}"
@@ -64,6 +69,7 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
             "level": [1, 1, 1],
             "score": [float(scores[r]) for r in ROUTERS],
             "won": [bool(scores[r] == max(scores.values())) for r in ROUTERS],
+            "threads": [int(threads)] * len(ROUTERS),
         }
     )
 
