@@ -58,7 +58,7 @@ def make_configs(quick: bool = False, data_dir: str | None = None) -> list[dict]
 
 
 # --------------------------------------------------------------------------- learners
-def make_learner(name: str, random_state: int, *, classifier: bool = False):
+def make_learner(name: str, random_state: int | None, *, classifier: bool = False):
     """Base learner ``H`` of the paper, single-threaded (the harness parallelises rounds)."""
     if name == "rf":
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
@@ -159,40 +159,44 @@ def _routerbench_round(config: dict, seed: int) -> dict:
 
 # --------------------------------------------------------------------------- one round
 def fit_routers(config: dict, data: dict, seeds: dict) -> dict[str, np.ndarray]:
-    """Fit every learned router on one round's data; return its scores on the test queries."""
+    """Fit every learned router on one round's data; return its scores on the test queries.
+
+    R and DR meta-routers share their folds and their propensity fit (the DR router is
+    fitted with the R router's ``folds_`` and ``propensity_``), so their difference is
+    the learner's, not the nuisance draw's.
+    """
     import metarouter as mr
 
     learner = config["learner"]
-    X, y, source = data["X"], data["y"], data["source"]
+    X, y, source, X_test = data["X"], data["y"], data["source"], data["X_test"]
     scores = {}
 
-    oracle = mr.GSOnlyRouter(outcome_model=make_learner(learner, seeds["oracle"]))
-    oracle.fit(X, data["y_oracle"], np.ones(len(y), dtype=int))
-    scores["oracle"] = oracle.predict(data["X_test"])
+    def model():  # unseeded: each router seeds its clones from its own random_state
+        return make_learner(learner, None)
 
-    pooled = mr.PooledRouter(outcome_model=make_learner(learner, seeds["pooled"]))
-    scores["pooled"] = pooled.fit(X, y, source).predict(data["X_test"])
+    oracle = mr.GSOnlyRouter(outcome_model=model(), random_state=seeds["oracle"])
+    scores["oracle"] = oracle.fit(X, data["y_oracle"]).predict(X_test)
+    pooled = mr.PooledRouter(outcome_model=model(), random_state=seeds["pooled"])
+    scores["pooled"] = pooled.fit(X, y, source).predict(X_test)
+    gs_only = mr.GSOnlyRouter(outcome_model=model(), random_state=seeds["gs_only"])
+    scores["gs_only"] = gs_only.fit(X, y, source).predict(X_test)
 
-    gs_only = mr.GSOnlyRouter(outcome_model=make_learner(learner, seeds["gs_only"]))
-    scores["gs_only"] = gs_only.fit(X, y, source).predict(data["X_test"])
-
-    for name, kind in (("meta_r", "r"), ("meta_dr", "dr")):
-        cate_cls = mr.RLearner if kind == "r" else mr.DRLearner
-        cate = cate_cls(
-            outcome_model=make_learner(learner, seeds["nuisance"]),
-            propensity_model=make_learner(
-                learner, seeds["propensity"], classifier=True
-            ),
-            cate_model=make_learner(learner, seeds[name]),
-            n_folds=config["n_folds"],
-            random_state=seeds["folds"],
-        )
-        router = mr.MetaRouter(
-            cate_learner=cate,
-            outcome_model=make_learner(learner, seeds[name + "_m"]),
-            random_state=seeds[name],
-        )
-        scores[name] = router.fit(X, y, source).predict(data["X_test"])
+    common = {
+        "outcome_model": model(),
+        "propensity_model": make_learner(learner, None, classifier=True),
+        "n_folds": config["n_folds"],
+        "random_state": seeds["meta"],
+    }
+    meta_r = mr.MetaRouter("r", **common).fit(X, y, source)
+    scores["meta_r"] = meta_r.predict(X_test)
+    meta_dr = mr.MetaRouter("dr", **common).fit(
+        X,
+        y,
+        source,
+        folds=meta_r.cate_learner_.folds_,
+        propensity=meta_r.cate_learner_.propensity_,
+    )
+    scores["meta_dr"] = meta_dr.predict(X_test)
     return scores
 
 

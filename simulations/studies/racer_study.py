@@ -152,11 +152,6 @@ def _reasoning_prob(router, X) -> np.ndarray:
     return np.asarray(router.predict_proba(X), float)[:, 1]
 
 
-def _matched_rate(train: dict, budget: float) -> float:
-    c0, c1 = train["costs"].mean(axis=0)
-    return float(np.clip((budget - c0) / (c1 - c0), 0.0, 1.0))
-
-
 def _evaluate(pi: np.ndarray, test: dict) -> dict:
     pi = np.broadcast_to(np.asarray(pi, float), (test["rewards"].shape[0],))
     r, c = test["rewards"], test["costs"]
@@ -167,10 +162,17 @@ def _evaluate(pi: np.ndarray, test: dict) -> dict:
     }
 
 
-def _knn(train: dict, budget: float, seed: int):
-    from racer_dro.baselines import KNNRouter
+def _baseline(name: str, train: dict, budget: float, seed: int):
+    from racer_dro import baselines
 
-    return KNNRouter(budget=budget).fit(train["X"], train["rewards"], train["costs"])
+    router = {
+        "all_instruct": lambda: baselines.AllCheapRouter(),
+        "all_reasoning": lambda: baselines.AllExpensiveRouter(),
+        # random at the rate that meets the budget on the training data
+        "random": lambda: baselines.RandomJudgeRouter(budget=budget, random_state=seed),
+        "knn": lambda: baselines.KNNRouter(n_neighbors=20, budget=budget),
+    }[name]()
+    return router.fit(train["X"], train["rewards"], train["costs"])
 
 
 def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
@@ -204,14 +206,11 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
                 train["X"], train["rewards"], train["costs"]
             )
             probs[name] = {s: _reasoning_prob(router, t["X"]) for s, t in tests.items()}
-        knn = _knn(train, b, seeds[5])
-        probs["knn"] = {s: _reasoning_prob(knn, t["X"]) for s, t in tests.items()}
-        rate = _matched_rate(train, b)
+        for name in ("all_instruct", "all_reasoning", "random", "knn"):
+            router = _baseline(name, train, b, seeds[5])
+            probs[name] = {s: _reasoning_prob(router, t["X"]) for s, t in tests.items()}
         for s in SCENARIOS:
-            add(s, "all_instruct", 0.0, b)
-            add(s, "all_reasoning", 1.0, b)
-            add(s, "random", rate, b)
-            for name in ("knn", "acer", "racer_r", "racer_c", "racer"):
+            for name in ROUTERS:
                 add(s, name, probs[name][s], b)
     elif part == "beta":
         for b in BETA_BUDGETS:

@@ -92,7 +92,7 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
 
 
 def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Headline: median accuracy per call level for both routers, the paired difference."""
+    """Headline: median accuracy per call level for both routers; mean paired gain with CI."""
     by = [c for c in SETTING if c in rows.columns] + ["call_fraction"]
     med = rows.groupby(by + ["router"], as_index=False).agg(
         calls=("calls", "first"),
@@ -108,11 +108,14 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     head = calls.merge(wide, on=by).rename(
         columns={"uncertainty": "acc_uncertainty", "random": "acc_random"}
     )
-    head["gain_vs_random"] = head["acc_uncertainty"] - head["acc_random"]
+    head = head[by + ["calls", "acc_uncertainty", "acc_random"]]
     informative = rows[(rows["call_fraction"] > 0) & (rows["call_fraction"] < 1)]
     paired = _common.paired(informative, metric="accuracy", by=by)
     ci = _paired_diff_ci(informative, by)
     head = head.merge(ci, on=by, how="left")
+    head["gain_vs_random"] = head["gain_vs_random"].fillna(
+        0.0
+    )  # 0 or all calls: identical
     sig = _common.attach_significance(
         pd.DataFrame({**{c: head[c] for c in by}, "router": "uncertainty"}),
         paired,
@@ -130,7 +133,14 @@ def _paired_diff_ci(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     out = []
     for key, sub in diff.groupby(by):
         lo, hi = bootstrap_ci(sub["d"].to_numpy(), stat=np.mean, random_state=0)
-        out.append({**dict(zip(by, key)), "gain_ci_low": lo, "gain_ci_high": hi})
+        out.append(
+            {
+                **dict(zip(by, key)),
+                "gain_vs_random": sub["d"].mean(),
+                "gain_ci_low": lo,
+                "gain_ci_high": hi,
+            }
+        )
     return pd.DataFrame(out)
 
 
