@@ -1,0 +1,668 @@
+"""The entropy-regularised primal-dual solver of RACER, made to converge.
+
+The regularised saddle problem (DESIGN.md)::
+
+    max_pi min_{lambda >= 0} L(pi, lambda) = R(pi) - lambda (C(pi) - B) + beta H(pi) + (beta / 2) lambda^2
+
+has the closed-form primal step ``logit pi_i = (w_r(i) Dr_i - lambda w_c(i) Dc_i) / beta``
+(``w = rho_worst / rho_n`` at the current policy) and the exact dual step
+``lambda = (C(pi) - B)_+ / beta``. Iterated as they stand these two steps cycle
+for small ``beta``, because each query's worst-case weight depends on its own
+policy. This module solves the same fixed point reliably:
+
+* **inner** (:func:`solve_policy`): at a fixed ``lambda`` the policy problem
+  ``max_pi F_lambda(pi) = R(pi) - lambda C(pi) + beta H(pi)`` is strictly
+  concave. It is solved by damped Newton in the logits ``theta = logit pi``
+  (the Newton direction of ``F`` in ``pi`` mapped to the logits, which is an
+  ascent direction for every ``theta``, with an Armijo backtracking line search).
+  The Hessian of ``F`` in ``pi`` is diagonal plus low rank -- rank one per side
+  with a temperature, rank two per side with a radius (the envelope over the
+  dual temperature) -- so each step costs ``O(n)`` through the Woodbury identity;
+* **outer**: the worst-case cost of the inner optimum, ``C(pi(lambda))``, is
+  non-increasing in ``lambda``, so ``g(lambda) = beta lambda - (C(pi(lambda)) - B)_+``
+  is strictly increasing (``g' >= beta``). Its root is found by Newton's method
+  with the exact derivative ``dC/dlambda = grad C^T H^{-1} grad C`` (implicit
+  differentiation, same Woodbury solve), safeguarded by bisection on a bracket.
+  The hard-constraint mode (``constrained=True``) finds ``C(pi(lambda)) = B``
+  the same way.
+
+The policy is computed in the logits, so policies within ``1e-300`` of 0 or 1
+(``beta = 0.01`` with large gains) are represented exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, logsumexp
+
+from racer_dro._validation import check_finite, check_positive
+from racer_dro.kl import _worst_case_min
+from racer_dro.problem import RoutingProblem, Solution
+
+__all__ = [
+    "ConvergenceWarning",
+    "PolicyValue",
+    "evaluate_policy",
+    "policy_step",
+    "solve_policy",
+    "solve_primal_dual",
+]
+
+
+class ConvergenceWarning(UserWarning):
+    """The primal-dual solver stopped at ``max_iter`` before meeting its tolerance."""
+
+
+# ---------------------------------------------------------------------------- policy values
+@dataclass(frozen=True, eq=False)
+class PolicyValue:
+    """Worst-case values of a tabular policy (:func:`evaluate_policy`).
+
+    Attributes
+    ----------
+    worst_case_reward, worst_case_cost : float
+        ``R(pi)`` and ``C(pi)``.
+    entropy : float
+        ``H(pi)``.
+    objective : float
+        ``R + beta H - (C - B)_+^2 / (2 beta)``.
+    multiplier : float
+        ``(C - B)_+ / beta``, the exact dual step at this policy.
+    reward_weights, cost_weights : ndarray of shape (n,)
+        The worst-case distributions ``rho_low`` (reward) and ``rho_up`` (cost).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from racer_dro import RoutingProblem
+    >>> from racer_dro.primal_dual import evaluate_policy
+    >>> problem = RoutingProblem(np.array([[0.0, 1.0], [0.5, 0.5]]), np.array([[1.0, 3.0], [1.0, 3.0]]), budget=2.0)
+    >>> evaluate_policy(problem, np.array([1.0, 0.0])).worst_case_cost
+    2.0
+    """
+
+    worst_case_reward: float
+    worst_case_cost: float
+    entropy: float
+    objective: float
+    multiplier: float
+    reward_weights: np.ndarray
+    cost_weights: np.ndarray
+
+
+def evaluate_policy(problem: RoutingProblem, policy) -> PolicyValue:
+    """Worst-case reward and cost, entropy, objective and dual step of a policy.
+
+    Parameters
+    ----------
+    problem : RoutingProblem
+    policy : array-like of shape (n,)
+        ``pi_i = P(reasoning | query i)`` in [0, 1].
+
+    Returns
+    -------
+    PolicyValue
+    """
+    pi = problem.check_policy(policy)
+    reward = problem.worst_case_reward(pi)
+    cost = problem.worst_case_cost(pi)
+    entropy = problem.entropy(pi)
+    excess = max(cost.value - problem.budget, 0.0)
+    return PolicyValue(
+        worst_case_reward=float(reward.value),
+        worst_case_cost=float(cost.value),
+        entropy=entropy,
+        objective=float(
+            reward.value + problem.beta * entropy - excess**2 / (2 * problem.beta)
+        ),
+        multiplier=excess / problem.beta,
+        reward_weights=reward.weights,
+        cost_weights=cost.weights,
+    )
+
+
+def _relative_weights(f, p, mode, radius, temperature, sign, tau_init=None):
+    """``w = rho_worst / rho_n`` for signed values (also defined where ``rho_n = 0``).
+
+    Returns ``(w, state)`` with ``state = (value, q, tau)`` in the min sense of ``sign * f``.
+    """
+    fs = sign * f
+    if mode == "none":
+        return np.ones_like(fs), (float(p @ fs), p, math.inf)
+    value, q, tau, _, _ = _worst_case_min(
+        fs, p, radius=radius, temperature=temperature, tau_init=tau_init, root="newton"
+    )
+    support = p > 0
+    m = float(fs[support].min())
+    if math.isinf(tau):
+        w = np.ones_like(fs)
+    elif tau == 0:
+        at_min = fs <= m
+        w = np.where(at_min, 1.0 / p[at_min & support].sum(), 0.0)
+    else:
+        with np.errstate(divide="ignore"):
+            logp = np.log(p)
+        g = fs - m
+        L = logsumexp(logp[support] - g[support] / tau)
+        w = np.exp(-g / tau - L)
+    return w, (value, q, tau)
+
+
+def policy_step(problem: RoutingProblem, policy, multiplier: float) -> np.ndarray:
+    """The closed-form primal step at ``policy`` (one best response, not the optimum).
+
+    ``pi_new = sigmoid((w_r Dr - lambda w_c Dc) / beta)``, with the worst-case
+    relative weights ``w_r = rho_low / rho_n`` and ``w_c = rho_up / rho_n``
+    evaluated at ``policy`` (DESIGN.md, "Primal step"). This is the target a
+    parametric policy is fitted to in Algorithm 1. Iterating it alone does not
+    converge for small ``beta``; :func:`solve_policy` gives its fixed point.
+
+    Parameters
+    ----------
+    problem : RoutingProblem
+    policy : array-like of shape (n,)
+        The policy at which the worst-case weights are evaluated.
+    multiplier : float
+        ``lambda >= 0``.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from racer_dro import RoutingProblem
+    >>> from racer_dro.primal_dual import policy_step
+    >>> problem = RoutingProblem(np.array([[0.0, 1.0], [0.5, 0.5]]), np.array([[1.0, 3.0], [1.0, 3.0]]), budget=2.0)
+    >>> policy_step(problem, np.full(2, 0.5), 0.0).round(3)
+    array([1. , 0.5])
+    """
+    pi = problem.check_policy(policy)
+    lam = check_finite(multiplier, "multiplier")
+    if lam < 0:
+        raise ValueError(f"`multiplier` must be non-negative, got {lam!r}")
+    p = np.asarray(problem.weights)
+    w_r, _ = _relative_weights(
+        problem.reward_values(pi),
+        p,
+        problem.reward_mode,
+        problem.reward_radius,
+        problem.reward_temperature,
+        1.0,
+    )
+    w_c, _ = _relative_weights(
+        problem.cost_values(pi),
+        p,
+        problem.cost_mode,
+        problem.cost_radius,
+        problem.cost_temperature,
+        -1.0,
+    )
+    return expit(
+        (w_r * problem.reward_gain - lam * w_c * problem.cost_gain) / problem.beta
+    )
+
+
+# ---------------------------------------------------------------------------- the engine
+def _entropy_terms(theta):
+    """Binary entropy ``h(sigmoid(theta))``, accurate for any ``|theta|``."""
+    return expit(theta) * np.logaddexp(0.0, -theta) + expit(-theta) * np.logaddexp(
+        0.0, theta
+    )
+
+
+@dataclass
+class _Side:
+    """One robust side evaluated at a policy (min sense of ``sign * f``)."""
+
+    value: float  # V(sign * f)
+    q: np.ndarray
+    tau: float
+    curv: float  # Hess V = -curv diag(q) + sum coef vec vec^T
+    lowrank: list
+
+
+class _Engine:
+    """The policy problem restricted to rows with positive weight, in logits."""
+
+    def __init__(self, problem: RoutingProblem):
+        self.problem = problem
+        p_all = np.asarray(problem.weights)
+        self.active = p_all > 0
+        a = self.active
+        self.p = p_all[a]
+        self.r0 = np.asarray(problem.rewards[a, 0])
+        self.c0 = np.asarray(problem.costs[a, 0])
+        self.dr = np.asarray(problem.reward_gain)[a]
+        self.dc = np.asarray(problem.cost_gain)[a]
+        self.beta = problem.beta
+        self.budget = problem.budget
+        self.r_mode, self.c_mode = problem.reward_mode, problem.cost_mode
+        self.tau_r = self.tau_c = None  # warm starts for radius roots
+
+    # -- sides
+    def _side(self, f, sign, mode, radius, temperature, tau_init):
+        fs = sign * f
+        if mode == "none":
+            return _Side(float(self.p @ fs), self.p, math.inf, 0.0, [])
+        value, q, tau, _, _ = _worst_case_min(
+            fs,
+            self.p,
+            radius=radius,
+            temperature=temperature,
+            tau_init=tau_init,
+            root="newton",
+        )
+        if not (0 < tau < math.inf):
+            return _Side(value, q, tau, 0.0, [])
+        lowrank = [(1.0 / tau, q)]
+        if mode == "radius":
+            mean = float(q @ fs)
+            v = q * (fs - mean)
+            var = float(v @ (fs - mean))
+            if var > 0:
+                lowrank.append((1.0 / (tau * var), v))
+        return _Side(value, q, tau, 1.0 / tau, lowrank)
+
+    def sides(self, pi):
+        pr = self.problem
+        rs = self._side(
+            self.r0 + pi * self.dr,
+            1.0,
+            self.r_mode,
+            pr.reward_radius,
+            pr.reward_temperature,
+            self.tau_r,
+        )
+        cs = self._side(
+            self.c0 + pi * self.dc,
+            -1.0,
+            self.c_mode,
+            pr.cost_radius,
+            pr.cost_temperature,
+            self.tau_c,
+        )
+        if self.r_mode == "radius" and 0 < rs.tau < math.inf:
+            self.tau_r = rs.tau
+        if self.c_mode == "radius" and 0 < cs.tau < math.inf:
+            self.tau_c = cs.tau
+        return rs, cs
+
+    def value(self, theta, lam):
+        """``F_lambda`` at ``theta``, with ``R``, ``C`` and ``H``."""
+        pi = expit(theta)
+        rs, cs = self.sides(pi)
+        reward, cost = rs.value, -cs.value
+        entropy = float(self.p @ _entropy_terms(theta))
+        return reward - lam * cost + self.beta * entropy, reward, cost, entropy, rs, cs
+
+    # -- Newton
+    def direction(self, theta, lam, rs, cs):
+        """Newton direction in logits and ``dtheta / dlambda`` (two Woodbury solves)."""
+        s = expit(theta) * expit(-theta)  # sigma'
+        p, beta = self.p, self.beta
+        grad = self.dr * rs.q - lam * self.dc * cs.q - beta * p * theta
+        grad_c = self.dc * cs.q  # gradient of C in pi
+        diag = -(
+            s * (self.dr**2 * rs.q * rs.curv + lam * self.dc**2 * cs.q * cs.curv)
+            + beta * p
+        )
+        cols, coefs = [], []
+        for coef, vec in rs.lowrank:
+            cols.append(self.dr * vec)
+            coefs.append(coef)
+        if lam > 0:
+            for coef, vec in cs.lowrank:
+                cols.append(self.dc * vec)
+                coefs.append(lam * coef)
+        rhs = np.column_stack([-grad, grad_c])
+        dinv_rhs = rhs / diag[:, None]
+        if cols:
+            U = np.column_stack(cols) * np.asarray(coefs)[None, :]
+            W = np.column_stack(cols) * s[:, None]
+            dinv_U = U / diag[:, None]
+            cap = np.eye(len(cols)) + W.T @ dinv_U
+            sol = dinv_rhs - dinv_U @ np.linalg.solve(cap, W.T @ dinv_rhs)
+        else:
+            sol = dinv_rhs
+        step, dtheta_dlam = sol[:, 0], sol[:, 1]
+        decrement = float(grad @ (s * step))
+        dcost_dlam = float((s * grad_c) @ dtheta_dlam)  # <= 0
+        return step, s, decrement, dcost_dlam
+
+    def solve(self, lam, theta0, tol, max_iter=200):
+        """Damped Newton for ``max F_lambda``; returns the state at the optimum."""
+        theta = np.array(theta0, dtype=float)
+        F, R, C, H, rs, cs = self.value(theta, lam)
+        converged = False
+        dcost = 0.0
+        n_iter = 0
+        for n_iter in range(1, max_iter + 1):
+            step, s, dec, dcost = self.direction(theta, lam, rs, cs)
+            dpi = float(np.max(np.abs(s * step))) if step.size else 0.0
+            tiny = dec <= 1e-15 * (1.0 + abs(F)) or dpi <= 1e-9
+            t = 1.0
+            accepted = False
+            for _ in range(60):
+                trial = theta + t * step
+                out = self.value(trial, lam)
+                if out[0] >= F + 1e-4 * t * dec or (tiny and t == 1.0):
+                    accepted = True
+                    break
+                t *= 0.5
+            if not accepted:
+                # no ascent at machine precision: converged if the step is tiny
+                converged = dpi <= 1e-7
+                break
+            theta = trial
+            F, R, C, H, rs, cs = out
+            if t == 1.0 and dpi <= tol:
+                converged = True
+                break
+        return theta, F, R, C, H, dcost, converged, n_iter
+
+    def initial_logits(self, lam):
+        return np.clip((self.dr - lam * self.dc) / self.beta, -20.0, 20.0)
+
+
+def solve_policy(
+    problem: RoutingProblem, multiplier: float, *, init=None, tol: float = 1e-12
+) -> np.ndarray:
+    """The exact policy at a fixed multiplier: ``argmax_pi R(pi) - lambda C(pi) + beta H(pi)``.
+
+    Strictly concave for ``beta > 0``; solved by damped Newton in the logits
+    with ``O(n)`` steps (see the module docstring). The result is the fixed point
+    of :func:`policy_step`.
+
+    Parameters
+    ----------
+    problem : RoutingProblem
+    multiplier : float
+        ``lambda >= 0``.
+    init : array-like of shape (n,), optional
+        A starting policy in (0, 1) (e.g. the previous solution); any start converges.
+    tol : float, default=1e-12
+        Stop when the Newton step changes no policy entry by more than ``tol``.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from racer_dro import RoutingProblem
+    >>> from racer_dro.primal_dual import policy_step, solve_policy
+    >>> rng = np.random.default_rng(0)
+    >>> problem = RoutingProblem(rng.uniform(size=(20, 2)), rng.uniform(1, 3, size=(20, 2)),
+    ...                          budget=2.5, beta=0.05, reward_temperature=0.2)
+    >>> pi = solve_policy(problem, 0.3)
+    >>> bool(np.allclose(policy_step(problem, pi, 0.3), pi, atol=1e-9))
+    True
+    """
+    lam = check_finite(multiplier, "multiplier")
+    if lam < 0:
+        raise ValueError(f"`multiplier` must be non-negative, got {lam!r}")
+    tol = check_positive(tol, "tol")
+    engine = _Engine(problem)
+    theta0 = _init_logits(problem, engine, init, lam)
+    theta, *_, ok, _ = engine.solve(lam, theta0, tol)
+    if not ok:
+        warnings.warn(
+            "solve_policy: Newton did not reach `tol`", ConvergenceWarning, stacklevel=2
+        )
+    return _full_policy(problem, engine, theta, lam)
+
+
+def _init_logits(problem, engine, init, lam):
+    if init is None:
+        return engine.initial_logits(lam)
+    pi0 = problem.check_policy(init, "init")[engine.active]
+    pi0 = np.clip(pi0, 1e-12, 1 - 1e-12)
+    return np.log(pi0) - np.log1p(-pi0)
+
+
+def _full_policy(problem, engine, theta, lam):
+    """Policy on all rows from the solved logits of the rows with positive weight."""
+    pi = np.zeros(problem.n_samples)
+    pi[engine.active] = expit(theta)
+    if engine.active.all():
+        return pi
+    return _fill_zero_weight(problem, pi, engine.active, lam)
+
+
+def _fill_zero_weight(problem, policy, active, lam):
+    """Rows with zero weight do not enter the problem; give them the limit of their own
+    optimum as their weight tends to 0: the 1-D fixed point of the primal step
+    ``beta logit pi_i = w_r(i) Dr_i - lambda w_c(i) Dc_i`` (the weights depend on ``pi_i``)."""
+    pi = np.array(policy, dtype=float)
+    zero = ~active
+    pi[zero] = 0.0
+    p = np.asarray(problem.weights)
+
+    def rhs(pz):
+        full = pi.copy()
+        full[zero] = pz
+        w_r, _ = _relative_weights(
+            problem.reward_values(full),
+            p,
+            problem.reward_mode,
+            problem.reward_radius,
+            problem.reward_temperature,
+            1.0,
+        )
+        w_c, _ = _relative_weights(
+            problem.cost_values(full),
+            p,
+            problem.cost_mode,
+            problem.cost_radius,
+            problem.cost_temperature,
+            -1.0,
+        )
+        return (w_r * problem.reward_gain - lam * w_c * problem.cost_gain)[
+            zero
+        ] / problem.beta
+
+    # theta - rhs(theta) is strictly increasing; the root lies between rhs(0) and rhs(1)
+    r_lo, r_hi = rhs(np.zeros(zero.sum())), rhs(np.ones(zero.sum()))
+    lo, hi = np.minimum(r_lo, r_hi) - 1.0, np.maximum(r_lo, r_hi) + 1.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        above = mid - rhs(expit(mid)) > 0
+        hi = np.where(above, mid, hi)
+        lo = np.where(above, lo, mid)
+        if np.all(hi - lo <= 1e-12 * (1 + np.abs(mid))):
+            break
+    pi[zero] = expit(0.5 * (lo + hi))
+    return pi
+
+
+# ---------------------------------------------------------------------------- the solver
+def _bernoulli_kl(theta_a, theta_b, p):
+    """``sum_i p_i KL(Bern(sigmoid(a_i)) || Bern(sigmoid(b_i)))``, stable in the logits."""
+    pa, qa = expit(theta_a), expit(-theta_a)
+    # log(pa/pb) = softplus(-b) - softplus(-a); log(qa/qb) = softplus(b) - softplus(a)
+    la = np.logaddexp(0.0, -theta_b) - np.logaddexp(0.0, -theta_a)
+    lb = np.logaddexp(0.0, theta_b) - np.logaddexp(0.0, theta_a)
+    return float(max(p @ (pa * la + qa * lb), 0.0))
+
+
+def solve_primal_dual(
+    problem: RoutingProblem,
+    *,
+    tol: float = 1e-10,
+    max_iter: int = 10_000,
+    constrained: bool = False,
+    init=None,
+) -> Solution:
+    """Solve the regularised RACER saddle problem (or the hard-constraint problem).
+
+    Parameters
+    ----------
+    problem : RoutingProblem
+    tol : float, default=1e-10
+        Outer tolerance: stop when the next multiplier step is at most
+        ``tol * max(1, lambda)`` (and the inner Newton solve has converged).
+    max_iter : int, default=10_000
+        Maximum number of outer (multiplier) iterations.
+    constrained : bool, default=False
+        ``False``: the regularised saddle problem, whose multiplier satisfies
+        ``lambda = (C(pi) - B)_+ / beta``. ``True``: ``max R + beta H`` subject to
+        ``C(pi) <= B`` (no dual regulariser); the multiplier solves
+        ``C(pi(lambda)) = B`` (or is 0 when the constraint is inactive).
+    init : array-like of shape (n,), optional
+        Starting policy for the inner solves.
+
+    Returns
+    -------
+    Solution
+        ``history`` is a DataFrame with one row per outer iteration: ``lambda``,
+        ``worst_case_reward``, ``worst_case_cost``, ``objective`` (primal value at
+        the iterate), ``dual`` (``max_pi L(pi, lambda_t)``), ``gap`` (dual minus
+        primal, >= 0 in the regularised mode; ``|lambda (C - B)|`` in the
+        constrained mode), ``inner_iter``, and the distances to the final iterate
+        ``kl_to_final`` (``sum rho_n KL(pi_t || pi*)``), ``l2_to_final``
+        (``||pi_t - pi*||_2``) and ``lambda_to_final``.
+
+    Notes
+    -----
+    The outer iteration is Newton's method on the strictly increasing
+    ``g(lambda) = beta lambda - (C(pi(lambda)) - B)_+`` with a bisection safeguard,
+    so it converges from any start; near the solution it is quadratic, faster than
+    Theorem 4.2's linear rate (which the history lets one check on a log scale).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from racer_dro import RoutingProblem, solve_primal_dual
+    >>> rng = np.random.default_rng(1)
+    >>> rewards = rng.uniform(size=(200, 2))
+    >>> costs = np.column_stack([np.ones(200), rng.uniform(2, 6, size=200)])
+    >>> problem = RoutingProblem(rewards, costs, budget=2.0, reward_temperature=0.5, cost_radius=0.05)
+    >>> sol = solve_primal_dual(problem)
+    >>> sol.converged, bool(abs(sol.multiplier - max(sol.worst_case_cost - 2.0, 0) / 0.01) < 1e-6)
+    (True, True)
+    """
+    if not isinstance(problem, RoutingProblem):
+        raise TypeError(
+            f"`problem` must be a RoutingProblem, got {type(problem).__name__}"
+        )
+    tol = check_positive(tol, "tol")
+    if (
+        isinstance(max_iter, bool)
+        or not isinstance(max_iter, (int, np.integer))
+        or max_iter < 1
+    ):
+        raise ValueError(f"`max_iter` must be a positive integer, got {max_iter!r}")
+    engine = _Engine(problem)
+    beta, budget = problem.beta, problem.budget
+    inner_tol = max(min(tol, 1e-10) * 1e-2, 1e-14)
+    theta = _init_logits(problem, engine, init, 0.0)
+
+    records, thetas = [], []
+    lam, lo, hi = 0.0, 0.0, math.inf
+    converged = False
+    inner_ok_all = True
+    for it in range(int(max_iter)):
+        theta, F, R, C, H, dcost, inner_ok, n_inner = engine.solve(
+            lam, theta, inner_tol
+        )
+        inner_ok_all = inner_ok
+        excess = C - budget
+        if constrained:
+            gval, gprime = -excess, -dcost  # B - C(lambda), non-decreasing
+            primal = R + beta * H
+            dual = F + lam * budget
+            gap = abs(lam * excess)
+        else:
+            gval = beta * lam - max(excess, 0.0)
+            gprime = beta - (dcost if excess > 0 else 0.0)
+            primal = R + beta * H - max(excess, 0.0) ** 2 / (2 * beta)
+            dual = F + lam * budget + 0.5 * beta * lam**2
+            gap = dual - primal
+        records.append(
+            dict(
+                iteration=it,
+                **{"lambda": lam},
+                worst_case_reward=R,
+                worst_case_cost=C,
+                objective=primal,
+                dual=dual,
+                gap=gap,
+                inner_iter=n_inner,
+            )
+        )
+        thetas.append(theta.copy())
+        if lam == 0.0 and gval >= 0:  # constraint inactive at the unconstrained optimum
+            converged = inner_ok
+            break
+        if gval < 0:
+            lo = max(lo, lam)
+        else:
+            hi = min(hi, lam)
+        newton = lam - gval / gprime if gprime > 0 else math.inf
+        if math.isfinite(hi):
+            new = newton if lo < newton < hi else 0.5 * (lo + hi)
+        else:  # constrained mode before an upper bracket is known
+            new = (
+                newton if newton > lo and math.isfinite(newton) else max(2.0 * lo, 1.0)
+            )
+            new = min(new, max(10.0 * lo, 1.0))
+        residual = abs(gval) if constrained else abs(gval) / beta
+        scale = max(1.0, abs(budget)) if constrained else max(1.0, lam)
+        if (
+            residual <= tol * scale
+            and abs(new - lam) <= tol * max(1.0, lam)
+            and inner_ok
+        ):
+            converged = True
+            break
+        if math.isfinite(hi) and hi - lo <= 4 * np.finfo(float).eps * max(1.0, hi):
+            converged = inner_ok
+            break
+        lam = max(new, 0.0)
+
+    if not converged:
+        warnings.warn(
+            f"solve_primal_dual stopped after {len(records)} iterations without meeting "
+            f"`tol` = {tol!r} (inner solve converged: {inner_ok_all})",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    history = pd.DataFrame.from_records(records)
+    theta_star = thetas[-1]
+    p = engine.p
+    history["kl_to_final"] = [_bernoulli_kl(t, theta_star, p) for t in thetas]
+    pi_star = expit(theta_star)
+    history["l2_to_final"] = [float(np.linalg.norm(expit(t) - pi_star)) for t in thetas]
+    history["lambda_to_final"] = np.abs(history["lambda"].to_numpy() - lam)
+
+    policy = _full_policy(problem, engine, theta_star, lam)
+    last = records[-1]
+    R, C = last["worst_case_reward"], last["worst_case_cost"]
+    H = float(p @ _entropy_terms(theta_star))
+    if constrained:
+        multiplier = lam
+        objective = R + beta * H
+    else:
+        multiplier = max(C - budget, 0.0) / beta
+        objective = R + beta * H - max(C - budget, 0.0) ** 2 / (2 * beta)
+    return Solution(
+        policy=policy,
+        multiplier=float(multiplier),
+        objective=float(objective),
+        worst_case_reward=float(R),
+        worst_case_cost=float(C),
+        converged=bool(converged),
+        history=history,
+        entropy=H,
+        constrained=bool(constrained),
+        method="primal_dual",
+        n_iter=len(records),
+    )
