@@ -1,0 +1,158 @@
+"""The SQLite store: exact round trips, atomic rounds, schema checks, and resuming with more rounds."""
+
+import math
+import sqlite3
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulations.engine import DEFAULT_BASE_SEED, config_hash, run_study
+from simulations.store import ResultStore, StoreSchemaError
+from tests.simulations.toy_study import TOY
+
+
+def _add(store, rows, k=0, h="c0"):
+    return store.add_round(
+        config_hash=h,
+        config_json='{"x":1}',
+        round_index=k,
+        base_seed=7,
+        seed=f"7:{h}:{k}",
+        rows=rows,
+        elapsed=0.5,
+    )
+
+
+def _rows():
+    return pd.DataFrame(
+        {
+            "router": pd.Series(["a", "b", None], dtype="str"),
+            "level": np.array([1, 2, -(2**62)], dtype="int64"),
+            "te": [0.1 + 0.2, math.inf, math.nan],
+            "tiny": [5e-324, -1.7976931348623157e308, 1 / 3],
+            "ok": [True, False, True],
+            "mixed": pd.Series(["x", 1.5, None], dtype=object),
+        }
+    )
+
+
+def test_round_trip_is_exact_for_every_supported_kind(tmp_path):
+    rows = _rows()
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        assert _add(store, rows)
+        loaded = store.load(7)
+    assert loaded[["config_hash", "round", "row", "seed"]].values.tolist() == [
+        ["c0", 0, i, "7:c0:0"] for i in range(3)
+    ]
+    pd.testing.assert_frame_equal(loaded[list(rows.columns)], rows, check_exact=True)
+    # the payload is real SQL columns, one row per router
+    con = sqlite3.connect(tmp_path / "s.sqlite")
+    assert con.execute(
+        "SELECT router, level FROM results WHERE ok ORDER BY row"
+    ).fetchall() == [
+        ("a", 1),
+        (None, -(2**62)),
+    ]
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    con.close()
+
+
+def test_a_round_that_fails_to_store_leaves_nothing_behind(tmp_path):
+    bad = pd.DataFrame(
+        {"router": ["a", "b"], "te": pd.Series([1.0, [2.0]], dtype=object)}
+    )
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        _add(store, pd.DataFrame({"router": ["a", "b"], "te": [1.0, 2.0]}), k=0)
+        with pytest.raises(TypeError, match="cannot store value"):
+            _add(
+                store, bad, k=1
+            )  # the second row cannot be bound: the transaction rolls back
+        assert store.completed(7) == {("c0", 0)}
+        assert len(store.load(7)) == 2
+        assert _add(
+            store, pd.DataFrame({"router": ["c"], "te": [3.0]}), k=1
+        )  # still usable
+    con = sqlite3.connect(tmp_path / "s.sqlite")
+    assert (
+        con.execute("SELECT count(*) FROM results WHERE round = 1").fetchone()[0] == 1
+    )
+    con.close()
+
+
+def test_a_round_is_stored_once(tmp_path):
+    rows = pd.DataFrame({"router": ["a"], "te": [1.0]})
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        assert _add(store, rows)
+        assert not _add(store, pd.DataFrame({"router": ["z"], "te": [9.0]}))
+        assert store.load(7)["router"].tolist() == ["a"]
+    # a second connection (a later run) sees the same single round
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        assert not _add(store, rows)
+        table = store.rounds_table()
+        assert table[["config_hash", "round", "n_rows", "elapsed"]].values.tolist() == [
+            ["c0", 0, 1, 0.5]
+        ]
+
+
+def test_rows_with_other_columns_are_refused(tmp_path):
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        _add(store, pd.DataFrame({"router": ["a"], "te": [1.0]}))
+        with pytest.raises(StoreSchemaError, match="the study changed"):
+            _add(store, pd.DataFrame({"router": ["a"], "accuracy": [1.0]}), k=1)
+        with pytest.raises(StoreSchemaError, match="reserved"):
+            ResultStore(tmp_path / "t.sqlite").add_round(
+                config_hash="c",
+                config_json="{}",
+                round_index=0,
+                base_seed=0,
+                seed="s",
+                rows=pd.DataFrame({"row": [1]}),
+            )
+        # same columns in another order are fine and come back in the stored order
+        assert _add(store, pd.DataFrame({"te": [2.0], "router": ["b"]}), k=2)
+        assert store.load(7)[["router", "te"]].values.tolist() == [
+            ["a", 1.0],
+            ["b", 2.0],
+        ]
+
+
+def test_unsupported_dtypes_are_refused(tmp_path):
+    rows = pd.DataFrame({"when": pd.to_datetime(["2026-01-01"])})
+    with (
+        ResultStore(tmp_path / "s.sqlite") as store,
+        pytest.raises(TypeError, match="`when`"),
+    ):
+        _add(store, rows)
+
+
+def test_more_rounds_compute_only_the_new_ones(tmp_path, monkeypatch):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    monkeypatch.setenv("TOY_MARKER_DIR", str(markers))
+    out = tmp_path / "out"
+    first = run_study(TOY, rounds=2, backend="serial", out_dir=out, quiet=True)
+    assert len(list(markers.iterdir())) == 4 * 2  # 4 configurations x 2 rounds
+    for marker in markers.iterdir():
+        marker.unlink()
+    more = run_study(TOY, rounds=5, backend="serial", out_dir=out, quiet=True)
+    # the second run computed rounds 2, 3, 4 of each configuration, each once
+    computed = sorted(tuple(m.name.split("-")[:2]) for m in markers.iterdir())
+    hashes = [config_hash(c) for c in TOY.make_configs(False, None)]
+    assert computed == sorted((h, str(k)) for h in hashes for k in (2, 3, 4))
+    # and the result equals a fresh run of five rounds, whose first rounds equal the first run
+    fresh = run_study(
+        TOY, rounds=5, backend="serial", out_dir=tmp_path / "fresh", quiet=True
+    )
+    pd.testing.assert_frame_equal(more, fresh, check_exact=True)
+    pd.testing.assert_frame_equal(
+        more[more["round"] < 2].reset_index(drop=True), first, check_exact=True
+    )
+    # a smaller --rounds afterwards computes nothing and returns only rounds 0, 1
+    for marker in markers.iterdir():
+        marker.unlink()
+    again = run_study(TOY, rounds=2, backend="serial", out_dir=out, quiet=True)
+    assert list(markers.iterdir()) == []
+    pd.testing.assert_frame_equal(again, first, check_exact=True)
+    with ResultStore(out / "toy" / "results.sqlite") as store:
+        assert len(store.completed(DEFAULT_BASE_SEED)) == 4 * 5
