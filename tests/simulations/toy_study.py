@@ -25,7 +25,6 @@ import pandas as pd
 from threadpoolctl import threadpool_info
 
 from simulations.engine import Study, config_hash
-from simulations.stats import paired_comparison, summary_table
 
 ROUTERS = ("random", "ols", "shrunk")
 
@@ -75,6 +74,9 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
 
 
 def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    # imported here: worker processes only need run_round
+    from simulations.stats import paired_comparison, summary_table
+
     by = ["n", "effect"]
     return {
         "headline": summary_table(rows, metric="score", by=by),

@@ -1,0 +1,93 @@
+"""Backends: identical results serially, on loky workers and on dask clusters; thread caps in workers."""
+
+import logging
+import os
+
+import pandas as pd
+import pytest
+
+from simulations.backends import RoundTask, execute_round, iter_results
+from simulations.engine import run_study
+from tests.simulations import toy_study
+from tests.simulations.toy_study import TOY
+
+
+def _pid_round(config, seed):
+    return pd.DataFrame(
+        {"pid": [os.getpid()], "omp": [os.environ.get("OMP_NUM_THREADS")]}
+    )
+
+
+def test_results_are_bit_identical_across_backends_and_workers(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    kwargs = {"rounds": 5, "quiet": True}
+    serial = run_study(TOY, backend="serial", out_dir=tmp_path / "serial", **kwargs)
+    loky = run_study(TOY, backend="loky", n_jobs=2, out_dir=tmp_path / "loky", **kwargs)
+    # fixed batches of 3 rounds, completing in another order
+    batched = run_study(
+        TOY,
+        backend="loky",
+        n_jobs=2,
+        batch_size=3,
+        out_dir=tmp_path / "batched",
+        **kwargs,
+    )
+    dask_local = run_study(
+        TOY, backend="dask", n_jobs=2, out_dir=tmp_path / "dask", **kwargs
+    )
+    # a running cluster reached through its scheduler address
+    with distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=2,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as cluster:
+        dask_remote = run_study(
+            TOY,
+            backend="dask",
+            scheduler=cluster.scheduler_address,
+            out_dir=tmp_path / "remote",
+            **kwargs,
+        )
+    assert len(serial) == 4 * 5 * 3
+    for other in (loky, batched, dask_local, dask_remote):
+        pd.testing.assert_frame_equal(other, serial, check_exact=True)
+    # every round ran with its BLAS/OpenMP pools capped at one thread
+    assert (serial["threads"] == 1).all()
+
+
+def test_loky_rounds_run_in_worker_processes_with_thread_env(tmp_path):
+    tasks = [RoundTask(k, {"k": k}, 0, 0) for k in range(6)]
+    results = list(iter_results(_pid_round, tasks, backend="loky", n_jobs=2))
+    assert sorted(r.key for r in results) == list(range(6))
+    frames = pd.concat([r.rows for r in results])
+    assert os.getpid() not in set(frames["pid"])
+    assert set(frames["omp"]) == {"1"}
+
+
+def test_execute_round_rebuilds_the_seed_from_the_task():
+    task = RoundTask("key", {"n": 20, "effect": 0.0, "sleep": 0.0}, 3, 11)
+    result = execute_round(toy_study.run_round, task, in_worker=False)
+    again = execute_round(
+        toy_study.run_round, RoundTask("other", task.config, 3, 11), False
+    )
+    other_round = execute_round(
+        toy_study.run_round, RoundTask("x", task.config, 4, 11), False
+    )
+    assert result.key == "key" and result.elapsed >= 0
+    pd.testing.assert_frame_equal(result.rows, again.rows, check_exact=True)
+    assert not result.rows["score"].equals(other_round.rows["score"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"backend": "ray"}, "`backend`"),
+        ({"backend": "loky", "scheduler": "x"}, "`scheduler`"),
+    ],
+)
+def test_iter_results_validates(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        iter_results(_pid_round, [RoundTask(0, {}, 0, 0)], **kwargs)
+    assert list(iter_results(_pid_round, [], backend="serial")) == []
