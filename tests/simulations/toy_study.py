@@ -114,7 +114,7 @@ TOY = Study(
 
 
 def slow_configs(quick: bool, data_dir: str | None) -> list[dict]:
-    return [{"n": 20, "effect": e, "sleep": 0.15} for e in (0.0, 0.5)]
+    return [{"n": 20, "effect": e, "sleep": 0.2} for e in (0.0, 0.5)]
 
 
 SLOW_TOY = Study(
@@ -124,7 +124,18 @@ SLOW_TOY = Study(
     run_round=run_round,
     summarise=summarise,
     plot=plot,
-    rounds=(10, 10),
+    rounds=(15, 15),
 )
 
 STUDIES = {"toy": TOY, "slowtoy": SLOW_TOY}
+
+
+if __name__ == "__main__":
+    # `python -m tests.simulations.toy_study <study> [options]`: the command with the toy
+    # registry (resume tests). Import by name so workers unpickle the functions by reference.
+    import sys
+
+    from simulations.cli import main
+    from tests.simulations.toy_study import STUDIES as _STUDIES
+
+    sys.exit(main(sys.argv[1:], studies=_STUDIES))
