@@ -1,0 +1,146 @@
+"""The command: outputs, quiet mode, one-line errors with exit code 2."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from simulations.cli import main
+from tests.simulations.toy_study import STUDIES, TOY
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_run_writes_results_tables_figures_and_prints_the_headline(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(
+        ["toy", "--quick", "--backend", "serial", "--out", str(out)], studies=STUDIES
+    )
+    captured = capsys.readouterr()
+    assert code == 0
+    directory = out / "toy"
+    rows = pd.read_csv(directory / "results.csv")
+    assert len(rows) == 2 * TOY.rounds[0] * 3  # quick grid x quick rounds x routers
+    # each summary table's CSV is the study's summary of the stored rows
+    tables = TOY.summarise(rows)
+    for name in ("headline", "comparisons"):
+        written = pd.read_csv(directory / f"{name}.csv")
+        pd.testing.assert_frame_equal(written, tables[name].reset_index(drop=True),
+                                      check_dtype=False, rtol=1e-12)  # fmt: skip
+    assert (directory / "toy_scores.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the headline table is printed (its columns and every router), then the paths
+    assert "headline:" in captured.out and "ci_low" in captured.out
+    assert all(router in captured.out for router in ("random", "ols", "shrunk"))
+    for name in ("results.sqlite", "results.csv", "headline.csv", "toy_scores.png"):
+        assert str(directory / name) in captured.out
+    assert "round" in captured.err  # the progress bar went to stderr
+
+
+def test_quiet_prints_nothing_and_a_rerun_resumes(tmp_path, capsys):
+    args = [
+        "toy",
+        "--rounds",
+        "2",
+        "--backend",
+        "serial",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    ]
+    assert main(args, studies=STUDIES) == 0
+    first = pd.read_csv(tmp_path / "toy" / "results.csv")
+    assert capsys.readouterr() == ("", "")
+    assert main([*args[:2], "3", *args[3:]], studies=STUDIES) == 0
+    more = pd.read_csv(tmp_path / "toy" / "results.csv")
+    pd.testing.assert_frame_equal(more[more["round"] < 2].reset_index(drop=True), first)
+    assert sorted(more["round"].unique()) == [0, 1, 2]
+
+
+def test_data_and_seed_options_reach_the_study(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    args = [
+        "toy",
+        "--rounds",
+        "1",
+        "--backend",
+        "serial",
+        "--quiet",
+        "--out",
+        str(tmp_path),
+    ]
+    assert main([*args, "--data", str(data), "--seed", "5"], studies=STUDIES) == 0
+    rows = pd.read_csv(tmp_path / "toy-data" / "results.csv")
+    assert (rows["data"] == str(data)).all()
+    assert rows["seed"].str.startswith("5:").all()
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["toy", "--rounds", "0"], "--rounds must be at least 1"),
+        (["toy", "--jobs", "0"], "--jobs must be at least 1"),
+        (["toy", "--rounds", "many"], "invalid int value"),
+        (
+            ["toy", "--scheduler", "tcp://127.0.0.1:8786"],
+            "--scheduler needs --backend dask",
+        ),
+        (["toy", "--data", "/nonexistent/dir"], "is not a directory"),
+        (["toy", "--backend", "spark"], "invalid choice"),
+        (["nostudy"], "invalid choice"),
+        ([], "required"),
+        (["toy", "--seed", "-1"], "--seed must be non-negative"),
+        (["toy", "--unknown"], "unrecognized arguments"),
+    ],
+)
+def test_invalid_arguments_give_one_line_and_exit_code_2(
+    tmp_path, capsys, argv, fragment
+):
+    code = main([*argv, "--out", str(tmp_path / "out")], studies=STUDIES)
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("python -m simulations: error:")
+    assert fragment in lines[0]
+    assert not (tmp_path / "out").exists()  # nothing was run
+
+
+def test_data_must_be_a_directory_not_a_file(tmp_path, capsys):
+    path = tmp_path / "file.csv"
+    path.write_text("a\n")
+    assert main(["toy", "--data", str(path)], studies=STUDIES) == 2
+    assert "is not a directory" in capsys.readouterr().err
+
+
+def test_help_exits_0(capsys):
+    assert main(["--help"], studies=STUDIES) == 0
+    assert "--backend" in capsys.readouterr().out
+
+
+def test_python_m_simulations_rejects_bad_arguments_in_one_line():
+    # the real entry point, with the real registry's names (the studies are not imported
+    # before the arguments are valid)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "simulations",
+            "metarouter",
+            "--backend",
+            "dask",
+            "--jobs",
+            "-3",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "python -m simulations: error: --jobs must be at least 1, got -3 (see --help)"
+    ]
