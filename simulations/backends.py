@@ -57,10 +57,10 @@ class RoundTask:
 
 @dataclass(frozen=True)
 class RoundResult:
-    """The rows one round produced and how long ``run_round`` took (seconds)."""
+    """The rows one round produced (after ``transform``) and how long ``run_round`` took (s)."""
 
     key: object
-    rows: pd.DataFrame
+    rows: object
     elapsed: float
 
 
@@ -79,29 +79,37 @@ def execute_round(
     run_round: Callable[[dict, np.random.SeedSequence], pd.DataFrame],
     task: RoundTask,
     in_worker: bool = True,
+    transform: Callable[[dict, int, pd.DataFrame], object] | None = None,
 ) -> RoundResult:
-    """Run one round (inside a worker, or in-process when ``in_worker`` is False)."""
+    """Run one round (inside a worker, or in-process when ``in_worker`` is False).
+
+    ``transform(config, round_index, rows)``, if given, post-processes the rows in
+    the worker (the engine checks them and converts them for the store there).
+    """
     if in_worker:
         _cap_threads_in_this_worker()
     seed = round_seed(task.config, task.round_index, task.base_seed)
     start = time.perf_counter()
     rows = run_round(dict(task.config), seed)
-    return RoundResult(task.key, rows, time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    if transform is not None:
+        rows = transform(task.config, task.round_index, rows)
+    return RoundResult(task.key, rows, elapsed)
 
 
 def _default_jobs() -> int:
     return joblib.cpu_count()
 
 
-def _iter_serial(run_round, tasks):
+def _iter_serial(run_round, tasks, transform):
     # Same caps as in workers, but only for the duration of the run (this is the
     # user's process).
     with threadpool_limits(limits=1):
         for task in tasks:
-            yield execute_round(run_round, task, in_worker=False)
+            yield execute_round(run_round, task, False, transform)
 
 
-def _iter_joblib(run_round, tasks, n_jobs, batch_size):
+def _iter_joblib(run_round, tasks, n_jobs, batch_size, transform):
     parallel = joblib.Parallel(
         n_jobs=n_jobs,
         return_as="generator_unordered",
@@ -109,16 +117,19 @@ def _iter_joblib(run_round, tasks, n_jobs, batch_size):
         pre_dispatch="2*n_jobs",
     )
     yield from parallel(
-        joblib.delayed(execute_round)(run_round, task) for task in tasks
+        joblib.delayed(execute_round)(run_round, task, True, transform)
+        for task in tasks
     )
 
 
-def _iter_loky(run_round, tasks, n_jobs, batch_size):
+def _iter_loky(run_round, tasks, n_jobs, batch_size, transform):
     with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
-        yield from _iter_joblib(run_round, tasks, n_jobs or _default_jobs(), batch_size)
+        yield from _iter_joblib(
+            run_round, tasks, n_jobs or _default_jobs(), batch_size, transform
+        )
 
 
-def _iter_dask(run_round, tasks, n_jobs, scheduler, batch_size):
+def _iter_dask(run_round, tasks, n_jobs, scheduler, batch_size, transform):
     from distributed import Client, LocalCluster
 
     cluster = None
@@ -136,7 +147,9 @@ def _iter_dask(run_round, tasks, n_jobs, scheduler, batch_size):
         client = Client(scheduler, set_as_default=False)
     try:
         with joblib.parallel_config(backend="dask", client=client):
-            yield from _iter_joblib(run_round, tasks, n_jobs or -1, batch_size)
+            yield from _iter_joblib(
+                run_round, tasks, n_jobs or -1, batch_size, transform
+            )
     finally:
         client.close()
         if cluster is not None:
@@ -151,6 +164,7 @@ def iter_results(
     n_jobs: int | None = None,
     scheduler: str | None = None,
     batch_size: int | None = None,
+    transform: Callable[[dict, int, pd.DataFrame], object] | None = None,
 ) -> Iterator[RoundResult]:
     """Run ``tasks`` on ``backend`` and yield each :class:`RoundResult` as it completes.
 
@@ -172,6 +186,9 @@ def iter_results(
         Address of a running dask scheduler (``tcp://host:8786``); dask only.
     batch_size : int, optional
         Rounds per batch; default adaptive (joblib's ``"auto"``).
+    transform : callable, optional
+        ``transform(config, round_index, rows)`` applied in the worker to each
+        round's rows (module-level or a ``functools.partial`` of one).
 
     Examples
     --------
@@ -190,7 +207,7 @@ def iter_results(
     if not tasks:
         return iter(())
     if backend == "serial":
-        return _iter_serial(run_round, tasks)
+        return _iter_serial(run_round, tasks, transform)
     if backend == "loky":
-        return _iter_loky(run_round, tasks, n_jobs, batch_size)
-    return _iter_dask(run_round, tasks, n_jobs, scheduler, batch_size)
+        return _iter_loky(run_round, tasks, n_jobs, batch_size, transform)
+    return _iter_dask(run_round, tasks, n_jobs, scheduler, batch_size, transform)

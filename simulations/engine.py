@@ -8,6 +8,7 @@ however many workers, and in whatever order the rounds complete.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -15,9 +16,13 @@ import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from .store import RowsPayload
 
 __all__ = [
     "DEFAULT_BASE_SEED",
@@ -211,10 +216,14 @@ def _check_positive(name: str, value: object, allow_none: bool = True) -> int | 
     return int(value)
 
 
-def _check_rows(
-    study: Study, config: dict, round_index: int, rows: object
-) -> pd.DataFrame:
-    where = f"study {study.name!r}: run_round({config}, round {round_index})"
+def check_round_rows(
+    study_name: str, config: dict, round_index: int, rows: object
+) -> RowsPayload:
+    """Check a round's rows (a DataFrame, no reserved or configuration column) and convert
+    them for the store. Runs in the worker, so the writing process has little left to do."""
+    from .store import rows_payload
+
+    where = f"study {study_name!r}: run_round({config}, round {round_index})"
     if not isinstance(rows, pd.DataFrame):
         raise TypeError(
             f"{where} must return a pandas DataFrame, got {type(rows).__name__}"
@@ -228,9 +237,10 @@ def _check_rows(
             f"{where} returned columns {clash} that collide with the configuration keys "
             f"or the reserved names {sorted(RESERVED_COLUMNS)}"
         )
-    rows = rows.reset_index(drop=True)
-    rows.columns = names
-    return rows
+    try:
+        return rows_payload(rows)
+    except TypeError as err:
+        raise TypeError(f"{where}: {err}") from None
 
 
 def _prepare_configs(study: Study, quick: bool, data_dir: str | None) -> list[dict]:
@@ -390,17 +400,18 @@ def run_study(
                 n_jobs=n_jobs,
                 scheduler=scheduler,
                 batch_size=batch_size,
+                transform=functools.partial(check_round_rows, study.name),
             )
+            config_json = [canonical_json(c) for c in configs]
             for result in results:
                 i, k = result.key
-                rows = _check_rows(study, configs[i], k, result.rows)
                 store.add_round(
                     config_hash=hashes[i],
-                    config_json=canonical_json(configs[i]),
+                    config_json=config_json[i],
                     round_index=k,
                     base_seed=base_seed,
                     seed=seed_label(hashes[i], k, base_seed),
-                    rows=rows,
+                    rows=result.rows,
                     elapsed=result.elapsed,
                 )
                 progress.update(1)

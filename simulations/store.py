@@ -24,12 +24,13 @@ from __future__ import annotations
 import math
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["ResultStore", "StoreSchemaError"]
+__all__ = ["ResultStore", "RowsPayload", "StoreSchemaError", "rows_payload"]
 
 FORMAT_VERSION = "1"
 
@@ -85,6 +86,44 @@ def _sql_value(value: object) -> object:
     )
 
 
+@dataclass(frozen=True)
+class RowsPayload:
+    """A round's rows ready for the store: column names, kinds, and row tuples of SQL values.
+
+    Built in the worker by :func:`rows_payload` (cheap to send back, no pandas work
+    left for the process that writes).
+    """
+
+    columns: tuple[str, ...]
+    kinds: tuple[str, ...]
+    records: list[tuple]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The rows as a DataFrame (dtypes restored as on :meth:`ResultStore.load`)."""
+        values = list(zip(*self.records)) if self.records else [()] * len(self.columns)
+        return pd.DataFrame(
+            {
+                name: _restore(col, kind)
+                for name, kind, col in zip(self.columns, self.kinds, values)
+            }
+        )
+
+
+def rows_payload(rows: pd.DataFrame) -> RowsPayload:
+    """Convert a round's DataFrame to a :class:`RowsPayload` (TypeError for unsupported values)."""
+    if not isinstance(rows, pd.DataFrame):
+        raise TypeError(f"`rows` must be a pandas DataFrame, got {type(rows).__name__}")
+    names = tuple(str(c) for c in rows.columns)
+    kinds = tuple(_column_kind(name, rows.iloc[:, j]) for j, name in enumerate(names))
+    columns = [
+        [_sql_value(v) for v in rows.iloc[:, j].astype(object).tolist()]
+        for j in range(len(names))
+    ]
+    return RowsPayload(
+        names, kinds, list(zip(*columns)) if names else [() for _ in range(len(rows))]
+    )
+
+
 class ResultStore:
     """An embedded SQLite store of completed Monte Carlo rounds.
 
@@ -110,6 +149,8 @@ class ResultStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves.
         self._conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        self._schema: list[tuple[str, str]] | None = None
+        self._known_configs: set[str] = set()
         self._conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a commit survives the process being killed (the OS
         # holds the written pages); only a power cut can lose the last commits.
@@ -170,14 +211,13 @@ class ResultStore:
             )
         ]
 
-    def _ensure_schema(self, rows: pd.DataFrame, where: str) -> list[tuple[str, str]]:
+    def _ensure_schema(self, payload: RowsPayload, where: str) -> list[tuple[str, str]]:
         """Create the results table from the first round's rows, or check later rounds fit it."""
-        kinds = [
-            (str(name), _column_kind(str(name), rows[name])) for name in rows.columns
-        ]
-        stored = self.columns()
-        if not stored:
-            clash = sorted({name for name, _ in kinds} & set(_KEY_COLUMNS))
+        if self._schema is None:
+            self._schema = self.columns()
+        kinds = list(zip(payload.columns, payload.kinds))
+        if not self._schema:
+            clash = sorted(set(payload.columns) & set(_KEY_COLUMNS))
             if clash:
                 raise StoreSchemaError(
                     f"{where}: columns {clash} are reserved by the store"
@@ -195,14 +235,16 @@ class ResultStore:
                 f"seed TEXT NOT NULL{', ' + user if user else ''}, "
                 "PRIMARY KEY (config_hash, base_seed, round, row))"
             )
+            self._schema = kinds
             return kinds
-        if sorted(name for name, _ in stored) != sorted(name for name, _ in kinds):
+        stored = [name for name, _ in self._schema]
+        if sorted(stored) != sorted(payload.columns):
             raise StoreSchemaError(
-                f"{where}: the rows have columns {sorted(n for n, _ in kinds)} but the store "
-                f"{self.path} holds {sorted(n for n, _ in stored)}; the study changed since the "
+                f"{where}: the rows have columns {sorted(payload.columns)} but the store "
+                f"{self.path} holds {sorted(stored)}; the study changed since the "
                 "store was written: use another output directory or delete the store"
             )
-        return stored
+        return self._schema
 
     # -- writing ---------------------------------------------------------------------------
     def add_round(
@@ -213,11 +255,16 @@ class ResultStore:
         round_index: int,
         base_seed: int,
         seed: str,
-        rows: pd.DataFrame,
+        rows: pd.DataFrame | RowsPayload,
         elapsed: float | None = None,
     ) -> bool:
-        """Store one completed round atomically; return False if it was already stored."""
-        if not isinstance(rows, pd.DataFrame):
+        """Store one completed round atomically; return False if it was already stored.
+
+        ``rows`` is the round's DataFrame, or its :func:`rows_payload` (what workers send).
+        """
+        if isinstance(rows, pd.DataFrame):
+            rows = rows_payload(rows)
+        elif not isinstance(rows, RowsPayload):
             raise TypeError(
                 f"`rows` must be a pandas DataFrame, got {type(rows).__name__}"
             )
@@ -225,56 +272,47 @@ class ResultStore:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            exists = conn.execute(
-                "SELECT 1 FROM rounds WHERE config_hash = ? AND base_seed = ? AND round = ?",
-                (config_hash, base_seed, round_index),
-            ).fetchone()
-            if exists:
-                conn.execute("ROLLBACK")
-                return False
-            conn.execute(
-                "INSERT OR IGNORE INTO configs VALUES (?, ?)",
-                (config_hash, config_json),
-            )
-            kinds = self._ensure_schema(rows, where)
-            names = [name for name, _ in kinds]
-            values = [
-                [_sql_value(v) for v in rows[name].astype(object).tolist()]
-                for name in names
-            ]
-            records = [
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     config_hash,
                     base_seed,
                     round_index,
-                    i,
                     seed,
-                    *(col[i] for col in values),
+                    len(rows.records),
+                    elapsed,
+                    time.time(),
+                ),
+            )
+            if cursor.rowcount == 0:  # stored already (by an earlier run)
+                conn.execute("ROLLBACK")
+                return False
+            if config_hash not in self._known_configs:
+                conn.execute(
+                    "INSERT OR IGNORE INTO configs VALUES (?, ?)",
+                    (config_hash, config_json),
                 )
-                for i in range(len(rows))
-            ]
-            if records:
+            schema = self._ensure_schema(rows, where)
+            names = [name for name, _ in schema]
+            if rows.records:
+                order = [rows.columns.index(name) for name in names]
+                head = (config_hash, base_seed, round_index)
+                records = [
+                    (*head, i, seed, *(record[j] for j in order))
+                    for i, record in enumerate(rows.records)
+                ]
                 placeholders = ", ".join("?" * (len(_KEY_COLUMNS) + len(names)))
                 cols = ", ".join(_quote(c) for c in (*_KEY_COLUMNS, *names))
                 conn.executemany(
                     f"INSERT INTO results ({cols}) VALUES ({placeholders})", records
                 )
-            conn.execute(
-                "INSERT INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    config_hash,
-                    base_seed,
-                    round_index,
-                    seed,
-                    len(rows),
-                    elapsed,
-                    time.time(),
-                ),
-            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
+            if self._schema is not None and not self.columns():
+                self._schema = None  # the schema creation was rolled back too
             raise
+        self._known_configs.add(config_hash)
         return True
 
     # -- reading ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from simulations.engine import DEFAULT_BASE_SEED, config_hash, run_study
-from simulations.store import ResultStore, StoreSchemaError
+from simulations.store import ResultStore, RowsPayload, StoreSchemaError
 from tests.simulations.toy_study import TOY
 
 
@@ -59,17 +59,25 @@ def test_round_trip_is_exact_for_every_supported_kind(tmp_path):
 
 
 def test_a_round_that_fails_to_store_leaves_nothing_behind(tmp_path):
-    bad = pd.DataFrame(
-        {"router": ["a", "b"], "te": pd.Series([1.0, [2.0]], dtype=object)}
-    )
     with ResultStore(tmp_path / "s.sqlite") as store:
         _add(store, pd.DataFrame({"router": ["a", "b"], "te": [1.0, 2.0]}), k=0)
-        with pytest.raises(TypeError, match="cannot store value"):
-            _add(
-                store, bad, k=1
-            )  # the second row cannot be bound: the transaction rolls back
+        # a payload whose second row cannot be bound: the failure happens inside the
+        # transaction, after the round's bookkeeping row and the first result row
+        bad = RowsPayload(
+            ("router", "te"), ("str", "float"), [("a", 1.0), ("b", [2.0])]
+        )
+        with pytest.raises(sqlite3.Error):
+            _add(store, bad, k=1)
         assert store.completed(7) == {("c0", 0)}
         assert len(store.load(7)) == 2
+        with pytest.raises(
+            TypeError, match="cannot store value"
+        ):  # caught before writing
+            _add(
+                store,
+                pd.DataFrame({"router": ["a"], "te": pd.Series([[1]], dtype=object)}),
+                k=1,
+            )
         assert _add(
             store, pd.DataFrame({"router": ["c"], "te": [3.0]}), k=1
         )  # still usable
@@ -77,7 +85,18 @@ def test_a_round_that_fails_to_store_leaves_nothing_behind(tmp_path):
     assert (
         con.execute("SELECT count(*) FROM results WHERE round = 1").fetchone()[0] == 1
     )
+    assert con.execute("SELECT count(*) FROM rounds").fetchone()[0] == 2
     con.close()
+
+
+def test_a_schema_created_by_a_failed_round_is_rolled_back(tmp_path):
+    bad = RowsPayload(("x",), ("float",), [(1.0,), ([2.0],)])
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        with pytest.raises(sqlite3.Error):
+            _add(store, bad)
+        assert store.columns() == []
+        assert _add(store, pd.DataFrame({"y": [1]}))  # another schema is now accepted
+        assert store.columns() == [("y", "int")]
 
 
 def test_a_round_is_stored_once(tmp_path):
@@ -100,6 +119,7 @@ def test_rows_with_other_columns_are_refused(tmp_path):
         _add(store, pd.DataFrame({"router": ["a"], "te": [1.0]}))
         with pytest.raises(StoreSchemaError, match="the study changed"):
             _add(store, pd.DataFrame({"router": ["a"], "accuracy": [1.0]}), k=1)
+        assert store.completed(7) == {("c0", 0)}  # the refused round left no trace
         with pytest.raises(StoreSchemaError, match="reserved"):
             ResultStore(tmp_path / "t.sqlite").add_round(
                 config_hash="c",
