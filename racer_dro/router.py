@@ -1,0 +1,562 @@
+"""RacerRouter: a parametric RACER policy for unseen queries (Algorithm 1 of RACER).
+
+The policy ``pi_theta(1 | z)`` is trained by primal-dual on the training rows
+for the regularised saddle problem (DESIGN.md, "racer_dro: the math")::
+
+    max_theta min_{lambda >= 0} R(pi_theta) - lambda (C(pi_theta) - B)
+                                + beta H(pi_theta) + (beta / 2) lambda^2,
+
+with ``R`` the worst-case reward and ``C`` the worst-case cost over KL
+neighbourhoods of the empirical distribution (one per side, or none).
+
+Primal step. The gradient of the Lagrangian with respect to ``theta`` is
+``sum_i rho_n(i) (s_i - beta z_i) d pi_i / d theta`` with the per-row score
+``s_i = w_r(i) Dr_i - lambda w_c(i) Dc_i`` (worst-case weight ratios
+``w = rho_worst / rho_n`` at the current policy, by the envelope theorem) and
+``z_i`` the policy's logit. For a flexible enough policy class the maximiser
+is therefore ``logit pi(x) = E[s | x] / beta``: the closed-form primal step of
+the tabular problem applied to the score *averaged over queries with the same
+features*. By linearity ``E[s | x] = a(x) - lambda b(x)`` with
+``a(x) = E[w_r Dr | x]`` and ``b(x) = E[w_c Dc | x]``; each is estimated by a
+clone of ``policy_model``: values ``v_i`` in ``[lo, hi]`` become soft targets
+``q_i = (v_i - lo) / (hi - lo)``, each row is duplicated as class 1 with
+weight ``q_i n rho_n(i)`` and class 0 with weight ``(1 - q_i) n rho_n(i)``,
+and the fitted probability ``p(x)``, an estimate of ``E[q | x]`` (the
+minimiser of the expected log-loss), maps back to ``lo + (hi - lo) p(x)``.
+The policy is ``pi(x) = expit((a_hat(x) - lambda b_hat(x)) / beta)``.
+
+(Fitting a classifier to the tabular soft targets ``expit(s_i / beta)``
+instead estimates ``E[expit(s / beta) | x]``, the probability that reasoning
+helps a query like ``x`` rather than whether it helps on average; with 0/1
+judge-correctness rewards and small ``beta`` that routes many queries of
+domains where reasoning gains nothing.)
+
+Dual step. Given ``a_hat`` and ``b_hat`` the multiplier is exact: the root of
+``beta lambda = (C(pi_lambda) - B)_+`` on the training rows
+(``scipy.optimize.brentq``; ``C`` is recomputed exactly for every trial
+``lambda``, so no classifier is refitted).
+
+Worst-case weights. They depend on the policy; re-evaluating them at the
+newest policy (the undamped iteration) cycles when the worst case is
+concentrated (small temperature or radius against a wide spread of costs),
+so each iteration uses the running average of the weights at all iterates
+so far (fictitious play), whose fixed points are those of the undamped
+iteration. Iterations stop when the policy on the training rows stops moving
+(weighted mean absolute change below 1e-4), or after ``max_iter``; with
+neither side robust one iteration is exact.
+
+Selection (Algorithm 1, step e). Every iterate is scored on the validation
+split. The kept iterate has the highest validation worst-case reward among
+those whose validation worst-case cost is within the budget up to twice its
+standard error (sd of the per-row costs over the square root of the
+effective number of validation rows): every iterate meets the budget on the
+training rows by construction, and a strict test on a few hundred validation
+rows would reject the converged policy half of the time. When no iterate
+passes, the one with the smallest validation worst-case cost is kept, with a
+warning.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import brentq
+from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
+
+from racer_dro._validation import check_nonnegative, check_positive
+from racer_dro.baselines import check_rewards_costs
+from racer_dro.problem import RoutingProblem
+
+__all__ = ["RacerPolicy", "RacerRouter"]
+
+_ROBUST = ("none", "reward", "cost", "both")
+_TOL = 1e-4  # stop when the weighted mean change of the training policy is below it
+_SE_FACTOR = 2.0  # validation budget check: cost <= budget + 2 standard errors
+
+
+class _ConstantModel:
+    """Stand-in for a classifier when every target is equal."""
+
+    classes_ = np.array([0, 1])
+
+    def __init__(self, prob: float):
+        self.prob = prob
+
+    def predict_proba(self, X):
+        n = X.shape[0]
+        return np.column_stack([np.full(n, 1.0 - self.prob), np.full(n, self.prob)])
+
+
+def _fit_mean(base, X2, y2, row_weight, values):
+    """Estimate ``E[values | x]`` with a weighted classifier on soft targets.
+
+    Returns ``(model, lo, hi)``; the estimate is ``lo + (hi - lo) p(x)``.
+    """
+    active = row_weight > 0
+    lo, hi = float(values[active].min()), float(values[active].max())
+    if hi == lo:
+        return _ConstantModel(0.5), lo - 0.5, lo + 0.5
+    q = (values - lo) / (hi - lo)
+    w2 = np.concatenate([q * row_weight, (1.0 - q) * row_weight])
+    keep = w2 > 0
+    model = clone(base)
+    model.fit(X2[keep], y2[keep], sample_weight=w2[keep])
+    return model, lo, hi
+
+
+def _predict_mean(model, lo, hi, X) -> np.ndarray:
+    proba = model.predict_proba(X)
+    col = int(np.flatnonzero(np.asarray(model.classes_) == 1)[0])
+    return lo + (hi - lo) * proba[:, col]
+
+
+class RacerPolicy:
+    """A fitted RACER policy ``pi(x) = expit((a(x) - lambda b(x)) / beta)``.
+
+    ``a`` estimates the worst-case-weighted reward gain ``E[w_r Dr | x]``,
+    ``b`` the worst-case-weighted extra cost ``E[w_c Dc | x]``; each is a
+    fitted clone of the router's ``policy_model`` (see the module notes).
+
+    Attributes
+    ----------
+    reward_model, cost_model : classifier
+        The fitted clones behind ``a`` and ``b``.
+    reward_range, cost_range : tuple of float
+        ``(lo, hi)`` mapping each classifier's probability ``p`` to
+        ``lo + (hi - lo) p``.
+    multiplier : float
+    beta : float
+    """
+
+    classes_ = np.array([0, 1])
+
+    def __init__(self, reward_fit, cost_fit, multiplier: float, beta: float):
+        self.reward_model, *self.reward_range = reward_fit
+        self.cost_model, *self.cost_range = cost_fit
+        self.multiplier = float(multiplier)
+        self.beta = float(beta)
+
+    def gain(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """``(a(x), b(x))``: estimated weighted reward gain and extra cost."""
+        a = _predict_mean(self.reward_model, *self.reward_range, X)
+        b = _predict_mean(self.cost_model, *self.cost_range, X)
+        return a, b
+
+    def predict_proba(self, X) -> np.ndarray:
+        """``[1 - pi(x), pi(x)]``, shape (n, 2)."""
+        a, b = self.gain(X)
+        pi = expit((a - self.multiplier * b) / self.beta)
+        return np.column_stack([1.0 - pi, pi])
+
+
+class RacerRouter(ClassifierMixin, BaseEstimator):
+    """Robust, cost-constrained routing of an LLM judge's reasoning mode (RACER).
+
+    Parameters
+    ----------
+    budget : float
+        Budget ``B`` on the (worst-case) mean cost per query, in the unit of
+        ``costs``.
+    robust : {"none", "reward", "cost", "both"}, default="both"
+        Which sides are distributionally robust: ACER ("none"), RACER-R
+        ("reward"), RACER-C ("cost") or RACER ("both"). A side that is not
+        robust ignores its temperature and radius.
+    beta : float, default=0.01
+        Entropy (and dual) regulariser, ``beta > 0``.
+    reward_temperature, cost_temperature : float, default=1.0
+        KL penalty temperature of a robust side (penalised worst case,
+        Theorem 3.1); smaller is more robust. It acts on the scale of the
+        rewards (costs): with costs in units of the mean instruct cost and
+        reasoning several times dearer, ``cost_temperature=1`` is very
+        conservative.
+    reward_radius, cost_radius : float, optional
+        KL ball radius of a robust side. When given, the side uses the KL
+        ball and its temperature is ignored. A radius at least the KL
+        divergence of a deployment shift from the training distribution
+        bounds the deployment's expected cost (in the population).
+    policy_model : classifier, optional
+        Any scikit-learn classifier with ``predict_proba`` whose ``fit``
+        accepts ``sample_weight``; cloned before use (twice per iteration).
+        Default ``LogisticRegression(solver="newton-cholesky", tol=1e-8)``.
+    validation_fraction : float in (0, 1), default=0.2
+        Share of rows held out to select the iterate.
+    max_iter : int, default=50
+        Maximum number of primal-dual iterations.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the train/validation split and the policy model.
+
+    Attributes
+    ----------
+    policy_model_ : RacerPolicy
+        The kept iterate: its fitted reward and cost classifiers, multiplier
+        and ``beta``; ``policy_model_.predict_proba`` is the policy.
+    multiplier_ : float
+        The multiplier ``lambda`` of the kept iterate.
+    best_iteration_ : int
+        Index (into ``history_``) of the kept iterate.
+    n_iter_ : int
+        Iterations run.
+    converged_ : bool
+        Whether the iterations met their tolerance within ``max_iter``.
+    history_ : pandas.DataFrame
+        One row per iteration: ``multiplier``, ``train_reward``, ``train_cost``
+        (worst case on the training rows), ``validation_reward``,
+        ``validation_cost`` (worst case on the validation rows),
+        ``validation_cost_se``, ``feasible`` (validation cost within the
+        budget up to two standard errors), ``policy_change`` (weighted mean
+        absolute change of the training policy).
+    train_indices_, validation_indices_ : ndarray of int
+        The split.
+    classes_ : ndarray
+        ``[0, 1]`` (1 = reasoning).
+    n_features_in_, feature_names_in_
+        As in scikit-learn.
+
+    See Also
+    --------
+    racer_dro.solve_primal_dual : the tabular problem on the same rows.
+
+    Examples
+    --------
+    >>> from racer_dro import RacerRouter
+    >>> from racer_dro.datasets import make_judge_data
+    >>> train = make_judge_data(1000, random_state=0)
+    >>> router = RacerRouter(3.0, robust="cost", cost_radius=0.2, random_state=0)
+    >>> router = router.fit(train.X, train.rewards, train.costs)
+    >>> test = make_judge_data(1000, random_state=1)
+    >>> pi = router.predict_proba(test.X)[:, 1]
+    >>> cost = (test.costs[:, 0] + pi * (test.costs[:, 1] - test.costs[:, 0])).mean()
+    >>> bool(cost < 3.0)
+    True
+    """
+
+    def __init__(
+        self,
+        budget,
+        *,
+        robust="both",
+        beta=0.01,
+        reward_temperature=1.0,
+        cost_temperature=1.0,
+        reward_radius=None,
+        cost_radius=None,
+        policy_model=None,
+        validation_fraction=0.2,
+        max_iter=50,
+        random_state=None,
+    ):
+        self.budget = budget
+        self.robust = robust
+        self.beta = beta
+        self.reward_temperature = reward_temperature
+        self.cost_temperature = cost_temperature
+        self.reward_radius = reward_radius
+        self.cost_radius = cost_radius
+        self.policy_model = policy_model
+        self.validation_fraction = validation_fraction
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ set-up
+    def _side(self, robust_side: bool, radius, temperature, side: str) -> dict:
+        """Problem keywords of one side (a radius wins over the temperature)."""
+        rname, tname = f"{side}_radius", f"{side}_temperature"
+        if radius is not None:
+            radius = check_nonnegative(radius, rname, allow_inf=True)
+        if temperature is not None:
+            temperature = check_positive(temperature, tname, allow_inf=True)
+        if not robust_side:
+            return {}
+        if radius is not None:
+            return {rname: radius}
+        if temperature is None:
+            raise ValueError(
+                f"`robust`={self.robust!r} makes the {side} side robust: give "
+                f"`{tname}` or `{rname}`"
+            )
+        return {tname: temperature}
+
+    def _problem_keywords(self) -> dict:
+        if not isinstance(self.robust, str) or self.robust not in _ROBUST:
+            raise ValueError(f"`robust` must be one of {_ROBUST}, got {self.robust!r}")
+        kw = {"beta": check_positive(self.beta, "beta")}
+        kw.update(
+            self._side(
+                self.robust in ("reward", "both"),
+                self.reward_radius,
+                self.reward_temperature,
+                "reward",
+            )
+        )
+        kw.update(
+            self._side(
+                self.robust in ("cost", "both"),
+                self.cost_radius,
+                self.cost_temperature,
+                "cost",
+            )
+        )
+        return kw
+
+    def _check_policy_model(self):
+        model = self.policy_model
+        if model is None:
+            return LogisticRegression(solver="newton-cholesky", tol=1e-8)
+        if not (hasattr(model, "fit") and hasattr(model, "predict_proba")):
+            raise TypeError(
+                "`policy_model` must be a scikit-learn classifier with fit and "
+                f"predict_proba, got {type(model).__name__}"
+            )
+        if not has_fit_parameter(model, "sample_weight"):
+            raise TypeError(
+                "`policy_model` must accept `sample_weight` in fit; "
+                f"{type(model).__name__}.fit does not"
+            )
+        return model
+
+    def _check_scalars(self):
+        frac = self.validation_fraction
+        if isinstance(frac, bool) or not isinstance(frac, numbers.Real):
+            raise TypeError(f"`validation_fraction` must be a number, got {frac!r}")
+        if not 0.0 < frac < 1.0:
+            raise ValueError(f"`validation_fraction` must be in (0, 1), got {frac!r}")
+        if isinstance(self.max_iter, bool) or not isinstance(
+            self.max_iter, numbers.Integral
+        ):
+            raise TypeError(f"`max_iter` must be an integer, got {self.max_iter!r}")
+        if self.max_iter < 1:
+            raise ValueError(f"`max_iter` must be >= 1, got {self.max_iter}")
+        return float(frac), int(self.max_iter)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, rewards, costs, sample_weight=None):
+        """Train the parametric policy by primal-dual, keeping the best validated iterate.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d)
+            Query features (pandas accepted; column names are kept).
+        rewards : array-like of shape (n, 2)
+            Rewards of instruct (column 0) and reasoning (column 1).
+        costs : array-like of shape (n, 2)
+            Non-negative costs, same layout.
+        sample_weight : array-like of shape (n,), optional
+            Nominal weights ``rho_n`` (renormalised within each split).
+
+        Returns
+        -------
+        self
+        """
+        kw = self._problem_keywords()
+        base = clone(self._check_policy_model())
+        frac, max_iter = self._check_scalars()
+        X = validate_data(self, X, reset=True, dtype=float, ensure_all_finite=True)
+        rewards, costs = check_rewards_costs(rewards, costs, X.shape[0])
+        n = X.shape[0]
+        # Validates budget, weights, beta and the sides; an infeasible budget
+        # raises here, naming `budget` and the minimum achievable cost.
+        full = RoutingProblem(
+            rewards, costs, self.budget, sample_weight=sample_weight, **kw
+        )
+        n_val = math.floor(frac * n + 0.5)
+        if n_val < 1 or n - n_val < 2:
+            raise ValueError(
+                f"`validation_fraction` = {frac!r} leaves {n - n_val} training and "
+                f"{n_val} validation rows out of {n}; need at least 2 and 1"
+            )
+        rng = check_random_state(self.random_state)
+        split_seed, model_seed = (
+            int(s) for s in rng.randint(np.iinfo(np.int32).max, size=2)
+        )
+        train_idx, val_idx = train_test_split(
+            np.arange(n), test_size=n_val, random_state=split_seed
+        )
+        train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
+        try:
+            problem = _subproblem(full, train_idx, kw)
+        except ValueError as exc:
+            raise ValueError(
+                f"on the training split: {exc} (raise `budget` or change the split)"
+            ) from exc
+        val_problem = _subproblem(full, val_idx, kw, check_budget=False)
+        budget, beta = problem.budget, problem.beta
+        if "random_state" in base.get_params():
+            base.set_params(random_state=model_seed)
+
+        X_tr, X_val = X[train_idx], X[val_idx]
+        rho = problem.weights
+        row_weight = rho * train_idx.size
+        X2 = np.vstack([X_tr, X_tr])
+        y2 = np.concatenate([np.ones(train_idx.size), np.zeros(train_idx.size)])
+        robust = problem.reward_mode != "none" or problem.cost_mode != "none"
+
+        records: list[dict] = []
+        best: dict = {}
+        w_r = np.ones(train_idx.size)
+        w_c = np.ones(train_idx.size)
+        policy = None
+        converged = False
+        for k in range(max_iter):
+            policy_k = RacerPolicy(
+                _fit_mean(base, X2, y2, row_weight, w_r * problem.reward_gain),
+                _fit_mean(base, X2, y2, row_weight, w_c * problem.cost_gain),
+                0.0,
+                beta,
+            )
+            a, b = policy_k.gain(X_tr)
+            lam = _dual_root(problem, a, b)
+            policy_k.multiplier = lam
+            new = expit((a - lam * b) / beta)
+            change = math.inf if policy is None else float(rho @ np.abs(new - policy))
+            policy = new
+            record = self._score(problem, val_problem, policy, policy_k, X_val, budget)
+            record.update(iteration=k, multiplier=lam, policy_change=change)
+            records.append(record)
+            if _better(record, best):
+                best = dict(record, model=policy_k)
+            if not robust:
+                converged = True
+                break
+            if change <= _TOL:
+                converged = True
+                break
+            # Fictitious play: average the worst-case weights over the iterates.
+            n_r = _score_weights(problem.worst_case_reward(policy), rho)
+            n_c = _score_weights(problem.worst_case_cost(policy), rho)
+            step = 1.0 / (k + 2)
+            w_r = w_r + step * (n_r - w_r)
+            w_c = w_c + step * (n_c - w_c)
+
+        if not converged:
+            warnings.warn(
+                f"RacerRouter did not converge in `max_iter` = {max_iter} iterations "
+                f"(last policy change {change:.3g}); the best validated iterate is kept",
+                stacklevel=2,
+            )
+        if not best["feasible"]:
+            warnings.warn(
+                "no iterate met the budget on the validation split; keeping the one "
+                f"with the smallest validation worst-case cost ({best['validation_cost']!r}"
+                f" > budget {budget!r})",
+                stacklevel=2,
+            )
+        self.policy_model_ = best["model"]
+        self.multiplier_ = best["multiplier"]
+        self.best_iteration_ = best["iteration"]
+        self.history_ = pd.DataFrame.from_records(records, index="iteration")[
+            [
+                "multiplier",
+                "train_reward",
+                "train_cost",
+                "validation_reward",
+                "validation_cost",
+                "validation_cost_se",
+                "feasible",
+                "policy_change",
+            ]
+        ]
+        self.n_iter_ = len(records)
+        self.converged_ = converged
+        self.train_indices_ = train_idx
+        self.validation_indices_ = val_idx
+        self.classes_ = np.array([0, 1])
+        return self
+
+    @staticmethod
+    def _score(problem, val_problem, policy, policy_k, X_val, budget) -> dict:
+        val_pi = policy_k.predict_proba(X_val)[:, 1]
+        val_c = val_problem.worst_case_cost(val_pi).value
+        values = val_problem.cost_values(val_pi)
+        rho = val_problem.weights
+        mean = float(rho @ values)
+        n_eff = 1.0 / float(rho @ rho)
+        se = math.sqrt(max(float(rho @ (values - mean) ** 2), 0.0) / n_eff)
+        return {
+            "train_reward": problem.worst_case_reward(policy).value,
+            "train_cost": problem.worst_case_cost(policy).value,
+            "validation_reward": val_problem.worst_case_reward(val_pi).value,
+            "validation_cost": val_c,
+            "validation_cost_se": se,
+            "feasible": bool(
+                val_c <= budget + _SE_FACTOR * se + 1e-12 * (1 + abs(budget))
+            ),
+        }
+
+    # ------------------------------------------------------------------ prediction
+    def predict_proba(self, X) -> np.ndarray:
+        """``[P(instruct), P(reasoning)]`` of the kept policy, shape (n, 2)."""
+        check_is_fitted(self, "policy_model_")
+        X = validate_data(self, X, reset=False, dtype=float, ensure_all_finite=True)
+        return self.policy_model_.predict_proba(X)
+
+    def predict(self, X) -> np.ndarray:
+        """1 (reasoning) where the policy's probability exceeds 1/2, else 0."""
+        return (self.predict_proba(X)[:, 1] > 0.5).astype(int)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+
+# ---------------------------------------------------------------------- internals
+def _subproblem(full: RoutingProblem, idx, kw, check_budget=True) -> RoutingProblem:
+    """The problem restricted to rows ``idx`` (weights renormalised)."""
+    budget = full.budget
+    if not check_budget:
+        # The validation split only scores iterates (its budget is unused):
+        # any budget above its largest cost is feasible there.
+        budget = max(budget, float(full.costs[idx].max()) + 1.0)
+    return RoutingProblem(
+        full.rewards[idx],
+        full.costs[idx],
+        budget,
+        sample_weight=full.weights[idx],
+        **kw,
+    )
+
+
+def _dual_root(problem: RoutingProblem, a: np.ndarray, b: np.ndarray) -> float:
+    """The multiplier with ``beta lambda = (C(pi_lambda) - B)_+`` on the training rows."""
+    beta, budget = problem.beta, problem.budget
+
+    def excess(lam: float) -> float:
+        pi = expit((a - lam * b) / beta)
+        return problem.worst_case_cost(pi).value - budget - beta * lam
+
+    if excess(0.0) <= 0:
+        return 0.0
+    scale = float(np.max(np.abs(a))) / max(float(np.mean(np.abs(b))), 1e-300)
+    lo, hi = 0.0, scale if scale > 0 else 1.0
+    for _ in range(200):
+        if excess(hi) < 0:
+            break
+        lo, hi = hi, 2.0 * hi
+    return float(brentq(excess, lo, hi, xtol=1e-14, rtol=1e-10, maxiter=500))
+
+
+def _better(record: dict, best: dict) -> bool:
+    if not best:
+        return True
+    if record["feasible"] != best["feasible"]:
+        return record["feasible"]
+    if record["feasible"]:
+        return record["validation_reward"] > best["validation_reward"]
+    return record["validation_cost"] < best["validation_cost"]
+
+
+def _score_weights(worst, nominal: np.ndarray) -> np.ndarray:
+    """Worst-case weight ratios ``rho_worst / rho_n`` (0 where ``rho_n = 0``)."""
+    out = np.zeros_like(nominal)
+    pos = nominal > 0
+    out[pos] = worst.weights[pos] / nominal[pos]
+    return out
