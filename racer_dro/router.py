@@ -388,58 +388,29 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
                 f"on the training split: {exc} (raise `budget` or change the split)"
             ) from exc
         val_problem = _subproblem(full, val_idx, kw, check_budget=False)
-        budget, beta = problem.budget, problem.beta
+        budget = problem.budget
         if "random_state" in base.get_params():
             base.set_params(random_state=model_seed)
 
         X_tr, X_val = X[train_idx], X[val_idx]
-        rho = problem.weights
-        row_weight = rho * train_idx.size
-        X2 = np.vstack([X_tr, X_tr])
-        y2 = np.concatenate([np.ones(train_idx.size), np.zeros(train_idx.size)])
-        robust = problem.reward_mode != "none" or problem.cost_mode != "none"
-
         records: list[dict] = []
         best: dict = {}
-        w_r = np.ones(train_idx.size)
-        w_c = np.ones(train_idx.size)
-        policy = None
-        converged = False
-        for k in range(max_iter):
-            policy_k = RacerPolicy(
-                _fit_mean(base, X2, y2, row_weight, w_r * problem.reward_gain),
-                _fit_mean(base, X2, y2, row_weight, w_c * problem.cost_gain),
-                0.0,
-                beta,
-            )
-            a, b = policy_k.gain(X_tr)
-            lam = _dual_root(problem, a, b)
-            policy_k.multiplier = lam
-            new = expit((a - lam * b) / beta)
-            change = math.inf if policy is None else float(rho @ np.abs(new - policy))
-            policy = new
+        iterates = _primal_dual(problem, X_tr, base, max_iter)
+        for k, (policy_k, policy, change) in enumerate(iterates):
             record = self._score(problem, val_problem, policy, policy_k, X_val, budget)
-            record.update(iteration=k, multiplier=lam, policy_change=change)
+            record.update(
+                iteration=k, multiplier=policy_k.multiplier, policy_change=change
+            )
             records.append(record)
             if _better(record, best):
                 best = dict(record, model=policy_k)
-            if not robust:
-                converged = True
-                break
-            if change <= _TOL:
-                converged = True
-                break
-            # Fictitious play: average the worst-case weights over the iterates.
-            n_r = _score_weights(problem.worst_case_reward(policy), rho)
-            n_c = _score_weights(problem.worst_case_cost(policy), rho)
-            step = 1.0 / (k + 2)
-            w_r = w_r + step * (n_r - w_r)
-            w_c = w_c + step * (n_c - w_c)
+        converged = iterates.converged
 
         if not converged:
             warnings.warn(
                 f"RacerRouter did not converge in `max_iter` = {max_iter} iterations "
-                f"(last policy change {change:.3g}); the best validated iterate is kept",
+                f"(last policy change {iterates.last_change:.3g}); the best validated "
+                "iterate is kept",
                 stacklevel=2,
             )
         if not best["feasible"]:
@@ -509,6 +480,62 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
 
 
 # ---------------------------------------------------------------------- internals
+class _PrimalDual:
+    """The primal-dual iterations on the training rows (an iterable of iterates).
+
+    Yields ``(policy_k, policy, change)``: the fitted :class:`RacerPolicy`, its
+    policy on the training rows and the weighted mean absolute change from
+    the previous iterate. ``converged`` is set once the iterations stop on
+    their tolerance.
+    """
+
+    def __init__(self, problem: RoutingProblem, X, base, max_iter: int):
+        self.problem, self.X, self.base, self.max_iter = problem, X, base, max_iter
+        self.converged = False
+
+    def __iter__(self):
+        problem, X = self.problem, self.X
+        n = X.shape[0]
+        rho = problem.weights
+        row_weight = rho * n
+        X2 = np.vstack([X, X])
+        y2 = np.concatenate([np.ones(n), np.zeros(n)])
+        robust = problem.reward_mode != "none" or problem.cost_mode != "none"
+        w_r = np.ones(n)
+        w_c = np.ones(n)
+        policy = None
+        self.converged = False
+        for k in range(self.max_iter):
+            policy_k = RacerPolicy(
+                _fit_mean(self.base, X2, y2, row_weight, w_r * problem.reward_gain),
+                _fit_mean(self.base, X2, y2, row_weight, w_c * problem.cost_gain),
+                0.0,
+                problem.beta,
+            )
+            a, b = policy_k.gain(X)
+            lam = _dual_root(problem, a, b)
+            policy_k.multiplier = lam
+            new = expit((a - lam * b) / problem.beta)
+            change = math.inf if policy is None else float(rho @ np.abs(new - policy))
+            policy = new
+            self.last_change = change
+            yield policy_k, policy, change
+            if not robust or change <= _TOL:
+                self.converged = True
+                return
+            # Fictitious play: average the worst-case weights over the iterates.
+            n_r = _score_weights(problem.worst_case_reward(policy), rho)
+            n_c = _score_weights(problem.worst_case_cost(policy), rho)
+            step = 1.0 / (k + 2)
+            w_r = w_r + step * (n_r - w_r)
+            w_c = w_c + step * (n_c - w_c)
+
+
+def _primal_dual(problem: RoutingProblem, X, base, max_iter: int) -> _PrimalDual:
+    """Iterates of the primal-dual on ``problem``'s rows with features ``X``."""
+    return _PrimalDual(problem, X, base, max_iter)
+
+
 def _subproblem(full: RoutingProblem, idx, kw, check_budget=True) -> RoutingProblem:
     """The problem restricted to rows ``idx`` (weights renormalised)."""
     budget = full.budget
