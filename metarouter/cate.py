@@ -395,8 +395,22 @@ class DRLearner(_CrossFitCATE):
     def _outcome_jobs(self, outcome_model, y, t, splits, base):
         k = len(splits)
         return {
-            "mu0": (outcome_model, y, splits, child_seeds(base, ROLE_MU0, k), "predict", t == 0),
-            "mu1": (outcome_model, y, splits, child_seeds(base, ROLE_MU1, k), "predict", t == 1),
+            "mu0": (
+                outcome_model,
+                y,
+                splits,
+                child_seeds(base, ROLE_MU0, k),
+                "predict",
+                t == 0,
+            ),
+            "mu1": (
+                outcome_model,
+                y,
+                splits,
+                child_seeds(base, ROLE_MU1, k),
+                "predict",
+                t == 1,
+            ),
         }
 
     def _pseudo_outcome(self, y, t, p, fitted, sample_weight):

@@ -1,0 +1,269 @@
+"""Simulated GS/PB routing data with known ``m``, ``eta``, ``Delta`` and propensity.
+
+The design follows seed 003's simulation study (section 4) with a known truth
+in place of HealthBench:
+
+1. Raw query embeddings in ``D = max(64, 2 d)`` dimensions come from a Gaussian
+   mixture of 6 "topics" with a shared covariance (low rank plus isotropic).
+   GS queries, PB queries and test queries draw topics with different weights
+   (GS favours the first topics, PB the last, test traffic is the 50/50 blend),
+   so the GS and PB query distributions differ and the propensity is not
+   constant; every topic has positive weight in both, so overlap holds.
+2. All embeddings are reduced to ``d`` dimensions by PCA (as the paper's
+   ``gemini-embedding`` vectors). A linear map of a Gaussian mixture is a
+   Gaussian mixture, so the GS and PB densities of the reduced ``X`` are known
+   exactly and the propensity ``p(x) = kappa f_GS(x) / (kappa f_GS(x) + (1 - kappa)
+   f_PB(x))`` (Lemma 1, ``kappa = n_gs / (n_gs + n_pb)``) is exact.
+3. With ``z_j`` the j-th PCA score divided by its standard deviation, the GS
+   quality gain is ``m0(x) = 0.5 tanh(0.8 z1 + 0.6 sin(1.5 z2) + 0.5 z3 z4 +
+   0.4 1{z5 > 0} - 0.2)`` (PB scale), the bias on the PB scale is ``b(x)``:
+   ``0.3 tanh(z1) - 0.1`` ("heterogeneous"), ``-0.15`` ("homogeneous") or ``0``
+   ("none"), and the PB mechanism is ``eta(x) = m0(x) - b(x)``.
+4. PB outcomes are in {-1, 0, 1}: ``P(y = 0) = 0.1``,
+   ``P(y = +-1) = (0.9 +- eta(x)) / 2``, so ``E[y | x] = eta(x)``.
+   GS outcomes are ``r = gs_scale (m0(x) + e)``, ``e ~ N(0, 0.85^2)``: with
+   ``gs_scale = 1`` their spread roughly matches the PB outcomes'; other values
+   put GS outcomes on another scale (Remark 1).
+
+Reported truths: ``m = gs_scale m0`` (GS scale), ``eta``, ``delta = m - eta`` (the
+paper's ``Delta``; equals ``b`` when ``gs_scale = 1``) and ``shift = m0 - eta = b``,
+the bias after ideal scale alignment (what a meta-router's step 1 estimates
+when its scale constant is ``1 / gs_scale``).
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve
+from scipy.special import expit, logsumexp
+from sklearn.utils import check_random_state
+
+__all__ = ["RoutingData", "make_routing_data"]
+
+_PI_GS = np.array([0.25, 0.20, 0.20, 0.15, 0.10, 0.10])
+_PI_PB = _PI_GS[::-1].copy()
+_PI_TEST = 0.5 * (_PI_GS + _PI_PB)
+_TIE_RATE = 0.1
+_GS_NOISE = 0.5
+_M_AMP = 0.5
+_B_MEAN = 0.0
+_B_AMP = 0.4
+_BIASES = ("heterogeneous", "homogeneous", "none")
+
+
+@dataclass(frozen=True)
+class RoutingData:
+    """A simulated GS/PB routing problem (see :func:`make_routing_data`).
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_gs + n_pb, d)
+        Training query embeddings, GS rows first.
+    y : ndarray of shape (n_gs + n_pb,)
+        Observed outcomes: GS outcome ``r`` on GS rows, PB outcome in
+        {-1, 0, 1} on PB rows.
+    source : ndarray of int of shape (n_gs + n_pb,)
+        1 for GS rows, 0 for PB rows.
+    y_oracle : ndarray of shape (n_gs + n_pb,)
+        A GS outcome for every training query (equal to ``y`` on GS rows):
+        what the oracle router is trained on.
+    m, eta, delta, shift, propensity : ndarray of shape (n_gs + n_pb,)
+        True GS quality gain, PB mechanism, ``delta = m - eta``,
+        ``shift = m / gs_scale - eta`` and ``P(source = 1 | x)`` at the
+        training queries.
+    X_test : ndarray of shape (n_test, d)
+        Test queries.
+    r_test, m_test : ndarray of shape (n_test,)
+        Noisy GS outcomes and true GS quality gains of the test queries.
+    eta_test, delta_test : ndarray of shape (n_test,)
+        ``eta`` and ``delta`` at the test queries.
+    gs_scale : float
+        Scale of GS outcomes relative to the PB scale.
+    bias : str
+        The bias design.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    source: np.ndarray
+    y_oracle: np.ndarray
+    m: np.ndarray
+    eta: np.ndarray
+    delta: np.ndarray
+    shift: np.ndarray
+    propensity: np.ndarray
+    X_test: np.ndarray
+    r_test: np.ndarray
+    m_test: np.ndarray
+    eta_test: np.ndarray
+    delta_test: np.ndarray
+    gs_scale: float
+    bias: str
+
+
+def _check_count(value, name: str, minimum: int) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < minimum
+    ):
+        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def _mixture_logpdf(X, means, weights, chol) -> np.ndarray:
+    """log sum_k w_k N(x; mu_k, S) up to the shared normalising constant."""
+    terms = []
+    for mu, w in zip(means, weights):
+        diff = (X - mu).T
+        maha = np.sum(diff * cho_solve(chol, diff), axis=0)
+        terms.append(np.log(w) - 0.5 * maha)
+    return logsumexp(np.vstack(terms), axis=0)
+
+
+def _m0(z: np.ndarray) -> np.ndarray:
+    h = (
+        1.0 * z[:, 0]
+        + 0.8 * np.sin(1.5 * z[:, 1])
+        + 0.4 * z[:, 2] * (z[:, 3] > 0)
+        - 0.2
+    )
+    return _M_AMP * np.tanh(h)
+
+
+def _bias(z: np.ndarray, bias: str) -> np.ndarray:
+    if bias == "heterogeneous":
+        return _B_MEAN + _B_AMP * np.tanh(z[:, 0])
+    if bias == "homogeneous":
+        return np.full(z.shape[0], -0.15)
+    return np.zeros(z.shape[0])
+
+
+def make_routing_data(
+    n_gs: int = 100,
+    n_pb: int = 2000,
+    n_test: int = 500,
+    d: int = 50,
+    *,
+    bias: str = "heterogeneous",
+    gs_scale: float = 1.0,
+    random_state=None,
+) -> RoutingData:
+    """Simulate GS and PB training data and a GS-labelled test set.
+
+    Parameters
+    ----------
+    n_gs, n_pb, n_test : int, default=100, 2000, 500
+        Numbers of GS training rows, PB training rows and test queries.
+    d : int, default=50
+        Embedding dimension after PCA (at least 5).
+    bias : {"heterogeneous", "homogeneous", "none"}, default="heterogeneous"
+        The PB bias design (see the module docstring).
+    gs_scale : float, default=1.0
+        GS outcomes are ``gs_scale`` times the PB scale (Remark 1).
+    random_state : int, RandomState or None, default=None
+        Seed.
+
+    Returns
+    -------
+    data : RoutingData
+        Frozen dataclass of arrays and truths.
+
+    Examples
+    --------
+    >>> from metarouter.datasets import make_routing_data
+    >>> data = make_routing_data(n_gs=50, n_pb=200, n_test=100, d=10, random_state=0)
+    >>> data.X.shape, int(data.source.sum()), sorted(set(data.y[data.source == 0]))
+    ((250, 10), 50, [-1.0, 0.0, 1.0])
+    """
+    n_gs = _check_count(n_gs, "n_gs", 1)
+    n_pb = _check_count(n_pb, "n_pb", 0)
+    n_test = _check_count(n_test, "n_test", 1)
+    d = _check_count(d, "d", 5)
+    if bias not in _BIASES:
+        raise ValueError(f"`bias` must be one of {_BIASES}, got {bias!r}.")
+    if (
+        isinstance(gs_scale, bool)
+        or not isinstance(gs_scale, numbers.Real)
+        or not (np.isfinite(gs_scale) and gs_scale > 0)
+    ):
+        raise ValueError(f"`gs_scale` must be a positive number, got {gs_scale!r}.")
+    n_total = n_gs + n_pb + n_test
+    if d >= n_total:
+        raise ValueError(
+            f"`d` ({d}) must be smaller than the total number of queries ({n_total})."
+        )
+    rng = check_random_state(random_state)
+    raw_dim = max(64, 2 * d)
+    n_topics = _PI_GS.size
+
+    # 1. raw embeddings: topic means plus shared low-rank + isotropic covariance
+    means = rng.normal(scale=np.sqrt(0.15), size=(n_topics, raw_dim))
+    loadings = rng.normal(scale=0.5, size=(raw_dim, 8))
+    iso = 0.3
+    cov = loadings @ loadings.T + iso * np.eye(raw_dim)
+
+    def draw(n, weights):
+        topics = rng.choice(n_topics, size=n, p=weights)
+        noise = rng.normal(size=(n, 8)) @ loadings.T + np.sqrt(iso) * rng.normal(
+            size=(n, raw_dim)
+        )
+        return means[topics] + noise
+
+    raw = np.vstack([draw(n_gs, _PI_GS), draw(n_pb, _PI_PB), draw(n_test, _PI_TEST)])
+
+    # 2. PCA to d dimensions, and the exact reduced mixture densities
+    center = raw.mean(axis=0)
+    _, sing, vt = np.linalg.svd(raw - center, full_matrices=False)
+    proj = vt[:d].T
+    scores = (raw - center) @ proj
+    sd = sing[:d] / np.sqrt(n_total - 1)
+    red_means = (means - center) @ proj
+    chol = cho_factor(proj.T @ cov @ proj)
+    kappa = n_gs / (n_gs + n_pb)
+    log_gs = _mixture_logpdf(scores, red_means, _PI_GS, chol)
+    log_pb = _mixture_logpdf(scores, red_means, _PI_PB, chol)
+    if n_pb == 0:
+        propensity = np.ones(n_total)
+    else:
+        propensity = expit(np.log(kappa) + log_gs - np.log1p(-kappa) - log_pb)
+
+    # 3. the truth as functions of the reduced embedding
+    z = scores[:, :5] / sd[:5]
+    m0 = _m0(z)
+    b = _bias(z, bias)
+    eta = m0 - b
+    m = gs_scale * m0
+
+    # 4. outcomes
+    r_all = gs_scale * (m0 + rng.normal(scale=_GS_NOISE, size=n_total))
+    u = rng.uniform(size=n_total)
+    p_up = (1.0 - _TIE_RATE + eta) / 2.0
+    p_down = (1.0 - _TIE_RATE - eta) / 2.0
+    y_pb = np.where(u < p_up, 1.0, np.where(u < p_up + p_down, -1.0, 0.0))
+
+    n_train = n_gs + n_pb
+    train, test = slice(0, n_train), slice(n_train, n_total)
+    source = np.r_[np.ones(n_gs, dtype=np.int64), np.zeros(n_pb, dtype=np.int64)]
+    y = np.where(source == 1, r_all[train], y_pb[train])
+    return RoutingData(
+        X=scores[train],
+        y=y,
+        source=source,
+        y_oracle=r_all[train].copy(),
+        m=m[train],
+        eta=eta[train],
+        delta=(m - eta)[train],
+        shift=b[train],
+        propensity=propensity[train],
+        X_test=scores[test],
+        r_test=r_all[test],
+        m_test=m[test],
+        eta_test=eta[test],
+        delta_test=(m - eta)[test],
+        gs_scale=float(gs_scale),
+        bias=bias,
+    )

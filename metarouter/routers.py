@@ -1,0 +1,579 @@
+"""Routers: the two-step meta-router and the baselines of seed 003, section 4.
+
+Every router is fitted on query embeddings ``X``, outcomes ``y`` and the label
+source ``source`` (1 = gold-standard, GS; 0 = preference-based, PB). With
+``source`` omitted every row is GS and the router is a plain regressor. They
+predict the GS quality gain ``m_hat(q)`` on the GS scale and route with eq. (4):
+premium iff ``m_hat(q) - w (C_p(q) - C_a(q)) > 0``.
+
+The oracle router of the paper (GS outcomes for every training query) is
+``GSOnlyRouter().fit(X, y_oracle)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from metarouter._crossfit import (
+    ROLE_FOLDS,
+    ROLE_PROPENSITY,
+    _base_entropy,
+    child_seed,
+    child_seeds,
+    default_classifier,
+    default_regressor,
+    fit_out_of_fold,
+    make_folds,
+    resolve_folds,
+    seeded_clone,
+)
+from metarouter._scaling import scale_constant
+from metarouter._validation import (
+    check_binary,
+    check_lengths,
+    check_n_folds,
+    check_open_interval,
+    check_sample_weight,
+    check_supports_sample_weight,
+    check_vector,
+)
+from metarouter.cate import DRLearner, EconMLAdapter, RLearner
+from metarouter.costs import cost_difference
+
+__all__ = ["GSOnlyRouter", "MetaRouter", "PooledRouter", "RandomRouter"]
+
+_ROLE_LEARNER, _ROLE_MODEL, _ROLE_OVERLAP = 20, 21, 22
+
+
+def _validate_fit(est, X, y, source, sample_weight):
+    """Common validation: returns X, y, source (ones when None), weights or None."""
+    check_lengths(
+        X=X,
+        y=y,
+        source=source,
+        sample_weight=None if np.isscalar(sample_weight) else sample_weight,
+    )
+    X, y = validate_data(est, X, y, y_numeric=True)
+    y = np.asarray(y, dtype=float)
+    n = X.shape[0]
+    if source is None:
+        s = np.ones(n, dtype=np.int64)
+    else:
+        s = check_binary(source, "source", n, require_both=False)
+        if not np.any(s == 1):
+            raise ValueError(
+                "`source` has no gold-standard rows (1): the GS quality gain cannot "
+                "be learned from preference-based rows alone."
+            )
+    sw = None if sample_weight is None else check_sample_weight(sample_weight, n)
+    return X, y, s, sw
+
+
+def _fit_model(model, X, y, sw, seed):
+    est = seeded_clone(model, seed)
+    if sw is None:
+        est.fit(X, y)
+    else:
+        check_supports_sample_weight(
+            model, "outcome_model", "`sample_weight` was given"
+        )
+        est.fit(X, y, sample_weight=sw)
+    return est
+
+
+def _align(y, s, sw, scale):
+    """Scale constant ``c`` (PB rows present) and outcomes with GS rows times ``c``."""
+    gs = s == 1
+    if np.all(gs):
+        return 1.0, y.copy()
+    w = np.ones_like(y) if sw is None else sw
+    c = scale_constant(scale, y[gs], y[~gs], w[gs], w[~gs])
+    return c, np.where(gs, c * y, y)
+
+
+class _RouteMixin:
+    """``decision_function`` and ``route`` from ``predict`` (eq. 4)."""
+
+    def decision_function(self, X, w=0.0, cost=None) -> np.ndarray:
+        """``m_hat(q) - w (C_p(q) - C_a(q))``: positive means premium.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+            Query embeddings.
+        w : float, default=0.0
+            Conversion factor between quality gain and cost.
+        cost : None, UnitCost, array-like, float or callable, default=None
+            Per-query cost difference (see :mod:`metarouter.costs`); None is
+            ``UnitCost()``. A ``TokenCost`` must be evaluated on token counts:
+            ``cost=token_cost.difference(...)``.
+
+        Returns
+        -------
+        score : ndarray of shape (n_queries,)
+        """
+        m_hat = self.predict(X)
+        if isinstance(w, bool) or not np.isscalar(w) or not np.isfinite(w):
+            raise ValueError(f"`w` must be a finite scalar, got {w!r}.")
+        return m_hat - float(w) * cost_difference(cost, X, m_hat.shape[0])
+
+    def route(self, X, w=0.0, cost=None) -> np.ndarray:
+        """Routing decisions: True sends the query to the premium model."""
+        return self.decision_function(X, w=w, cost=cost) > 0
+
+
+class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
+    """Two-step meta-router (seed 003, section 3.3).
+
+    Step 1 estimates the GS-PB shift ``Delta(q) = m(q) - eta(q)`` as a CATE
+    with the source as treatment, after GS outcomes are rescaled to the PB
+    scale (``r -> c r``, Remark 1). Step 2 regresses on the enriched data
+    ``D+``: GS rows with ``c r`` and PB rows with corrected labels
+    ``y + Delta_hat(q)`` (eq. 6). Predictions are divided by ``c``, i.e.
+    reported on the GS scale. With ``source`` omitted (or all ones) there is
+    nothing to correct and the router is a plain regression of ``y`` on ``X``.
+
+    Parameters
+    ----------
+    cate_learner : {"r", "dr"} or estimator, default="r"
+        ``"r"`` / ``"dr"`` build an :class:`~metarouter.RLearner` /
+        :class:`~metarouter.DRLearner` whose models are clones of
+        ``outcome_model`` (and ``propensity_model``). Any estimator with
+        ``fit(X, y, treatment)`` and ``predict(X)`` works; econml CATE
+        estimators are wrapped in :class:`~metarouter.cate.EconMLAdapter`.
+    outcome_model : regressor, default=None
+        The regression method ``H`` used for every regression (nuisances, CATE
+        and step 2); histogram gradient boosting when None.
+    scale : {None, "max", "variance", "wasserstein"}, default="variance"
+        How GS outcomes are aligned to the PB scale; the constant is ``scale_``.
+    propensity_model : classifier, default=None
+        Propensity model for the built-in learners and for ``overlap``.
+    n_folds : int, default=5
+        Cross-fitting folds of the built-in learners.
+    propensity_clip : float, default=0.01
+        Propensity clipping of the built-in learners.
+    overlap : float in (0, 0.5) or None, default=None
+        Truncation meta-router (section 5): PB rows whose estimated density
+        ratio ``f_GS(q) / f_PB(q)`` lies outside ``[a / (1 - a), (1 - a) / a]``
+        (equivalently, whose propensity re-balanced to equal source sizes lies
+        outside ``[a, 1 - a]``) are dropped from both steps; step 1 uses only
+        rows inside that region, step 2 keeps every GS row.
+    n_jobs : int, default=None
+        Parallel cross-fitting; results do not depend on it.
+    random_state : int, RandomState or None, default=None
+        Seeds folds and every model.
+
+    Attributes
+    ----------
+    scale_ : float
+        The constant ``c`` (1 when there are no PB rows or ``scale=None``).
+    cate_learner_ : estimator or None
+        The fitted step-1 learner (None when there are no PB rows). For the
+        built-in learners ``cate_learner_.folds_`` and ``.propensity_`` can be
+        passed to another router's ``fit`` (see ``fit``).
+    model_ : estimator
+        The fitted step-2 regression (on the PB scale).
+    in_overlap_ : ndarray of bool of shape (n_samples,)
+        Rows used in step 1 (all True without ``overlap``).
+    n_pb_dropped_ : int
+        PB rows dropped by ``overlap``.
+    n_features_in_ : int
+        Number of features seen in fit.
+    feature_names_in_ : ndarray of str
+        Feature names seen in fit (pandas input only).
+
+    Examples
+    --------
+    >>> from metarouter import MetaRouter
+    >>> from metarouter.datasets import make_routing_data
+    >>> data = make_routing_data(n_gs=100, n_pb=600, n_test=200, d=10, random_state=0)
+    >>> router = MetaRouter("r", random_state=0).fit(data.X, data.y, data.source)
+    >>> router.route(data.X_test, w=0.1).shape
+    (200,)
+    """
+
+    def __init__(
+        self,
+        cate_learner="r",
+        outcome_model=None,
+        *,
+        scale="variance",
+        propensity_model=None,
+        n_folds=5,
+        propensity_clip=0.01,
+        overlap=None,
+        n_jobs=None,
+        random_state=None,
+    ):
+        self.cate_learner = cate_learner
+        self.outcome_model = outcome_model
+        self.scale = scale
+        self.propensity_model = propensity_model
+        self.n_folds = n_folds
+        self.propensity_clip = propensity_clip
+        self.overlap = overlap
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _make_learner(self, seed):
+        learner = self.cate_learner
+        if isinstance(learner, str):
+            if learner not in ("r", "dr"):
+                raise ValueError(
+                    f"`cate_learner` must be 'r', 'dr' or an estimator, got {learner!r}."
+                )
+            model = (
+                default_regressor()
+                if self.outcome_model is None
+                else self.outcome_model
+            )
+            cls = RLearner if learner == "r" else DRLearner
+            return cls(
+                outcome_model=model,
+                propensity_model=self.propensity_model,
+                cate_model=model,
+                n_folds=self.n_folds,
+                propensity_clip=self.propensity_clip,
+                n_jobs=self.n_jobs,
+                random_state=seed,
+            )
+        if hasattr(learner, "effect") and hasattr(learner, "const_marginal_effect"):
+            return EconMLAdapter(learner)
+        if not (hasattr(learner, "fit") and hasattr(learner, "predict")):
+            raise TypeError(
+                "`cate_learner` must be 'r', 'dr' or an estimator with "
+                f"fit(X, y, treatment) and predict(X), got {type(learner).__name__}."
+            )
+        est = clone(learner)
+        params = est.get_params(deep=False)
+        if "random_state" in params and params["random_state"] is None:
+            est.set_params(random_state=seed)
+        return est
+
+    def fit(
+        self, X, y, source=None, sample_weight=None, *, folds=None, propensity=None
+    ):
+        """Fit step 1 (the shift) and step 2 (the GS quality gain).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Query embeddings of GS and PB rows.
+        y : array-like of shape (n_samples,)
+            GS outcome ``r`` on GS rows, PB outcome on PB rows.
+        source : array-like of shape (n_samples,), default=None
+            1 for gold-standard rows, 0 for preference-based rows; None means
+            every row is gold-standard.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights, used in every fit and in the scale constant.
+        folds : array-like or list of (train, test), default=None
+            Cross-fitting folds for the built-in learners (see
+            :meth:`RLearner.fit`).
+        propensity : array-like of shape (n_samples,), default=None
+            Pre-computed out-of-fold propensities ``P(source = 1 | X)``. To fit
+            an R and a DR meta-router on the same data with one propensity fit::
+
+                r = MetaRouter("r", random_state=0).fit(X, y, s)
+                dr = MetaRouter("dr", random_state=0).fit(
+                    X, y, s, folds=r.cate_learner_.folds_,
+                    propensity=r.cate_learner_.propensity_)
+
+        Returns
+        -------
+        self : object
+            The fitted router.
+        """
+        if propensity is not None:
+            check_lengths(X=X, propensity=propensity)
+        X, y, s, sw = _validate_fit(self, X, y, source, sample_weight)
+        n = X.shape[0]
+        base = _base_entropy(self.random_state)
+        c, o = _align(y, s, sw, self.scale)
+        self.scale_ = c
+        self.in_overlap_ = np.ones(n, dtype=bool)
+        self.n_pb_dropped_ = 0
+        target = o
+        keep = np.ones(n, dtype=bool)
+        if np.any(s == 0):
+            learner = self._make_learner(child_seed(base, _ROLE_LEARNER))
+            builtin = isinstance(learner, (RLearner, DRLearner))
+            if not builtin and (folds is not None or propensity is not None):
+                raise ValueError(
+                    "`folds` and `propensity` only apply to the built-in 'r' and 'dr' "
+                    "learners."
+                )
+            kwargs = {} if sw is None else {"sample_weight": sw}
+            if self.overlap is not None:
+                a = check_open_interval(self.overlap, "overlap", 0.0, 0.5)
+                fold_ids, p_raw = self._overlap_propensity(
+                    X, s, sw, folds, propensity, base
+                )
+                w = np.ones(n) if sw is None else sw
+                kappa = np.sum(w[s == 1]) / np.sum(w)
+                p_c = np.clip(p_raw, 1e-12, 1 - 1e-12)
+                ratio = p_c / (1 - p_c) * (1 - kappa) / kappa
+                p_bal = ratio / (1 + ratio)
+                inside = (p_bal >= a) & (p_bal <= 1 - a)
+                self.in_overlap_ = inside
+                self.n_pb_dropped_ = int(np.sum(~inside & (s == 0)))
+                keep = inside | (s == 1)
+                if builtin:
+                    kwargs.update(folds=fold_ids[inside], propensity=p_raw[inside])
+                if "sample_weight" in kwargs:
+                    kwargs["sample_weight"] = sw[inside]
+                learner.fit(X[inside], o[inside], s[inside], **kwargs)
+            else:
+                if builtin:
+                    kwargs.update(folds=folds, propensity=propensity)
+                learner.fit(X, o, s, **kwargs)
+            self.cate_learner_ = learner
+            pb = (s == 0) & keep
+            target = o.copy()
+            if np.any(pb):
+                target[pb] = (
+                    o[pb] + np.asarray(learner.predict(X[pb]), dtype=float).ravel()
+                )
+        else:
+            self.cate_learner_ = None
+        model = (
+            default_regressor() if self.outcome_model is None else self.outcome_model
+        )
+        self.model_ = _fit_model(
+            model,
+            X[keep],
+            target[keep],
+            None if sw is None else sw[keep],
+            child_seed(base, _ROLE_MODEL),
+        )
+        return self
+
+    def _overlap_propensity(self, X, s, sw, folds, propensity, base):
+        n = X.shape[0]
+        n_folds = check_n_folds(self.n_folds)
+        if folds is None:
+            check_binary(s, "source", n, n_folds=n_folds)
+            fold_ids = make_folds(s, n_folds, child_seed(base, ROLE_FOLDS))
+        fold_ids, splits = resolve_folds(fold_ids if folds is None else folds, n, s)
+        if propensity is not None:
+            p = check_vector(propensity, "propensity", n)
+            if np.any((p < 0) | (p > 1)):
+                raise ValueError("`propensity` must lie in [0, 1].")
+            return fold_ids, p
+        model = (
+            default_classifier()
+            if self.propensity_model is None
+            else self.propensity_model
+        )
+        seeds = child_seeds(
+            child_seed(base, _ROLE_OVERLAP), ROLE_PROPENSITY, len(splits)
+        )
+        out = fit_out_of_fold(
+            {"p": (model, s, splits, seeds, "proba", None)}, X, sw, n_jobs=self.n_jobs
+        )
+        return fold_ids, out["p"][0]
+
+    def predict(self, X) -> np.ndarray:
+        """Estimated GS quality gain ``m_hat(q)`` on the GS scale.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+            Query embeddings.
+
+        Returns
+        -------
+        m_hat : ndarray of shape (n_queries,)
+        """
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, reset=False)
+        return np.asarray(self.model_.predict(X), dtype=float).ravel() / self.scale_
+
+    def predict_shift(self, X) -> np.ndarray:
+        """Step-1 estimate of the shift on the aligned scale, ``c m(q) - eta(q)``."""
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, reset=False)
+        if self.cate_learner_ is None:
+            return np.zeros(X.shape[0])
+        return np.asarray(self.cate_learner_.predict(X), dtype=float).ravel()
+
+
+class PooledRouter(_RouteMixin, RegressorMixin, BaseEstimator):
+    """Predictive router on pooled GS and PB data, without bias correction.
+
+    GS outcomes are rescaled to the PB scale as in :class:`MetaRouter`
+    (``scale``), GS and PB rows are pooled and ``outcome_model`` regresses the
+    outcome on ``X``; predictions are divided by ``scale_`` (GS scale).
+
+    Parameters
+    ----------
+    outcome_model : regressor, default=None
+        Histogram gradient boosting when None.
+    scale : {None, "max", "variance", "wasserstein"}, default="variance"
+        Scale alignment of GS outcomes.
+    random_state : int, RandomState or None, default=None
+        Seeds the model when its ``random_state`` is None.
+
+    Attributes
+    ----------
+    scale_ : float
+        The scale constant.
+    model_ : estimator
+        The fitted regression.
+    n_features_in_ : int
+        Number of features seen in fit.
+
+    Examples
+    --------
+    >>> from metarouter import PooledRouter
+    >>> from metarouter.datasets import make_routing_data
+    >>> data = make_routing_data(n_gs=100, n_pb=600, n_test=200, d=10, random_state=0)
+    >>> router = PooledRouter(random_state=0).fit(data.X, data.y, data.source)
+    >>> router.predict(data.X_test).shape
+    (200,)
+    """
+
+    def __init__(self, outcome_model=None, *, scale="variance", random_state=None):
+        self.outcome_model = outcome_model
+        self.scale = scale
+        self.random_state = random_state
+
+    def fit(self, X, y, source=None, sample_weight=None):
+        """Fit the pooled regression (see the class docstring)."""
+        X, y, s, sw = _validate_fit(self, X, y, source, sample_weight)
+        c, o = _align(y, s, sw, self.scale)
+        self.scale_ = c
+        model = (
+            default_regressor() if self.outcome_model is None else self.outcome_model
+        )
+        self.model_ = _fit_model(
+            model, X, o, sw, child_seed(_base_entropy(self.random_state), _ROLE_MODEL)
+        )
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Estimated GS quality gain on the GS scale."""
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, reset=False)
+        return np.asarray(self.model_.predict(X), dtype=float).ravel() / self.scale_
+
+
+class GSOnlyRouter(_RouteMixin, RegressorMixin, BaseEstimator):
+    """Predictive router on the gold-standard rows only (PB rows ignored).
+
+    Fitted on all rows with ``y_oracle`` (the GS outcome of every training
+    query) it is the paper's oracle router.
+
+    Parameters
+    ----------
+    outcome_model : regressor, default=None
+        Histogram gradient boosting when None.
+    random_state : int, RandomState or None, default=None
+        Seeds the model when its ``random_state`` is None.
+
+    Attributes
+    ----------
+    model_ : estimator
+        The fitted regression.
+    n_features_in_ : int
+        Number of features seen in fit.
+
+    Examples
+    --------
+    >>> from metarouter import GSOnlyRouter
+    >>> from metarouter.datasets import make_routing_data
+    >>> data = make_routing_data(n_gs=100, n_pb=600, n_test=200, d=10, random_state=0)
+    >>> gs_only = GSOnlyRouter(random_state=0).fit(data.X, data.y, data.source)
+    >>> oracle = GSOnlyRouter(random_state=0).fit(data.X, data.y_oracle)
+    >>> oracle.route(data.X_test, w=0.0).dtype
+    dtype('bool')
+    """
+
+    def __init__(self, outcome_model=None, *, random_state=None):
+        self.outcome_model = outcome_model
+        self.random_state = random_state
+
+    def fit(self, X, y, source=None, sample_weight=None):
+        """Fit the regression on the rows with ``source == 1``."""
+        X, y, s, sw = _validate_fit(self, X, y, source, sample_weight)
+        gs = s == 1
+        model = (
+            default_regressor() if self.outcome_model is None else self.outcome_model
+        )
+        self.model_ = _fit_model(
+            model,
+            X[gs],
+            y[gs],
+            None if sw is None else sw[gs],
+            child_seed(_base_entropy(self.random_state), _ROLE_MODEL),
+        )
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Estimated GS quality gain."""
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, reset=False)
+        return np.asarray(self.model_.predict(X), dtype=float).ravel()
+
+
+class RandomRouter(BaseEstimator):
+    """Random routing: each query goes to the premium model with ``premium_rate``.
+
+    ``fit`` is optional (it only records the number of features); ``route`` and
+    ``decision_function`` draw from ``random_state`` afresh on every call, so an
+    integer seed gives the same decisions each time.
+
+    Parameters
+    ----------
+    premium_rate : float in [0, 1], default=0.5
+        Probability of the premium model.
+    random_state : int, RandomState or None, default=None
+        Source of the coin flips.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from metarouter import RandomRouter
+    >>> X = np.zeros((10000, 2))
+    >>> share = RandomRouter(premium_rate=0.3, random_state=0).route(X).mean()
+    >>> bool(abs(share - 0.3) < 0.02)
+    True
+    """
+
+    def __init__(self, premium_rate=0.5, random_state=None):
+        self.premium_rate = premium_rate
+        self.random_state = random_state
+
+    def fit(self, X, y=None, source=None, sample_weight=None):
+        """Record ``n_features_in_``; nothing is learned."""
+        validate_data(self, X)
+        self._check_rate()
+        return self
+
+    def _check_rate(self) -> float:
+        rate = self.premium_rate
+        if isinstance(rate, bool) or not np.isscalar(rate) or not (0 <= rate <= 1):
+            raise ValueError(f"`premium_rate` must lie in [0, 1], got {rate!r}.")
+        return float(rate)
+
+    def decision_function(self, X, w=0.0, cost=None) -> np.ndarray:
+        """Scores ``u - (1 - premium_rate)`` with ``u ~ U(0, 1)``; ``w``, ``cost`` unused.
+
+        Thresholding these scores at other values than 0 gives random routing
+        at other rates, so they can be fed to ``efficiency_curve``.
+        """
+        rate = self._check_rate()
+        n = _n_queries(X)
+        return check_random_state(self.random_state).uniform(size=n) - (1.0 - rate)
+
+    def route(self, X, w=0.0, cost=None) -> np.ndarray:
+        """Random booleans, True (premium) with probability ``premium_rate``."""
+        return self.decision_function(X) > 0
+
+
+def _n_queries(X) -> int:
+    if hasattr(X, "shape"):
+        return int(X.shape[0])
+    return len(X)

@@ -1,0 +1,274 @@
+"""R- and DR-learners against hand-written references and econml."""
+
+import warnings
+
+import numpy as np
+import pytest
+from econml.dml import NonParamDML
+from econml.dr import DRLearner as EconDRLearner
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+)
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+from metarouter import DRLearner, RLearner
+from tests.metarouter.reference import (
+    SplitByLastColumn,
+    dr_learner_reference,
+    r_learner_reference,
+)
+
+CLIP = 0.01
+
+
+def _data(seed=0, n=600, d=4):
+    """Linear-logistic design with propensities well inside [0.05, 0.95]."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    p = 1 / (1 + np.exp(-0.8 * X[:, 0]))
+    t = rng.binomial(1, np.clip(p, 0.1, 0.9))
+    tau = 1.0 + X[:, 1]
+    y = X[:, 0] + 0.5 * X[:, 2] + t * tau + rng.normal(scale=0.5, size=n)
+    return X, y, t, tau
+
+
+def _folds(t, k=4, seed=1):
+    """Explicit (train, test) pairs, as econml's cv= takes them."""
+    rng = np.random.default_rng(seed)
+    labels = np.empty(t.size, dtype=int)
+    for level in (0, 1):
+        idx = rng.permutation(np.flatnonzero(t == level))
+        labels[idx] = np.arange(idx.size) % k
+    return [
+        (np.flatnonzero(labels != j), np.flatnonzero(labels == j)) for j in range(k)
+    ]
+
+
+def _linear_r():
+    return RLearner(
+        LinearRegression(),
+        LogisticRegression(),
+        LinearRegression(),
+        propensity_clip=CLIP,
+    )
+
+
+def _linear_dr():
+    return DRLearner(
+        LinearRegression(),
+        LogisticRegression(),
+        LinearRegression(),
+        propensity_clip=CLIP,
+    )
+
+
+def test_r_learner_matches_reference_pseudo_outcomes_and_weights():
+    X, y, t, _ = _data()
+    folds = _folds(t)
+    est = _linear_r().fit(X, y, t, folds=folds)
+    ref = r_learner_reference(
+        X, y, t, folds, LinearRegression(), LogisticRegression(), CLIP
+    )
+    # Same deterministic fits on the same rows: only floating-point rounding differs.
+    np.testing.assert_allclose(est.outcome_, ref["gamma"], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(est.propensity_, ref["p"], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(est.pseudo_outcome_, ref["pseudo"], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(est.weights_, ref["weights"], rtol=0, atol=1e-10)
+    manual = LinearRegression().fit(X, ref["pseudo"], sample_weight=ref["weights"])
+    np.testing.assert_allclose(est.predict(X), manual.predict(X), rtol=0, atol=1e-10)
+
+
+def test_dr_learner_matches_reference_pseudo_outcomes():
+    X, y, t, _ = _data(seed=3)
+    folds = _folds(t, k=5)
+    est = _linear_dr().fit(X, y, t, folds=folds)
+    ref = dr_learner_reference(
+        X, y, t, folds, LinearRegression(), LogisticRegression(), CLIP
+    )
+    # Deterministic fits on identical rows; 1e-10 absorbs rounding only.
+    for key, attr in (
+        ("mu0", "mu0_"),
+        ("mu1", "mu1_"),
+        ("p", "propensity_"),
+        ("pseudo", "pseudo_outcome_"),
+    ):
+        np.testing.assert_allclose(getattr(est, attr), ref[key], rtol=0, atol=1e-10)
+    manual = LinearRegression().fit(X, ref["pseudo"])
+    np.testing.assert_allclose(est.predict(X), manual.predict(X), rtol=0, atol=1e-10)
+
+
+def test_fold_labels_and_pairs_are_equivalent():
+    X, y, t, _ = _data(seed=5, n=300)
+    pairs = _folds(t, k=3)
+    labels = np.empty(t.size, dtype=int)
+    for j, (_, test) in enumerate(pairs):
+        labels[test] = j
+    a = _linear_r().fit(X, y, t, folds=pairs)
+    b = _linear_r().fit(X, y, t, folds=labels)
+    np.testing.assert_array_equal(a.folds_, b.folds_)
+    np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=0, atol=1e-12)
+
+
+def test_r_learner_matches_econml_nonparamdml_on_shared_folds():
+    X, y, t, _ = _data(seed=7)
+    folds = _folds(t)
+    ours = _linear_r().fit(X, y, t, folds=folds)
+    assert ours.n_propensity_clipped_ == 0  # econml's NonParamDML does not clip
+    econ = NonParamDML(
+        model_y=LinearRegression(),
+        model_t=LogisticRegression(),
+        model_final=LinearRegression(),
+        discrete_treatment=True,
+        cv=folds,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        econ.fit(y, t, X=X)
+    # Both solve the same weighted least squares on the same residuals: agreement
+    # to 1e-8 leaves room only for floating-point differences in the solvers.
+    np.testing.assert_allclose(
+        ours.predict(X), econ.effect(X).ravel(), rtol=0, atol=1e-8
+    )
+
+
+def test_dr_learner_matches_econml_drlearner_on_shared_folds():
+    X, y, t, _ = _data(seed=11)
+    folds = _folds(t)
+    ours = _linear_dr().fit(X, y, t, folds=folds)
+    # econml's single model_regression on [X, T] becomes separate mu_0, mu_1 fits
+    # via SplitByLastColumn; min_propensity equals our clip.
+    econ = EconDRLearner(
+        model_regression=SplitByLastColumn(LinearRegression()),
+        model_propensity=LogisticRegression(),
+        model_final=LinearRegression(),
+        min_propensity=CLIP,
+        cv=folds,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        econ.fit(y, t, X=X)
+    # Same pseudo-outcomes and same final least squares: floating-point agreement.
+    np.testing.assert_allclose(
+        ours.predict(X), econ.effect(X).ravel(), rtol=0, atol=1e-8
+    )
+
+
+def test_r_learner_matches_econml_with_boosting_on_shared_folds():
+    """Same folds and same (deterministic) boosted base learners: same CATE."""
+    X, y, t, _ = _data(seed=2, n=500)
+    folds = _folds(t, k=3)
+    reg = HistGradientBoostingRegressor(max_iter=30, max_depth=3, random_state=0)
+    clf = HistGradientBoostingClassifier(max_iter=30, max_depth=3, random_state=0)
+    ours = RLearner(reg, clf, reg, propensity_clip=1e-6).fit(X, y, t, folds=folds)
+    econ = NonParamDML(
+        model_y=reg,
+        model_t=clf,
+        model_final=reg,
+        discrete_treatment=True,
+        cv=folds,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        econ.fit(y, t, X=X)
+    # Identical inputs to identical deterministic models; boosting sums in float
+    # so allow 1e-8.
+    np.testing.assert_allclose(
+        ours.predict(X), econ.effect(X).ravel(), rtol=0, atol=1e-8
+    )
+
+
+def test_learners_recover_a_linear_cate():
+    X, y, t, tau = _data(seed=4, n=2000)
+    for est in (_linear_r(), _linear_dr()):
+        est.set_params(random_state=0).fit(X, y, t)
+        # Correct linear models, n = 2000, noise sd 0.5: the CATE's MSE is of
+        # order d sigma^2 / (n p (1 - p)) ~ 0.005; 0.03 is a loose bound.
+        assert np.mean((est.predict(X) - tau) ** 2) < 0.03
+
+
+def test_shared_propensity_gives_identical_dr_fit():
+    """Passing an R-learner's folds and propensities equals refitting them."""
+    X, y, t, _ = _data(seed=9, n=400)
+    r = RLearner(n_folds=3, random_state=5).fit(X, y, t)
+    dr_shared = DRLearner(n_folds=3, random_state=5).fit(
+        X, y, t, folds=r.folds_, propensity=r.propensity_
+    )
+    dr_alone = DRLearner(n_folds=3, random_state=5).fit(X, y, t)
+    assert dr_shared.propensity_models_ is None
+    np.testing.assert_array_equal(dr_alone.folds_, r.folds_)
+    np.testing.assert_array_equal(dr_alone.propensity_, r.propensity_)
+    np.testing.assert_array_equal(dr_shared.predict(X), dr_alone.predict(X))
+
+
+@pytest.mark.parametrize("cls", [RLearner, DRLearner])
+def test_results_do_not_depend_on_n_jobs(cls):
+    X, y, t, _ = _data(seed=6, n=300)
+    reg = HistGradientBoostingRegressor(
+        max_iter=10, max_depth=2
+    )  # seeded by the learner
+    a = cls(reg, None, reg, n_folds=3, random_state=0, n_jobs=1).fit(X, y, t)
+    b = cls(reg, None, reg, n_folds=3, random_state=0, n_jobs=2).fit(X, y, t)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    np.testing.assert_array_equal(a.folds_, b.folds_)
+
+
+def test_folds_are_stratified_by_treatment():
+    X, y, t, _ = _data(seed=8, n=503)
+    est = RLearner(
+        LinearRegression(),
+        LogisticRegression(),
+        LinearRegression(),
+        n_folds=5,
+        random_state=0,
+    ).fit(X, y, t)
+    for k in range(5):
+        n_treated = np.sum(t[est.folds_ == k])
+        # StratifiedKFold: per-fold treated counts differ by at most one.
+        assert abs(n_treated - t.sum() / 5) <= 1
+
+
+def test_extreme_propensities_warn_with_count():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 2))
+    t = (X[:, 0] > 0).astype(int)
+    t[:4] = 1 - t[:4]  # a few rows on the "wrong" side keep both levels everywhere
+    y = X[:, 1] + t + rng.normal(size=400)
+    est = RLearner(
+        LinearRegression(),
+        LogisticRegression(C=1e4),
+        LinearRegression(),
+        propensity_clip=0.05,
+        random_state=0,
+    )
+    with pytest.warns(UserWarning, match=r"\d+ of 400 propensities were clipped"):
+        est.fit(X, y, t)
+    assert est.n_propensity_clipped_ > 0
+    raw = np.concatenate(
+        [
+            m.predict_proba(X[est.folds_ == k])[:, 1]
+            for k, m in enumerate(est.propensity_models_)
+        ]
+    )
+    order = np.concatenate([np.flatnonzero(est.folds_ == k) for k in range(5)])
+    p_raw = np.empty(400)
+    p_raw[order] = raw
+    # The attribute counts exactly the raw out-of-fold values outside the band.
+    assert est.n_propensity_clipped_ == int(np.sum((p_raw < 0.05) | (p_raw > 0.95)))
+    assert est.propensity_.min() >= 0.05 and est.propensity_.max() <= 0.95
+
+
+def test_sample_weight_reaches_every_fit():
+    """Integer weights equal repeating rows (with linear models and fold labels)."""
+    X, y, t, _ = _data(seed=12, n=200)
+    w = np.where(np.arange(200) % 3 == 0, 2.0, 1.0)
+    labels = np.arange(200) % 4
+    weighted = _linear_r().fit(X, y, t, sample_weight=w, folds=labels)
+    rep = np.repeat(np.arange(200), w.astype(int))
+    repeated = _linear_r().fit(X[rep], y[rep], t[rep], folds=labels[rep])
+    # Weighted least squares and logistic likelihood equal the repeated-row fits;
+    # 1e-6 absorbs lbfgs's stopping tolerance on the two logistic problems.
+    np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), atol=1e-6)
