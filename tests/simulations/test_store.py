@@ -6,6 +6,8 @@ import sqlite3
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simulations.engine import DEFAULT_BASE_SEED, config_hash, run_study
 from simulations.store import ResultStore, RowsPayload, StoreSchemaError
@@ -176,3 +178,43 @@ def test_more_rounds_compute_only_the_new_ones(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(again, first, check_exact=True)
     with ResultStore(out / "toy" / "results.sqlite") as store:
         assert len(store.completed(DEFAULT_BASE_SEED)) == 4 * 5
+
+
+_finite_or_not = st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    data=st.lists(
+        st.tuples(
+            _finite_or_not,
+            st.integers(-(2**63), 2**63 - 1),
+            st.booleans(),
+            st.text(max_size=8),
+            st.one_of(st.none(), st.text(max_size=3), st.floats(allow_nan=False)),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_any_round_comes_back_bit_identical(tmp_path_factory, data):
+    rows = pd.DataFrame(
+        {
+            "f": pd.Series([d[0] for d in data], dtype="float64"),
+            "i": pd.Series([d[1] for d in data], dtype="int64"),
+            "b": pd.Series([d[2] for d in data], dtype="bool"),
+            "s": pd.Series([d[3] for d in data], dtype="str"),
+            "o": pd.Series([d[4] for d in data], dtype=object),
+        }
+    )
+    path = tmp_path_factory.mktemp("fuzz") / "s.sqlite"
+    with ResultStore(path) as store:
+        assert _add(store, rows)
+        loaded = store.load(7)[list(rows.columns)]
+    pd.testing.assert_frame_equal(loaded, rows, check_exact=True)
+    # bit-identical floats, not just equal (SQLite stores NaN as NULL and -0.0 as 0)
+    f = rows["f"].to_numpy()
+    keep = ~np.isnan(f) & (f != 0)
+    np.testing.assert_array_equal(
+        loaded["f"].to_numpy()[keep].view("int64"), f[keep].view("int64")
+    )
