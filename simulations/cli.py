@@ -24,6 +24,7 @@ from .store import StoreSchemaError
 __all__ = ["build_parser", "main"]
 
 PROG = "python -m simulations"
+SCRIPT = "routing-simulations"
 STUDY_NAMES = ("metarouter", "racer", "uncertainty")
 
 
@@ -44,7 +45,7 @@ def _load_studies() -> Mapping[str, Study]:
 def build_parser(study_names: Sequence[str] = STUDY_NAMES) -> argparse.ArgumentParser:
     """The argument parser (``study_names`` are the positional choices)."""
     parser = _Parser(
-        prog=PROG,
+        prog=SCRIPT if Path(sys.argv[0]).name == SCRIPT else PROG,
         description="Monte Carlo studies of LLM routers: run (or resume) a study, "
         "write its tidy results, summary tables and figures.",
     )
@@ -164,11 +165,11 @@ def main(
             base_seed=args.seed,
         )
     except StoreSchemaError as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(
-            f"{PROG}: interrupted; completed rounds are stored in {directory}, "
+            f"{parser.prog}: interrupted; completed rounds are stored in {directory}, "
             "rerun the same command to resume",
             file=sys.stderr,
         )

@@ -12,6 +12,10 @@ Layout (all in one file, WAL mode):
 - ``columns(position, name, kind)``: the study's columns and their kinds
   (``bool``, ``int``, ``float``, ``str``, ``object``) to restore dtypes on load.
 
+Values come back exactly as stored (floats are IEEE doubles), with two SQLite
+conventions: NaN is stored as NULL (read back as NaN in float columns) and -0.0
+as 0.0.
+
 A round's ``rounds`` row and its ``results`` rows are written in one
 transaction, so a round is either fully stored or absent: a process killed at
 any instant (even with SIGKILL) leaves only complete rounds behind. Only one

@@ -144,3 +144,20 @@ def test_python_m_simulations_rejects_bad_arguments_in_one_line():
     assert result.stderr.splitlines() == [
         "python -m simulations: error: --jobs must be at least 1, got -3 (see --help)"
     ]
+
+
+def test_console_script_rejects_bad_arguments_in_one_line():
+    script = Path(sys.executable).with_name("routing-simulations")
+    if not script.exists():
+        pytest.skip("the console script is not installed (pip install -e .)")
+    result = subprocess.run(
+        [str(script), "racer", "--rounds", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "routing-simulations: error: --rounds must be at least 1, got 0 (see --help)"
+    ]
