@@ -123,10 +123,14 @@ def _iter_joblib(run_round, tasks, n_jobs, batch_size, transform):
 
 
 def _iter_loky(run_round, tasks, n_jobs, batch_size, transform):
+    n_jobs = n_jobs or _default_jobs()
+    if n_jobs == 1:
+        # joblib would run a single "worker" in this process: run serially instead
+        # (same results; the caps then last only for the run)
+        yield from _iter_serial(run_round, tasks, transform)
+        return
     with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
-        yield from _iter_joblib(
-            run_round, tasks, n_jobs or _default_jobs(), batch_size, transform
-        )
+        yield from _iter_joblib(run_round, tasks, n_jobs, batch_size, transform)
 
 
 def _iter_dask(run_round, tasks, n_jobs, scheduler, batch_size, transform):
@@ -147,9 +151,7 @@ def _iter_dask(run_round, tasks, n_jobs, scheduler, batch_size, transform):
         client = Client(scheduler, set_as_default=False)
     try:
         with joblib.parallel_config(backend="dask", client=client):
-            yield from _iter_joblib(
-                run_round, tasks, n_jobs or -1, batch_size, transform
-            )
+            yield from _iter_joblib(run_round, tasks, -1, batch_size, transform)
     finally:
         client.close()
         if cluster is not None:
@@ -180,10 +182,10 @@ def iter_results(
     n_jobs : int, optional
         Number of workers (default: all cores). For dask without ``scheduler``,
         the number of single-threaded worker processes of the ``LocalCluster``;
-        with ``scheduler``, the number of rounds run at once (default: all the
-        cluster's threads).
+        with ``scheduler``, ignored (the cluster's workers decide).
     scheduler : str, optional
-        Address of a running dask scheduler (``tcp://host:8786``); dask only.
+        Address of a running dask scheduler (``tcp://host:8786``); dask only. Its
+        workers must be able to import the study's module (install the toolkit there).
     batch_size : int, optional
         Rounds per batch; default adaptive (joblib's ``"auto"``).
     transform : callable, optional

@@ -5,6 +5,7 @@ import os
 
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_info
 
 from simulations.backends import RoundTask, execute_round, iter_results
 from simulations.engine import run_study
@@ -91,3 +92,19 @@ def test_iter_results_validates(kwargs, match):
     with pytest.raises(ValueError, match=match):
         iter_results(_pid_round, [RoundTask(0, {}, 0, 0)], **kwargs)
     assert list(iter_results(_pid_round, [], backend="serial")) == []
+
+
+def _max_threads():
+    return max(pool["num_threads"] for pool in threadpool_info())
+
+
+def test_one_loky_job_runs_serially_without_capping_this_process_for_good(tmp_path):
+    before = _max_threads()
+    rows = run_study(
+        TOY, rounds=2, backend="loky", n_jobs=1, out_dir=tmp_path, quiet=True
+    )
+    assert (rows["threads"] == 1).all()  # capped during the rounds
+    assert _max_threads() == before  # and restored afterwards
+    tasks = [RoundTask(k, {"k": k}, 0, 0) for k in range(2)]
+    pids = {r.rows["pid"].iloc[0] for r in iter_results(_pid_round, tasks, n_jobs=1)}
+    assert pids == {os.getpid()}
