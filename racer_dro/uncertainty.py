@@ -16,8 +16,9 @@ approximated by Laplace::
     Sigma = (ridge I + Phi^T diag(p (1 - p)) Phi)^{-1}   at the MAP.
 
 The uncertainty of a pair is the posterior variance of its logit,
-``phi(x)^T Sigma phi(x)``; far from the training pairs it reverts to the prior
-variance ``|phi(x)|^2 / ridge`` (about ``1 / ridge``). Predicted probabilities
+``phi(x)^T Sigma phi(x)``; far from the training pairs it rises towards the
+prior variance ``|phi(x)|^2 / ridge`` (about ``1 / ridge``; the finite random
+feature basis keeps it somewhat below). Predicted probabilities
 use the mean-field (probit) approximation
 ``expit(mu / sqrt(1 + pi / 8 var))``.
 """
