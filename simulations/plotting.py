@@ -91,7 +91,7 @@ def line_panels(
     hue_order=None,
     hline: float | None = 0.0,
     sharey: bool = True,
-    panel_width: float = 4.2,
+    panel_width: float = 4.8,
 ) -> Figure:
     """One panel per value of ``panel``, one line per value of ``hue`` (``y`` against ``x``).
 
@@ -102,11 +102,12 @@ def line_panels(
     fig, axes = plt.subplots(
         1,
         len(panels),
-        figsize=(panel_width * len(panels), 3.8),
+        figsize=(max(6.0, panel_width * len(panels)), 4.4),
         sharey=sharey,
         squeeze=False,
+        layout="constrained",
     )
-    for ax, pv in zip(axes[0], panels):
+    for j, (ax, pv) in enumerate(zip(axes[0], panels)):
         sub = data if pv is None else data[data[panel] == pv]
         for h in hues:
             line = sub[sub[hue] == h].sort_values(x)
@@ -134,7 +135,8 @@ def line_panels(
         if hline is not None:
             ax.axhline(hline, color="black", linewidth=0.6, linestyle=":")
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
+        if j == 0 or not sharey:
+            ax.set_ylabel(ylabel)
         if pv is not None:
             ax.set_title(f"{panel_label or panel} = {pv}")
         ax.grid(alpha=0.3)
@@ -147,16 +149,13 @@ def line_panels(
     fig.legend(
         handles,
         labels,
-        loc="lower center",
+        loc="outside lower center",
         ncol=min(len(labels), 3),
         frameon=False,
-        bbox_to_anchor=(0.5, -0.02),
     )
     if title:
-        width = int(fig.get_figwidth() * 13)
+        width = int(fig.get_figwidth() * 14)
         fig.suptitle(textwrap.fill(title, width), fontsize=11)
-    nrow_legend = int(np.ceil(len(labels) / 3))
-    fig.tight_layout(rect=(0, 0.06 * nrow_legend + 0.02, 1, 1))
     return fig
 
 

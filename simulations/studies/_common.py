@@ -108,14 +108,55 @@ def bootstrap_mean_ci(
 def attach_significance(
     head: pd.DataFrame, paired_table: pd.DataFrame, *, by: list[str]
 ) -> pd.DataFrame:
-    """Add the difference, adjusted p-value and verdict of each router's comparison with random."""
-    sub = paired_table[paired_table["baseline"] == "random"]
-    keep = [c for c in by + ["router"] if c in sub.columns]
-    sig = sub[keep + ["p_adjusted", "significant", "verdict"]].rename(
+    """Add each router's comparison with random and with the best other router.
+
+    Columns added: ``p_adj_vs_random``, ``vs_random`` (better / worse / not significant),
+    ``best_other``, ``diff_vs_best``, ``p_adj_vs_best``, ``vs_best``; p-values are
+    adjusted across the whole paired table (Holm, see ``simulations.stats``).
+    """
+    keep = [c for c in by + ["router"] if c in paired_table.columns]
+    rnd = paired_table[paired_table["baseline"] == "random"][
+        keep + ["p_adjusted", "verdict"]
+    ].rename(columns={"p_adjusted": "p_adj_vs_random", "verdict": "vs_random"})
+    best = paired_table[paired_table["comparison"] == "vs best other"][
+        keep + ["baseline", "diff", "p_adjusted", "verdict"]
+    ].rename(
         columns={
-            "p_adjusted": "p_adj_vs_random",
-            "significant": "significant_vs_random",
-            "verdict": "vs_random",
+            "baseline": "best_other",
+            "diff": "diff_vs_best",
+            "p_adjusted": "p_adj_vs_best",
+            "verdict": "vs_best",
         }
     )
-    return head.merge(sig, on=keep, how="left")
+    # The best router's own "vs best other" row is absent from the table (the pair is
+    # already there the other way round): take that row and flip it.
+    flip = {"better": "worse", "worse": "better", "not significant": "not significant"}
+    setting = [c for c in keep if c != "router"]
+    extra = []
+    for key, sub in best.groupby(setting, sort=False) if setting else [((), best)]:
+        top = set(sub["best_other"]) - set(sub["router"])
+        for router in top:
+            rows = paired_table[
+                (paired_table["baseline"] == router)
+                & (paired_table["comparison"] == "vs best other")
+            ]
+            for col, val in zip(setting, key if isinstance(key, tuple) else (key,)):
+                rows = rows[rows[col] == val]
+            if rows.empty:
+                continue
+            r = rows.sort_values("mean_router", ascending=False).iloc[0]
+            rec = dict(zip(setting, key if isinstance(key, tuple) else (key,)))
+            rec.update(
+                {
+                    "router": router,
+                    "best_other": r["router"],
+                    "diff_vs_best": -r["diff"],
+                    "p_adj_vs_best": r["p_adjusted"],
+                    "vs_best": flip[r["verdict"]],
+                }
+            )
+            extra.append(rec)
+    if extra:
+        best = pd.concat([best, pd.DataFrame(extra)], ignore_index=True)
+    out = head.merge(rnd, on=keep, how="left")
+    return out.merge(best, on=keep, how="left")
