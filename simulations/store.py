@@ -117,15 +117,22 @@ def rows_payload(rows: pd.DataFrame) -> RowsPayload:
     """Convert a round's DataFrame to a :class:`RowsPayload` (TypeError for unsupported values)."""
     if not isinstance(rows, pd.DataFrame):
         raise TypeError(f"`rows` must be a pandas DataFrame, got {type(rows).__name__}")
-    names = tuple(str(c) for c in rows.columns)
-    kinds = tuple(_column_kind(name, rows.iloc[:, j]) for j, name in enumerate(names))
-    columns = [
-        [_sql_value(v) for v in rows.iloc[:, j].astype(object).tolist()]
-        for j in range(len(names))
-    ]
-    return RowsPayload(
-        names, kinds, list(zip(*columns)) if names else [() for _ in range(len(rows))]
-    )
+    names, kinds, columns = [], [], []
+    for name, series in rows.items():
+        name = str(name)
+        kind = _column_kind(name, series)
+        if kind in ("float", "int", "bool") and isinstance(series.dtype, np.dtype):
+            array = series.to_numpy()
+            values = array.tolist()  # Python scalars
+            if kind == "float" and np.isnan(array).any():
+                values = [None if math.isnan(v) else v for v in values]
+        else:
+            values = [_sql_value(v) for v in series.tolist()]
+        names.append(name)
+        kinds.append(kind)
+        columns.append(values)
+    records = list(zip(*columns)) if columns else [() for _ in range(len(rows))]
+    return RowsPayload(tuple(names), tuple(kinds), records)
 
 
 class ResultStore:
