@@ -210,11 +210,14 @@ def policy_step(problem: RoutingProblem, policy, multiplier: float) -> np.ndarra
 
 
 # ---------------------------------------------------------------------------- the engine
+_THETA_MAX = (
+    50.0  # |logit| beyond which pi is 0 or 1 to 2e-22: logits are kept in [-50, 50]
+)
+
+
 def _entropy_terms(theta):
-    """Binary entropy ``h(sigmoid(theta))``, accurate for any ``|theta|``."""
-    return expit(theta) * np.logaddexp(0.0, -theta) + expit(-theta) * np.logaddexp(
-        0.0, theta
-    )
+    """Binary entropy ``h(sigmoid(theta)) = softplus(-theta) + sigmoid(-theta) theta``."""
+    return np.logaddexp(0.0, -theta) + expit(-theta) * theta
 
 
 @dataclass
@@ -228,6 +231,20 @@ class _Side:
     lowrank: list
 
 
+def _dot(a, b) -> float:
+    """Inner product without BLAS (whose threads contend on a busy machine)."""
+    return float(np.einsum("i,i->", a, b))
+
+
+def _fast_tilt(g, logp, tau):
+    """``q ∝ p exp(-g / tau)``, ``L = log sum p exp(-g / tau)`` with one exponential."""
+    a = logp - g / tau
+    amax = a.max()
+    e = np.exp(a - amax)
+    s = e.sum()
+    return e / s, float(amax + math.log(s))
+
+
 class _Engine:
     """The policy problem restricted to rows with positive weight, in logits."""
 
@@ -236,7 +253,8 @@ class _Engine:
         p_all = np.asarray(problem.weights)
         self.active = p_all > 0
         a = self.active
-        self.p = p_all[a]
+        self.p = p_all[a] / p_all[a].sum()
+        self.logp = np.log(self.p)
         self.r0 = np.asarray(problem.rewards[a, 0])
         self.c0 = np.asarray(problem.costs[a, 0])
         self.dr = np.asarray(problem.reward_gain)[a]
@@ -244,31 +262,82 @@ class _Engine:
         self.beta = problem.beta
         self.budget = problem.budget
         self.r_mode, self.c_mode = problem.reward_mode, problem.cost_mode
-        self.tau_r = self.tau_c = None  # warm starts for radius roots
+        self.tau = {1.0: None, -1.0: None}  # warm starts for the radius roots
 
     # -- sides
-    def _side(self, f, sign, mode, radius, temperature, tau_init):
+    def _radius_tau(self, g, radius, tau_init):
+        """Root of ``KL(tau) = radius`` (safeguarded Newton in ``log tau``, warm start)."""
+        p, logp = self.p, self.logp
+        if tau_init is None:
+            mean = _dot(p, g)
+            tau_init = math.sqrt(max(_dot(p, (g - mean) ** 2), 1e-300) / (2 * radius))
+        s = math.log(tau_init)
+        log_delta = math.log(radius)
+        lo, hi = -math.inf, math.inf
+        for _ in range(100):
+            tau = math.exp(s)
+            q, L = _fast_tilt(g, logp, tau)
+            eg = _dot(q, g)
+            kl = -eg / tau - L
+            d = g - eg
+            var = _dot(q, d * d)
+            if not kl > 0 or var <= 0:
+                break
+            phi = math.log(kl) - log_delta
+            if phi > 0:
+                lo = s
+            else:
+                hi = s
+            if abs(phi) < 1e-13:
+                return tau, q, var
+            new = s + phi * tau * tau * kl / var
+            if not lo < new < hi:
+                if math.isfinite(lo) and math.isfinite(hi):
+                    new = 0.5 * (lo + hi)
+                else:
+                    new = lo + 4.0 if math.isfinite(lo) else hi - 4.0
+            if abs(new - s) < 1e-14 * max(1.0, abs(s)):
+                return math.exp(new), q, var
+            s = new
+        # fall back on the careful bracketed root of kl.py
+        _, q, tau, _, _ = _worst_case_min(g, p, radius=radius)
+        d = g - _dot(q, g)
+        return tau, q, _dot(q, d * d)
+
+    def _side(self, f, sign, mode, radius, temperature):
         fs = sign * f
-        if mode == "none":
-            return _Side(float(self.p @ fs), self.p, math.inf, 0.0, [])
-        value, q, tau, _, _ = _worst_case_min(
-            fs,
-            self.p,
-            radius=radius,
-            temperature=temperature,
-            tau_init=tau_init,
-            root="newton",
-        )
+        p = self.p
+        if mode == "none" or (mode == "temperature" and math.isinf(temperature)):
+            return _Side(_dot(p, fs), p, math.inf, 0.0, [])
+        m = float(fs.min())
+        g = fs - m
+        if mode == "temperature":
+            q, L = _fast_tilt(g, self.logp, temperature)
+            return _Side(
+                m - temperature * L,
+                q,
+                temperature,
+                1.0 / temperature,
+                [(1.0 / temperature, q)],
+            )
+        at_min = g == 0
+        rest = float(p[~at_min].sum())
+        threshold = -math.log1p(-rest) if rest < 1 else math.inf
+        if radius == 0 or rest == 0:
+            return _Side(_dot(p, fs), p, math.inf, 0.0, [])
+        if radius >= threshold:
+            q = np.where(at_min, p, 0.0) / (1.0 - rest)
+            return _Side(m, q, 0.0, 0.0, [])
+        tau, q, var = self._radius_tau(g, radius, self.tau[sign])
         if not (0 < tau < math.inf):
-            return _Side(value, q, tau, 0.0, [])
+            return _Side(m + _dot(q, g), q, tau, 0.0, [])
+        self.tau[sign] = tau
+        eg = _dot(q, g)
+        v = q * (g - eg)
         lowrank = [(1.0 / tau, q)]
-        if mode == "radius":
-            mean = float(q @ fs)
-            v = q * (fs - mean)
-            var = float(v @ (fs - mean))
-            if var > 0:
-                lowrank.append((1.0 / (tau * var), v))
-        return _Side(value, q, tau, 1.0 / tau, lowrank)
+        if var > 0:
+            lowrank.append((1.0 / (tau * var), v))
+        return _Side(m + eg, q, tau, 1.0 / tau, lowrank)
 
     def sides(self, pi):
         pr = self.problem
@@ -278,7 +347,6 @@ class _Engine:
             self.r_mode,
             pr.reward_radius,
             pr.reward_temperature,
-            self.tau_r,
         )
         cs = self._side(
             self.c0 + pi * self.dc,
@@ -286,12 +354,7 @@ class _Engine:
             self.c_mode,
             pr.cost_radius,
             pr.cost_temperature,
-            self.tau_c,
         )
-        if self.r_mode == "radius" and 0 < rs.tau < math.inf:
-            self.tau_r = rs.tau
-        if self.c_mode == "radius" and 0 < cs.tau < math.inf:
-            self.tau_c = cs.tau
         return rs, cs
 
     def value(self, theta, lam):
@@ -299,13 +362,15 @@ class _Engine:
         pi = expit(theta)
         rs, cs = self.sides(pi)
         reward, cost = rs.value, -cs.value
-        entropy = float(self.p @ _entropy_terms(theta))
+        entropy = _dot(self.p, _entropy_terms(theta))
         return reward - lam * cost + self.beta * entropy, reward, cost, entropy, rs, cs
 
     # -- Newton
     def direction(self, theta, lam, rs, cs):
         """Newton direction in logits and ``dtheta / dlambda`` (two Woodbury solves)."""
-        s = expit(theta) * expit(-theta)  # sigma'
+        pi = expit(theta)
+        s = pi * (1.0 - pi)  # sigma'
+        s = np.where(pi > 0.5, expit(-theta) * pi, s)  # accurate near pi = 1
         p, beta = self.p, self.beta
         grad = self.dr * rs.q - lam * self.dc * cs.q - beta * p * theta
         grad_c = self.dc * cs.q  # gradient of C in pi
@@ -327,18 +392,64 @@ class _Engine:
             U = np.column_stack(cols) * np.asarray(coefs)[None, :]
             W = np.column_stack(cols) * s[:, None]
             dinv_U = U / diag[:, None]
-            cap = np.eye(len(cols)) + W.T @ dinv_U
-            sol = dinv_rhs - dinv_U @ np.linalg.solve(cap, W.T @ dinv_rhs)
+            cap = np.eye(len(cols)) + np.einsum("ij,il->jl", W, dinv_U)
+            small = np.linalg.solve(cap, np.einsum("ij,il->jl", W, dinv_rhs))
+            sol = dinv_rhs - np.einsum("ij,jl->il", dinv_U, small)
         else:
             sol = dinv_rhs
         step, dtheta_dlam = sol[:, 0], sol[:, 1]
-        decrement = float(grad @ (s * step))
-        dcost_dlam = float((s * grad_c) @ dtheta_dlam)  # <= 0
+        decrement = _dot(grad, s * step)
+        dcost_dlam = _dot(s * grad_c, dtheta_dlam)  # <= 0
         return step, s, decrement, dcost_dlam
 
+    def mm_step(self, theta, lam, rs, cs):
+        """Exact maximiser of the separable minorant of ``F_lambda`` at ``theta``.
+
+        Replacing each ``-tau log S`` by its tangent minorant ``-tau (S / S0 + log S0 - 1)``
+        (and, for a radius, freezing the dual temperature) leaves a sum of strictly
+        concave 1-D problems whose optimality conditions are the primal step with
+        each query's own weight following its policy:
+        ``beta theta_i = Dr_i w_r(pi_i) - lambda Dc_i w_c(pi_i)``. Solved exactly
+        (vectorised safeguarded Newton); F does not decrease (majorise-minimise).
+        """
+        p, beta = self.p, self.beta
+        pi0 = expit(theta)
+        wr0, wc0 = rs.q / p, cs.q / p
+        kr, kc = self.dr * rs.curv, self.dc * cs.curv
+        ar, ac = self.dr * wr0, lam * self.dc * wc0
+
+        def rhs(pi):
+            er = np.clip(-kr * (pi - pi0), -700.0, 700.0)
+            ec = np.clip(kc * (pi - pi0), -700.0, 700.0)
+            wr, wc = np.exp(er), np.exp(ec)
+            return ar * wr - ac * wc, kr * ar * wr + kc * ac * wc  # value, -d/dpi
+
+        r_at0, _ = rhs(np.zeros_like(pi0))
+        r_at1, _ = rhs(np.ones_like(pi0))
+        lo = np.minimum(r_at0, r_at1) / beta
+        hi = np.maximum(r_at0, r_at1) / beta
+        lo = np.minimum(lo, _THETA_MAX)
+        hi = np.maximum(hi, -_THETA_MAX)
+        th = np.clip(theta, lo, hi)
+        for _ in range(100):
+            pi = expit(th)
+            val, slope = rhs(pi)
+            phi = beta * th - val
+            lo = np.where(phi < 0, th, lo)
+            hi = np.where(phi > 0, th, hi)
+            dphi = beta + pi * expit(-th) * slope
+            new = th - phi / dphi
+            bad = ~((new > lo) & (new < hi))
+            new = np.where(bad, 0.5 * (lo + hi), new)
+            change = np.max(np.abs(new - th))
+            th = new
+            if change <= 1e-12 * (1.0 + np.max(np.abs(th))) or np.all(hi - lo <= 1e-12):
+                break
+        return np.clip(th, -_THETA_MAX, _THETA_MAX)
+
     def solve(self, lam, theta0, tol, max_iter=200):
-        """Damped Newton for ``max F_lambda``; returns the state at the optimum."""
-        theta = np.array(theta0, dtype=float)
+        """Damped Newton for ``max F_lambda`` (projected on ``|theta| <= 50``)."""
+        theta = np.clip(np.array(theta0, dtype=float), -_THETA_MAX, _THETA_MAX)
         F, R, C, H, rs, cs = self.value(theta, lam)
         converged = False
         dcost = 0.0
@@ -348,14 +459,25 @@ class _Engine:
             dpi = float(np.max(np.abs(s * step))) if step.size else 0.0
             tiny = dec <= 1e-15 * (1.0 + abs(F)) or dpi <= 1e-9
             t = 1.0
-            accepted = False
-            for _ in range(60):
-                trial = theta + t * step
-                out = self.value(trial, lam)
-                if out[0] >= F + 1e-4 * t * dec or (tiny and t == 1.0):
-                    accepted = True
-                    break
-                t *= 0.5
+            trial = np.clip(theta + step, -_THETA_MAX, _THETA_MAX)
+            out = self.value(trial, lam)
+            accepted = out[0] >= F + 1e-4 * dec or tiny
+            if not accepted:
+                # far from the optimum: the exact majorise-minimise step, then backtracking
+                t = 0.0
+                mm = self.mm_step(theta, lam, rs, cs)
+                out = self.value(mm, lam)
+                if out[0] > F:
+                    trial, accepted = mm, True
+                else:
+                    t = 0.5
+                    for _ in range(60):
+                        trial = np.clip(theta + t * step, -_THETA_MAX, _THETA_MAX)
+                        out = self.value(trial, lam)
+                        if out[0] >= F + 1e-4 * t * dec:
+                            accepted = True
+                            break
+                        t *= 0.5
             if not accepted:
                 # no ascent at machine precision: converged if the step is tiny
                 converged = dpi <= 1e-7
@@ -490,7 +612,7 @@ def _bernoulli_kl(theta_a, theta_b, p):
     # log(pa/pb) = softplus(-b) - softplus(-a); log(qa/qb) = softplus(b) - softplus(a)
     la = np.logaddexp(0.0, -theta_b) - np.logaddexp(0.0, -theta_a)
     lb = np.logaddexp(0.0, theta_b) - np.logaddexp(0.0, theta_a)
-    return float(max(p @ (pa * la + qa * lb), 0.0))
+    return max(_dot(p, pa * la + qa * lb), 0.0)
 
 
 def solve_primal_dual(
@@ -646,7 +768,7 @@ def solve_primal_dual(
     policy = _full_policy(problem, engine, theta_star, lam)
     last = records[-1]
     R, C = last["worst_case_reward"], last["worst_case_cost"]
-    H = float(p @ _entropy_terms(theta_star))
+    H = _dot(p, _entropy_terms(theta_star))
     if constrained:
         multiplier = lam
         objective = R + beta * H
