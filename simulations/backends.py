@@ -47,7 +47,14 @@ _capped_pid: int | None = None
 
 @dataclass(frozen=True)
 class RoundTask:
-    """One Monte Carlo round to run: ``key`` identifies it for the caller."""
+    """One Monte Carlo round to run: ``key`` identifies it for the caller.
+
+    Examples
+    --------
+    >>> task = RoundTask(key=("config 0", 3), config={"n": 10}, round_index=3, base_seed=1)
+    >>> task.round_index
+    3
+    """
 
     key: object
     config: dict
@@ -57,7 +64,17 @@ class RoundTask:
 
 @dataclass(frozen=True)
 class RoundResult:
-    """The rows one round produced (after ``transform``) and how long ``run_round`` took (s)."""
+    """The rows one round produced (after ``transform``) and how long ``run_round`` took (s).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> def one(config, seed):
+    ...     return pd.DataFrame({"x": [config["n"]]})
+    >>> result = execute_round(one, RoundTask("k", {"n": 10}, 0, 1), in_worker=False)
+    >>> result.key, result.rows["x"].tolist()
+    ('k', [10])
+    """
 
     key: object
     rows: object

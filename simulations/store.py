@@ -96,6 +96,14 @@ class RowsPayload:
 
     Built in the worker by :func:`rows_payload` (cheap to send back, no pandas work
     left for the process that writes).
+
+    Examples
+    --------
+    >>> payload = rows_payload(pd.DataFrame({"router": ["a", "b"], "te": [1.0, float("nan")]}))
+    >>> payload.kinds, payload.records
+    (('str', 'float'), [('a', 1.0), ('b', None)])
+    >>> payload.to_frame()["te"].isna().tolist()
+    [False, True]
     """
 
     columns: tuple[str, ...]
