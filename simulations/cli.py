@@ -10,6 +10,7 @@ exit code 2.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -115,14 +116,29 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
 
 
 def _file_name(name: str) -> str:
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("._")
-    return safe or "table"
+    """A summary table's file stem: safe characters only, never the tidy rows' ``results``."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("._") or "table"
+    return f"table_{safe}" if safe.lower() in ("results", "results.sqlite") else safe
+
+
+def _format_number(value: float) -> str:
+    """Four significant digits; whole numbers from 1000 up; scientific below 0.001."""
+    if not math.isfinite(value):
+        return str(value)
+    size = abs(value)
+    if size == 0:
+        return "0"
+    if size >= 1000:
+        return f"{value:.0f}"
+    if size >= 1e-3:
+        return f"{value:.4g}"
+    return f"{value:.2e}"
 
 
 def _format_table(table: pd.DataFrame) -> str:
     return table.to_string(
         index=not isinstance(table.index, pd.RangeIndex),
-        float_format=lambda v: f"{v:.4g}",
+        float_format=_format_number,
         max_colwidth=40,
     )
 

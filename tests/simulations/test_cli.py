@@ -2,12 +2,13 @@
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from simulations.cli import main
+from simulations.cli import _format_number, main
 from tests.simulations.toy_study import STUDIES, TOY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,3 +162,36 @@ def test_console_script_rejects_bad_arguments_in_one_line():
     assert result.stderr.splitlines() == [
         "routing-simulations: error: --rounds must be at least 1, got 0 (see --help)"
     ]
+
+
+def _summarise_with_awkward_names(rows):
+    by_router = rows.groupby("router", sort=True)["score"].mean().reset_index()
+    return {
+        "EG by PMUR (%)": by_router.assign(p=3.1e-5, big=12345.678),
+        "results": by_router,
+    }
+
+
+def test_table_names_are_safe_and_never_overwrite_the_tidy_rows(tmp_path, capsys):
+    study = replace(TOY, summarise=_summarise_with_awkward_names)
+    args = ["toy", "--rounds", "1", "--backend", "serial", "--out", str(tmp_path)]
+    assert main(args, studies={"toy": study}) == 0
+    out = capsys.readouterr().out
+    directory = tmp_path / "toy"
+    assert len(pd.read_csv(directory / "results.csv")) == 4 * 3  # the tidy rows survive
+    assert list(pd.read_csv(directory / "table_results.csv").columns) == [
+        "router",
+        "score",
+    ]
+    assert (directory / "EG_by_PMUR.csv").is_file()
+    # printed: 4 significant digits, whole numbers from 1000, scientific below 0.001
+    assert "EG by PMUR (%):" in out and "3.10e-05" in out and "12346" in out
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(12345.678, "12346"), (123.456, "123.5"), (0.012345, "0.01235"), (3.1e-5, "3.10e-05"),
+     (0.0, "0"), (-2.5, "-2.5"), (float("nan"), "nan")],
+)  # fmt: skip
+def test_numbers_are_printed_sensibly(value, text):
+    assert _format_number(value) == text
