@@ -1,0 +1,417 @@
+"""RacerRouter: the parametric primal-dual against independent solvers (CVXPY and the
+tabular solver on group data), generalisation, budget compliance in and out of
+distribution, validation and the scikit-learn contract."""
+
+import math
+import warnings
+
+import cvxpy as cp
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import expit
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.svm import LinearSVC
+from sklearn.tree import DecisionTreeClassifier
+
+import racer_dro.router as router_module
+from racer_dro import RacerRouter, RoutingProblem, solve_primal_dual
+from racer_dro.datasets import make_judge_data
+from racer_dro.primal_dual import policy_step
+
+# An (almost) unregularised logistic model on one-hot groups can represent any
+# group-wise policy: the parametric problem is then a small convex program.
+EXACT = LogisticRegression(
+    C=1e8, fit_intercept=False, solver="newton-cholesky", tol=1e-12
+)
+
+
+def _groups(n=500, seed=0):
+    rng = np.random.default_rng(seed)
+    g = rng.integers(5, size=n)
+    p0 = np.array([0.5, 0.6, 0.9, 0.8, 0.7])
+    p1 = np.array([0.85, 0.8, 0.85, 0.8, 0.9])
+    rewards = np.column_stack([rng.random(n) < p0[g], rng.random(n) < p1[g]]).astype(
+        float
+    )
+    base = np.array([1.2, 1.3, 0.7, 0.8, 1.0])
+    ratio = np.array([8.0, 6.0, 3.0, 3.0, 4.0])
+    costs = np.column_stack(
+        [
+            base[g] * rng.lognormal(0, 0.3, n),
+            base[g] * ratio[g] * rng.lognormal(0, 0.3, n),
+        ]
+    )
+    return g, np.eye(5)[g], rewards, costs
+
+
+def _cvxpy_group_policy(
+    g, rewards, costs, budget, beta, *, temperatures=None, radii=None
+):
+    """Hand-written reference: the regularised problem over group-wise policies."""
+    n, G = g.size, 5
+    A = np.eye(G)[g]
+    rho = np.full(n, 1.0 / n)
+    p = cp.Variable(G)
+    r = rewards[:, 0] + cp.multiply(rewards[:, 1] - rewards[:, 0], A @ p)
+    c = costs[:, 0] + cp.multiply(costs[:, 1] - costs[:, 0], A @ p)
+    cons = [p >= 0, p <= 1]
+    if temperatures is not None:
+        tr, tc = temperatures
+        R = -tr * cp.log_sum_exp(np.log(rho) - r / tr)
+        C = tc * cp.log_sum_exp(np.log(rho) + c / tc)
+    else:  # duals of the KL balls: min E[r] = max_t -t log E exp(-r / t) - t delta
+        dr, dc = radii
+        R, tr, ur = cp.Variable(), cp.Variable(nonneg=True), cp.Variable(n)
+        C, tc, uc = cp.Variable(), cp.Variable(nonneg=True), cp.Variable(n)
+        cons += [
+            cp.constraints.ExpCone(-r + R + tr * dr, tr * np.ones(n), ur),
+            rho @ ur <= tr,
+            cp.constraints.ExpCone(c - C + tc * dc, tc * np.ones(n), uc),
+            rho @ uc <= tc,
+        ]
+    H = (np.bincount(g, minlength=G) / n) @ (cp.entr(p) + cp.entr(1 - p))
+    obj = R + beta * H - cp.square(cp.pos(C - budget)) / (2 * beta)
+    problem = cp.Problem(cp.Maximize(obj), cons)
+    problem.solve(solver="CLARABEL")
+    assert problem.status == "optimal"
+    return np.clip(p.value, 0, 1), float(problem.value)
+
+
+def _last_iterate(problem, X, model=EXACT, max_iter=500):
+    iterates = router_module._primal_dual(problem, X, clone(model), max_iter)
+    for policy_k, policy, _ in iterates:
+        pass
+    assert iterates.converged
+    return policy_k, policy
+
+
+@pytest.mark.parametrize(
+    "sides",
+    [
+        {"reward_temperature": 0.5, "cost_temperature": 2.0},
+        {"reward_radius": 0.05, "cost_radius": 0.1},
+    ],
+    ids=["temperatures", "radii"],
+)
+def test_group_policy_solves_the_robust_problem(sides):
+    g, X, rewards, costs = _groups()
+    budget, beta = 2.5, 0.05
+    problem = RoutingProblem(rewards, costs, budget, beta=beta, **sides)
+    policy_k, policy = _last_iterate(problem, X)
+    if "reward_temperature" in sides:
+        ref, ref_value = _cvxpy_group_policy(
+            g, rewards, costs, budget, beta, temperatures=(0.5, 2.0)
+        )
+    else:
+        ref, ref_value = _cvxpy_group_policy(
+            g, rewards, costs, budget, beta, radii=(0.05, 0.1)
+        )
+    group_policy = np.array([policy[g == k].mean() for k in range(5)])
+    # Constant within groups (the model sees only the group).
+    assert max(np.ptp(policy[g == k]) for k in range(5)) < 1e-9
+    # The averaged weights converge like 1/k; stopping at a policy change of
+    # 1e-4 leaves the policy within ~5e-3 of the optimum (measured 5e-4 and
+    # 4e-3) and the objective within ~1e-6 (it is flat at the optimum). CLARABEL
+    # is accurate to ~1e-8 here.
+    np.testing.assert_allclose(group_policy, ref, atol=1e-2)
+    assert problem.objective(policy) == pytest.approx(ref_value, abs=2e-5)
+    # The multiplier is the exact dual step at the iterate.
+    excess = problem.worst_case_cost(policy).value - budget
+    assert policy_k.multiplier == pytest.approx(
+        max(excess, 0) / beta, rel=1e-6, abs=1e-9
+    )
+
+
+def test_acer_on_groups_is_the_tabular_solution_of_the_group_means():
+    g, X, rewards, costs = _groups(seed=1)
+    router = RacerRouter(
+        2.5, robust="none", beta=0.02, policy_model=EXACT, random_state=0
+    )
+    router.fit(X, rewards, costs)
+    assert router.n_iter_ == 1 and router.converged_
+    tr = router.train_indices_
+    # Non-robust: per group pi = expit((mean Dr - lambda mean Dc) / beta), which is
+    # what the tabular solver returns on data replaced by group means (solve_primal_dual,
+    # a separate implementation).
+    means_r = np.array([rewards[tr][g[tr] == k].mean(axis=0) for k in range(5)])
+    means_c = np.array([costs[tr][g[tr] == k].mean(axis=0) for k in range(5)])
+    tabular = solve_primal_dual(
+        RoutingProblem(means_r[g[tr]], means_c[g[tr]], 2.5, beta=0.02), tol=1e-12
+    )
+    ours = router.predict_proba(X[tr])[:, 1]
+    np.testing.assert_allclose(ours, tabular.policy, atol=1e-6)
+    assert router.multiplier_ == pytest.approx(tabular.multiplier, rel=1e-5)
+
+
+def test_scores_match_the_closed_form_primal_step():
+    # The router's worst-case weight ratios give B's policy_step (independent code).
+    _, _, rewards, costs = _groups(n=300, seed=2)
+    rng = np.random.default_rng(0)
+    for sides in (
+        {"reward_temperature": 0.3, "cost_radius": 0.2},
+        {"reward_radius": 0.1},
+    ):
+        problem = RoutingProblem(rewards, costs, 3.0, beta=0.05, **sides)
+        pi = rng.uniform(size=300)
+        w_r = router_module._score_weights(
+            problem.worst_case_reward(pi), problem.weights
+        )
+        w_c = router_module._score_weights(problem.worst_case_cost(pi), problem.weights)
+        s = w_r * problem.reward_gain - 0.7 * w_c * problem.cost_gain
+        np.testing.assert_allclose(
+            expit(s / 0.05),
+            policy_step(problem, pi, 0.7),
+            rtol=1e-9,
+            atol=1e-12,
+        )
+
+
+def test_history_meets_the_dual_condition():
+    data = make_judge_data(800, random_state=3)
+    router = RacerRouter(3.0, robust="cost", cost_radius=0.1, random_state=0)
+    router.fit(data.X, data.rewards, data.costs)
+    h = router.history_
+    assert len(h) == router.n_iter_ and 0 <= router.best_iteration_ < len(h)
+    # beta lambda = (C - B)_+ on the training rows at every iterate (root to 1e-10).
+    excess = (h.train_cost - 3.0).clip(lower=0)
+    np.testing.assert_allclose(router.beta * h.multiplier, excess, atol=1e-8)
+    assert router.multiplier_ == h.multiplier.iloc[router.best_iteration_]
+    assert h.feasible.iloc[router.best_iteration_]
+    best = h.validation_reward[h.feasible].max()
+    assert h.validation_reward.iloc[router.best_iteration_] == best
+
+
+def _expected(pi, rewards, costs):
+    return (
+        rewards[:, 0] + pi * (rewards[:, 1] - rewards[:, 0]),
+        costs[:, 0] + pi * (costs[:, 1] - costs[:, 0]),
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_acer_generalises_to_unseen_queries(seed):
+    budget = 3.0
+    train = make_judge_data(2000, random_state=seed)
+    test = make_judge_data(4000, random_state=1000 + seed)
+    router = RacerRouter(budget, robust="none", random_state=seed)
+    pi = router.fit(train.X, train.rewards, train.costs).predict_proba(test.X)[:, 1]
+    reward, cost = (
+        v.mean() for v in _expected(pi, test.expected_rewards, test.expected_costs)
+    )
+    # Oracle: the tabular optimum on the test queries with their true expected
+    # rewards and costs (knows every query's domain and difficulty exactly).
+    oracle = solve_primal_dual(
+        RoutingProblem(test.expected_rewards, test.expected_costs, budget)
+    )
+    o_reward, o_cost = (
+        v.mean()
+        for v in _expected(oracle.policy, test.expected_rewards, test.expected_costs)
+    )
+
+    # Random routing at a given mean cost, in expectation (closed form).
+    def random_at(c):
+        rate = (c - test.expected_costs[:, 0].mean()) / np.diff(
+            test.expected_costs
+        ).mean()
+        return (
+            test.expected_rewards[:, 0].mean()
+            + rate * np.diff(test.expected_rewards).mean()
+        )
+
+    # The router sees the domain only ~90% of the time and the difficulty with
+    # R^2 = 0.69, and fits a linear logit: it captures at least a quarter of the
+    # oracle's advantage over random routing at equal cost (measured 0.38-0.53)
+    # and is within 0.03 of the oracle's reward (measured 0.008-0.022); the
+    # evaluation uses true expected rewards, so its own noise is ~1e-3.
+    assert reward > o_reward - 0.03
+    assert (reward - random_at(cost)) > 0.25 * (o_reward - random_at(o_cost))
+    # In-distribution budget compliance (realised costs): the fitted policy meets
+    # the budget on 1600 training rows; its held-out mean cost deviates by the
+    # training and test sampling errors, 3 combined standard errors.
+    _, train_cost = _expected(
+        router.predict_proba(train.X)[:, 1], train.rewards, train.costs
+    )
+    _, test_cost = _expected(pi, test.rewards, test.costs)
+    se = math.sqrt(train_cost.var() / 1600 + test_cost.var() / test_cost.size)
+    assert test_cost.mean() <= budget + 3 * se
+
+
+def test_robust_variants_hold_the_budget_under_a_costlier_shift():
+    budget = 3.0
+    train = make_judge_data(2000, random_state=7)
+    same = make_judge_data(4000, random_state=8)
+    shifted = make_judge_data(4000, shift="costlier", random_state=9)
+    # KL(costlier mix || uniform mix) = 0.193: a cost radius of 0.2 covers the shift.
+    variants = {
+        "ACER": {"robust": "none"},
+        "RACER-C": {"robust": "cost", "cost_radius": 0.2},
+        "RACER": {"robust": "both", "reward_radius": 0.05, "cost_radius": 0.2},
+    }
+    realised = {}
+    for name, kw in variants.items():
+        router = RacerRouter(budget, random_state=0, **kw).fit(
+            train.X, train.rewards, train.costs
+        )
+        for label, data in (("same", same), ("shifted", shifted)):
+            _, c = _expected(
+                router.predict_proba(data.X)[:, 1], data.rewards, data.costs
+            )
+            se = math.sqrt(
+                c.var() / 1600 + c.var() / c.size
+            )  # training + test sampling
+            realised[name, label] = (c.mean(), se)
+    for name in variants:
+        mean, se = realised[name, "same"]
+        assert mean <= budget + 3 * se, (name, mean)
+    mean, se = realised["ACER", "shifted"]
+    assert mean > budget + 3 * se  # measured 4.2 against 3
+    for name in ("RACER-C", "RACER"):
+        mean, se = realised[name, "shifted"]
+        assert mean <= budget + 3 * se, (name, mean)  # measured 2.3
+
+
+def test_budget_above_all_reasoning_routes_everything():
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((300, 3))
+    rewards = np.column_stack([np.zeros(300), np.ones(300)])  # reasoning always right
+    costs = np.column_stack([np.ones(300), rng.uniform(2, 4, 300)])
+    router = RacerRouter(10.0, robust="both", cost_radius=0.1, random_state=0)
+    router.fit(X, rewards, costs)
+    assert router.multiplier_ == 0.0
+    assert np.all(router.predict(X) == 1)
+
+
+def test_radius_overrides_temperature_and_non_robust_sides_ignore_theirs():
+    data = make_judge_data(600, random_state=4)
+    args = (data.X, data.rewards, data.costs)
+    a = RacerRouter(3.0, robust="cost", cost_radius=0.1, random_state=0).fit(*args)
+    b = RacerRouter(
+        3.0, robust="cost", cost_radius=0.1, cost_temperature=7.0, random_state=0
+    )
+    np.testing.assert_array_equal(
+        a.predict_proba(data.X), b.fit(*args).predict_proba(data.X)
+    )
+    c = RacerRouter(3.0, robust="none", random_state=0).fit(*args)
+    d = RacerRouter(
+        3.0, robust="none", reward_radius=0.3, cost_temperature=0.1, random_state=0
+    ).fit(*args)
+    np.testing.assert_array_equal(c.predict_proba(data.X), d.predict_proba(data.X))
+    # ... and a robust side changes the policy.
+    assert not np.allclose(a.predict_proba(data.X), c.predict_proba(data.X))
+
+
+@pytest.fixture(scope="module")
+def small():
+    return make_judge_data(200, random_state=11)
+
+
+@pytest.mark.parametrize(
+    "params, exc, match",
+    [
+        ({"robust": "all"}, ValueError, "`robust`"),
+        ({"beta": 0.0}, ValueError, "`beta`"),
+        ({"beta": -1.0}, ValueError, "`beta`"),
+        ({"reward_temperature": 0.0}, ValueError, "`reward_temperature`"),
+        ({"cost_temperature": -2.0}, ValueError, "`cost_temperature`"),
+        ({"cost_radius": -0.1}, ValueError, "`cost_radius`"),
+        ({"reward_radius": -0.1}, ValueError, "`reward_radius`"),
+        (
+            {"robust": "cost", "cost_temperature": None},
+            ValueError,
+            "`cost_temperature`",
+        ),
+        ({"validation_fraction": 0.0}, ValueError, "`validation_fraction`"),
+        ({"validation_fraction": 1.0}, ValueError, "`validation_fraction`"),
+        ({"max_iter": 0}, ValueError, "`max_iter`"),
+        ({"budget": float("nan")}, ValueError, "`budget`"),
+        ({"budget": 0.3}, ValueError, r"`budget`.*infeasible.*minimum achievable"),
+        (
+            {"policy_model": KNeighborsClassifier()},
+            TypeError,
+            "`policy_model`.*sample_weight",
+        ),
+        ({"policy_model": LinearSVC()}, TypeError, "`policy_model`.*predict_proba"),
+    ],
+)
+def test_parameter_validation(params, exc, match, small):
+    kw = {"budget": 3.0, "random_state": 0, **params}
+    with pytest.raises(exc, match=match):
+        RacerRouter(**kw).fit(small.X, small.rewards, small.costs)
+
+
+def test_data_validation(small):
+    X, r, c = small.X, small.rewards, small.costs
+    r_nan = r.copy()
+    r_nan[0, 1] = np.nan
+    c_neg = c.copy()
+    c_neg[0, 0] = -1.0
+    X_nan = X.copy()
+    X_nan[0, 0] = np.nan
+    for args, match in (
+        ((X, r[:, :1], c), "`rewards`"),
+        ((X, r, c[:10]), "`costs`"),
+        ((X, r_nan, c), "`rewards` must be finite"),
+        ((X, r, c_neg), "`costs` must be non-negative"),
+        ((X_nan, r, c), "NaN"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            RacerRouter(3.0).fit(*args)
+    with pytest.raises(NotFittedError):
+        RacerRouter(3.0).predict(X)
+
+
+def test_warnings_for_non_convergence_and_no_valid_iterate(small, monkeypatch):
+    args = (small.X, small.rewards, small.costs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        RacerRouter(
+            3.0, robust="cost", cost_radius=0.2, max_iter=1, random_state=0
+        ).fit(*args)
+    assert any("did not converge" in str(w.message) for w in caught)
+    # With an impossible validation test no iterate passes: the one with the
+    # smallest validation cost is kept.
+    monkeypatch.setattr(router_module, "_SE_FACTOR", -1e9)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        router = RacerRouter(
+            3.0, robust="cost", cost_temperature=2.0, max_iter=5, random_state=0
+        ).fit(*args)
+    assert any("no iterate met the budget" in str(w.message) for w in caught)
+    h = router.history_
+    assert not h.feasible.any()
+    assert router.best_iteration_ == int(np.argmin(h.validation_cost.to_numpy()))
+
+
+def test_sklearn_contract_pandas_seeds_and_custom_model(small):
+    frame = pd.DataFrame(small.X, columns=[f"q{i}" for i in range(small.X.shape[1])])
+    router = RacerRouter(3.0, robust="none", random_state=0)
+    assert clone(router).get_params() == router.get_params()
+    router.set_params(beta=0.02)
+    assert router.beta == 0.02
+    with warnings.catch_warnings():
+        warnings.simplefilter(
+            "error"
+        )  # pandas in, pandas out: no feature-name warnings
+        router.fit(frame, pd.DataFrame(small.rewards), pd.DataFrame(small.costs))
+        proba = router.predict_proba(frame)
+    np.testing.assert_array_equal(router.feature_names_in_, frame.columns)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert set(np.unique(router.predict(frame))) <= {0, 1}
+    again = clone(router).fit(frame, small.rewards, small.costs)
+    np.testing.assert_array_equal(again.predict_proba(frame), proba)
+    other = (
+        clone(router).set_params(random_state=1).fit(frame, small.rewards, small.costs)
+    )
+    assert not np.array_equal(other.validation_indices_, router.validation_indices_)
+    assert len(router.validation_indices_) == 40 and len(router.train_indices_) == 160
+    tree = RacerRouter(
+        3.0,
+        robust="none",
+        policy_model=DecisionTreeClassifier(max_depth=3),
+        random_state=0,
+    ).fit(small.X, small.rewards, small.costs)
+    assert tree.policy_model_.reward_model.get_depth() <= 3
