@@ -156,6 +156,15 @@ def _radius_bracket(g, logp, p, radius):
     return s_lo, s_hi, kl_of
 
 
+_TINY_RADIUS = 1e-16
+
+
+def _small_radius_temperature(g, p, radius) -> float:
+    """``sqrt(Var_p(g) / (2 radius))``, the root of ``KL = radius`` as ``radius -> 0``."""
+    mean = float(p @ g)
+    return math.sqrt(float(p @ (g - mean) ** 2) / (2.0 * radius))
+
+
 def _radius_temperature_brentq(g, logp, p, radius) -> float | None:
     """Root of ``KL(tau) = radius`` by ``scipy.optimize.brentq`` in ``log tau``."""
     bracket = _radius_bracket(g, logp, p, radius)
@@ -256,7 +265,11 @@ def _worst_case_min(
         q = np.where(at_min, p, 0.0)
         q /= q.sum()
         return m, q, 0.0, threshold, m
-    if root == "newton":
+    if radius < _TINY_RADIUS:
+        # below the resolution of KL in floating point: KL(tau) = Var / (2 tau^2) to
+        # relative O(sqrt(radius)) < 1e-8, so the small-shift temperature is exact
+        tau = _small_radius_temperature(g, p, radius)
+    elif root == "newton":
         tau = _radius_temperature_newton(g, logp, p, radius, tau_init)
     else:
         tau = _radius_temperature_brentq(g, logp, p, radius)

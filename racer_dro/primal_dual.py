@@ -41,7 +41,7 @@ import pandas as pd
 from scipy.special import expit, logsumexp
 
 from racer_dro._validation import check_finite, check_positive
-from racer_dro.kl import _worst_case_min
+from racer_dro.kl import _TINY_RADIUS, _small_radius_temperature, _worst_case_min
 from racer_dro.problem import RoutingProblem, Solution
 
 __all__ = [
@@ -328,7 +328,13 @@ class _Engine:
         if radius >= threshold:
             q = np.where(at_min, p, 0.0) / (1.0 - rest)
             return _Side(m, q, 0.0, 0.0, [])
-        tau, q, var = self._radius_tau(g, radius, self.tau[sign])
+        if radius < _TINY_RADIUS:
+            tau = _small_radius_temperature(g, p, radius)
+            q, _ = _fast_tilt(g, self.logp, tau)
+            d = g - _dot(q, g)
+            var = _dot(q, d * d)
+        else:
+            tau, q, var = self._radius_tau(g, radius, self.tau[sign])
         if not (0 < tau < math.inf):
             return _Side(m + _dot(q, g), q, tau, 0.0, [])
         self.tau[sign] = tau
