@@ -189,7 +189,7 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         Default ``LogisticRegression(solver="newton-cholesky", tol=1e-8)``.
     validation_fraction : float in (0, 1), default=0.2
         Share of rows held out to select the iterate.
-    max_iter : int, default=50
+    max_iter : int, default=200
         Maximum number of primal-dual iterations.
     random_state : int, RandomState instance or None, default=None
         Seeds the train/validation split and the policy model.
@@ -251,7 +251,7 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         cost_radius=None,
         policy_model=None,
         validation_fraction=0.2,
-        max_iter=50,
+        max_iter=200,
         random_state=None,
     ):
         self.budget = budget
@@ -504,6 +504,7 @@ class _PrimalDual:
         w_r = np.ones(n)
         w_c = np.ones(n)
         policy = None
+        lam = None
         self.converged = False
         for k in range(self.max_iter):
             policy_k = RacerPolicy(
@@ -513,7 +514,7 @@ class _PrimalDual:
                 problem.beta,
             )
             a, b = policy_k.gain(X)
-            lam = _dual_root(problem, a, b)
+            lam = _dual_root(problem, a, b, guess=lam)
             policy_k.multiplier = lam
             new = expit((a - lam * b) / problem.beta)
             change = math.inf if policy is None else float(rho @ np.abs(new - policy))
@@ -552,8 +553,15 @@ def _subproblem(full: RoutingProblem, idx, kw, check_budget=True) -> RoutingProb
     )
 
 
-def _dual_root(problem: RoutingProblem, a: np.ndarray, b: np.ndarray) -> float:
-    """The multiplier with ``beta lambda = (C(pi_lambda) - B)_+`` on the training rows."""
+def _dual_root(
+    problem: RoutingProblem, a: np.ndarray, b: np.ndarray, guess=None
+) -> float:
+    """The multiplier with ``beta lambda = (C(pi_lambda) - B)_+`` on the training rows.
+
+    ``excess(lambda) = C(pi_lambda) - B - beta lambda`` is decreasing; its root
+    is bracketed (from ``guess``, the previous multiplier, when given) and
+    found by ``scipy.optimize.brentq``.
+    """
     beta, budget = problem.beta, problem.budget
 
     def excess(lam: float) -> float:
@@ -562,6 +570,21 @@ def _dual_root(problem: RoutingProblem, a: np.ndarray, b: np.ndarray) -> float:
 
     if excess(0.0) <= 0:
         return 0.0
+    if guess is not None and guess > 0:
+        lo, hi, factor = guess, guess, 1.25
+        if excess(guess) > 0:
+            hi = guess * factor
+            while excess(hi) > 0:
+                lo, hi = hi, hi * factor
+                factor *= factor
+        else:
+            lo = guess / factor
+            while lo > 0 and excess(lo) <= 0:
+                hi, lo = lo, lo / factor
+                factor *= factor
+                if lo < 1e-300:
+                    lo = 0.0
+        return float(brentq(excess, lo, hi, xtol=1e-14, rtol=1e-10, maxiter=500))
     scale = float(np.max(np.abs(a))) / max(float(np.mean(np.abs(b))), 1e-300)
     lo, hi = 0.0, scale if scale > 0 else 1.0
     for _ in range(200):

@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve, solve_triangular
 from scipy.special import expit, log_expit
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.kernel_approximation import RBFSampler
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
@@ -286,4 +288,10 @@ def _newton_map(phi, y, ridge, tol=1e-10) -> tuple[np.ndarray, int]:
                 break
             t *= 0.5
         w, obj = w_new, obj_new
+    warnings.warn(
+        f"UncertaintyRouter: Newton's method did not reach its tolerance in "
+        f"{_MAX_NEWTON} iterations",
+        ConvergenceWarning,
+        stacklevel=3,
+    )
     return w, _MAX_NEWTON
