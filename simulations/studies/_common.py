@@ -18,28 +18,28 @@ def te_at_pmur(scores, r, levels) -> tuple[np.ndarray, np.ndarray]:
     """Total efficiency of a score-based router at each PMUR level.
 
     The unit-cost rule "premium iff score > w" swept over ``w`` sends the top
-    ``k`` scores to the premium model; at level ``p`` we take ``k = round(p n)``.
-    Delegates to :func:`metarouter.efficiency_curve` so that the definition is one
-    piece of code. Returns (TE, realised PMUR).
+    ``k = round(p n)`` scores to the premium model at level ``p``. Delegates to
+    :func:`metarouter.efficiency_curve` so that the definition is one piece of code.
+    Returns (TE, realised PMUR ``k / n``).
     """
     from metarouter import efficiency_curve
 
+    r = np.asarray(r, float)
     curve = efficiency_curve(
-        np.asarray(scores, float), np.asarray(r, float), pmur=levels
+        np.asarray(scores, float), r, pmur=np.asarray(levels, float)
     )
-    return curve["te"].to_numpy(float), curve["pmur"].to_numpy(float)
+    return curve["te"].to_numpy(float), curve["n_premium"].to_numpy(float) / r.shape[0]
 
 
-def random_te_at_pmur(r, levels, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Random routing at each PMUR level: query i goes premium iff ``u_i < p``.
+def random_te_at_pmur(r, levels) -> tuple[np.ndarray, np.ndarray]:
+    """Random routing at each PMUR level: the expected TE ``k / n * sum(r)``.
 
-    One uniform draw per query is shared across levels (a coupled random router), so the
-    assignment is monotone in ``p`` like a threshold router's.
+    This is :func:`metarouter.efficiency_gain`'s default random router (the paper's
+    random router with the coin-flip noise integrated out), computed by the same code:
+    constant scores tie everywhere, and ties are broken at random in expectation.
     """
     r = np.asarray(r, float)
-    u = np.random.default_rng(seed).random(r.shape[0])
-    assigned = u[None, :] < np.asarray(levels, float)[:, None]
-    return (assigned * r[None, :]).sum(axis=1), assigned.mean(axis=1)
+    return te_at_pmur(np.zeros_like(r), r, levels)
 
 
 @functools.lru_cache(maxsize=4)

@@ -12,6 +12,7 @@ and against the best other router) of the per-round mean EG over the PMUR grid.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +61,7 @@ def make_configs(quick: bool = False, data_dir: str | None = None) -> list[dict]
             for n_gs in grid_n:
                 cfg = {**base, "n_gs": n_gs, "d": d, "learner": learner}
                 if cfg["data"] == "sim":
-                    cfg["n_pb"] = 1500 if quick else 4500 - n_gs
+                    cfg["n_pb"] = 2000 if quick else 4500 - n_gs
                 configs.append(cfg)
     return configs
 
@@ -215,15 +216,19 @@ def fit_routers(config: dict, data: dict, seeds: dict) -> dict[str, np.ndarray]:
         "n_folds": config["n_folds"],
         "random_state": seeds["meta"],
     }
-    meta_r = mr.MetaRouter("r", **common).fit(X, y, source)
+    with warnings.catch_warnings():
+        # clipped propensities are counted in the rows instead of warned about per round
+        warnings.filterwarnings("ignore", message=".*propensities were clipped")
+        meta_r = mr.MetaRouter("r", **common).fit(X, y, source)
+        meta_dr = mr.MetaRouter("dr", **common).fit(
+            X,
+            y,
+            source,
+            folds=meta_r.cate_learner_.folds_,
+            propensity=meta_r.cate_learner_.propensity_,
+        )
     scores["meta_r"] = meta_r.predict(X_test)
-    meta_dr = mr.MetaRouter("dr", **common).fit(
-        X,
-        y,
-        source,
-        folds=meta_r.cate_learner_.folds_,
-        propensity=meta_r.cate_learner_.propensity_,
-    )
+    scores["n_prop_clipped"] = int(meta_r.cate_learner_.n_propensity_clipped_)
     scores["meta_dr"] = meta_dr.predict(X_test)
     return scores
 
@@ -260,7 +265,7 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
                 }
             )
         )
-    te, realised = _common.random_te_at_pmur(r_test, levels, seeds["random"])
+    te, realised = _common.random_te_at_pmur(r_test, levels)
     rows.append(
         pd.DataFrame(
             {
@@ -274,6 +279,7 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
     )
     out = pd.concat(rows, ignore_index=True)
     out["n_test_rows"] = n_test
+    out["n_prop_clipped"] = scores["n_prop_clipped"]
     return out
 
 
