@@ -126,10 +126,11 @@ def _mixture_logpdf(X, means, weights, chol) -> np.ndarray:
 
 def _m0(z: np.ndarray) -> np.ndarray:
     h = (
-        1.0 * z[:, 0]
-        + 0.8 * np.sin(1.5 * z[:, 1])
-        + 0.4 * z[:, 2] * (z[:, 3] > 0)
-        - 0.2
+        0.8 * z[:, 0]
+        + 0.8 * np.sin(2.0 * z[:, 1])
+        + 0.6 * z[:, 2] * z[:, 3]
+        + 0.5 * np.cos(1.5 * z[:, 4])
+        - 0.3
     )
     return _M_AMP * np.tanh(h)
 

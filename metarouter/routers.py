@@ -230,6 +230,12 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
                 if self.outcome_model is None
                 else self.outcome_model
             )
+            if learner == "r":
+                check_supports_sample_weight(
+                    model,
+                    "outcome_model",
+                    "the R-learner's final regression (of the shift) is weighted",
+                )
             cls = RLearner if learner == "r" else DRLearner
             return cls(
                 outcome_model=model,
@@ -305,6 +311,9 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
                     "`folds` and `propensity` only apply to the built-in 'r' and 'dr' "
                     "learners."
                 )
+            if builtin and folds is None:
+                # name the user's argument when a source is too rare for the folds
+                check_binary(s, "source", n, n_folds=learner.n_folds)
             kwargs = {} if sw is None else {"sample_weight": sw}
             if self.overlap is not None:
                 a = check_open_interval(self.overlap, "overlap", 0.0, 0.5)
