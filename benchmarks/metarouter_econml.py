@@ -96,6 +96,43 @@ def _models(seed: int):
     return HistGradientBoostingRegressor(**kw), HistGradientBoostingClassifier(**kw)
 
 
+def _fit_pairs(X, y, t, folds, seed):
+    """Zero-argument fits of ours and econml's learners on the same inputs."""
+    from econml.dml import NonParamDML
+    from econml.dr import DRLearner as EconDRLearner
+
+    from metarouter import DRLearner, RLearner
+
+    reg, clf = _models(seed)
+
+    def ours_r():
+        return RLearner(reg, clf, reg, random_state=seed).fit(X, y, t, folds=folds)
+
+    def econ_r():
+        return NonParamDML(
+            model_y=reg,
+            model_t=clf,
+            model_final=reg,
+            discrete_treatment=True,
+            cv=folds,
+            random_state=seed,
+        ).fit(y, t, X=X)
+
+    def ours_dr():
+        return DRLearner(reg, clf, reg, random_state=seed).fit(X, y, t, folds=folds)
+
+    def econ_dr():
+        return EconDRLearner(
+            model_regression=reg,
+            model_propensity=clf,
+            model_final=reg,
+            cv=folds,
+            random_state=seed,
+        ).fit(y, t, X=X)
+
+    return {"R": (ours_r, econ_r), "DR": (ours_dr, econ_dr)}
+
+
 def _timed(fit, repeats: int):
     times, est = [], None
     for _ in range(repeats):
@@ -121,11 +158,6 @@ def run(
     ``time_econml``, ``time_ratio`` (ours / econml), ``mse_ours``,
     ``mse_econml`` and ``mse_ratio``.
     """
-    from econml.dml import NonParamDML
-    from econml.dr import DRLearner as EconDRLearner
-
-    from metarouter import DRLearner, RLearner
-
     rows = []
     with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -137,34 +169,7 @@ def run(
                 )
                 skf = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
                 folds = [(tr, te) for tr, te in skf.split(X, t)]
-                reg, clf = _models(seed)
-                pairs = {
-                    "R": (
-                        lambda: RLearner(reg, clf, reg, random_state=seed).fit(
-                            X, y, t, folds=folds
-                        ),
-                        lambda: NonParamDML(
-                            model_y=reg,
-                            model_t=clf,
-                            model_final=reg,
-                            discrete_treatment=True,
-                            cv=folds,
-                            random_state=seed,
-                        ).fit(y, t, X=X),
-                    ),
-                    "DR": (
-                        lambda: DRLearner(reg, clf, reg, random_state=seed).fit(
-                            X, y, t, folds=folds
-                        ),
-                        lambda: EconDRLearner(
-                            model_regression=reg,
-                            model_propensity=clf,
-                            model_final=reg,
-                            cv=folds,
-                            random_state=seed,
-                        ).fit(y, t, X=X),
-                    ),
-                }
+                pairs = _fit_pairs(X, y, t, folds, seed)
                 for learner, (fit_ours, fit_econ) in pairs.items():
                     t_ours, ours = _timed(fit_ours, repeats)
                     t_econ, econ = _timed(fit_econ, repeats)

@@ -22,7 +22,7 @@ def test_tiny_run_accuracy_columns(tmp_path):
 
 
 def test_nie_wager_truth():
-    X, y, t, tau = nie_wager("B", 20000, random_state=0)
+    _, y, t, tau = nie_wager("B", 20000, random_state=0)
     # Setup B: e = 1/2 and tau = x1 + log(1 + e^x2); difference in means of
     # y between arms estimates E[tau] (SE ~ 0.03 at n = 20000).
     diff = y[t == 1].mean() - y[t == 0].mean()

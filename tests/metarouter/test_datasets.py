@@ -1,5 +1,7 @@
 """The simulated routing data: shapes, outcome laws and the exact propensity."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -50,7 +52,7 @@ def test_propensity_is_calibrated(big):
     p, s = big.propensity, big.source
     assert p.std() > 0.05  # GS and PB query distributions differ
     edges = np.quantile(p, np.linspace(0, 1, 6))
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         rows = (p >= lo) & (p <= hi)
         # Binomial SE of a bin's GS share; 4 SE bounds a false alarm at ~1e-4.
         se = np.sqrt(p[rows].mean() * (1 - p[rows].mean()) / rows.sum())
@@ -58,7 +60,7 @@ def test_propensity_is_calibrated(big):
 
 
 def test_bias_designs():
-    kwargs = dict(n_gs=50, n_pb=150, n_test=30, d=6, random_state=2)
+    kwargs = {"n_gs": 50, "n_pb": 150, "n_test": 30, "d": 6, "random_state": 2}
     none = make_routing_data(bias="none", **kwargs)
     np.testing.assert_allclose(none.delta, 0.0, atol=1e-12)
     homo = make_routing_data(bias="homogeneous", **kwargs)

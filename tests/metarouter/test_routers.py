@@ -49,7 +49,7 @@ class KnownShift(BaseEstimator):
 
 def test_step_two_regresses_on_corrected_labels():
     """With a known shift, step 2 is OLS on D+ = GS rows U {(q', y + Delta(q'))}."""
-    X, y, s, m, b = _linear_design()
+    X, y, s, _, _ = _linear_design()
     router = MetaRouter(KnownShift(coef=1.0), LinearRegression(), scale=None)
     router.fit(X, y, s)
     target = np.where(s == 1, y, y + 0.5 + X[:, 0])
@@ -60,7 +60,11 @@ def test_step_two_regresses_on_corrected_labels():
 @pytest.mark.parametrize("learner", ["r", "dr"])
 def test_linear_meta_router_recovers_m_where_pooled_is_biased(learner):
     X, y, s, m, b = _linear_design(seed=1)
-    kwargs = dict(propensity_model=LogisticRegression(), scale=None, random_state=0)
+    kwargs = {
+        "propensity_model": LogisticRegression(),
+        "scale": None,
+        "random_state": 0,
+    }
     meta = MetaRouter(learner, LinearRegression(), **kwargs).fit(X, y, s)
     pooled = PooledRouter(LinearRegression(), scale=None).fit(X, y, s)
     err_meta = np.mean((meta.predict(X) - m) ** 2)

@@ -20,11 +20,11 @@ def _data(n=60, seed=0):
     return X, y, t
 
 
-LIN = dict(
-    outcome_model=LinearRegression(),
-    propensity_model=LogisticRegression(),
-    cate_model=LinearRegression(),
-)
+LIN = {
+    "outcome_model": LinearRegression(),
+    "propensity_model": LogisticRegression(),
+    "cate_model": LinearRegression(),
+}
 
 
 @pytest.mark.parametrize("cls", [RLearner, DRLearner])
