@@ -4,7 +4,8 @@ Every router follows the scikit-learn contract and shares
 
 * ``fit(X, rewards, costs)`` -- ``rewards`` and ``costs`` of shape (n, 2),
   column 0 the cheap judge (instruct), column 1 the expensive one
-  (reasoning / strong judge);
+  (reasoning / strong judge); optional for the routers that do not use them
+  (all-cheap, all-expensive, random at a given rate);
 * ``predict(X)`` -- 0/1 per row, 1 = use the expensive judge;
 * ``predict_proba(X)`` -- shape (n, 2), ``[P(cheap), P(expensive)]``.
 
@@ -86,8 +87,20 @@ def _infeasible(budget: float, minimum: float):
 class _RouterBase(BaseEstimator):
     """Shared plumbing: validation of the training data and of X at predict."""
 
-    def _validate_fit(self, X, rewards, costs):
+    def _validate_fit(self, X, rewards, costs, *, required=True):
         X = validate_data(self, X, reset=True, dtype=float, ensure_all_finite=True)
+        if not required and rewards is None and costs is None:
+            return X, None, None
+        if rewards is None or costs is None:
+            missing = " and ".join(
+                f"`{name}`"
+                for name, v in (("rewards", rewards), ("costs", costs))
+                if v is None
+            )
+            raise ValueError(
+                f"{missing} required: {type(self).__name__}.fit needs both `rewards` and "
+                "`costs` here"
+            )
         rewards, costs = check_rewards_costs(rewards, costs, X.shape[0])
         return X, rewards, costs
 
@@ -117,9 +130,12 @@ class AllCheapRouter(_RouterBase):
     [0, 0, 0]
     """
 
-    def fit(self, X, rewards, costs):
-        """Validate the data and remember the feature layout; returns self."""
-        self._validate_fit(X, rewards, costs)
+    def fit(self, X, rewards=None, costs=None):
+        """Validate the data and remember the feature layout; returns self.
+
+        ``rewards`` and ``costs`` are optional (unused; validated when given).
+        """
+        self._validate_fit(X, rewards, costs, required=False)
         return self
 
     def predict_proba(self, X) -> np.ndarray:
@@ -140,9 +156,12 @@ class AllExpensiveRouter(_RouterBase):
     [1, 1, 1]
     """
 
-    def fit(self, X, rewards, costs):
-        """Validate the data and remember the feature layout; returns self."""
-        self._validate_fit(X, rewards, costs)
+    def fit(self, X, rewards=None, costs=None):
+        """Validate the data and remember the feature layout; returns self.
+
+        ``rewards`` and ``costs`` are optional (unused; validated when given).
+        """
+        self._validate_fit(X, rewards, costs, required=False)
         return self
 
     def predict_proba(self, X) -> np.ndarray:
@@ -189,9 +208,15 @@ class RandomJudgeRouter(_RouterBase):
         self.budget = budget
         self.random_state = random_state
 
-    def fit(self, X, rewards, costs):
-        """Set ``rate_`` (from ``rate`` or from ``budget`` on the training costs)."""
-        X, rewards, costs = self._validate_fit(X, rewards, costs)
+    def fit(self, X, rewards=None, costs=None):
+        """Set ``rate_`` (from ``rate`` or from ``budget`` on the training costs).
+
+        ``rewards`` and ``costs`` may be omitted with ``rate`` (for routing
+        preference pairs, say); ``budget`` needs ``costs``.
+        """
+        X, rewards, costs = self._validate_fit(
+            X, rewards, costs, required=self.budget is not None
+        )
         if (self.rate is None) == (self.budget is None):
             raise ValueError(
                 "give exactly one of `rate` and `budget`, got "

@@ -81,6 +81,20 @@ def test_random_budget_met_in_expectation_on_training(data, budget):
     assert abs(chosen.mean() - budget) <= 4 * se + 1e-12
 
 
+def test_rewards_and_costs_optional_where_unused(data):
+    # Routing preference pairs: no rewards or costs, only a rate.
+    router = RandomJudgeRouter(rate=0.25, random_state=0).fit(data.X)
+    assert router.rate_ == 0.25
+    assert AllCheapRouter().fit(data.X).predict(data.X).sum() == 0
+    assert AllExpensiveRouter().fit(data.X).predict(data.X).sum() == data.X.shape[0]
+    with pytest.raises(ValueError, match="`rewards` and `costs` required"):
+        RandomJudgeRouter(budget=3.0).fit(data.X)
+    with pytest.raises(ValueError, match="`costs` required"):
+        AllCheapRouter().fit(data.X, data.rewards)
+    with pytest.raises(TypeError):
+        KNNRouter(5).fit(data.X)  # KNN always needs both
+
+
 def test_random_budget_edges(data):
     above = RandomJudgeRouter(budget=100.0).fit(data.X, data.rewards, data.costs)
     assert above.rate_ == 1.0
