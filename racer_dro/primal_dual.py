@@ -263,6 +263,7 @@ class _Engine:
         self.budget = problem.budget
         self.r_mode, self.c_mode = problem.reward_mode, problem.cost_mode
         self.tau = {1.0: None, -1.0: None}  # warm starts for the radius roots
+        self.dtheta_dlam = None
 
     # -- sides
     def _radius_tau(self, g, radius, tau_init):
@@ -406,6 +407,9 @@ class _Engine:
         step, dtheta_dlam = sol[:, 0], sol[:, 1]
         decrement = _dot(grad, s * step)
         dcost_dlam = _dot(s * grad_c, dtheta_dlam)  # <= 0
+        self.dtheta_dlam = (
+            dtheta_dlam  # for a first-order warm start at the next multiplier
+        )
         return step, s, decrement, dcost_dlam
 
     def mm_step(self, theta, lam, rs, cs):
@@ -434,8 +438,10 @@ class _Engine:
         r_at1, _ = rhs(np.ones_like(pi0))
         lo = np.minimum(r_at0, r_at1) / beta
         hi = np.maximum(r_at0, r_at1) / beta
-        lo = np.minimum(lo, _THETA_MAX)
-        hi = np.maximum(hi, -_THETA_MAX)
+        lo = np.clip(
+            lo, -_THETA_MAX, _THETA_MAX
+        )  # roots beyond +-50 saturate: clip them
+        hi = np.clip(hi, -_THETA_MAX, _THETA_MAX)
         th = np.clip(theta, lo, hi)
         for _ in range(100):
             pi = expit(th)
@@ -449,7 +455,7 @@ class _Engine:
             new = np.where(bad, 0.5 * (lo + hi), new)
             change = np.max(np.abs(new - th))
             th = new
-            if change <= 1e-12 * (1.0 + np.max(np.abs(th))) or np.all(hi - lo <= 1e-12):
+            if change <= 1e-10 or np.all(hi - lo <= 1e-10):
                 break
         return np.clip(th, -_THETA_MAX, _THETA_MAX)
 
@@ -744,17 +750,18 @@ def solve_primal_dual(
             new = min(new, max(10.0 * lo, 1.0))
         residual = abs(gval) if constrained else abs(gval) / beta
         scale = max(1.0, abs(budget)) if constrained else max(1.0, lam)
-        if (
-            residual <= tol * scale
-            and abs(new - lam) <= tol * max(1.0, lam)
-            and inner_ok
-        ):
+        newton_step = abs(gval / gprime) if gprime > 0 else math.inf
+        if residual <= tol * scale and newton_step <= tol * max(1.0, lam) and inner_ok:
             converged = True
             break
         if math.isfinite(hi) and hi - lo <= 4 * np.finfo(float).eps * max(1.0, hi):
             converged = inner_ok
             break
-        lam = max(new, 0.0)
+        new = max(new, 0.0)
+        # warm start: first-order prediction of the next inner solution (implicit function)
+        if engine.dtheta_dlam is not None:
+            theta = theta + (new - lam) * engine.dtheta_dlam
+        lam = new
 
     if not converged:
         warnings.warn(

@@ -1,0 +1,224 @@
+"""solve_primal_dual and its building blocks: fixed-point and saddle conditions, convergence
+from any start, the linear (or faster) last-iterate rate, warnings, zero-weight rows."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.special import expit
+
+from racer_dro import RoutingProblem, solve_primal_dual
+from racer_dro.primal_dual import (
+    ConvergenceWarning,
+    evaluate_policy,
+    policy_step,
+    solve_policy,
+)
+from tests.racer_dro.kl_reference import dual_value, penalised_value
+
+VARIANTS = {
+    "acer": {},
+    "reward_temperature": {"reward_temperature": 0.3},
+    "cost_radius": {"cost_radius": 0.1},
+    "both_radius": {"reward_radius": 0.05, "cost_radius": 0.2},
+    "both_temperature": {"reward_temperature": 0.5, "cost_temperature": 2.0},
+}
+
+
+def _problem(n=200, seed=0, budget=3.0, beta=0.01, **kw):
+    rng = np.random.default_rng(seed)
+    rewards = rng.uniform(size=(n, 2))
+    costs = np.column_stack([np.ones(n), rng.uniform(2, 10, size=n)])
+    return RoutingProblem(rewards, costs, budget, beta=beta, **kw)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("beta", [0.01, 0.5])
+def test_solution_is_the_fixed_point_of_both_steps(variant, beta):
+    problem = _problem(beta=beta, **VARIANTS[variant])
+    sol = solve_primal_dual(problem)
+    assert sol.converged
+    value = evaluate_policy(problem, sol.policy)
+    # exact dual step: lambda = (C - B)_+ / beta, to rounding of C
+    assert sol.multiplier == pytest.approx(value.multiplier, abs=1e-12 / beta)
+    assert sol.worst_case_cost == pytest.approx(value.worst_case_cost, abs=1e-12)
+    assert sol.objective == pytest.approx(value.objective, abs=1e-9)
+    # closed-form primal step at the solution returns the solution. The step's logit is
+    # (...)/beta, so an error e in lambda moves pi by <= |Dc| max w_c e / (4 beta):
+    # lambda is converged to ~1e-10, hence 1e-6.
+    step = policy_step(problem, sol.policy, sol.multiplier)
+    np.testing.assert_allclose(step, sol.policy, atol=1e-6)
+    assert sol.constrained is False and sol.method == "primal_dual"
+
+
+def test_worst_case_values_against_independent_reference():
+    problem = _problem(beta=0.05, reward_radius=0.1, cost_temperature=0.7)
+    sol = solve_primal_dual(problem)
+    pi, p = sol.policy, np.full(200, 1 / 200)
+    r = problem.rewards[:, 0] + pi * problem.reward_gain
+    c = problem.costs[:, 0] + pi * problem.cost_gain
+    assert sol.worst_case_reward == pytest.approx(dual_value(r, p, 0.1), abs=1e-9)
+    assert sol.worst_case_cost == pytest.approx(-penalised_value(-c, p, 0.7), abs=1e-10)
+
+
+def test_naive_iteration_cycles_where_ours_converges():
+    """The naive alternation (closed-form step, exact dual step) does not settle at beta = 0.01."""
+    problem = _problem(beta=0.01, reward_temperature=0.3, cost_temperature=1.0)
+    pi, lam = np.full(200, 0.5), 0.0
+    moves = []
+    for _ in range(60):
+        new = policy_step(problem, pi, lam)
+        lam = evaluate_policy(problem, new).multiplier
+        moves.append(np.max(np.abs(new - pi)))
+        pi = new
+    assert min(moves[-10:]) > 1e-2  # still jumping after 60 iterations
+    sol = solve_primal_dual(problem)
+    assert sol.converged
+
+
+@pytest.mark.parametrize("variant", ["both_radius", "both_temperature"])
+def test_converges_from_any_start(variant):
+    problem = _problem(beta=0.01, **VARIANTS[variant])
+    reference = solve_primal_dual(problem)
+    rng = np.random.default_rng(1)
+    for init in (
+        np.zeros(200),
+        np.ones(200),
+        rng.uniform(size=200),
+        np.full(200, 1e-300),
+    ):
+        sol = solve_primal_dual(problem, init=init)
+        assert sol.converged
+        # the problem has a unique solution (strict concavity); both runs converged to 1e-10
+        np.testing.assert_allclose(sol.policy, reference.policy, atol=1e-8)
+        assert sol.multiplier == pytest.approx(
+            reference.multiplier, rel=1e-8, abs=1e-10
+        )
+
+
+@pytest.mark.parametrize("variant", ["acer", "both_radius", "both_temperature"])
+def test_last_iterate_rate_is_linear_or_better(variant):
+    problem = _problem(n=300, seed=2, beta=0.05, budget=2.5, **VARIANTS[variant])
+    sol = solve_primal_dual(problem)
+    hist = sol.history
+    assert sol.converged and len(hist) >= 3
+    assert np.all(hist["gap"] >= -1e-10)  # weak duality: dual value >= primal value
+    assert abs(hist["gap"].iloc[-1]) < 1e-9
+    # Fit log(distance) = a + t log(rate) by least squares on the iterates before the
+    # distance reaches machine precision: the tail (< 1e-12) is rounding noise, not
+    # convergence, and would flatten the line.
+    dist = hist["lambda_to_final"].to_numpy()[:-1]
+    keep = dist > 1e-12
+    t = np.arange(len(dist))[keep]
+    assert keep.sum() >= 2
+    slope = np.polyfit(t, np.log(dist[keep]), 1)[0]
+    rate = float(np.exp(slope))
+    assert rate < 0.9
+    kl = hist["kl_to_final"].to_numpy()[:-1]
+    keep = kl > 1e-24
+    if keep.sum() >= 2:
+        assert (
+            np.exp(np.polyfit(np.arange(len(kl))[keep], np.log(kl[keep]), 1)[0]) < 0.9
+        )
+
+
+def test_inactive_budget_gives_zero_multiplier_and_unconstrained_policy():
+    problem = _problem(budget=100.0, beta=0.05, reward_temperature=0.5)
+    sol = solve_primal_dual(problem)
+    assert sol.multiplier == 0.0 and sol.worst_case_cost < 100.0
+    assert len(sol.history) == 1
+    # all-reasoning up to the entropy term: pi = sigmoid(w_r Dr / beta)
+    np.testing.assert_allclose(
+        sol.policy, policy_step(problem, sol.policy, 0.0), atol=1e-9
+    )
+    # the logit has the sign of Dr (the weights are positive): reasoning exactly where it helps
+    np.testing.assert_array_equal(sol.policy > 0.5, problem.reward_gain > 0)
+
+
+@pytest.mark.parametrize("variant", ["acer", "both_radius"])
+def test_constrained_mode_meets_the_budget(variant):
+    problem = _problem(beta=0.01, budget=3.0, **VARIANTS[variant])
+    sol = solve_primal_dual(problem, constrained=True)
+    assert sol.converged and sol.constrained
+    assert sol.worst_case_cost == pytest.approx(3.0, abs=1e-9)
+    assert sol.objective == pytest.approx(
+        sol.worst_case_reward + 0.01 * sol.entropy, abs=1e-12
+    )
+    # the policy is the Lagrangian maximiser at the reported multiplier
+    np.testing.assert_allclose(
+        solve_policy(problem, sol.multiplier, init=sol.policy), sol.policy, atol=1e-7
+    )
+    loose = solve_primal_dual(problem.replace(budget=100.0), constrained=True)
+    assert loose.multiplier == 0.0
+
+
+def test_solve_policy_is_fixed_point_and_optimal():
+    problem = _problem(n=100, beta=0.02, reward_radius=0.1, cost_temperature=1.0)
+    lam = 0.05
+    pi = solve_policy(problem, lam)
+    np.testing.assert_allclose(policy_step(problem, pi, lam), pi, atol=1e-8)
+
+    def lagrangian(x):
+        v = evaluate_policy(problem, x)
+        return v.worst_case_reward - lam * v.worst_case_cost + problem.beta * v.entropy
+
+    best = lagrangian(pi)
+    rng = np.random.default_rng(0)
+    for _ in range(20):  # strictly concave: any perturbation is worse
+        other = np.clip(pi + rng.normal(scale=0.05, size=100), 1e-9, 1 - 1e-9)
+        assert lagrangian(other) < best
+    with pytest.raises(ValueError, match="`multiplier`"):
+        solve_policy(problem, -1.0)
+
+
+def test_policy_step_matches_design_formula():
+    problem = _problem(n=50, beta=0.1, reward_temperature=0.4, cost_temperature=2.0)
+    pi = np.linspace(0.1, 0.9, 50)
+    value = evaluate_policy(problem, pi)
+    p = np.full(50, 1 / 50)
+    w_r, w_c = value.reward_weights / p, value.cost_weights / p
+    expected = expit((w_r * problem.reward_gain - 0.7 * w_c * problem.cost_gain) / 0.1)
+    np.testing.assert_allclose(policy_step(problem, pi, 0.7), expected, rtol=1e-12)
+
+
+def test_max_iter_warns_and_reports_not_converged():
+    problem = _problem(beta=0.01, reward_temperature=0.3)
+    with pytest.warns(ConvergenceWarning, match="without meeting"):
+        sol = solve_primal_dual(problem, max_iter=1)
+    assert not sol.converged
+
+
+def test_zero_weight_rows():
+    problem = _problem(n=60, beta=0.05, reward_temperature=0.5, cost_radius=0.1)
+    w = np.ones(60)
+    w[:5] = 0.0
+    weighted = problem.replace(sample_weight=w)
+    sub = RoutingProblem(
+        problem.rewards[5:],
+        problem.costs[5:],
+        problem.budget,
+        beta=0.05,
+        reward_temperature=0.5,
+        cost_radius=0.1,
+    )
+    sol, sol_sub = solve_primal_dual(weighted), solve_primal_dual(sub)
+    # rows with zero weight do not change the problem
+    np.testing.assert_allclose(sol.policy[5:], sol_sub.policy, atol=1e-10)
+    assert sol.objective == pytest.approx(sol_sub.objective, abs=1e-12)
+    # and get the limit of their own optimum: the fixed point of the primal step
+    np.testing.assert_allclose(
+        policy_step(weighted, sol.policy, sol.multiplier)[:5], sol.policy[:5], atol=1e-8
+    )
+
+
+def test_bad_arguments():
+    problem = _problem(n=10)
+    with pytest.raises(TypeError, match="`problem`"):
+        solve_primal_dual("problem")
+    with pytest.raises(ValueError, match="`tol`"):
+        solve_primal_dual(problem, tol=0.0)
+    with pytest.raises(ValueError, match="`max_iter`"):
+        solve_primal_dual(problem, max_iter=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        solve_primal_dual(problem)  # no spurious warnings on a normal solve

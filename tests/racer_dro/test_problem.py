@@ -1,0 +1,202 @@
+"""RoutingProblem: validation (errors name the argument), feasibility, derived values."""
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from racer_dro import RoutingProblem
+from tests.racer_dro.kl_reference import dual_value, penalised_value
+
+
+def _data(n=20, seed=0):
+    rng = np.random.default_rng(seed)
+    rewards = rng.uniform(size=(n, 2))
+    costs = np.column_stack([np.ones(n), rng.uniform(2, 6, size=n)])
+    return rewards, costs
+
+
+def test_fields_are_validated_and_frozen():
+    rewards, costs = _data()
+    problem = RoutingProblem(
+        pd.DataFrame(rewards), costs.tolist(), 3, beta=1, cost_radius=0.1
+    )
+    assert isinstance(problem.rewards, np.ndarray) and problem.rewards.dtype == float
+    assert problem.budget == 3.0 and isinstance(problem.beta, float)
+    assert problem.reward_mode == "none" and problem.cost_mode == "radius"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        problem.budget = 4.0
+    with pytest.raises(ValueError):
+        problem.rewards[0, 0] = 5.0  # read-only arrays: the problem cannot drift
+    np.testing.assert_allclose(problem.weights, np.full(20, 1 / 20))
+    np.testing.assert_allclose(problem.reward_gain, rewards[:, 1] - rewards[:, 0])
+
+
+@pytest.mark.parametrize(
+    ("change", "exc", "match"),
+    [
+        ({"rewards": np.ones((5, 3))}, ValueError, "`rewards`"),
+        ({"rewards": np.ones(20)}, ValueError, "`rewards`"),
+        ({"costs": np.ones((19, 2))}, ValueError, "`costs`"),
+        ({"rewards": np.full((20, 2), np.nan)}, ValueError, "`rewards`.*NaN"),
+        ({"costs": np.full((20, 2), np.inf)}, ValueError, "`costs`.*finite"),
+        ({"costs": -np.ones((20, 2))}, ValueError, "`costs`.*non-negative"),
+        ({"budget": np.nan}, ValueError, "`budget`"),
+        ({"budget": "3"}, TypeError, "`budget`"),
+        ({"beta": 0.0}, ValueError, "`beta`"),
+        ({"beta": -1.0}, ValueError, "`beta`"),
+        (
+            {"reward_radius": 0.1, "reward_temperature": 1.0},
+            ValueError,
+            "`reward_radius`",
+        ),
+        ({"cost_radius": 0.1, "cost_temperature": 1.0}, ValueError, "`cost_radius`"),
+        ({"reward_temperature": 0.0}, ValueError, "`reward_temperature`"),
+        ({"cost_temperature": -2.0}, ValueError, "`cost_temperature`"),
+        ({"reward_radius": -0.1}, ValueError, "`reward_radius`"),
+        ({"sample_weight": -np.ones(20)}, ValueError, "`sample_weight`"),
+        ({"sample_weight": np.zeros(20)}, ValueError, "`sample_weight`"),
+        ({"sample_weight": np.ones(7)}, ValueError, "`sample_weight`"),
+    ],
+)
+def test_bad_input_names_the_argument(change, exc, match):
+    rewards, costs = _data()
+    kwargs = {"rewards": rewards, "costs": costs, "budget": 3.0, **change}
+    with pytest.raises(exc, match=match):
+        RoutingProblem(**kwargs)
+
+
+def test_infeasible_budget_reports_minimum():
+    rewards, costs = _data()
+    minimum = costs.min(axis=1).mean()  # = 1: instruct is always cheaper here
+    with pytest.raises(
+        ValueError, match=r"`budget`.*infeasible.*minimum achievable.*1\.0"
+    ):
+        RoutingProblem(rewards, costs, budget=0.9)
+    assert RoutingProblem(rewards, costs, budget=minimum).min_cost == pytest.approx(1.0)
+
+
+def test_infeasible_budget_accounts_for_cost_robustness():
+    rewards, costs = _data(seed=3)
+    costs = costs.copy()
+    costs[:, 0] = np.linspace(
+        0.5, 2.0, 20
+    )  # instruct costs vary, so the worst case exceeds the mean
+    cheapest = costs.min(axis=1)
+    robust_min = -dual_value(
+        -cheapest, np.full(20, 1 / 20), 0.2
+    )  # independent reference
+    problem = RoutingProblem(rewards, costs, budget=robust_min + 1e-6, cost_radius=0.2)
+    assert problem.min_cost == pytest.approx(robust_min, abs=1e-9)
+    # a budget above the nominal minimum but below the worst-case minimum is infeasible
+    budget = 0.5 * (cheapest.mean() + robust_min)
+    with pytest.raises(ValueError, match="infeasible") as info:
+        RoutingProblem(rewards, costs, budget=budget, cost_radius=0.2)
+    assert f"{problem.min_cost!r}" in str(info.value)
+    # and with a temperature the penalised worst case is what counts
+    tau_min = -penalised_value(-cheapest, np.full(20, 1 / 20), 0.5)
+    with pytest.raises(ValueError, match="infeasible"):
+        RoutingProblem(rewards, costs, budget=tau_min - 1e-3, cost_temperature=0.5)
+    RoutingProblem(rewards, costs, budget=tau_min + 1e-9, cost_temperature=0.5)
+
+
+def test_budget_above_all_reasoning_is_allowed():
+    rewards, costs = _data()
+    problem = RoutingProblem(rewards, costs, budget=100.0)
+    assert problem.all_reasoning_cost == pytest.approx(costs[:, 1].mean())
+
+
+def test_policy_values_and_objective_against_references():
+    rewards, costs = _data(seed=5)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, size=20)
+    problem = RoutingProblem(
+        rewards,
+        costs,
+        budget=2.0,
+        beta=0.05,
+        reward_radius=0.1,
+        cost_temperature=0.7,
+        sample_weight=w,
+    )
+    pi = np.linspace(0.05, 0.95, 20)
+    p = w / w.sum()
+    r = rewards[:, 0] + pi * (rewards[:, 1] - rewards[:, 0])
+    c = costs[:, 0] + pi * (costs[:, 1] - costs[:, 0])
+    R = dual_value(r, p, 0.1)
+    C = -penalised_value(-c, p, 0.7)
+    H = float(p @ (-pi * np.log(pi) - (1 - pi) * np.log(1 - pi)))
+    assert problem.worst_case_reward(pi).value == pytest.approx(R, abs=1e-10)
+    assert problem.worst_case_cost(pi).value == pytest.approx(C, abs=1e-12)
+    assert problem.entropy(pi) == pytest.approx(H, rel=1e-13)
+    expected = R + 0.05 * H - max(C - 2.0, 0) ** 2 / (2 * 0.05)
+    assert problem.objective(pi) == pytest.approx(expected, abs=1e-9)
+    assert problem.objective(pi, constrained=True) == pytest.approx(
+        R + 0.05 * H, abs=1e-10
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "match"),
+    [
+        (np.full(19, 0.5), "length"),
+        (np.full(20, 1.5), r"\[0, 1\]"),
+        (np.full(20, np.nan), "finite"),
+    ],
+)
+def test_bad_policy(policy, match):
+    rewards, costs = _data()
+    problem = RoutingProblem(rewards, costs, budget=3.0)
+    with pytest.raises(
+        ValueError, match=f"`policy`.*{match}|{match}.*`policy`|`policy`"
+    ):
+        problem.worst_case_cost(policy)
+
+
+def test_replace_revalidates():
+    rewards, costs = _data()
+    problem = RoutingProblem(rewards, costs, budget=3.0)
+    assert problem.replace(budget=4.0).budget == 4.0
+    with pytest.raises(ValueError, match="`beta`"):
+        problem.replace(beta=-1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 6),
+    cols=st.integers(1, 4),
+    budget=st.floats(-10, 10, allow_nan=False),
+    radius=st.one_of(st.none(), st.floats(-1, 3, allow_nan=False)),
+    temperature=st.one_of(st.none(), st.floats(-1, 3, allow_nan=False)),
+)
+def test_fuzz_validation_either_valid_or_named_error(
+    n, cols, budget, radius, temperature
+):
+    rewards = np.ones((n, cols))
+    costs = np.ones((n, cols))
+    try:
+        problem = RoutingProblem(
+            rewards, costs, budget, cost_radius=radius, cost_temperature=temperature
+        )
+    except ValueError as err:
+        message = str(err)
+        assert any(
+            name in message
+            for name in (
+                "`rewards`",
+                "`costs`",
+                "`budget`",
+                "`cost_radius`",
+                "`cost_temperature`",
+            )
+        )
+        return
+    # valid: then every documented condition holds
+    assert cols == 2 and budget >= 1.0 - 1e-9
+    assert not (radius is not None and temperature is not None)
+    assert radius is None or radius >= 0
+    assert temperature is None or temperature > 0
+    assert math.isclose(problem.min_cost, 1.0)
