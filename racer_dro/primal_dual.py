@@ -428,35 +428,35 @@ class _Engine:
         kr, kc = self.dr * rs.curv, self.dc * cs.curv
         ar, ac = self.dr * wr0, lam * self.dc * wc0
 
-        def rhs(pi):
-            er = np.clip(-kr * (pi - pi0), -700.0, 700.0)
-            ec = np.clip(kc * (pi - pi0), -700.0, 700.0)
-            wr, wc = np.exp(er), np.exp(ec)
-            return ar * wr - ac * wc, kr * ar * wr + kc * ac * wc  # value, -d/dpi
+        def rhs(pi, idx):
+            er = np.clip(-kr[idx] * (pi - pi0[idx]), -700.0, 700.0)
+            ec = np.clip(kc[idx] * (pi - pi0[idx]), -700.0, 700.0)
+            wr, wc = ar[idx] * np.exp(er), ac[idx] * np.exp(ec)
+            return wr - wc, kr[idx] * wr + kc[idx] * wc  # value, -d/dpi
 
-        r_at0, _ = rhs(np.zeros_like(pi0))
-        r_at1, _ = rhs(np.ones_like(pi0))
-        lo = np.minimum(r_at0, r_at1) / beta
-        hi = np.maximum(r_at0, r_at1) / beta
-        lo = np.clip(
-            lo, -_THETA_MAX, _THETA_MAX
-        )  # roots beyond +-50 saturate: clip them
-        hi = np.clip(hi, -_THETA_MAX, _THETA_MAX)
+        everyone = np.arange(pi0.shape[0])
+        r_at0, _ = rhs(np.zeros_like(pi0), everyone)
+        r_at1, _ = rhs(np.ones_like(pi0), everyone)
+        # roots beyond +-50 saturate: clip the bracket
+        lo = np.clip(np.minimum(r_at0, r_at1) / beta, -_THETA_MAX, _THETA_MAX)
+        hi = np.clip(np.maximum(r_at0, r_at1) / beta, -_THETA_MAX, _THETA_MAX)
         th = np.clip(theta, lo, hi)
-        for _ in range(100):
-            pi = expit(th)
-            val, slope = rhs(pi)
-            phi = beta * th - val
-            lo = np.where(phi < 0, th, lo)
-            hi = np.where(phi > 0, th, hi)
-            dphi = beta + pi * expit(-th) * slope
-            new = th - phi / dphi
-            bad = ~((new > lo) & (new < hi))
-            new = np.where(bad, 0.5 * (lo + hi), new)
-            change = np.max(np.abs(new - th))
-            th = new
-            if change <= 1e-10 or np.all(hi - lo <= 1e-10):
+        idx = everyone[hi - lo > 1e-10]  # rows still being solved
+        for _ in range(200):
+            if idx.size == 0:
                 break
+            t, lo_i, hi_i = th[idx], lo[idx], hi[idx]
+            pi = expit(t)
+            val, slope = rhs(pi, idx)
+            phi = beta * t - val
+            lo_i = np.where(phi < 0, t, lo_i)
+            hi_i = np.where(phi > 0, t, hi_i)
+            new = t - phi / (beta + pi * expit(-t) * slope)
+            bad = ~((new > lo_i) & (new < hi_i))
+            new = np.where(bad, 0.5 * (lo_i + hi_i), new)
+            th[idx], lo[idx], hi[idx] = new, lo_i, hi_i
+            done = (np.abs(new - t) <= 1e-10) | (hi_i - lo_i <= 1e-10)
+            idx = idx[~done]
         return np.clip(th, -_THETA_MAX, _THETA_MAX)
 
     def solve(self, lam, theta0, tol, max_iter=200):
