@@ -123,8 +123,9 @@ class PreferencePairs:
         The true probability that A is preferred.
     in_distribution : ndarray of shape (n,), bool
         False for out-of-distribution pairs (off the training manifold).
-    latent : ndarray of shape (n, 3)
-        The latent coordinates ``(z1, z2, t)``; ``t`` is 0 in distribution.
+    latent : ndarray of shape (n, 5)
+        The latent coordinates ``(z1, z2, o1, o2, o3)``; the offset ``o`` is 0
+        in distribution.
     """
 
     X: np.ndarray
@@ -301,8 +302,8 @@ def make_judge_data(
 
 
 def _preference_logit(latent: np.ndarray) -> np.ndarray:
-    z1, z2, t = latent.T
-    return 3.0 * np.sin(z1) + 1.5 * z2 + 2.0 * t
+    z1, z2, o1 = latent[:, 0], latent[:, 1], latent[:, 2]
+    return 3.0 * np.sin(z1) + 1.5 * z2 + 3.0 * o1
 
 
 def make_preference_pairs(
@@ -315,22 +316,24 @@ def make_preference_pairs(
     """Simulate preference pairs, some out of the training distribution.
 
     Every pair has latent coordinates ``z ~ N(0, I_2)``; in distribution its
-    off-manifold coordinate is ``t = 0``, out of distribution
-    ``t = +-U(2.5, 3.5)`` with a random sign. Features
-    ``X = z1 a1 + z2 a2 + t a3 + 0.15 N(0, I_d)`` with fixed orthonormal
-    ``a1, a2, a3`` (so in-distribution pairs lie near a plane and OOD pairs
-    at distance about 3 from it). The true preference logit is
-    ``f = 3 sin(z1) + 1.5 z2 + 2 t``: the attribute ``t`` that decides OOD
+    offset ``o`` from the training plane is 0, out of distribution
+    ``o = r u`` with ``u`` uniform on the unit sphere of R^3 and
+    ``r ~ U(2.5, 3.5)``. Features
+    ``X = z1 a1 + z2 a2 + o1 a3 + o2 a4 + o3 a5 + 0.15 N(0, I_d)`` with fixed
+    orthonormal ``a1..a5`` (in-distribution pairs lie near a plane, OOD pairs
+    about 3 away from it, in every direction). The true preference logit is
+    ``f = 3 sin(z1) + 1.5 z2 + 3 o1``: the attribute ``o1`` that decides OOD
     pairs never varies in distribution, so a model trained there cannot
-    learn it. ``y ~ Bernoulli(expit(f))``. In distribution the Bayes
-    accuracy is about 0.82; out of distribution about 0.98.
+    learn it (its OOD accuracy is 0.5 in expectation over the random
+    directions). ``y ~ Bernoulli(expit(f))``. In distribution the Bayes
+    accuracy is about 0.82; out of distribution about 0.92.
 
     Parameters
     ----------
     n : int, default=2000
         Number of pairs.
     d : int, default=16
-        Feature dimension (at least 3).
+        Feature dimension (at least 5).
     ood_fraction : float in [0, 1], default=0.0
         Probability that a pair is out of distribution.
     random_state : int, RandomState or None
@@ -348,19 +351,20 @@ def make_preference_pairs(
     ((300, 16), [0, 1])
     """
     n = _check_int(n, "n", 1)
-    d = _check_int(d, "d", 3)
+    d = _check_int(d, "d", 5)
     if isinstance(ood_fraction, bool) or not isinstance(ood_fraction, numbers.Real):
         raise TypeError(f"`ood_fraction` must be a number, got {ood_fraction!r}")
     if not 0.0 <= ood_fraction <= 1.0:
         raise ValueError(f"`ood_fraction` must be in [0, 1], got {ood_fraction}")
     rng = check_random_state(random_state)
-    directions = _world(d, 3)
+    directions = _world(d, 5)
 
     z = rng.standard_normal((n, 2))
     ood = rng.random(n) < ood_fraction
-    sign = np.where(rng.random(n) < 0.5, -1.0, 1.0)
-    t = np.where(ood, sign * rng.uniform(2.5, 3.5, size=n), 0.0)
-    latent = np.column_stack([z, t])
+    u = rng.standard_normal((n, 3))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    offset = np.where(ood[:, None], rng.uniform(2.5, 3.5, size=(n, 1)) * u, 0.0)
+    latent = np.column_stack([z, offset])
     X = latent @ directions + 0.15 * rng.standard_normal((n, d))
     prob = expit(_preference_logit(latent))
     y = (rng.random(n) < prob).astype(int)
