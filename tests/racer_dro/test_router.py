@@ -9,6 +9,8 @@ import cvxpy as cp
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy.special import expit
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -415,3 +417,39 @@ def test_sklearn_contract_pandas_seeds_and_custom_model(small):
         random_state=0,
     ).fit(small.X, small.rewards, small.costs)
     assert tree.policy_model_.reward_model.get_depth() <= 3
+
+
+def test_sample_weight_is_normalised(small):
+    args = (small.X, small.rewards, small.costs)
+    plain = RacerRouter(3.0, robust="cost", cost_temperature=3.0, random_state=0).fit(
+        *args
+    )
+    doubled = RacerRouter(3.0, robust="cost", cost_temperature=3.0, random_state=0).fit(
+        *args, sample_weight=np.full(small.X.shape[0], 2.0)
+    )
+    # rho_n is normalised, so constant weights change nothing (up to rounding).
+    np.testing.assert_allclose(
+        doubled.predict_proba(small.X), plain.predict_proba(small.X), atol=1e-8
+    )
+    with pytest.raises(ValueError, match="`sample_weight`"):
+        RacerRouter(3.0).fit(*args, sample_weight=-np.ones(small.X.shape[0]))
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    name=st.sampled_from(
+        ["beta", "reward_temperature", "cost_temperature", "cost_radius"]
+    ),
+    value=st.floats(max_value=0.0, allow_nan=False),
+)
+def test_non_positive_parameters_are_rejected_by_name(name, value, small):
+    if name == "cost_radius" and value == 0:
+        return  # a zero radius is the nominal case, allowed
+    with pytest.raises(ValueError, match=f"`{name}`"):
+        RacerRouter(3.0, robust="both", **{name: value}).fit(
+            small.X, small.rewards, small.costs
+        )
