@@ -29,7 +29,9 @@ The policy is ``pi(x) = expit((a_hat(x) - lambda b_hat(x)) / beta)``.
 instead estimates ``E[expit(s / beta) | x]``, the probability that reasoning
 helps a query like ``x`` rather than whether it helps on average; with 0/1
 judge-correctness rewards and small ``beta`` that routes many queries of
-domains where reasoning gains nothing.)
+domains where reasoning gains nothing. Measured on
+``racer_dro.datasets.make_judge_data`` at budget 3: 0.001-0.004 above random
+routing at equal cost, against 0.011-0.015 for the conditional mean.)
 
 Dual step. Given ``a_hat`` and ``b_hat`` the multiplier is exact: the root of
 ``beta lambda = (C(pi_lambda) - B)_+`` on the training rows
@@ -50,7 +52,8 @@ split. The kept iterate has the highest validation worst-case reward among
 those whose validation worst-case cost is within the budget up to twice its
 standard error (sd of the per-row costs over the square root of the
 effective number of validation rows): every iterate meets the budget on the
-training rows by construction, and a strict test on a few hundred validation
+training rows by construction (up to the regulariser's ``beta lambda``), and a
+strict test on a few hundred validation
 rows would reject the converged policy half of the time. When no iterate
 passes, the one with the smallest validation worst-case cost is kept, with a
 warning.
