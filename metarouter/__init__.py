@@ -23,7 +23,18 @@ _EXPORTS = {
     "efficiency_gain": "metarouter.evaluation",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "DRLearner",
+    "GSOnlyRouter",
+    "MetaRouter",
+    "PooledRouter",
+    "RLearner",
+    "RandomRouter",
+    "TokenCost",
+    "UnitCost",
+    "efficiency_curve",
+    "efficiency_gain",
+]
 
 
 def __getattr__(name):  # PEP 562: import submodules on first use

@@ -20,7 +20,16 @@ _EXPORTS = {
     "UncertaintyRouter": "racer_dro.uncertainty",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "KLWorstCase",
+    "RacerRouter",
+    "RoutingProblem",
+    "Solution",
+    "UncertaintyRouter",
+    "kl_worst_case",
+    "solve_cvxpy",
+    "solve_primal_dual",
+]
 
 
 def __getattr__(name):  # PEP 562: import submodules on first use
