@@ -17,12 +17,22 @@ _EXPORTS = {
     "solve_primal_dual": "racer_dro.primal_dual",
     "solve_cvxpy": "racer_dro.reference",
     "RacerRouter": "racer_dro.router",
+    "RacerPolicy": "racer_dro.router",
+    "AllCheapRouter": "racer_dro.baselines",
+    "AllExpensiveRouter": "racer_dro.baselines",
+    "RandomJudgeRouter": "racer_dro.baselines",
+    "KNNRouter": "racer_dro.baselines",
     "UncertaintyRouter": "racer_dro.uncertainty",
 }
 
 __all__ = [
+    "AllCheapRouter",
+    "AllExpensiveRouter",
     "KLWorstCase",
+    "KNNRouter",
+    "RacerPolicy",
     "RacerRouter",
+    "RandomJudgeRouter",
     "RoutingProblem",
     "Solution",
     "UncertaintyRouter",
