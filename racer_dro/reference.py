@@ -33,10 +33,22 @@ from racer_dro.problem import RoutingProblem, Solution
 
 __all__ = ["SolverError", "solve_cvxpy"]
 
-_SOLVER_OPTIONS = {
-    "CLARABEL": {},
-    "SCS": {"eps_abs": 1e-10, "eps_rel": 1e-10, "max_iters": 200_000},
-}
+# The attempts, in order: (solver, options, formulation). For small beta the optimum has
+# policies within exp(-100) of 0 or 1, where interior-point steps can stall
+# ("insufficient progress"); a shorter maximal step or more regularisation helps.
+_SCS_OPTIONS = {"eps_abs": 1e-10, "eps_rel": 1e-10, "max_iters": 200_000}
+_ATTEMPTS = (
+    ("CLARABEL", {}, "atoms"),
+    ("CLARABEL", {"max_step_fraction": 0.9}, "cones"),
+    (
+        "CLARABEL",
+        {"static_regularization_constant": 1e-6, "iterative_refinement_reltol": 1e-14},
+        "atoms",
+    ),
+    ("CLARABEL", {"max_step_fraction": 0.8}, "atoms"),
+    ("SCS", _SCS_OPTIONS, "atoms"),
+    ("SCS", _SCS_OPTIONS, "cones"),
+)
 
 
 class SolverError(RuntimeError):
@@ -136,8 +148,9 @@ def solve_cvxpy(
         ``True``: the hard-constraint problem ``max R + beta H`` s.t. ``C <= B``.
     solver : str, optional
         A CVXPY solver name (e.g. ``"CLARABEL"``, ``"SCS"``). By default CLARABEL is
-        tried first, then SCS with tolerances 1e-10; each with the ``"atoms"`` and
-        ``"cones"`` formulations.
+        tried first (``"atoms"``, then ``"cones"`` with a shorter interior-point step,
+        then with more regularisation), then SCS with tolerances 1e-10; with a
+        named solver, only its attempts.
 
     Returns
     -------
@@ -177,55 +190,63 @@ def solve_cvxpy(
         )
     installed = cp.installed_solvers()
     if solver is None:
-        solvers = [s for s in ("CLARABEL", "SCS") if s in installed]
+        plan = [a for a in _ATTEMPTS if a[0] in installed]
     else:
         if not isinstance(solver, str) or solver.upper() not in installed:
             raise ValueError(
                 f"`solver` must be one of the installed CVXPY solvers {installed}, got {solver!r}"
             )
-        solvers = [solver.upper()]
+        name = solver.upper()
+        plan = [a for a in _ATTEMPTS if a[0] == name] or [
+            (name, {}, "atoms"),
+            (name, {}, "cones"),
+        ]
     active = np.asarray(problem.weights) > 0
 
     attempts, best = [], None
-    for name in solvers:
-        for formulation in ("atoms", "cones"):
-            prog, pi, budget_con = _build(problem, active, constrained, formulation)
-            start = time.perf_counter()
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    prog.solve(solver=name, **_SOLVER_OPTIONS.get(name, {}))
-                status = prog.status
-            except cp.error.SolverError as exc:  # the solver crashed
-                status = f"error: {exc}"
-            elapsed = time.perf_counter() - start
-            attempts.append(
-                {
-                    "solver": name,
-                    "formulation": formulation,
-                    "status": status,
-                    "value": prog.value,
-                    "seconds": elapsed,
-                }
+    for name, options, formulation in plan:
+        prog, pi, budget_con = _build(problem, active, constrained, formulation)
+        start = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                prog.solve(solver=name, **options)
+            status = prog.status
+        except cp.error.SolverError as exc:  # the solver crashed
+            status = f"error: {exc}"
+        elapsed = time.perf_counter() - start
+        attempts.append(
+            {
+                "solver": name,
+                "formulation": formulation,
+                "options": ", ".join(f"{k}={v}" for k, v in options.items()),
+                "status": status,
+                "value": prog.value,
+                "seconds": elapsed,
+            }
+        )
+        solved = (
+            pi.value is not None and prog.value is not None and np.isfinite(prog.value)
+        )
+        if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) and not solved:
+            status = attempts[-1]["status"] = f"{status} (non-finite value)"
+        if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+            candidate = (
+                status,
+                prog.value,
+                np.clip(pi.value, 0.0, 1.0),
+                budget_con,
             )
-            if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) and pi.value is not None:
-                candidate = (
-                    status,
-                    prog.value,
-                    np.clip(pi.value, 0.0, 1.0),
-                    budget_con,
-                )
-                if status == cp.OPTIMAL:
-                    best = candidate
-                    break
-                if best is None:
-                    best = candidate
-        if best is not None and best[0] == cp.OPTIMAL:
-            break
+            if status == cp.OPTIMAL:
+                best = candidate
+                break
+            if best is None:
+                best = candidate
     history = pd.DataFrame.from_records(attempts)
     if best is None:
         summary = "; ".join(
-            f"{a['solver']}/{a['formulation']}: {a['status']}" for a in attempts
+            f"{a['solver']}/{a['formulation']}({a['options']}): {a['status']}"
+            for a in attempts
         )
         raise SolverError(f"CVXPY did not solve the RACER problem ({summary})")
     status, value, pi_active, budget_con = best

@@ -138,6 +138,7 @@ def test_objective_is_evaluated_consistently():
     assert list(sol.history.columns) == [
         "solver",
         "formulation",
+        "options",
         "status",
         "value",
         "seconds",
@@ -171,7 +172,7 @@ def test_raises_solver_error_naming_statuses(monkeypatch):
         raise cp.error.SolverError("simulated")
 
     monkeypatch.setattr(cp.Problem, "solve", broken)
-    with pytest.raises(SolverError, match="CLARABEL/atoms: error") as info:
+    with pytest.raises(SolverError, match=r"CLARABEL/atoms\(\): error") as info:
         solve_cvxpy(problem)
     assert isinstance(info.value, RuntimeError)
     assert "SCS/cones" in str(info.value)
