@@ -422,10 +422,16 @@ class _Engine:
         ``beta theta_i = Dr_i w_r(pi_i) - lambda Dc_i w_c(pi_i)``. Solved exactly
         (vectorised safeguarded Newton); F does not decrease (majorise-minimise).
         """
-        p, beta = self.p, self.beta
-        pi0 = expit(theta)
-        wr0, wc0 = rs.q / p, cs.q / p
-        kr, kc = self.dr * rs.curv, self.dc * cs.curv
+        p = self.p
+        return self.separable(
+            theta, expit(theta), rs.q / p, cs.q / p, rs.curv, cs.curv, lam
+        )
+
+    def separable(self, theta, pi0, wr0, wc0, curv_r, curv_c, lam):
+        """Solve ``beta theta_i = Dr_i w_r(pi_i) - lambda Dc_i w_c(pi_i)`` row by row, with
+        ``w_r(pi) = wr0 exp(-Dr curv_r (pi - pi0))`` and ``w_c(pi) = wc0 exp(Dc curv_c (pi - pi0))``."""
+        beta = self.beta
+        kr, kc = self.dr * curv_r, self.dc * curv_c
         ar, ac = self.dr * wr0, lam * self.dc * wc0
 
         def rhs(pi, idx):
@@ -618,6 +624,68 @@ def _fill_zero_weight(problem, policy, active, lam):
 
 
 # ---------------------------------------------------------------------------- the solver
+_SUBSAMPLE_ABOVE = 100_000  # rows; larger problems start from a subsample's multiplier
+_SUBSAMPLE_SIZE = 20_000
+
+
+def _subsample_start(problem, engine, constrained):
+    """Starting point ``(lambda, theta)``: ``(0, None)``, or for large problems the
+    multiplier of an evenly spaced subsample of the rows (solved to ~1e-6) and the
+    logits of every row at that multiplier given the subsample's worst-case weights
+    (one separable solve). The outer Newton iteration then needs only a few
+    full-size inner solves. Any start converges; this only saves time."""
+    n = engine.p.shape[0]
+    if n <= _SUBSAMPLE_ABOVE:
+        return 0.0, None
+    rows = np.flatnonzero(engine.active)[
+        np.linspace(0, n - 1, _SUBSAMPLE_SIZE).astype(int)
+    ]
+    try:
+        sub = RoutingProblem(
+            problem.rewards[rows],
+            problem.costs[rows],
+            problem.budget,
+            beta=problem.beta,
+            reward_radius=problem.reward_radius,
+            cost_radius=problem.cost_radius,
+            reward_temperature=problem.reward_temperature,
+            cost_temperature=problem.cost_temperature,
+            sample_weight=np.asarray(problem.weights)[rows],
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            sol = solve_primal_dual(
+                sub, tol=1e-6, max_iter=200, constrained=constrained
+            )
+    except ValueError:  # e.g. the budget is infeasible on the subsample
+        return 0.0, None
+    lam = float(sol.multiplier)
+    if not math.isfinite(lam):
+        return 0.0, None
+    sub_engine = _Engine(sub)
+    pi_sub = np.clip(sol.policy, 1e-300, 1.0)
+    rs, cs = sub_engine.sides(pi_sub)
+
+    def weights_at_zero(side, sign, sub_values, full_values):
+        if not (0 < side.tau < math.inf):
+            return np.ones_like(full_values), 0.0
+        fs = sign * sub_values
+        m = float(fs.min())
+        _, L = _fast_tilt(fs - m, sub_engine.logp, side.tau)
+        expo = np.minimum(-(sign * full_values - m) / side.tau - L, 700.0)
+        return np.exp(expo), side.curv
+
+    wr0, curv_r = weights_at_zero(
+        rs, 1.0, sub_engine.r0 + pi_sub * sub_engine.dr, engine.r0
+    )
+    wc0, curv_c = weights_at_zero(
+        cs, -1.0, sub_engine.c0 + pi_sub * sub_engine.dc, engine.c0
+    )
+    zeros = np.zeros(n)
+    theta = engine.separable(zeros, zeros, wr0, wc0, curv_r, curv_c, lam)
+    return lam, theta
+
+
 def _bernoulli_kl(theta_a, theta_b, p):
     """``sum_i p_i KL(Bern(sigmoid(a_i)) || Bern(sigmoid(b_i)))``, stable in the logits."""
     pa, qa = expit(theta_a), expit(-theta_a)
@@ -697,10 +765,12 @@ def solve_primal_dual(
     engine = _Engine(problem)
     beta, budget = problem.beta, problem.budget
     inner_tol = max(min(tol, 1e-10) * 1e-2, 1e-14)
-    theta = _init_logits(problem, engine, init, 0.0)
+    lam, theta = _subsample_start(problem, engine, constrained)
+    if theta is None or init is not None:
+        theta = _init_logits(problem, engine, init, lam)
 
     records, thetas = [], []
-    lam, lo, hi = 0.0, 0.0, math.inf
+    lo, hi = 0.0, math.inf
     converged = False
     inner_ok_all = True
     for it in range(int(max_iter)):
