@@ -222,3 +222,22 @@ def test_bad_arguments():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         solve_primal_dual(problem)  # no spurious warnings on a normal solve
+
+
+@pytest.mark.parametrize("variant", ["acer", "both_radius", "both_temperature"])
+def test_subsample_start_for_large_problems_gives_the_same_solution(
+    variant, monkeypatch
+):
+    import racer_dro.primal_dual as module
+
+    problem = _problem(n=3000, seed=4, beta=0.01, **VARIANTS[variant])
+    plain = solve_primal_dual(problem)
+    # pretend 3000 rows is "large": start from a 300-row subsample's multiplier
+    monkeypatch.setattr(module, "_SUBSAMPLE_ABOVE", 1000)
+    monkeypatch.setattr(module, "_SUBSAMPLE_SIZE", 300)
+    started = solve_primal_dual(problem)
+    assert started.converged and plain.converged
+    assert started.history["lambda"].iloc[0] > 0  # it did start from the subsample
+    # both converged to 1e-10 on the unique solution
+    np.testing.assert_allclose(started.policy, plain.policy, atol=1e-8)
+    assert started.multiplier == pytest.approx(plain.multiplier, rel=1e-8)
