@@ -8,10 +8,10 @@ Three parts, each a configuration of the grid:
   ratio, and whether the budget was exceeded.
 * ``beta``: RACER's sensitivity to the entropy regulariser ``beta`` in {0, 0.005, 0.01,
   0.05} at budgets {2, 3, 4}. The solver needs ``beta > 0``; ``beta = 0`` is run as
-  ``BETA_ZERO = 1e-4``, where the penalty ``(C - B)_+^2 / (2 beta)`` makes the budget
+  ``BETA_ZERO = 1e-3``, where the penalty ``(C - B)_+^2 / (2 beta)`` makes the budget
   practically hard and the entropy term negligible (the table says so).
 * ``curve``: the cost-accuracy curve of RACER against random routing at the same
-  reasoning rate, over a grid of budgets.
+  realised cost on the test queries, over a grid of budgets.
 
 Costs are in units of the training set's mean instruct cost, so a budget ``B`` is a cost
 ratio ("B times all-instruct"). Policies are stochastic (RACER's entropy term); accuracy
@@ -47,7 +47,7 @@ ROUTERS = (
 ROBUST = {"acer": "none", "racer_r": "reward", "racer_c": "cost", "racer": "both"}
 SCENARIOS = ("in_distribution", "ood_costlier", "ood_cheaper")
 BETAS = (0.0, 0.005, 0.01, 0.05)
-BETA_ZERO = 1e-4
+BETA_ZERO = 1e-3
 BETA_BUDGETS = (2.0, 3.0, 4.0)
 CURVE_BUDGETS = (1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5)
 #: KL radius of the uncertainty sets: the simulated shifts are at KL 0.193 from the
@@ -56,7 +56,12 @@ RADIUS = 0.2
 
 
 def make_configs(quick: bool = False, data_dir: str | None = None) -> list[dict]:
-    """Ablation at budget 3, the beta table, and the cost-accuracy curve."""
+    """One configuration per (part, budget): the ablation, the curve, the beta table.
+
+    Quick: ablation at budget 3 and the curve at budgets 2, 3, 4 (no beta table).
+    Full: ablation at budgets 2, 3, 4, the curve over ``CURVE_BUDGETS``, the beta table
+    at budgets 2, 3, 4.
+    """
     if data_dir is not None:
         base = {
             "data": "routerbench",
@@ -65,7 +70,6 @@ def make_configs(quick: bool = False, data_dir: str | None = None) -> list[dict]
             "n_test": -1,
             "d": 32,
         }
-        budgets = (3.0,) if quick else (2.0, 3.0, 4.0)
     else:
         base = {
             "data": "sim",
@@ -74,12 +78,15 @@ def make_configs(quick: bool = False, data_dir: str | None = None) -> list[dict]
             "n_train": 1500 if quick else 4000,
             "n_test": 4000,
         }
-        budgets = (3.0,) if quick else (2.0, 3.0, 4.0)
-    configs = [{**base, "part": "ablation", "budget": b} for b in budgets]
-    configs.append({**base, "part": "curve", "budget": None})
-    if not quick:
-        configs.append({**base, "part": "beta", "budget": None})
-    return configs
+    if quick:
+        parts = [("ablation", 3.0)] + [("curve", b) for b in (2.0, 3.0, 4.0)]
+    else:
+        parts = (
+            [("ablation", b) for b in BETA_BUDGETS]
+            + [("curve", b) for b in CURVE_BUDGETS]
+            + [("beta", b) for b in BETA_BUDGETS]
+        )
+    return [{**base, "part": part, "budget": b} for part, b in parts]
 
 
 # --------------------------------------------------------------------------- data
@@ -183,28 +190,30 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
     else:
         train, tests = _routerbench(config, seeds[:4])
     rows = []
+    converged: dict[str, bool] = {}
 
-    def add(scenario, router, pi, budget, beta=np.nan):
+    def add(scenario, router, pi, budget, beta=np.nan, matched_to=""):
         rec = _evaluate(pi, tests[scenario])
         rows.append(
             {
                 "scenario": scenario,
                 "router": router,
-                "route_budget": budget,
                 "beta_value": beta,
                 **rec,
-                "over_budget": bool(np.isfinite(budget) and rec["cost_ratio"] > budget),
+                "over_budget": bool(rec["cost_ratio"] > budget),
+                "converged": converged.get(router, True),
+                "matched_to": matched_to,
             }
         )
 
-    part = config["part"]
+    part, b = config["part"], float(config["budget"])
     if part == "ablation":
-        b = float(config["budget"])
         probs = {}
         for name in ("acer", "racer_r", "racer_c", "racer"):
             router = _racer(b, ROBUST[name], 0.01, seeds[4]).fit(
                 train["X"], train["rewards"], train["costs"]
             )
+            converged[name] = bool(router.converged_)
             probs[name] = {s: _reasoning_prob(router, t["X"]) for s, t in tests.items()}
         for name in ("all_instruct", "all_reasoning", "random", "knn"):
             router = _baseline(name, train, b, seeds[5])
@@ -213,29 +222,34 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
             for name in ROUTERS:
                 add(s, name, probs[name][s], b)
     elif part == "beta":
-        for b in BETA_BUDGETS:
-            for beta in BETAS:
-                router = _racer(
-                    b, "both", beta if beta > 0 else BETA_ZERO, seeds[4]
-                ).fit(train["X"], train["rewards"], train["costs"])
-                add(
-                    "in_distribution",
-                    "racer",
-                    _reasoning_prob(router, tests["in_distribution"]["X"]),
-                    b,
-                    beta,
-                )
-    elif part == "curve":
-        for b in CURVE_BUDGETS:
-            router = _racer(b, "both", 0.01, seeds[4]).fit(
+        for beta in BETAS:
+            router = _racer(b, "both", beta if beta > 0 else BETA_ZERO, seeds[4]).fit(
                 train["X"], train["rewards"], train["costs"]
             )
-            pi = _reasoning_prob(router, tests["in_distribution"]["X"])
-            add("in_distribution", "racer", pi, b)
-            # random routing at the same (realised) reasoning rate
-            add("in_distribution", "random", float(pi.mean()), b)
-        add("in_distribution", "all_instruct", 0.0, np.nan)
-        add("in_distribution", "all_reasoning", 1.0, np.nan)
+            converged["racer"] = bool(router.converged_)
+            add(
+                "in_distribution",
+                "racer",
+                _reasoning_prob(router, tests["in_distribution"]["X"]),
+                b,
+                beta,
+            )
+    elif part == "curve":
+        test = tests["in_distribution"]
+        c0, c1 = test["costs"].mean(axis=0)
+        for name in ("acer", "racer"):
+            router = _racer(b, ROBUST[name], 0.01, seeds[4]).fit(
+                train["X"], train["rewards"], train["costs"]
+            )
+            converged[name] = bool(router.converged_)
+            pi = _reasoning_prob(router, test["X"])
+            add("in_distribution", name, pi, b, matched_to=name)
+            # random routing at the same realised cost on the same test queries
+            cost = rows[-1]["cost_ratio"]
+            rate = float(np.clip((cost - c0) / (c1 - c0), 0.0, 1.0))
+            add("in_distribution", "random", rate, b, matched_to=name)
+        add("in_distribution", "all_instruct", 0.0, b)
+        add("in_distribution", "all_reasoning", 1.0, b)
     else:
         raise ValueError(f"`part` must be 'ablation', 'beta' or 'curve', got {part!r}")
     return pd.DataFrame(rows)
@@ -271,33 +285,41 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
         tables["ablation_paired"] = paired
     beta = rows[rows["part"] == "beta"]
     if not beta.empty:
-        t = beta.groupby(data_col + ["beta_value", "route_budget"], as_index=False).agg(
-            accuracy=("accuracy", "mean"), cost_ratio=("cost_ratio", "mean")
+        idx = data_col + ["beta_value"]
+        t = beta.groupby(idx + ["budget"], as_index=False).agg(
+            accuracy=("accuracy", "mean"),
+            cost_ratio=("cost_ratio", "mean"),
+            converged=("converged", "mean"),
         )
-        wide = t.pivot_table(
-            index=data_col + ["beta_value"], columns="route_budget", values="accuracy"
-        ).reset_index()
-        wide.columns = [
-            c if isinstance(c, str) else f"acc_C={c:g}" for c in wide.columns
-        ]
-        wide["beta_label"] = [
-            f"0 (run as {BETA_ZERO:g})" if b == 0 else f"{b:g}"
-            for b in wide["beta_value"]
-        ]
+        acc = t.pivot_table(index=idx, columns="budget", values="accuracy")
+        acc.columns = [f"acc_C={c:g}" for c in acc.columns]
+        cost = t.pivot_table(index=idx, columns="budget", values="cost_ratio")
+        cost.columns = [f"cost_C={c:g}" for c in cost.columns]
+        wide = acc.join(cost).reset_index()
+        wide.insert(
+            len(idx),
+            "beta_label",
+            [
+                f"0 (run as {BETA_ZERO:g})" if v == 0 else f"{v:g}"
+                for v in wide["beta_value"]
+            ],
+        )
+        wide["share_converged"] = t.groupby(idx)["converged"].mean().to_numpy()
         tables["beta"] = wide
     curve = rows[rows["part"] == "curve"]
     if not curve.empty:
         c = curve.groupby(
-            data_col + ["router", "route_budget"], as_index=False, dropna=False
+            data_col + ["router", "matched_to", "budget"], as_index=False, dropna=False
         ).agg(
             accuracy=("accuracy", "mean"),
             cost_ratio=("cost_ratio", "mean"),
             reasoning_rate=("reasoning_rate", "mean"),
         )
         tables["curve"] = c
-        cc = curve[curve["router"].isin(["racer", "random"])]
+        # each router against random routing at that router's own realised cost
+        cc = curve[curve["matched_to"] != ""]
         tables["curve_paired"] = _common.paired(
-            cc, metric="accuracy", by=data_col + ["route_budget"]
+            cc, metric="accuracy", by=data_col + ["budget", "matched_to"]
         )
     return tables
 
@@ -331,8 +353,18 @@ def plot(rows: pd.DataFrame, directory: Path) -> list[Path]:
     if "curve" in tables:
         for data, sub in tables["curve"].groupby("data"):
             fig, ax = plt.subplots(figsize=(6, 4.2))
-            for router in ("random", "racer"):
-                line = sub[sub["router"] == router].sort_values("cost_ratio")
+            ends = sub[sub["router"].isin(["all_instruct", "all_reasoning"])]
+            ends = ends.groupby("router")[["cost_ratio", "accuracy"]].mean()
+            ax.plot(
+                ends["cost_ratio"],
+                ends["accuracy"],
+                color="#7f7f7f",
+                linestyle="--",
+                linewidth=1,
+                label="random (any rate: the chord)",
+            )
+            for router in ("acer", "racer"):
+                line = sub[(sub["router"] == router)].sort_values("cost_ratio")
                 style = plotting.ROUTER_STYLE[router]
                 ax.plot(
                     line["cost_ratio"],
@@ -342,10 +374,10 @@ def plot(rows: pd.DataFrame, directory: Path) -> list[Path]:
                     label=plotting.ROUTER_LABEL[router],
                 )
             for router in ("all_instruct", "all_reasoning"):
-                pt = sub[sub["router"] == router]
+                pt = sub[sub["router"] == router]  # the same policy at every budget
                 ax.scatter(
-                    pt["cost_ratio"],
-                    pt["accuracy"],
+                    pt["cost_ratio"].mean(),
+                    pt["accuracy"].mean(),
                     s=60,
                     zorder=3,
                     color=plotting.ROUTER_STYLE[router]["color"],
