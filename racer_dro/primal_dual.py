@@ -55,7 +55,14 @@ __all__ = [
 
 
 class ConvergenceWarning(UserWarning):
-    """The primal-dual solver stopped at ``max_iter`` before meeting its tolerance."""
+    """The primal-dual solver stopped at ``max_iter`` before meeting its tolerance.
+
+    Examples
+    --------
+    >>> from racer_dro.primal_dual import ConvergenceWarning
+    >>> issubclass(ConvergenceWarning, UserWarning)
+    True
+    """
 
 
 # ---------------------------------------------------------------------------- policy values

@@ -52,7 +52,16 @@ _ATTEMPTS = (
 
 
 class SolverError(RuntimeError):
-    """No CVXPY attempt solved the problem; the message lists each attempt's status."""
+    """No CVXPY attempt solved the problem; the message lists each attempt's status.
+
+    A subclass of ``RuntimeError``.
+
+    Examples
+    --------
+    >>> from racer_dro.reference import SolverError
+    >>> issubclass(SolverError, RuntimeError)
+    True
+    """
 
 
 def _worst_reward(f, p, mode, radius, temperature, formulation, constraints):
