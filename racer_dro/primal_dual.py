@@ -817,7 +817,12 @@ def solve_primal_dual(
             lo = max(lo, lam)
         else:
             hi = min(hi, lam)
-        newton = lam - gval / gprime if gprime > 0 else math.inf
+        if constrained:
+            newton = lam - gval / gprime if gprime > 0 else math.inf
+        else:
+            # Newton on the smooth branch beta lambda - (C - B): the same root when the
+            # constraint binds, and a useful step (not the kink's) where it is slack
+            newton = lam - (beta * lam - excess) / (beta - dcost)
         if math.isfinite(hi):
             new = newton if lo < newton < hi else 0.5 * (lo + hi)
         else:  # constrained mode before an upper bracket is known
