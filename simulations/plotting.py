@@ -213,7 +213,27 @@ def scenario_bars(
                 ax.axhline(
                     budget, color="black", linestyle="--", linewidth=1, label="budget"
                 )
-                ax.legend(loc="upper left", fontsize=8, frameon=False)
+                ax.legend(loc="upper right", fontsize=8, frameon=False)
+                # keep the budget readable: cap the axis, print the value of capped bars
+                finite = np.sort([v for v in vals if np.isfinite(v)])
+                top = max(2.5 * budget, finite[-2] if finite.size > 1 else budget)
+                if finite.size and finite[-1] > 1.15 * top:
+                    ax.set_ylim(0, 1.15 * top)
+                    for x, v in zip(xs, vals):
+                        if np.isfinite(v) and v > 1.15 * top:
+                            ax.text(
+                                x,
+                                1.07 * top,
+                                f"{v:.1f}",
+                                ha="center",
+                                va="center",
+                                fontsize=8,
+                                bbox={
+                                    "facecolor": "white",
+                                    "pad": 1,
+                                    "edgecolor": "none",
+                                },
+                            )
             if i == 0:
                 finite = [v for v in vals if np.isfinite(v)]
                 if finite:

@@ -52,6 +52,11 @@ SCENARIO_LABEL = {
     "ood_costlier": "OOD costlier (shift to costly domains)",
     "ood_cheaper": "OOD cheaper (shift to cheap domains)",
 }
+SCENARIO_LABEL_REAL = {
+    "in_distribution": "in distribution (ARC + WinoGrande)",
+    "ood_costlier": "OOD costlier (MBPP: premium ~53x)",
+    "ood_cheaper": "OOD cheaper (WinoGrande only)",
+}
 BETAS = (0.0, 0.005, 0.01, 0.05)
 BETA_ZERO = 1e-3
 BETA_BUDGETS = (2.0, 3.0, 4.0)
@@ -352,7 +357,8 @@ def plot(rows: pd.DataFrame, directory: Path) -> list[Path]:
     paths = []
     if "ablation" in tables:
         for (data, b), sub in tables["ablation"].groupby(["data", "budget"]):
-            sub = sub.assign(scenario=sub["scenario"].map(SCENARIO_LABEL))
+            labels = SCENARIO_LABEL_REAL if data == "routerbench" else SCENARIO_LABEL
+            sub = sub.assign(scenario=sub["scenario"].map(labels))
             fig = plotting.scenario_bars(
                 sub,
                 scenario="scenario",
