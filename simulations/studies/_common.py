@@ -61,6 +61,15 @@ def routerbench_frame(
     return data.frame
 
 
+def save_all(figs: dict, directory) -> list:
+    """Save ``{file name: Figure}`` as PNGs in ``directory``; return the paths."""
+    from pathlib import Path
+
+    from simulations.plotting import save_figure
+
+    return [save_figure(fig, Path(directory) / name) for name, fig in figs.items()]
+
+
 def paired(
     per_round: pd.DataFrame,
     *,

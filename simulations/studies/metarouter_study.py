@@ -391,13 +391,15 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 # --------------------------------------------------------------------------- figures
-def plot(rows: pd.DataFrame, directory: Path) -> list[Path]:
-    """EG against PMUR: one figure per (data, d, learner), one panel per n_gs (Figure 1)."""
+def figures(rows: pd.DataFrame) -> dict:
+    """EG against PMUR: one figure per (data, d, learner), one panel per n_gs (Figure 1).
+
+    Returns ``{file name: matplotlib Figure}``.
+    """
     from simulations import plotting
 
-    directory = Path(directory)
     eg = efficiency_gain_table(rows, n_boot=400)
-    paths = []
+    figs = {}
     for (data, d, learner), sub in eg.groupby(["data", "d", "learner"], sort=True):
         learner_name = {
             "rf": "random forest",
@@ -419,9 +421,10 @@ def plot(rows: pd.DataFrame, directory: Path) -> list[Path]:
             title=f"Efficiency gain over random routing - {data} data, d = {d}, {learner_name}"
             f" (median over {int(sub['rounds'].iloc[0])} rounds, 95% bootstrap band)",
         )
-        paths.append(
-            plotting.save_figure(
-                fig, directory / f"eg_vs_pmur_{data}_d{d}_{learner}.png"
-            )
-        )
-    return paths
+        figs[f"eg_vs_pmur_{data}_d{d}_{learner}.png"] = fig
+    return figs
+
+
+def plot(rows: pd.DataFrame, directory: Path) -> list[Path]:
+    """Write :func:`figures` as PNG files into ``directory``."""
+    return _common.save_all(figures(rows), directory)

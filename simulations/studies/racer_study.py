@@ -346,15 +346,14 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 # --------------------------------------------------------------------------- figures
-def plot(rows: pd.DataFrame, directory: Path) -> list[Path]:
+def figures(rows: pd.DataFrame) -> dict:
     """Scenario bars (Figure 3 analogue) per budget, and the cost-accuracy curve."""
     import matplotlib.pyplot as plt
 
     from simulations import plotting
 
-    directory = Path(directory)
     tables = summarise(rows)
-    paths = []
+    figs = {}
     if "ablation" in tables:
         for (data, b), sub in tables["ablation"].groupby(["data", "budget"]):
             labels = SCENARIO_LABEL_REAL if data == "routerbench" else SCENARIO_LABEL
@@ -370,9 +369,7 @@ def plot(rows: pd.DataFrame, directory: Path) -> list[Path]:
                 router_order=[r for r in ROUTERS if r in set(sub["router"])],
                 title=f"Judge routing under shift ({data} data, budget {b:g} x all-instruct cost)",
             )
-            paths.append(
-                plotting.save_figure(fig, directory / f"ablation_{data}_B{b:g}.png")
-            )
+            figs[f"ablation_{data}_B{b:g}.png"] = fig
     if "curve" in tables:
         for data, sub in tables["curve"].groupby("data"):
             fig, ax = plt.subplots(figsize=(6, 4.2))
@@ -412,7 +409,10 @@ def plot(rows: pd.DataFrame, directory: Path) -> list[Path]:
             ax.grid(alpha=0.3)
             ax.legend(frameon=False, fontsize=8, loc="lower right")
             fig.tight_layout()
-            paths.append(
-                plotting.save_figure(fig, directory / f"cost_accuracy_{data}.png")
-            )
-    return paths
+            figs[f"cost_accuracy_{data}.png"] = fig
+    return figs
+
+
+def plot(rows: pd.DataFrame, directory: Path) -> list[Path]:
+    """Write :func:`figures` as PNG files into ``directory``."""
+    return _common.save_all(figures(rows), directory)

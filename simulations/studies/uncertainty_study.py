@@ -144,7 +144,7 @@ def _paired_diff_ci(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def plot(rows: pd.DataFrame, directory: Path) -> list[Path]:
+def figures(rows: pd.DataFrame) -> dict:
     """Accuracy against the share of pairs sent to the judge, one panel per OOD share."""
     from simulations import plotting
 
@@ -153,7 +153,7 @@ def plot(rows: pd.DataFrame, directory: Path) -> list[Path]:
         "accuracy"
     ].median()
     med["call_pct"] = 100 * med["call_fraction"]
-    paths = []
+    figs = {}
     for (n_train, judge_acc), sub in med.groupby(["n_train", "judge_accuracy"]):
         fig = plotting.line_panels(
             sub,
@@ -169,6 +169,10 @@ def plot(rows: pd.DataFrame, directory: Path) -> list[Path]:
             title=f"Uncertainty vs random routing to a strong judge (accuracy "
             f"{judge_acc:.0%}); reward model trained on {n_train} pairs",
         )
-        name = f"accuracy_vs_calls_n{n_train}.png"
-        paths.append(plotting.save_figure(fig, Path(directory) / name))
-    return paths
+        figs[f"accuracy_vs_calls_n{n_train}.png"] = fig
+    return figs
+
+
+def plot(rows: pd.DataFrame, directory: Path) -> list[Path]:
+    """Write :func:`figures` as PNG files into ``directory``."""
+    return _common.save_all(figures(rows), directory)

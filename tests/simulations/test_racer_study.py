@@ -39,9 +39,37 @@ def _rows(part, budgets):
 
 
 @pytest.fixture(scope="module")
-def ablation():
-    rows = _rows("ablation", [3.0])
-    return rows.groupby(["scenario", "router"])[["accuracy", "cost_ratio"]].mean()
+def ablation_rows():
+    return _rows("ablation", [3.0])
+
+
+@pytest.fixture(scope="module")
+def ablation(ablation_rows):
+    return ablation_rows.groupby(["scenario", "router"])[
+        ["accuracy", "cost_ratio"]
+    ].mean()
+
+
+def test_ablation_figure_marks_violations(ablation_rows, tmp_path):
+    import matplotlib.pyplot as plt
+
+    figs = racer_study.figures(ablation_rows)
+    fig = figs["ablation_sim_B3.png"]
+    axes = fig.get_axes()
+    assert len(axes) == 6  # accuracy and cost rows x three scenarios
+    assert [ax.get_ylabel() for ax in axes[:3]] == ["judge accuracy (%)"] * 3
+    assert [ax.get_ylabel() for ax in axes[3:]] == [
+        "realised cost ratio (x all-instruct)"
+    ] * 3
+    assert axes[1].get_title().startswith("OOD costlier")
+    ticks = [t.get_text() for t in axes[4].get_xticklabels()]
+    hatched = dict(zip(ticks, [p.get_hatch() for p in axes[4].patches]))
+    # ACER is drawn as over budget under the costlier shift, RACER is not
+    assert hatched["ACER"] == "//" and hatched["RACER"] is None
+    for f in figs.values():
+        plt.close(f)
+    paths = racer_study.plot(ablation_rows, tmp_path)
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
 
 
 def test_every_router_in_every_scenario(ablation):
@@ -115,6 +143,12 @@ def test_routing_beats_random_at_same_cost_on_the_curve():
     assert (gain.xs("racer", level="router") > 0.1).all(), gain
     paired = racer_study.summarise(rows)["curve_paired"]
     assert len(paired) == 4 and paired["diff"].gt(0).all()
+    fig = racer_study.figures(rows)["cost_accuracy_sim.png"]
+    ax = fig.get_axes()[0]
+    assert ax.get_xlabel() == "realised cost ratio (x all-instruct cost)"
+    assert ax.get_ylabel() == "judge accuracy (%)"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "RACER (both)" in labels and labels[0].startswith("random")
 
 
 def test_beta_table_keeps_budget_in_distribution():

@@ -12,7 +12,7 @@ import pytest
 from simulations.engine import round_seed
 from simulations.studies import STUDIES, uncertainty_study
 
-ROUNDS = 3
+ROUNDS = 5
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +54,12 @@ def test_uncertainty_beats_random_at_same_calls(rows):
     )
     gain = acc["uncertainty"] - acc["random"]
     # With 2000 test pairs the accuracy of one router in one round has sampling sd of about
-    # 1 point, and the paired difference much less (shared pairs). The simulated gain at 25%
-    # calls is several points, so 1 point in every round/level is a conservative margin.
-    assert (gain > 1.0).all(), gain
+    # 1 point, the paired difference less (shared pairs and verdicts). Every round and
+    # level must favour uncertainty routing, and by more than 3 points on average at 25%
+    # calls, where the simulated gain is about 5 points (the poster's largest gains sit at
+    # 25-45% calls too).
+    assert (gain > 0).all(), gain
+    assert gain.xs(0.25, level="call_fraction").mean() > 3.0
     # the most uncertain pairs are mostly the OOD ones (30% of the test set)
     unc = rows[(rows["router"] == "uncertainty") & (rows["call_fraction"] == 0.1)]
     assert unc["ood_share_of_calls"].min() > 0.8
@@ -66,12 +69,20 @@ def test_summary_marks_the_gain_significant(rows):
     tables = uncertainty_study.summarise(rows)
     head = tables["headline"].set_index("call_fraction")
     assert next(iter(tables)) == "headline"
-    assert (head.loc[[0.1, 0.25, 0.45], "gain_vs_random"] > 1.0).all()
+    assert (head.loc[[0.1, 0.25, 0.45], "gain_vs_random"] > 0.5).all()
     assert head.loc[[0.1, 0.25, 0.45], "vs_random"].eq("better").all()
     assert head.loc[0.0, "gain_vs_random"] == 0.0
 
 
 def test_plot_writes_a_labelled_png(rows, tmp_path):
+    fig = uncertainty_study.figures(rows)["accuracy_vs_calls_n300.png"]
+    (ax,) = fig.get_axes()
+    assert ax.get_xlabel() == "strong-judge calls (% of test pairs)"
+    assert ax.get_ylabel() == "preference accuracy (%)"
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "uncertainty routing",
+        "random",
+    ]
     paths = uncertainty_study.plot(rows, tmp_path)
     assert len(paths) == 1
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
