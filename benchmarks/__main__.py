@@ -1,4 +1,4 @@
-"""Run a benchmark: ``python -m benchmarks {metarouter,racer} [options]``.
+"""Run a benchmark: ``python -m benchmarks {metarouter,racer,harness} [options]``.
 
 Each benchmark measures, in one run, our implementation against its reference
 (econml for the CATE learners, CVXPY for the RACER solver): median wall time of
@@ -13,13 +13,14 @@ from importlib import import_module
 BENCHMARKS = {
     "metarouter": ("benchmarks.metarouter_econml", "R/DR-learners against econml"),
     "racer": ("benchmarks.racer_cvxpy", "primal-dual solver against CVXPY"),
+    "harness": ("benchmarks.harness_backends", "simulation backends against serial"),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"-h", "--help"}:
-        lines = ["usage: python -m benchmarks {metarouter,racer} [options]", ""]
+        lines = ["usage: python -m benchmarks {metarouter,racer,harness} [options]", ""]
         lines += [f"  {name:<11} {text}" for name, (_, text) in BENCHMARKS.items()]
         print("\n".join(lines))
         return 0 if argv else 2
