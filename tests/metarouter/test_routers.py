@@ -294,3 +294,39 @@ def _errors(seeds, n_gs, n_pb, d):
             router.fit(data.X, data.y, data.source)
             errs[name].append(np.mean((router.predict(data.X_test) - data.m_test) ** 2))
     return {k: np.array(v) for k, v in errs.items()}
+
+
+def _mean_errors(errs):
+    return {k: float(np.mean(v)) for k, v in errs.items()}
+
+
+@pytest.mark.filterwarnings("ignore:.*propensities were clipped")
+def test_meta_routers_recover_m_better_than_pooled_and_gs_only():
+    """make_routing_data, heterogeneous bias, n_gs = 100 scarce GS rows.
+
+    The margins rest on a 10-seed study (see test_recovery_study below and the
+    report): at n_pb = 1000 the R meta-router's test MSE of m is 0.057 against
+    0.101 pooled and 0.078 GS-only (paired SE of each difference 0.003), the DR
+    meta-router's 0.081 (SE 0.007). Three fixed seeds keep the test fast.
+    """
+    errs = _errors(seeds=(0, 1, 2), n_gs=100, n_pb=1000, d=50)
+    mean = _mean_errors(errs)
+    assert mean["r"] < 0.8 * mean["pooled"], mean
+    assert mean["r"] < mean["gs_only"], mean
+    assert mean["dr"] < mean["pooled"], mean
+    # Known shortfall, not asserted: with 5-9% GS rows the DR pseudo-outcomes
+    # (weights 1 / p up to 100) are too noisy for DR to beat GS-only reliably.
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*propensities were clipped")
+@pytest.mark.parametrize("n_pb", [1000, 2000])
+def test_recovery_study(n_pb):
+    """Ten seeds, paired differences: R beats both baselines, DR beats pooled."""
+    errs = _errors(seeds=tuple(range(10)), n_gs=100, n_pb=n_pb, d=50)
+    for baseline in ("pooled", "gs_only"):
+        diff = errs["r"] - errs[baseline]
+        # paired mean difference more than 3 standard errors below zero
+        assert diff.mean() + 3 * diff.std(ddof=1) / np.sqrt(diff.size) < 0, baseline
+    diff = errs["dr"] - errs["pooled"]
+    assert diff.mean() < 0
