@@ -86,3 +86,20 @@ def test_plot_writes_a_labelled_png(rows, tmp_path):
     paths = uncertainty_study.plot(rows, tmp_path)
     assert len(paths) == 1
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_end_to_end_through_run_study_matches_direct_rounds(tmp_path):
+    # The harness stores exactly what run_round returns, with the engine's columns added.
+    from simulations.engine import run_study
+
+    study = STUDIES["uncertainty"]
+    rows = run_study(
+        study, quick=True, rounds=2, backend="serial", out_dir=tmp_path, quiet=True
+    )
+    config = study.make_configs(True, None)[0]
+    direct = uncertainty_study.run_round(config, round_seed(config, 1))
+    stored = rows[rows["round"] == 1].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        stored[direct.columns], direct, check_dtype=False, check_exact=True
+    )
+    assert next(iter(study.summarise(rows))) == "headline"
