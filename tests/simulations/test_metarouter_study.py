@@ -103,21 +103,35 @@ def test_eg_table_matches_metarouter_efficiency_gain():
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
 
 
-def test_meta_router_beats_pooled_and_gs_only_when_gs_is_scarce(rows):
+def _eg(rows):
     per_round = metarouter_study.per_round_mean_eg(rows)
-    eg = per_round.pivot_table(index="round", columns="router", values="mean_eg")
-    # Mean EG over the PMUR grid (quality gain per test query), paired over rounds.
-    # Pooled: the bias costs it ~0.02 EG here (per-round sd of the difference ~0.01), so
-    # the mean paired difference must exceed 0.005. GS-only: the meta-router's advantage
-    # in this DGP is smaller (~0.005, sd ~0.005), so we ask only for a positive mean
-    # difference; the estimation error of m below is the sharper check.
-    assert (eg["meta_r"] - eg["pooled"]).mean() > 0.005
+    return per_round.pivot_table(index="round", columns="router", values="mean_eg")
+
+
+def test_meta_router_beats_gs_only_when_gs_is_scarce(rows):
+    eg = _eg(rows)
+    # Mean EG over the PMUR grid (quality gain per test query), paired over rounds. The
+    # meta-router's advantage over GS-only at n_gs = 100 is small in this DGP (~0.003,
+    # per-round sd ~0.002), so we ask for a positive mean paired difference; the
+    # estimation error of m (below) is the sharper check.
     assert (eg["meta_r"] - eg["gs_only"]).mean() > 0.0
-    assert eg["meta_r"].mean() > 0.0
+    assert eg["meta_r"].mean() > 0.03
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="not reproduced on metarouter.datasets' DGP: its heterogeneous bias "
+    "0.35 + 0.15 tanh(z1) is mostly a constant offset, which leaves the pooled router's "
+    "ranking (and EG is a ranking metric) nearly intact; seed 003's HealthBench bias "
+    "reorders queries. The pooled router's error in m (test below) does show the bias.",
+)
+def test_meta_router_beats_pooled_in_eg_when_gs_is_scarce(rows):
+    eg = _eg(rows)
+    assert (eg["meta_r"] - eg["pooled"]).mean() > 0.0
 
 
 def test_r_learner_at_least_as_good_as_dr(mean_eg, rows):
-    # "at least as good" within a margin of 0.005 EG (about one per-round sd of the
+    # "at least as good" within a margin of 0.005 EG (about two per-round sd of the
     # paired difference)
     assert mean_eg["meta_r"] >= mean_eg["meta_dr"] - 0.005
     mse = rows.groupby("router")["m_mse"].median()
@@ -130,10 +144,11 @@ def test_oracle_bounds_the_learned_routers(mean_eg):
         assert mean_eg["oracle"] >= mean_eg[router] - 0.01
 
 
-def test_meta_router_estimates_m_better_than_pooled(rows):
-    # independent truth: the DGP's m(q) on the test queries
+def test_meta_router_estimates_m_better_than_pooled_and_gs_only(rows):
+    # independent truth: the DGP's m(q) on the test queries. Measured medians: meta_r
+    # ~0.05, GS-only ~0.055, pooled ~0.09 (the bias's offset); the pooled margin is 0.02.
     mse = rows.groupby("router")["m_mse"].median()
-    assert mse["meta_r"] < mse["pooled"]
+    assert mse["meta_r"] < mse["pooled"] - 0.02
     assert mse["meta_r"] < mse["gs_only"]
 
 
@@ -151,6 +166,14 @@ def test_summary_tables_and_figure(rows, tmp_path):
     assert head.loc["meta_r", "mean_eg"] <= head.loc["meta_r", "ci_high"]
     # the EG of random against itself is exactly zero at every level
     assert np.all(eg.loc[eg["router"] == "random", "eg"] == 0)
+    fig = metarouter_study.figures(rows)["eg_vs_pmur_sim_d10_xgb_small.png"]
+    (ax,) = fig.get_axes()  # one panel: one GS sample size in this test
+    assert ax.get_title() == "GS sample size n = 100"
+    assert ax.get_xlabel() == "PMUR (share of queries sent to premium)"
+    assert ax.get_ylabel() == "EG vs random (quality gain per query)"
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "meta-router (R-learner)" in legend and "pooled GS+PB" in legend
+    assert len(legend) == 5  # every router except random (the zero line)
     paths = metarouter_study.plot(rows, tmp_path)
     assert len(paths) == 1 and paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -161,3 +184,21 @@ def test_quick_grid_is_smaller_than_the_paper_grid():
     assert len(full) == 12  # n_gs {100, 500, 1000} x d {50, 100} x {rf, xgb}
     assert {c["n_gs"] for c in full} == {100, 500, 1000}
     assert len(quick) < len(full)
+
+
+@pytest.mark.slow
+def test_quick_grid_end_to_end_through_run_study(tmp_path):
+    # The README's main job (quick metarouter grid), 2 rounds, serial: the stored rows
+    # are the rounds' own, and the headline has every non-random router per setting.
+    from simulations.engine import run_study
+
+    study = STUDIES["metarouter"]
+    rows = run_study(
+        study, quick=True, rounds=2, backend="serial", out_dir=tmp_path, quiet=True
+    )
+    configs = study.make_configs(True, None)
+    assert rows["config_hash"].nunique() == len(configs)
+    assert rows.groupby("config_hash")["round"].nunique().eq(2).all()
+    head = study.summarise(rows)["headline"]
+    assert len(head) == len(configs) * (len(metarouter_study.ROUTERS) - 1)
+    assert study.plot(rows, tmp_path)[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
