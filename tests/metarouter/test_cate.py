@@ -272,3 +272,22 @@ def test_sample_weight_reaches_every_fit():
     # Weighted least squares and logistic likelihood equal the repeated-row fits;
     # 1e-6 absorbs lbfgs's stopping tolerance on the two logistic problems.
     np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), atol=1e-6)
+
+
+def test_nie_wager_mse_no_worse_than_econml():
+    """Setups A-D, same data, folds and boosted base learners, two seeds each.
+
+    R: the same computation as NonParamDML, so the paired MSE ratio is 1 up to
+    our propensity clip (5%). DR: separate mu_0/mu_1 against econml's joint
+    model on [X, T]; the paired mean MSE difference must not exceed twice its
+    standard error plus 5% of econml's mean MSE (sampling error at n = 500).
+    """
+    from benchmarks.metarouter_econml import run
+
+    table = run(n=500, n_test=1000, repeats=1, seeds=(0, 1), n_folds=3)
+    r = table[table["learner"] == "R"]
+    assert np.all(np.abs(r["mse_ratio"] - 1) < 0.05)
+    dr = table[table["learner"] == "DR"]
+    diff = dr["mse_ours"].to_numpy() - dr["mse_econml"].to_numpy()
+    se = diff.std(ddof=1) / np.sqrt(diff.size)
+    assert diff.mean() <= 2 * se + 0.05 * dr["mse_econml"].mean()

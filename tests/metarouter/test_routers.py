@@ -275,7 +275,10 @@ def test_feature_names_are_kept():
     df = pd.DataFrame(X, columns=["a", "b", "c", "d"])
     router = MetaRouter("r", LinearRegression(), random_state=0).fit(df, y, s)
     np.testing.assert_array_equal(router.feature_names_in_, ["a", "b", "c", "d"])
-    np.testing.assert_allclose(router.predict(df), router.predict(X))
+    plain = MetaRouter("r", LinearRegression(), random_state=0).fit(X, y, s)
+    np.testing.assert_allclose(router.predict(df), plain.predict(X))
+    with pytest.raises(ValueError, match="feature names"):
+        router.predict(df[["b", "a", "c", "d"]])
 
 
 def _errors(seeds, n_gs, n_pb, d):
