@@ -183,7 +183,7 @@ def make_routing_data(
     --------
     >>> from metarouter.datasets import make_routing_data
     >>> data = make_routing_data(n_gs=50, n_pb=200, n_test=100, d=10, random_state=0)
-    >>> data.X.shape, int(data.source.sum()), sorted(set(data.y[data.source == 0]))
+    >>> data.X.shape, int(data.source.sum()), sorted(set(data.y[data.source == 0].tolist()))
     ((250, 10), 50, [-1.0, 0.0, 1.0])
     """
     n_gs = _check_count(n_gs, "n_gs", 1)
