@@ -216,7 +216,7 @@ def _radius_temperature_newton(
         var_q = float(q @ (g - c) ** 2)
         dphi = -var_q / (tau * tau * kl)
         step = -phi / dphi if dphi < 0 else math.inf
-        new = s + step
+        new = s + min(max(step, -4.0), 4.0)  # bounded step in log tau
         if not (lo < new < hi) or not math.isfinite(new):
             if math.isfinite(lo) and math.isfinite(hi):
                 new = 0.5 * (lo + hi)

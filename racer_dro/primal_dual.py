@@ -217,6 +217,7 @@ def policy_step(problem: RoutingProblem, policy, multiplier: float) -> np.ndarra
 
 
 # ---------------------------------------------------------------------------- the engine
+_FIXED_POINT_TOL = 1e-6  # max |primal step - pi| accepted at an inner optimum
 _THETA_MAX = (
     50.0  # |logit| beyond which pi is 0 or 1 to 2e-22: logits are kept in [-50, 50]
 )
@@ -298,7 +299,7 @@ class _Engine:
                 hi = s
             if abs(phi) < 1e-13:
                 return tau, q, var
-            new = s + phi * tau * tau * kl / var
+            new = s + min(max(phi * tau * tau * kl / var, -4.0), 4.0)  # bounded step
             if not lo < new < hi:
                 if math.isfinite(lo) and math.isfinite(hi):
                     new = 0.5 * (lo + hi)
@@ -440,7 +441,12 @@ class _Engine:
         beta = self.beta
         kr, kc = self.dr * curv_r, self.dc * curv_c
         ar, ac = self.dr * wr0, lam * self.dc * wc0
+        # overflow to inf is harmless: the bracketing below treats it as a sign
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._separable(theta, pi0, ar, ac, kr, kc, beta)
 
+    @staticmethod
+    def _separable(theta, pi0, ar, ac, kr, kc, beta):
         def rhs(pi, idx):
             er = np.clip(-kr[idx] * (pi - pi0[idx]), -700.0, 700.0)
             ec = np.clip(kc[idx] * (pi - pi0[idx]), -700.0, 700.0)
@@ -472,6 +478,13 @@ class _Engine:
             idx = idx[~done]
         return np.clip(th, -_THETA_MAX, _THETA_MAX)
 
+    def fixed_point_residual(self, theta, lam, rs, cs) -> float:
+        """``max_i |sigmoid((w_r Dr - lambda w_c Dc) / beta) - pi_i|`` at ``theta``."""
+        if theta.size == 0:
+            return 0.0
+        target = (self.dr * rs.q - lam * self.dc * cs.q) / (self.beta * self.p)
+        return float(np.max(np.abs(expit(target) - expit(theta))))
+
     def solve(self, lam, theta0, tol, max_iter=200):
         """Damped Newton for ``max F_lambda`` (projected on ``|theta| <= 50``)."""
         theta = np.clip(np.array(theta0, dtype=float), -_THETA_MAX, _THETA_MAX)
@@ -482,11 +495,21 @@ class _Engine:
         for n_iter in range(1, max_iter + 1):
             step, s, dec, dcost = self.direction(theta, lam, rs, cs)
             dpi = float(np.max(np.abs(s * step))) if step.size else 0.0
-            tiny = dec <= 1e-15 * (1.0 + abs(F)) or dpi <= 1e-9
+            # fixed-point residual of the closed-form primal step: a tiny Newton step
+            # alone does not prove optimality when the curvature is huge (a radius
+            # near its threshold makes the worst case almost non-smooth)
+            fixed = self.fixed_point_residual(theta, lam, rs, cs)
+            tiny = (
+                dec <= 1e-15 * (1.0 + abs(F)) or dpi <= 1e-9
+            ) and fixed <= _FIXED_POINT_TOL
+            stalled = dpi <= 1e-9 and not tiny
             t = 1.0
-            trial = np.clip(theta + step, -_THETA_MAX, _THETA_MAX)
-            out = self.value(trial, lam)
-            accepted = out[0] >= F + 1e-4 * dec or tiny
+            if stalled:
+                out, accepted = None, False
+            else:
+                trial = np.clip(theta + step, -_THETA_MAX, _THETA_MAX)
+                out = self.value(trial, lam)
+                accepted = out[0] >= F + 1e-4 * dec or tiny
             if not accepted:
                 # far from the optimum: the exact majorise-minimise step, then backtracking
                 t = 0.0
@@ -494,7 +517,7 @@ class _Engine:
                 out = self.value(mm, lam)
                 if out[0] > F:
                     trial, accepted = mm, True
-                else:
+                elif not stalled:
                     t = 0.5
                     for _ in range(60):
                         trial = np.clip(theta + t * step, -_THETA_MAX, _THETA_MAX)
@@ -505,11 +528,11 @@ class _Engine:
                         t *= 0.5
             if not accepted:
                 # no ascent at machine precision: converged if the step is tiny
-                converged = dpi <= 1e-7
+                converged = dpi <= 1e-7 and fixed <= _FIXED_POINT_TOL
                 break
             theta = trial
             F, R, C, H, rs, cs = out
-            if t == 1.0 and dpi <= tol:
+            if t == 1.0 and dpi <= tol and fixed <= _FIXED_POINT_TOL:
                 converged = True
                 break
         return theta, F, R, C, H, dcost, converged, n_iter
@@ -631,6 +654,7 @@ def _fill_zero_weight(problem, policy, active, lam):
 
 
 # ---------------------------------------------------------------------------- the solver
+_LAMBDA_MAX = 1e12  # constrained mode: a multiplier beyond this means B = min cost
 _SUBSAMPLE_ABOVE = 100_000  # rows; larger problems start from a subsample's multiplier
 _SUBSAMPLE_SIZE = 20_000
 
@@ -778,7 +802,7 @@ def solve_primal_dual(
 
     records, thetas = [], []
     lo, hi = 0.0, math.inf
-    converged = False
+    converged = unbounded = False
     inner_ok_all = True
     for it in range(int(max_iter)):
         theta, F, R, C, H, dcost, inner_ok, n_inner = engine.solve(
@@ -839,13 +863,28 @@ def solve_primal_dual(
         if math.isfinite(hi) and hi - lo <= 4 * np.finfo(float).eps * max(1.0, hi):
             converged = inner_ok
             break
+        if not math.isfinite(hi) and lam > _LAMBDA_MAX:
+            unbounded = True
+            break
+        if constrained and not math.isfinite(hi) and it >= 5:
+            new = max(
+                new, 2.0 * lam
+            )  # no upper bracket yet: grow at least geometrically
         new = max(new, 0.0)
         # warm start: first-order prediction of the next inner solution (implicit function)
         if engine.dtheta_dlam is not None:
             theta = theta + (new - lam) * engine.dtheta_dlam
         lam = new
 
-    if not converged:
+    if unbounded:
+        warnings.warn(
+            f"solve_primal_dual: the multiplier exceeds {_LAMBDA_MAX:g} with the worst-case "
+            f"cost still above `budget` = {budget!r} (the minimum achievable is "
+            f"{problem.min_cost!r}): the hard constraint is feasible only in the limit",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    elif not converged:
         warnings.warn(
             f"solve_primal_dual stopped after {len(records)} iterations without meeting "
             f"`tol` = {tol!r} (inner solve converged: {inner_ok_all})",

@@ -241,3 +241,16 @@ def test_subsample_start_for_large_problems_gives_the_same_solution(
     # both converged to 1e-10 on the unique solution
     np.testing.assert_allclose(started.policy, plain.policy, atol=1e-8)
     assert started.multiplier == pytest.approx(plain.multiplier, rel=1e-8)
+
+
+def test_constrained_budget_at_minimum_cost_warns_unbounded_multiplier():
+    problem = _problem(n=100, beta=0.05, reward_temperature=0.5)
+    tight = problem.replace(
+        budget=problem.min_cost
+    )  # feasible only by the deterministic cheapest policy
+    with pytest.warns(ConvergenceWarning, match="multiplier exceeds"):
+        sol = solve_primal_dual(tight, constrained=True)
+    assert not sol.converged and sol.multiplier > 1e12
+    assert sol.worst_case_cost == pytest.approx(tight.budget, abs=1e-9)
+    # the penalised problem has a finite multiplier at the same budget
+    assert solve_primal_dual(tight).converged
