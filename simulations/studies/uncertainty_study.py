@@ -121,7 +121,8 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
         paired,
         by=by,
     )
-    head = pd.concat([head, sig.drop(columns=by + ["router"])], axis=1)
+    sig = sig[["p_adj_vs_random", "vs_random"]]  # two routers: no "best other" to add
+    head = pd.concat([head, sig], axis=1)
     return {"headline": head, "accuracy": med, "paired": paired}
 
 
