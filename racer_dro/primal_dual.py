@@ -861,7 +861,9 @@ def solve_primal_dual(
             converged = True
             break
         if math.isfinite(hi) and hi - lo <= 4 * np.finfo(float).eps * max(1.0, hi):
-            converged = inner_ok
+            # the bracket has collapsed: a solution only if the residual is small too
+            # (a jump in C(pi(lambda)) means an inner solve failed)
+            converged = inner_ok and residual <= 1e3 * tol * scale
             break
         if not math.isfinite(hi) and lam > _LAMBDA_MAX:
             unbounded = True
