@@ -43,22 +43,34 @@ def random_te_at_pmur(r, levels) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=4)
+def _routerbench(data_dir: str, premium: str, alternative: str):
+    from simulations import realdata
+
+    with warnings.catch_warnings():
+        warnings.simplefilter(
+            "ignore"
+        )  # the count is kept in `n_dropped` and reported in rows
+        return realdata.load_routerbench(
+            data_dir, premium=premium, alternative=alternative
+        )
+
+
 def routerbench_frame(
     data_dir: str,
     premium: str = "gpt-4-1106-preview",
     alternative: str = "mixtral-8x7b",
 ) -> pd.DataFrame:
     """All RouterBench rows (three tasks, train and test), cached per worker process."""
-    from simulations import realdata
+    return _routerbench(str(data_dir), premium, alternative).frame
 
-    with warnings.catch_warnings():
-        warnings.simplefilter(
-            "ignore"
-        )  # the dropped-row count is reported by the loader's caller
-        data = realdata.load_routerbench(
-            data_dir, premium=premium, alternative=alternative
-        )
-    return data.frame
+
+def routerbench_dropped(
+    data_dir: str,
+    premium: str = "gpt-4-1106-preview",
+    alternative: str = "mixtral-8x7b",
+) -> int:
+    """Rows the loader dropped for missing correctness of the two models."""
+    return _routerbench(str(data_dir), premium, alternative).n_dropped
 
 
 def save_all(figs: dict, directory) -> list:

@@ -280,6 +280,8 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
     out = pd.concat(rows, ignore_index=True)
     out["n_test_rows"] = n_test
     out["n_prop_clipped"] = scores["n_prop_clipped"]
+    if config["data"] != "sim":
+        out["n_rows_dropped"] = _common.routerbench_dropped(config["data_dir"])
     return out
 
 

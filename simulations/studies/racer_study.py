@@ -270,6 +270,9 @@ def _run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
         add("in_distribution", "all_reasoning", 1.0, b)
     else:
         raise ValueError(f"`part` must be 'ablation', 'beta' or 'curve', got {part!r}")
+    if config["data"] != "sim":
+        for row in rows:
+            row["n_rows_dropped"] = _common.routerbench_dropped(config["data_dir"])
     return pd.DataFrame(rows)
 
 
