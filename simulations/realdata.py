@@ -80,6 +80,15 @@ class RouterBenchData:
         Rows dropped because a used correctness cell was missing.
     n_dropped_by_file : dict
         The same count per file.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"text": ["q1", "q2"], "r": [1.0, 0.0],
+    ...                       "cost_premium": [0.02, 0.04], "cost_alternative": [0.001, 0.002]})
+    >>> data = RouterBenchData(frame, "gpt-4-1106-preview", "mistralai/mixtral-8x7b-chat", 0, {})
+    >>> data.texts, round(data.cost_ratio(), 1)
+    (['q1', 'q2'], 20.0)
     """
 
     frame: pd.DataFrame
