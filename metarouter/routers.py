@@ -23,7 +23,7 @@ from metarouter._crossfit import (
     _base_entropy,
     child_seed,
     child_seeds,
-    default_classifier,
+    default_overlap_classifier,
     default_regressor,
     fit_out_of_fold,
     make_folds,
@@ -151,7 +151,10 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
     scale : {None, "max", "variance", "wasserstein"}, default="variance"
         How GS outcomes are aligned to the PB scale; the constant is ``scale_``.
     propensity_model : classifier, default=None
-        Propensity model for the built-in learners and for ``overlap``.
+        Propensity model for the built-in learners and for ``overlap``. When
+        None the learners use strongly shrunk boosting (steady inverse
+        weights) and the overlap step a less shrunk booster (which can find
+        regions without overlap).
     n_folds : int, default=5
         Cross-fitting folds of the built-in learners.
     propensity_clip : float, default=0.01
@@ -331,7 +334,11 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
                 self.n_pb_dropped_ = int(np.sum(~inside & (s == 0)))
                 keep = inside | (s == 1)
                 if builtin:
-                    kwargs.update(folds=fold_ids[inside], propensity=p_raw[inside])
+                    # the learner refits its (shrunk) propensity model on the
+                    # region unless the caller supplied propensities
+                    kwargs["folds"] = fold_ids[inside]
+                    if propensity is not None:
+                        kwargs["propensity"] = p_raw[inside]
                 if "sample_weight" in kwargs:
                     kwargs["sample_weight"] = sw[inside]
                 learner.fit(X[inside], o[inside], s[inside], **kwargs)
@@ -373,7 +380,7 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
                 raise ValueError("`propensity` must lie in [0, 1].")
             return fold_ids, p
         model = (
-            default_classifier()
+            default_overlap_classifier()
             if self.propensity_model is None
             else self.propensity_model
         )
