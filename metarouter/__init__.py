@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "RLearner": "metarouter.cate",
     "DRLearner": "metarouter.cate",
+    "EconMLAdapter": "metarouter.cate",
     "MetaRouter": "metarouter.routers",
     "PooledRouter": "metarouter.routers",
     "GSOnlyRouter": "metarouter.routers",
@@ -25,6 +26,7 @@ _EXPORTS = {
 
 __all__ = [
     "DRLearner",
+    "EconMLAdapter",
     "GSOnlyRouter",
     "MetaRouter",
     "PooledRouter",
