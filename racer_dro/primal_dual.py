@@ -422,8 +422,15 @@ class _Engine:
             W = np.column_stack(cols) * s[:, None]
             dinv_U = U / diag[:, None]
             cap = np.eye(len(cols)) + np.einsum("ij,il->jl", W, dinv_U)
-            small = np.linalg.solve(cap, np.einsum("ij,il->jl", W, dinv_rhs))
-            sol = dinv_rhs - np.einsum("ij,jl->il", dinv_U, small)
+            try:
+                small = np.linalg.solve(cap, np.einsum("ij,il->jl", W, dinv_rhs))
+                sol = dinv_rhs - np.einsum("ij,jl->il", dinv_U, small)
+            except np.linalg.LinAlgError:
+                sol = None
+            if sol is None or not np.all(np.isfinite(sol)):
+                # extreme curvature (temperature ~ 0): the diagonal part alone still
+                # gives an ascent direction (the dropped low-rank part is PSD)
+                sol = dinv_rhs
         else:
             sol = dinv_rhs
         step, dtheta_dlam = sol[:, 0], sol[:, 1]
