@@ -17,11 +17,16 @@ in place of HealthBench:
 3. With ``z_j`` the j-th PCA score divided by its standard deviation, the GS
    quality gain is ``m0(x) = 0.45 tanh(1.5 h(x))`` with
    ``h = 0.7 z1 + 0.7 sin(1.5 z2) + 0.6 tanh(z3) + 0.6 tanh(z4) - 0.6 tanh(z5)``
-   (PB scale). The PB judge's bias is ``b(x)``: ``0.35 + 0.15 tanh(z1)``
-   ("heterogeneous": the judge over-rates the premium model, more so on one side
-   of the embedding), ``0.35`` ("homogeneous") or ``0`` ("none"), and the PB
-   mechanism is ``eta(x) = m0(x) - b(x)``. The shift is a simpler function than
-   ``m``, which is what lets a few GS rows correct many PB rows.
+   (PB scale). The PB judge's bias is ``b(x)``: ``0.1 + 0.4 tanh(2 z4)``
+   ("heterogeneous": the judge over-rates the premium model on one side of the
+   embedding and under-rates it on the other; since ``m0`` increases in ``z4``
+   and ``b`` increases faster, the bias reverses the ranking of queries along
+   ``z4``, so a router trained on uncorrected PB labels routes the wrong
+   queries, as seed 003 reports for the pooled router), ``0.35``
+   ("homogeneous": a constant offset, which leaves the ranking intact) or ``0``
+   ("none"), and the PB mechanism is ``eta(x) = m0(x) - b(x)``, which stays in
+   ``[-0.95, 0.95]``. The shift is a simpler function than ``m`` (one
+   coordinate), which is what lets a few GS rows correct many PB rows.
 4. PB outcomes are in {-1, 0, 1}: ``P(y = 0) = 0.05``,
    ``P(y = +-1) = (0.95 +- eta(x)) / 2``, so ``E[y | x] = eta(x)``.
    GS outcomes are ``r = gs_scale (m0(x) + e)``, ``e ~ N(0, 0.4^2)``: expert
@@ -54,8 +59,8 @@ _PI_TEST = 0.5 * (_PI_GS + _PI_PB)
 _TIE_RATE = 0.05
 _GS_NOISE = 0.4
 _M_AMP = 0.45
-_B_MEAN = 0.35
-_B_AMP = 0.15
+_B_MEAN = 0.1
+_B_AMP = 0.4
 _B_HOMOGENEOUS = 0.35
 _BIASES = ("heterogeneous", "homogeneous", "none")
 
@@ -143,7 +148,7 @@ def _m0(z: np.ndarray) -> np.ndarray:
 
 def _bias(z: np.ndarray, bias: str) -> np.ndarray:
     if bias == "heterogeneous":
-        return _B_MEAN + _B_AMP * np.tanh(z[:, 0])
+        return _B_MEAN + _B_AMP * np.tanh(2.0 * z[:, 3])
     if bias == "homogeneous":
         return np.full(z.shape[0], _B_HOMOGENEOUS)
     return np.zeros(z.shape[0])

@@ -15,7 +15,8 @@ from simulations.engine import round_seed
 from simulations.studies import STUDIES, metarouter_study
 
 # n_gs = 100 GS rows against 3000 PB rows in 10 dimensions: GS is scarce, and the DGP's
-# bias Delta(q) = 0.2 tanh(z1) is heterogeneous (metarouter.datasets).
+# bias Delta(q) = 0.1 + 0.4 tanh(2 z4) is heterogeneous and reorders queries
+# (metarouter.datasets).
 ROUNDS = 4
 CONFIG = {
     "bias": "heterogeneous",
@@ -111,23 +112,19 @@ def _eg(rows):
 def test_meta_router_beats_gs_only_when_gs_is_scarce(rows):
     eg = _eg(rows)
     # Mean EG over the PMUR grid (quality gain per test query), paired over rounds. The
-    # meta-router's advantage over GS-only at n_gs = 100 is small in this DGP (~0.003,
-    # per-round sd ~0.002), so we ask for a positive mean paired difference; the
-    # estimation error of m (below) is the sharper check.
+    # meta-router's advantage over GS-only at n_gs = 100 is small in this DGP (measured
+    # 0.005 over 8 rounds, SE 0.0012), so we ask for a positive mean paired difference;
+    # the estimation error of m (below) is the sharper check.
     assert (eg["meta_r"] - eg["gs_only"]).mean() > 0.0
     assert eg["meta_r"].mean() > 0.03
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not reproduced on metarouter.datasets' DGP: its heterogeneous bias "
-    "0.35 + 0.15 tanh(z1) is mostly a constant offset, which leaves the pooled router's "
-    "ranking (and EG is a ranking metric) nearly intact; seed 003's HealthBench bias "
-    "reorders queries. The pooled router's error in m (test below) does show the bias.",
-)
 def test_meta_router_beats_pooled_in_eg_when_gs_is_scarce(rows):
+    # the pooled router ranks queries by the biased PB mechanism: measured paired
+    # advantage of the R meta-router 0.028 over 8 rounds (SE 0.0008); 0.01 leaves
+    # more than ten standard errors of room for 4 rounds
     eg = _eg(rows)
-    assert (eg["meta_r"] - eg["pooled"]).mean() > 0.0
+    assert (eg["meta_r"] - eg["pooled"]).mean() > 0.01
 
 
 def test_r_learner_at_least_as_good_as_dr(mean_eg, rows):
@@ -146,7 +143,7 @@ def test_oracle_bounds_the_learned_routers(mean_eg):
 
 def test_meta_router_estimates_m_better_than_pooled_and_gs_only(rows):
     # independent truth: the DGP's m(q) on the test queries. Measured medians: meta_r
-    # ~0.05, GS-only ~0.055, pooled ~0.09 (the bias's offset); the pooled margin is 0.02.
+    # ~0.048, GS-only ~0.055, pooled ~0.084 (the bias); the pooled margin is 0.02.
     mse = rows.groupby("router")["m_mse"].median()
     assert mse["meta_r"] < mse["pooled"] - 0.02
     assert mse["meta_r"] < mse["gs_only"]
