@@ -2,7 +2,7 @@
 
 Histogram gradient boosting spins OpenMP threads; on a machine shared by several
 processes, oversubscribed threads make fits 50-100x slower without changing any
-result. Every test in this package runs with one thread per BLAS/OpenMP pool.
+result. Every test runs with one thread per BLAS/OpenMP pool.
 """
 
 import pytest
