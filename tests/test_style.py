@@ -1,7 +1,8 @@
 """The code base is ruff clean (the house style), checked with the project's ruff."""
 
-import shutil
+import importlib.util
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,11 +11,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_ruff_clean():
-    ruff = shutil.which("ruff")
-    if ruff is None:
+    if importlib.util.find_spec("ruff") is None:
         pytest.skip("ruff is not installed (it comes with the `test` extra)")
     result = subprocess.run(
-        [ruff, "check", "--no-cache", str(ROOT)],
+        [sys.executable, "-m", "ruff", "check", "--no-cache", str(ROOT)],
         check=False,
         capture_output=True,
         text=True,
