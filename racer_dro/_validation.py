@@ -10,6 +10,7 @@ import numpy as np
 __all__ = [
     "check_nonnegative",
     "check_positive",
+    "check_rewards_costs",
     "check_sense",
     "check_side",
     "check_values",
@@ -56,6 +57,35 @@ def check_values(
         bad = "NaN" if np.isnan(arr).any() else "infinite values"
         raise ValueError(f"`{name}` must be finite, got {bad}")
     return arr
+
+
+def check_rewards_costs(
+    rewards, costs, n_rows: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``rewards`` and ``costs`` as finite float arrays of shape (n, 2), costs >= 0.
+
+    Column 0 is the cheap arm (instruct), column 1 the expensive one (reasoning).
+    With ``n_rows``, both must have one row per row of ``X``; without, ``costs``
+    must have the shape of ``rewards``.
+    """
+    rewards = check_values(rewards, "rewards", ndim=2, ncols=2)
+    costs = check_values(costs, "costs", ndim=2, ncols=2)
+    if n_rows is None:
+        if costs.shape != rewards.shape:
+            raise ValueError(
+                f"`costs` must have the same shape as `rewards` {rewards.shape}, "
+                f"got {costs.shape}"
+            )
+    else:
+        for name, arr in (("rewards", rewards), ("costs", costs)):
+            if arr.shape[0] != n_rows:
+                raise ValueError(
+                    f"`{name}` must have one row per row of `X` ({n_rows}), "
+                    f"got shape {arr.shape}"
+                )
+    if np.any(costs < 0):
+        raise ValueError(f"`costs` must be non-negative, got minimum {costs.min()!r}")
+    return rewards, costs
 
 
 def check_weights(weights, n: int, name: str = "weights") -> np.ndarray:

@@ -26,6 +26,8 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from racer_dro._validation import check_rewards_costs
+
 __all__ = [
     "AllCheapRouter",
     "AllExpensiveRouter",
@@ -35,33 +37,6 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------- validation
-def check_rewards_costs(rewards, costs, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Validate ``rewards`` and ``costs``: finite, shape (n_rows, 2), costs >= 0."""
-    out = []
-    for name, values in (("rewards", rewards), ("costs", costs)):
-        if hasattr(values, "to_numpy"):
-            values = values.to_numpy()
-        try:
-            arr = np.asarray(values, dtype=float)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"`{name}` must be numeric, got {type(values).__name__}"
-            ) from exc
-        if arr.shape != (n_rows, 2):
-            raise ValueError(
-                f"`{name}` must have shape ({n_rows}, 2) (one row per row of `X`; "
-                f"column 0 = cheap/instruct, column 1 = expensive/reasoning), "
-                f"got shape {arr.shape}"
-            )
-        if not np.all(np.isfinite(arr)):
-            bad = "NaN" if np.isnan(arr).any() else "infinite values"
-            raise ValueError(f"`{name}` must be finite, got {bad}")
-        out.append(arr)
-    if np.any(out[1] < 0):
-        raise ValueError(f"`costs` must be non-negative, got minimum {out[1].min()!r}")
-    return out[0], out[1]
-
-
 def _check_real(value, name: str, *, low=None, high=None, low_open=False) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` must be a real number, got {value!r}")

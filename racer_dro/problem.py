@@ -29,6 +29,7 @@ from scipy.special import entr
 from racer_dro._validation import (
     check_finite,
     check_positive,
+    check_rewards_costs,
     check_side,
     check_values,
     check_weights,
@@ -107,16 +108,7 @@ class RoutingProblem:
     sample_weight: np.ndarray | None = None
 
     def __post_init__(self):
-        rewards = check_values(self.rewards, "rewards", ndim=2, ncols=2)
-        costs = check_values(self.costs, "costs", ndim=2, ncols=2)
-        if costs.shape != rewards.shape:
-            raise ValueError(
-                f"`costs` must have the same shape as `rewards` {rewards.shape}, got {costs.shape}"
-            )
-        if np.any(costs < 0):
-            raise ValueError(
-                f"`costs` must be non-negative, got minimum {costs.min()!r}"
-            )
+        rewards, costs = check_rewards_costs(self.rewards, self.costs)
         budget = check_finite(self.budget, "budget")
         beta = check_positive(self.beta, "beta")
         reward_radius, reward_temperature = check_side(

@@ -75,8 +75,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
-from racer_dro._validation import check_nonnegative, check_positive
-from racer_dro.baselines import check_rewards_costs
+from racer_dro._validation import check_nonnegative, check_positive, check_rewards_costs
 from racer_dro.problem import RoutingProblem
 
 __all__ = ["RacerPolicy", "RacerRouter"]
