@@ -2,7 +2,7 @@
 
 Runs a study through :func:`simulations.engine.run_study` (resuming from its
 store), then writes ``results.csv``, one CSV per summary table and the figures
-into ``<out>/<study>/`` (``<study>-data`` with ``--data``), prints the headline
+into ``<out>/<study>-sim/`` (``<study>-data`` with ``--data``), prints the headline
 table and where the files went. Invalid arguments give a one-line error and
 exit code 2.
 """

@@ -200,10 +200,13 @@ def seed_label(config_hash_: str, round_index: int, base_seed: int) -> str:
 
 
 def output_directory(study: Study, out_dir: str | Path, data_dir: str | None) -> Path:
-    """Where a run's store and files go: ``<out_dir>/<study>`` (``<study>-data`` with ``--data``)."""
-    return Path(out_dir) / (
-        f"{study.name}-data" if data_dir is not None else study.name
-    )
+    """Where a run's store and files go: ``<out_dir>/<study>-sim`` (``<study>-data`` with ``--data``).
+
+    The suffix keeps the folder's name from being importable: a bare
+    ``<out_dir>/metarouter`` would shadow the ``metarouter`` package for a run
+    started with ``--out .`` (Python puts the working directory first on the path).
+    """
+    return Path(out_dir) / f"{study.name}-{'data' if data_dir is not None else 'sim'}"
 
 
 def _check_positive(name: str, value: object, allow_none: bool = True) -> int | None:
@@ -335,7 +338,7 @@ def run_study(
         Address of a running dask scheduler (dask only; default: a ``LocalCluster``).
     out_dir : str or pathlib.Path, default="results"
         The store lives in ``<out_dir>/<study>/results.sqlite``
-        (``<study>-data`` with ``data_dir``).
+        (``<study>-data`` with ``data_dir``, ``<study>-sim`` without).
     quiet : bool, default=False
         No progress bar.
     batch_size : int, optional

@@ -19,4 +19,6 @@ def test_table_is_consistent():
     assert (table["rounds"] == 4).all()
     # ratios are to the serial median of the same run, so serial's is exactly one
     assert table.loc[table["backend"] == "serial", "ratio_to_serial"].item() == 1.0
-    np.testing.assert_allclose(table["rounds_per_s"] * table["median_wall_s"], 4, rtol=1e-12)
+    np.testing.assert_allclose(
+        table["rounds_per_s"] * table["median_wall_s"], 4, rtol=1e-12
+    )

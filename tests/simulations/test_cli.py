@@ -21,7 +21,7 @@ def test_run_writes_results_tables_figures_and_prints_the_headline(tmp_path, cap
     )
     captured = capsys.readouterr()
     assert code == 0
-    directory = out / "toy"
+    directory = out / "toy-sim"
     rows = pd.read_csv(directory / "results.csv")
     assert len(rows) == 2 * TOY.rounds[0] * 3  # quick grid x quick rounds x routers
     # each summary table's CSV is the study's summary of the stored rows
@@ -51,10 +51,10 @@ def test_quiet_prints_nothing_and_a_rerun_resumes(tmp_path, capsys):
         "--quiet",
     ]
     assert main(args, studies=STUDIES) == 0
-    first = pd.read_csv(tmp_path / "toy" / "results.csv")
+    first = pd.read_csv(tmp_path / "toy-sim" / "results.csv")
     assert capsys.readouterr() == ("", "")
     assert main([*args[:2], "3", *args[3:]], studies=STUDIES) == 0
-    more = pd.read_csv(tmp_path / "toy" / "results.csv")
+    more = pd.read_csv(tmp_path / "toy-sim" / "results.csv")
     pd.testing.assert_frame_equal(more[more["round"] < 2].reset_index(drop=True), first)
     assert sorted(more["round"].unique()) == [0, 1, 2]
 
@@ -177,7 +177,7 @@ def test_table_names_are_safe_and_never_overwrite_the_tidy_rows(tmp_path, capsys
     args = ["toy", "--rounds", "1", "--backend", "serial", "--out", str(tmp_path)]
     assert main(args, studies={"toy": study}) == 0
     out = capsys.readouterr().out
-    directory = tmp_path / "toy"
+    directory = tmp_path / "toy-sim"
     assert len(pd.read_csv(directory / "results.csv")) == 4 * 3  # the tidy rows survive
     assert list(pd.read_csv(directory / "table_results.csv").columns) == [
         "router",

@@ -136,7 +136,7 @@ def test_base_seed_changes_results_and_is_stored_apart(tmp_path):
         check_exact=True,
     )
     # both runs live in the same store, each complete
-    with ResultStore(tmp_path / "toy" / "results.sqlite") as store:
+    with ResultStore(tmp_path / "toy-sim" / "results.sqlite") as store:
         assert len(store.completed(DEFAULT_BASE_SEED)) == len(store.completed(1)) == 8
 
 
@@ -147,7 +147,7 @@ def test_a_failing_round_propagates_and_completed_rounds_stay_stored(tmp_path):
     study = replace(TOY, make_configs=configs)
     with pytest.raises(RuntimeError, match="toy failure in round 2"):
         run_study(study, rounds=4, backend="serial", out_dir=tmp_path, quiet=True)
-    with ResultStore(tmp_path / "toy" / "results.sqlite") as store:
+    with ResultStore(tmp_path / "toy-sim" / "results.sqlite") as store:
         done = store.completed(DEFAULT_BASE_SEED)
     # rounds run round-major: rounds 0 and 1 of both configurations were done first
     hashes = [config_hash(c) for c in configs(False, None)]
@@ -216,7 +216,7 @@ def test_data_dir_goes_to_its_own_directory(tmp_path):
         quiet=True,
     )
     assert (tmp_path / "out" / "toy-data" / "results.sqlite").is_file()
-    assert not (tmp_path / "out" / "toy").exists()
+    assert not (tmp_path / "out" / "toy-sim").exists()
     assert (rows["data"] == str(data)).all()
 
 
@@ -224,3 +224,19 @@ def test_study_is_frozen():
     with pytest.raises(AttributeError):
         TOY.name = "other"
     assert isinstance(toy_study.STUDIES["toy"], Study)
+
+
+def test_output_folders_cannot_shadow_packages(tmp_path):
+    """A run with ``--out .`` must not create a folder that imports as a package.
+
+    ``python -m`` puts the working directory first on ``sys.path``: a folder named
+    ``metarouter`` there would be imported instead of the library (a namespace
+    package without the library's names), breaking every later round.
+    """
+    from simulations.engine import output_directory
+    from simulations.studies import STUDIES
+
+    for study in STUDIES.values():
+        for data_dir in (None, str(tmp_path)):
+            name = output_directory(study, tmp_path, data_dir).name
+            assert not name.isidentifier(), name

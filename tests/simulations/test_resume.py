@@ -53,7 +53,7 @@ def _marked(markers: Path) -> list[tuple[str, int]]:
 
 def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path, monkeypatch):
     out = tmp_path / "out"
-    store_path = out / "slowtoy" / "results.sqlite"
+    store_path = out / "slowtoy-sim" / "results.sqlite"
     first_markers, rerun_markers = tmp_path / "m1", tmp_path / "m2"
     first_markers.mkdir()
     rerun_markers.mkdir()
@@ -122,7 +122,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path, monkeypatch
     assert len(clean) == N_CONFIGS * N_ROUNDS * 3
     clean.to_csv(tmp_path / "clean.csv", index=False)
     pd.testing.assert_frame_equal(
-        pd.read_csv(out / "slowtoy" / "results.csv"),
+        pd.read_csv(out / "slowtoy-sim" / "results.csv"),
         pd.read_csv(tmp_path / "clean.csv"),
         check_exact=True,
     )

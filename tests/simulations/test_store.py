@@ -176,7 +176,7 @@ def test_more_rounds_compute_only_the_new_ones(tmp_path, monkeypatch):
     again = run_study(TOY, rounds=2, backend="serial", out_dir=out, quiet=True)
     assert list(markers.iterdir()) == []
     pd.testing.assert_frame_equal(again, first, check_exact=True)
-    with ResultStore(out / "toy" / "results.sqlite") as store:
+    with ResultStore(out / "toy-sim" / "results.sqlite") as store:
         assert len(store.completed(DEFAULT_BASE_SEED)) == 4 * 5
 
 
