@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from abc import ABCMeta, abstractmethod
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
@@ -68,7 +69,7 @@ def clip_propensity(propensity: np.ndarray, clip: float) -> tuple[np.ndarray, in
     return np.clip(propensity, low, high), n_clipped
 
 
-class _CrossFitCATE(BaseEstimator):
+class _CrossFitCATE(BaseEstimator, metaclass=ABCMeta):
     """Shared validation and nuisance cross-fitting of the R and DR learners."""
 
     def __init__(
@@ -93,11 +94,13 @@ class _CrossFitCATE(BaseEstimator):
     # -- the parts that differ between R and DR -------------------------------
     _final_needs_weights = False
 
-    def _outcome_jobs(self, outcome_model, y, t, splits, base):  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _outcome_jobs(self, outcome_model, y, t, splits, base):
+        """The outcome-model fits of one learner, as cross-fitting jobs."""
 
-    def _pseudo_outcome(self, y, t, p, nuisance, sample_weight):  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _pseudo_outcome(self, y, t, p, nuisance, sample_weight):
+        """The final regression's target and weights from the nuisances."""
 
     # -- shared fit ------------------------------------------------------------
     def fit(self, X, y, treatment, sample_weight=None, *, folds=None, propensity=None):
