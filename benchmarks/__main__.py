@@ -1,38 +1,100 @@
-"""Run a benchmark: ``python -m benchmarks {metarouter,racer,harness} [options]``.
+"""``python -m benchmarks [cate|dro|harness|profile|all] [--quick] [options]``.
 
 Each benchmark measures, in one run, our implementation against its reference
-(econml for the CATE learners, CVXPY for the RACER solver): median wall time of
-several repeats, the speed ratio, and the accuracy gap.
+(econml for the CATE learners, CVXPY for the robust program, a serial loop for the
+Monte Carlo harness), writes its section of ``benchmarks/RESULTS.md`` and prints it.
+Finished measurements are cached (``results/benchmarks/``), so a killed run resumes;
+``--fresh`` measures everything again.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+import time
 from importlib import import_module
+from pathlib import Path
+
+from benchmarks._core import Cache, write_section
 
 BENCHMARKS = {
-    "metarouter": ("benchmarks.metarouter_econml", "R/DR-learners against econml"),
-    "racer": ("benchmarks.racer_cvxpy", "primal-dual solver against CVXPY"),
-    "harness": ("benchmarks.harness_backends", "simulation backends against serial"),
+    "cate": ("benchmarks.cate", "R/DR-learners and the meta-router against econml"),
+    "dro": ("benchmarks.dro", "KL worst case and primal-dual solver against CVXPY"),
+    "harness": (
+        "benchmarks.harness",
+        "Monte Carlo harness: workers, overhead, projection",
+    ),
+    "profile": ("benchmarks.profile", "cProfile of the slowest benchmarked fits"),
 }
+DEFAULT_OUT = Path("benchmarks") / "RESULTS.md"
+DEFAULT_CACHE = Path("results") / "benchmarks"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(f"  {k:<8} {text}" for k, (_, text) in BENCHMARKS.items()),
+    )
+    parser.add_argument("benchmark", choices=[*BENCHMARKS, "all"])
+    parser.add_argument("--quick", action="store_true", help="a smoke run (seconds)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed runs per side (default 5; 2 with --quick)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"markdown report (default {DEFAULT_OUT})",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=DEFAULT_CACHE,
+        help=f"folder of finished measurements, for resuming (default {DEFAULT_CACHE})",
+    )
+    parser.add_argument(
+        "--fresh", action="store_true", help="ignore cached measurements"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in {"-h", "--help"}:
-        lines = ["usage: python -m benchmarks {metarouter,racer,harness} [options]", ""]
-        lines += [f"  {name:<11} {text}" for name, (_, text) in BENCHMARKS.items()]
-        print("\n".join(lines))
-        return 0 if argv else 2
-    name, rest = argv[0], argv[1:]
-    if name not in BENCHMARKS:
-        print(
-            f"benchmarks: error: unknown benchmark {name!r} (choose from {', '.join(BENCHMARKS)})",
-            file=sys.stderr,
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    repeats = args.repeats if args.repeats is not None else (2 if args.quick else 5)
+    if repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {repeats}")
+    names = list(BENCHMARKS) if args.benchmark == "all" else [args.benchmark]
+    failed = []
+    for name in names:
+        module = import_module(BENCHMARKS[name][0])
+        suffix = "-quick" if args.quick else ""
+        cache_path = args.cache / f"{name}{suffix}.jsonl"
+        if args.fresh and cache_path.exists():
+            cache_path.unlink()
+        start = time.perf_counter()
+        section = module.run(
+            quick=args.quick,
+            repeats=repeats,
+            cache=Cache(cache_path),
+            progress=not args.no_progress,
         )
-        return 2
-    module = import_module(BENCHMARKS[name][0])
-    return int(module.main(rest) or 0)
+        section.seconds = time.perf_counter() - start
+        section.quick = args.quick
+        write_section(args.out, section)
+        print(section.markdown())
+        failed += [f"{name}: {k}" for k, ok in section.checks.items() if not ok]
+    print(f"wrote {args.out}")
+    if failed:
+        print("accuracy checks failed: " + "; ".join(failed), file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
