@@ -32,6 +32,17 @@ policy. This module solves the same fixed point reliably:
   The hard-constraint mode (``constrained=True``) finds ``C(pi(lambda)) = B``
   the same way.
 
+* **joint Newton** (the default for the regularised mode): eliminating the
+  multiplier leaves the concave ``P(pi) = R + beta H - (C - B)_+^2 / (2 beta)``.
+  Its Newton step is the fixed-multiplier step plus a multiple of
+  ``dtheta / dlambda`` (one Sherman-Morrison update, so still ``O(n)``), with the
+  multiple chosen by maximising the piecewise-quadratic model across the kink at
+  ``C = B`` exactly, so iterates do not bounce across the budget. One loop of
+  ~10-30 steps replaces the nested loops; where its line search stalls (two radii
+  whose worst cases make ``P`` flat to rounding) the nested method takes over.
+  Profiling the nested solver (``python -m benchmarks profile``) showed the time
+  in the repeated inner solves and their line searches, which is why.
+
 The logits are kept in ``[-50, 50]`` (policies within 2e-22 of 0 or 1 are 0 or 1
 to double precision). Problems above 100,000 rows start from the multiplier of an
 evenly spaced 20,000-row subsample and a separable solve of every row at it, which
@@ -240,6 +251,19 @@ _THETA_MAX = (
 def _entropy_terms(theta):
     """Binary entropy ``h(sigmoid(theta)) = softplus(-theta) + sigmoid(-theta) theta``."""
     return np.logaddexp(0.0, -theta) + expit(-theta) * theta
+
+
+def _sigmoid_entropy(theta):
+    """``sigmoid(theta)`` and the binary entropy of it, from one exponential.
+
+    With ``e = exp(-|theta|)``: ``sigmoid = 1 / (1 + e)`` or ``e / (1 + e)``, and
+    ``h = log1p(e) + max(-theta, 0) + theta (1 - sigmoid)``.
+    """
+    e = np.exp(-np.abs(theta))
+    inv = 1.0 / (1.0 + e)
+    pi = np.where(theta >= 0, inv, e * inv)
+    h = np.log1p(e) + np.maximum(-theta, 0.0) + theta * (1.0 - pi)
+    return pi, h
 
 
 @dataclass
@@ -456,7 +480,7 @@ class _Engine:
             theta, expit(theta), rs.q / p, cs.q / p, rs.curv, cs.curv, lam
         )
 
-    def separable(self, theta, pi0, wr0, wc0, curv_r, curv_c, lam):
+    def separable(self, theta, pi0, wr0, wc0, curv_r, curv_c, lam, tol=1e-10):
         """Solve ``beta theta_i = Dr_i w_r(pi_i) - lambda Dc_i w_c(pi_i)`` row by row, with
         ``w_r(pi) = wr0 exp(-Dr curv_r (pi - pi0))`` and ``w_c(pi) = wc0 exp(Dc curv_c (pi - pi0))``."""
         beta = self.beta
@@ -464,10 +488,10 @@ class _Engine:
         ar, ac = self.dr * wr0, lam * self.dc * wc0
         # overflow to inf is harmless: the bracketing below treats it as a sign
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return self._separable(theta, pi0, ar, ac, kr, kc, beta)
+            return self._separable(theta, pi0, ar, ac, kr, kc, beta, tol)
 
     @staticmethod
-    def _separable(theta, pi0, ar, ac, kr, kc, beta):
+    def _separable(theta, pi0, ar, ac, kr, kc, beta, tol=1e-10):
         def rhs(pi, idx):
             er = np.clip(-kr[idx] * (pi - pi0[idx]), -700.0, 700.0)
             ec = np.clip(kc[idx] * (pi - pi0[idx]), -700.0, 700.0)
@@ -481,7 +505,7 @@ class _Engine:
         lo = np.clip(np.minimum(r_at0, r_at1) / beta, -_THETA_MAX, _THETA_MAX)
         hi = np.clip(np.maximum(r_at0, r_at1) / beta, -_THETA_MAX, _THETA_MAX)
         th = np.clip(theta, lo, hi)
-        idx = everyone[hi - lo > 1e-10]  # rows still being solved
+        idx = everyone[hi - lo > tol]  # rows still being solved
         for _ in range(200):
             if idx.size == 0:
                 break
@@ -495,7 +519,7 @@ class _Engine:
             bad = ~((new > lo_i) & (new < hi_i))
             new = np.where(bad, 0.5 * (lo_i + hi_i), new)
             th[idx], lo[idx], hi[idx] = new, lo_i, hi_i
-            done = (np.abs(new - t) <= 1e-10) | (hi_i - lo_i <= 1e-10)
+            done = (np.abs(new - t) <= tol) | (hi_i - lo_i <= tol)
             idx = idx[~done]
         return np.clip(th, -_THETA_MAX, _THETA_MAX)
 
@@ -557,6 +581,94 @@ class _Engine:
                 converged = True
                 break
         return theta, F, R, C, H, dcost, converged, n_iter
+
+    # -- joint Newton on the penalised objective (regularised mode)
+    def penalised(self, theta):
+        """``P = R + beta H - (C - B)_+^2 / (2 beta)`` at ``theta`` and ``lambda(theta)``."""
+        pi, h = _sigmoid_entropy(theta)
+        rs, cs = self.sides(pi)
+        reward, cost = rs.value, -cs.value
+        entropy = _dot(self.p, h)
+        excess = max(cost - self.budget, 0.0)
+        value = reward + self.beta * entropy - excess * excess / (2.0 * self.beta)
+        return value, reward, cost, entropy, excess / self.beta, rs, cs
+
+    def _kink_step(self, step, s, dec, dcost, lam, cost, cs):
+        """Maximiser of the piecewise-quadratic model of ``P`` (kink at ``C = B``).
+
+        The model is the fixed-multiplier Newton model at ``lambda = 0`` plus
+        ``-(C - B + u)_+^2 / (2 beta)``, with ``u`` the predicted change of ``C``.
+        Along ``u`` the model is a 1-D concave problem solved exactly: the step
+        stays on the side of the kink where its optimum lies, so Newton does not
+        bounce across the budget. Returns the step in the logits and its
+        directional derivative of ``P`` (the Newton decrement).
+        """
+        if not dcost < 0:
+            return step, dec
+        z = self.dtheta_dlam  # H^{-1} grad C: the step per unit of multiplier
+        dc_pred = _dot(s * self.dc * cs.q, step)
+        u0 = dc_pred - lam * dcost  # predicted change of C without the penalty
+        excess = cost - self.budget
+        u = (
+            u0
+            if excess + u0 <= 0
+            else (self.beta * u0 + excess * dcost) / (self.beta - dcost)
+        )
+        k = (u - u0) / dcost - lam
+        return step + k * z, dec - k * dc_pred
+
+    def solve_joint(self, theta0, tol, max_iter=100):
+        """Damped Newton on ``P(theta)`` with the multiplier eliminated.
+
+        ``P`` is concave in ``pi``; its Hessian is that of ``F_lambda`` at
+        ``lambda = (C - B)_+ / beta`` minus ``grad C grad C^T / beta`` where the
+        budget binds, so the step follows from the fixed-multiplier Newton step
+        and ``dtheta / dlambda`` by one Sherman-Morrison update (still ``O(n)``).
+        Returns ``(theta, records, converged)``; ``records`` holds one dict per
+        iterate (``None`` in place of ``theta`` if the line search fails).
+        """
+        theta = np.clip(np.array(theta0, dtype=float), -_THETA_MAX, _THETA_MAX)
+        P, R, C, _, lam, rs, cs = self.penalised(theta)
+        records = []
+        best, stalls = math.inf, 0
+        for it in range(max_iter):
+            step, s, dec, dcost = self.direction(theta, lam, rs, cs)
+            step, dec = self._kink_step(step, s, dec, dcost, lam, C, cs)
+            dpi = float(np.max(np.abs(s * step))) if step.size else 0.0
+            fixed = self.fixed_point_residual(theta, lam, rs, cs)
+            records.append(
+                dict(
+                    iteration=it,
+                    **{"lambda": lam},
+                    worst_case_reward=R,
+                    worst_case_cost=C,
+                    objective=P,
+                    newton_decrement=dec,
+                    theta=theta,
+                )
+            )
+            if dpi <= tol and fixed <= _FIXED_POINT_TOL:
+                return theta, records, True
+            # at the rounding floor of the gradient the step stops shrinking: three
+            # steps in a row without halving it, once it is tiny, are convergence
+            stalls = stalls + 1 if dpi > 0.5 * best else 0
+            best = min(best, dpi)
+            if stalls >= 3 and dpi <= 1e-9 and fixed <= _FIXED_POINT_TOL:
+                return theta, records, True
+            t, accepted = 1.0, False
+            for _ in range(40):
+                trial = np.clip(theta + t * step, -_THETA_MAX, _THETA_MAX)
+                out = self.penalised(trial)
+                if out[0] >= P + 1e-4 * t * dec:
+                    accepted = True
+                    break
+                t *= 0.5
+            if not accepted:
+                # no ascent at machine precision: converged only if the step is tiny
+                return theta, records, dpi <= 1e-7 and fixed <= _FIXED_POINT_TOL
+            theta = trial
+            P, R, C, _, lam, rs, cs = out
+        return theta, records, False
 
     def initial_logits(self, lam):
         return np.clip((self.dr - lam * self.dc) / self.beta, -20.0, 20.0)
@@ -680,7 +792,7 @@ _SUBSAMPLE_ABOVE = 100_000  # rows; larger problems start from a subsample's mul
 _SUBSAMPLE_SIZE = 20_000
 
 
-def _subsample_start(problem, engine, constrained):
+def _subsample_start(problem, engine, constrained, method="nested"):
     """Starting point ``(lambda, theta)``: ``(0, None)``, or for large problems the
     multiplier of an evenly spaced subsample of the rows (solved to ~1e-6) and the
     logits of every row at that multiplier given the subsample's worst-case weights
@@ -707,7 +819,7 @@ def _subsample_start(problem, engine, constrained):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             sol = solve_primal_dual(
-                sub, tol=1e-6, max_iter=200, constrained=constrained
+                sub, tol=1e-6, max_iter=200, constrained=constrained, method=method
             )
     except ValueError:  # e.g. the budget is infeasible on the subsample
         return 0.0, None
@@ -734,17 +846,78 @@ def _subsample_start(problem, engine, constrained):
         cs, -1.0, sub_engine.c0 + pi_sub * sub_engine.dc, engine.c0
     )
     zeros = np.zeros(n)
-    theta = engine.separable(zeros, zeros, wr0, wc0, curv_r, curv_c, lam)
+    # only a start: the full-size solve refines it, so 1e-4 in the logits will do
+    theta = engine.separable(zeros, zeros, wr0, wc0, curv_r, curv_c, lam, tol=1e-4)
     return lam, theta
 
 
 def _bernoulli_kl(theta_a, theta_b, p):
     """``sum_i p_i KL(Bern(sigmoid(a_i)) || Bern(sigmoid(b_i)))``, stable in the logits."""
-    pa, qa = expit(theta_a), expit(-theta_a)
-    # log(pa/pb) = softplus(-b) - softplus(-a); log(qa/qb) = softplus(b) - softplus(a)
-    la = np.logaddexp(0.0, -theta_b) - np.logaddexp(0.0, -theta_a)
-    lb = np.logaddexp(0.0, theta_b) - np.logaddexp(0.0, theta_a)
-    return max(_dot(p, pa * la + qa * lb), 0.0)
+    return _bernoulli_kl_to(theta_a, theta_b, np.logaddexp(0.0, -theta_b), p)[0]
+
+
+def _bernoulli_kl_to(theta_a, theta_b, softplus_neg_b, p):
+    """KL as in :func:`_bernoulli_kl`, given ``softplus(-theta_b)``; also ``sigmoid(a)``.
+
+    ``KL = -h(a) - pa log pb - qa log qb = -h(a) + softplus(-b) + qa b``.
+    """
+    pa, ha = _sigmoid_entropy(theta_a)
+    kl = _dot(p, softplus_neg_b + (1.0 - pa) * theta_b - ha)
+    return max(kl, 0.0), pa
+
+
+def _distances_to_final(history, thetas, theta_star, lam_star, p):
+    pi_star = expit(theta_star)
+    sp = np.logaddexp(0.0, -theta_star)
+    kl, l2 = [], []
+    for t in thetas:
+        value, pi = _bernoulli_kl_to(t, theta_star, sp, p)
+        d = pi - pi_star
+        kl.append(value)
+        l2.append(math.sqrt(_dot(d, d)))
+    history["kl_to_final"] = kl
+    history["l2_to_final"] = l2
+    history["lambda_to_final"] = np.abs(history["lambda"].to_numpy() - lam_star)
+    return history
+
+
+def _solve_newton(problem, engine, theta, tol, max_iter, method):
+    """The joint Newton path of :func:`solve_primal_dual`; ``None`` to fall back."""
+    # the Newton steps converge quadratically: a step tolerance well below the
+    # outer one gives a multiplier accurate to ``tol``
+    step_tol = max(min(tol, 1e-10) * 1e-2, 1e-14)
+    # "auto" gives up early (and falls back on the nested method): Newton either
+    # converges in tens of steps or stalls
+    cap = 100 if method == "auto" else 500
+    theta, records, converged = engine.solve_joint(
+        theta, step_tol, max_iter=min(int(max_iter), cap)
+    )
+    if not converged and method == "auto":
+        return None
+    if not converged:
+        warnings.warn(
+            f"solve_primal_dual (Newton) stopped after {len(records)} iterations "
+            f"without meeting `tol` = {tol!r}",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    thetas = [r.pop("theta") for r in records]
+    last = records[-1]
+    history = pd.DataFrame({key: [r[key] for r in records] for key in records[0]})
+    history = _distances_to_final(history, thetas, theta, last["lambda"], engine.p)
+    return Solution(
+        policy=_full_policy(problem, engine, theta, last["lambda"]),
+        multiplier=float(last["lambda"]),
+        objective=float(last["objective"]),
+        worst_case_reward=float(last["worst_case_reward"]),
+        worst_case_cost=float(last["worst_case_cost"]),
+        converged=bool(converged),
+        history=history,
+        entropy=_dot(engine.p, _entropy_terms(theta)),
+        constrained=False,
+        method="primal_dual_newton",
+        n_iter=len(records),
+    )
 
 
 def solve_primal_dual(
@@ -754,6 +927,7 @@ def solve_primal_dual(
     max_iter: int = 10_000,
     constrained: bool = False,
     init=None,
+    method: str = "auto",
 ) -> Solution:
     """Solve the regularised RACER saddle problem (or the hard-constraint problem).
 
@@ -772,17 +946,32 @@ def solve_primal_dual(
         ``C(pi(lambda)) = B`` (or is 0 when the constraint is inactive).
     init : array-like of shape (n,), optional
         Starting policy for the inner solves.
+    method : {"auto", "newton", "nested"}, default="auto"
+        ``"newton"``: damped Newton on the penalised objective
+        ``R + beta H - (C - B)_+^2 / (2 beta)`` with the multiplier eliminated
+        (regularised mode only; one ``O(n)`` step per iteration, the step across
+        the kink at ``C = B`` taken exactly). ``"nested"``: Newton on the
+        multiplier around exact inner policy solves (the primal-dual iteration
+        whose rate Theorem 4.2 describes; both modes). ``"auto"``: ``"newton"``
+        for the regularised mode, falling back on ``"nested"`` if its line
+        search fails; ``"nested"`` for ``constrained=True``.
 
     Returns
     -------
     Solution
-        ``history`` is a DataFrame with one row per outer iteration: ``lambda``,
+        ``method`` is ``"primal_dual"`` (nested) or ``"primal_dual_newton"``.
+        For the nested method ``history`` is a DataFrame with one row per outer
+        iteration: ``lambda``,
         ``worst_case_reward``, ``worst_case_cost``, ``objective`` (primal value at
         the iterate), ``dual`` (``max_pi L(pi, lambda_t)``), ``gap`` (dual minus
         primal, >= 0 in the regularised mode; ``|lambda (C - B)|`` in the
         constrained mode), ``inner_iter``, and the distances to the final iterate
         ``kl_to_final`` (``sum rho_n KL(pi_t || pi*)``), ``l2_to_final``
-        (``||pi_t - pi*||_2``) and ``lambda_to_final``.
+        (``||pi_t - pi*||_2``) and ``lambda_to_final``. For the Newton method one
+        row per Newton iterate, with ``lambda = (C - B)_+ / beta`` at it,
+        ``worst_case_reward``, ``worst_case_cost``, ``objective``,
+        ``newton_decrement`` (the directional derivative along the step; the
+        iteration stops when it or the step vanishes) and the same distances.
 
     Notes
     -----
@@ -814,12 +1003,25 @@ def solve_primal_dual(
         or max_iter < 1
     ):
         raise ValueError(f"`max_iter` must be a positive integer, got {max_iter!r}")
+    if method not in {"auto", "newton", "nested"}:
+        raise ValueError(
+            f"`method` must be 'auto', 'newton' or 'nested', got {method!r}"
+        )
+    if method == "newton" and constrained:
+        raise ValueError(
+            "`method`='newton' solves the regularised problem only; use "
+            "method='nested' (or 'auto') with `constrained=True`"
+        )
     engine = _Engine(problem)
     beta, budget = problem.beta, problem.budget
     inner_tol = max(min(tol, 1e-10) * 1e-2, 1e-14)
-    lam, theta = _subsample_start(problem, engine, constrained)
+    lam, theta = _subsample_start(problem, engine, constrained, method)
     if theta is None or init is not None:
         theta = _init_logits(problem, engine, init, lam)
+    if method != "nested" and not constrained:
+        joint = _solve_newton(problem, engine, theta, tol, max_iter, method)
+        if joint is not None:
+            return joint
 
     records, thetas = [], []
     lo, hi = 0.0, math.inf
@@ -917,10 +1119,7 @@ def solve_primal_dual(
     history = pd.DataFrame.from_records(records)
     theta_star = thetas[-1]
     p = engine.p
-    history["kl_to_final"] = [_bernoulli_kl(t, theta_star, p) for t in thetas]
-    pi_star = expit(theta_star)
-    history["l2_to_final"] = [float(np.linalg.norm(expit(t) - pi_star)) for t in thetas]
-    history["lambda_to_final"] = np.abs(history["lambda"].to_numpy() - lam)
+    history = _distances_to_final(history, thetas, theta_star, lam, p)
 
     policy = _full_policy(problem, engine, theta_star, lam)
     last = records[-1]
