@@ -35,6 +35,7 @@ __all__ = [
     "spread",
     "time_call",
     "time_pair",
+    "time_rotating",
     "write_section",
 ]
 
@@ -75,6 +76,30 @@ def time_pair(
             out[f"{key}_wall"].append(wall)
             out[f"{key}_cpu"].append(cpu)
             out[f"{key}_result"] = result
+    return out
+
+
+def time_rotating(fns: dict, repeats: int, *, warmup: bool = True) -> dict:
+    """Time several callables ``repeats`` times each, rotating their order every round.
+
+    Round ``r`` starts with the ``r``-th callable (mod their number), so each runs
+    first, second, ... equally often and slow drift of the machine's load falls on
+    all of them. Returns ``{name: {"wall": [...], "cpu": [...], "result": last}}``.
+    """
+    if repeats < 1:
+        raise ValueError(f"`repeats` must be at least 1, got {repeats!r}")
+    names = list(fns)
+    out = {name: {"wall": [], "cpu": [], "result": None} for name in names}
+    if warmup:
+        for name in names:
+            out[name]["result"] = fns[name]()
+    for rep in range(repeats):
+        k = rep % len(names)
+        for name in names[k:] + names[:k]:
+            wall, cpu, result = time_call(fns[name])
+            out[name]["wall"].append(wall)
+            out[name]["cpu"].append(cpu)
+            out[name]["result"] = result
     return out
 
 

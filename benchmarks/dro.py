@@ -1,0 +1,327 @@
+"""Benchmark ``dro``: the KL worst case and the RACER solver against CVXPY.
+
+Three tables, all from one run:
+
+1. ``kl_worst_case`` (radius form) against a CVXPY program of the same worst case
+   (the dual ``max_tau -tau log E exp(-f / tau) - tau delta`` with exponential
+   cones, CLARABEL), ``n`` in {1e3, 1e4, 1e5, 1e6}. Accuracy: the difference of
+   the two values, and each side's own certificate: for ours, the KL of the
+   returned weights minus the radius (feasibility) and the gap between the value
+   and the dual function at the returned temperature (optimality), both in exact
+   numpy arithmetic.
+2. ``solve_primal_dual`` (the default joint Newton, and the nested
+   primal-dual iteration it replaced) against ``solve_cvxpy`` on the same
+   :class:`racer_dro.RoutingProblem` object, ``n`` in {500, 1000, 2000, 5000}:
+   wall time, ratio, objective gap and largest policy difference.
+3. ``solve_primal_dual`` alone up to ``n = 1e6`` and the fitted exponent of its
+   time in ``n``.
+
+The problem family (both sides robust, as in RACER): rewards ``U(0, 1)`` and
+``U(0, 1) + N(0.1, 0.2)``, costs ``U(0.5, 1.5)`` and ``U(1, 8)``, reward temperature
+0.5, cost radius 0.1, ``beta = 0.01``, budget 30% of the way from the minimum to
+the all-reasoning worst-case cost (active).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import cvxpy as cp
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from benchmarks._core import Cache, Section, cache_key, describe, spread, time_rotating
+from racer_dro import RoutingProblem, kl_worst_case, solve_cvxpy, solve_primal_dual
+
+__all__ = ["cvxpy_kl_worst_case", "make_problem", "run"]
+
+VERSION = 1  # bump when what is measured changes: cached measurements are keyed by it
+KL_SIZES = (1_000, 10_000, 100_000, 1_000_000)
+SOLVER_SIZES = (500, 1_000, 2_000, 5_000)
+ALONE_SIZES = (10_000, 100_000, 1_000_000)
+QUICK = {"kl": (200, 2_000), "solver": (100, 300), "alone": (3_000, 10_000)}
+RADIUS = 0.1
+BETA = 0.01
+
+
+def make_problem(n: int, seed: int = 0, *, beta: float = BETA) -> RoutingProblem:
+    """A random RACER instance with both sides robust and an active budget."""
+    rng = np.random.default_rng(seed)
+    rewards = np.column_stack(
+        [rng.uniform(0, 1, n), rng.uniform(0, 1, n) + rng.normal(0.1, 0.2, n)]
+    )
+    costs = np.column_stack([rng.uniform(0.5, 1.5, n), rng.uniform(1, 8, n)])
+    kw = {"beta": beta, "reward_temperature": 0.5, "cost_radius": RADIUS}
+    probe = RoutingProblem(rewards, costs, 1e9, **kw)
+    budget = probe.min_cost + 0.3 * (probe.all_reasoning_cost - probe.min_cost)
+    return RoutingProblem(rewards, costs, budget, **kw)
+
+
+def cvxpy_kl_worst_case(values: np.ndarray, radius: float) -> float:
+    """``min_{KL(q || uniform) <= radius} E_q[values]`` by CVXPY (CLARABEL), via its dual.
+
+    ``max_{tau >= 0, t} t - tau radius`` subject to ``tau exp((t - f_i) / tau) <= z_i``
+    (exponential cones) and ``mean(z) <= tau``: at the optimum ``t = -tau log E
+    exp(-f / tau)``, the dual of the worst case (DESIGN.md).
+    """
+    f = np.asarray(values, dtype=float)
+    n = f.shape[0]
+    tau, t, z = cp.Variable(nonneg=True), cp.Variable(), cp.Variable(n)
+    problem = cp.Problem(
+        cp.Maximize(t - radius * tau),
+        [cp.constraints.ExpCone(t - f, cp.promote(tau, (n,)), z), cp.sum(z) / n <= tau],
+    )
+    problem.solve(solver="CLARABEL")
+    if problem.status != cp.OPTIMAL:
+        raise RuntimeError(f"CVXPY status {problem.status!r}")
+    return float(problem.value)
+
+
+def _kl_certificates(f: np.ndarray, result) -> tuple[float, float]:
+    """(KL of the weights minus the radius, value minus the dual at the temperature)."""
+    q = result.weights
+    n = f.shape[0]
+    mask = q > 0
+    kl = float(np.sum(q[mask] * np.log(q[mask] * n)))
+    tau = result.temperature
+    a = -f / tau
+    amax = a.max()
+    dual = -tau * (amax + math.log(np.mean(np.exp(a - amax)))) - tau * RADIUS
+    return kl - RADIUS, result.value - dual
+
+
+def _kl_table(sizes, repeats, cache, progress) -> pd.DataFrame:
+    rows = []
+    for n in tqdm(sizes, desc="dro: kl_worst_case", disable=not progress):
+        key = cache_key("dro", VERSION, "kl", n, repeats)
+        row = cache.get(key)
+        if row is None:
+            f = np.random.default_rng(n).normal(size=n)
+            res = time_rotating(
+                {
+                    "ours": lambda f=f: kl_worst_case(f, radius=RADIUS),
+                    "cvxpy": lambda f=f: cvxpy_kl_worst_case(f, RADIUS),
+                },
+                repeats,
+                warmup=n <= 100_000,  # a CVXPY warm-up at 1e6 costs a minute
+            )
+            ours, theirs = res["ours"]["result"], res["cvxpy"]["result"]
+            kl_excess, dual_gap = _kl_certificates(f, ours)
+            row = {
+                "n": n,
+                "ours_wall": res["ours"]["wall"],
+                "cvxpy_wall": res["cvxpy"]["wall"],
+                "value_diff": abs(ours.value - theirs),
+                "kl_minus_radius": kl_excess,
+                "dual_gap": dual_gap,
+            }
+            cache.put(key, row)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _solver_row(n, repeats, with_cvxpy: bool) -> dict:
+    problem = make_problem(n)
+    fns = {
+        "newton": lambda: solve_primal_dual(problem),
+        "nested": lambda: solve_primal_dual(problem, method="nested"),
+    }
+    if with_cvxpy:
+        fns["cvxpy"] = lambda: solve_cvxpy(problem)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a non-converged solve must not pass quietly
+        res = time_rotating(fns, repeats)
+    newton, nested = res["newton"]["result"], res["nested"]["result"]
+    row = {
+        "n": n,
+        "newton_wall": res["newton"]["wall"],
+        "nested_wall": res["nested"]["wall"],
+        "newton_method": newton.method,
+        "newton_iterations": newton.n_iter,
+        "converged": bool(newton.converged and nested.converged),
+        "nested_objective_diff": abs(newton.objective - nested.objective),
+    }
+    if with_cvxpy:
+        ref = res["cvxpy"]["result"]
+        row.update(
+            cvxpy_wall=res["cvxpy"]["wall"],
+            objective_gap=abs(newton.objective - ref.objective),
+            policy_max_diff=float(np.max(np.abs(newton.policy - ref.policy))),
+            cvxpy_converged=bool(ref.converged),
+        )
+    return row
+
+
+def _solver_table(sizes, repeats, cache, progress, with_cvxpy) -> pd.DataFrame:
+    rows = []
+    label = "dro: solvers" if with_cvxpy else "dro: primal-dual alone"
+    for n in tqdm(sizes, desc=label, disable=not progress):
+        key = cache_key("dro", VERSION, "solver", n, repeats, with_cvxpy)
+        row = cache.get(key)
+        if row is None:
+            row = _solver_row(n, repeats, with_cvxpy)
+            cache.put(key, row)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _median(values) -> float:
+    return describe(values)["median"]
+
+
+def run(*, quick: bool, repeats: int, cache: Cache, progress: bool = True) -> Section:
+    """Measure all three tables and return the ``dro`` section of RESULTS.md."""
+    sizes = (
+        QUICK
+        if quick
+        else {"kl": KL_SIZES, "solver": SOLVER_SIZES, "alone": ALONE_SIZES}
+    )
+    kl = _kl_table(sizes["kl"], repeats, cache, progress)
+    both = _solver_table(sizes["solver"], repeats, cache, progress, True)
+    alone = _solver_table(sizes["alone"], repeats, cache, progress, False)
+
+    kl_view = pd.DataFrame(
+        {
+            "n": kl["n"],
+            "ours s": kl["ours_wall"].map(spread),
+            "CVXPY s": kl["cvxpy_wall"].map(spread),
+            "CVXPY / ours": [
+                _median(c) / _median(o)
+                for c, o in zip(kl["cvxpy_wall"], kl["ours_wall"])
+            ],
+            "|value - CVXPY|": kl["value_diff"],
+            "ours: KL - radius": kl["kl_minus_radius"],
+            "ours: value - dual": kl["dual_gap"],
+        }
+    )
+    speed = [
+        _median(c) / _median(o) for c, o in zip(both["cvxpy_wall"], both["newton_wall"])
+    ]
+    both_view = pd.DataFrame(
+        {
+            "n": both["n"],
+            "primal-dual s": both["newton_wall"].map(spread),
+            "nested s": both["nested_wall"].map(spread),
+            "CVXPY s": both["cvxpy_wall"].map(spread),
+            "CVXPY / primal-dual": speed,
+            "nested / primal-dual": [
+                _median(a) / _median(b)
+                for a, b in zip(both["nested_wall"], both["newton_wall"])
+            ],
+            "objective gap": both["objective_gap"],
+            "max policy diff": both["policy_max_diff"],
+            "Newton steps": both["newton_iterations"],
+            "solver": both["newton_method"],
+            "converged": both["converged"] & both["cvxpy_converged"],
+        }
+    )
+    every = pd.concat([both, alone], ignore_index=True)
+    medians = np.array([_median(w) for w in every["newton_wall"]])
+    ns = every["n"].to_numpy(dtype=float)
+    large = ns >= (ns.max() / 100 if quick else 10_000)
+    slope_all = float(np.polyfit(np.log(ns), np.log(medians), 1)[0])
+    slope_large = (
+        float(np.polyfit(np.log(ns[large]), np.log(medians[large]), 1)[0])
+        if large.sum() >= 2
+        else float("nan")
+    )
+    alone_view = pd.DataFrame(
+        {
+            "n": every["n"],
+            "primal-dual s": every["newton_wall"].map(spread),
+            "nested s": every["nested_wall"].map(spread),
+            "Newton steps": every["newton_iterations"],
+            "solver": every["newton_method"],
+            "converged": every["converged"],
+            "|objective - nested|": every["nested_objective_diff"],
+        }
+    )
+
+    at = 2_000 if 2_000 in set(both["n"]) else int(both["n"].max())
+    idx = int(np.flatnonzero(both["n"].to_numpy() == at)[0])
+    n_max = int(every["n"].max())
+    t_max = float(medians[-1])
+    checks = {
+        "objective gap <= 1e-6 wherever both solve": bool(
+            (both["objective_gap"] <= 1e-6).all()
+        ),
+        "policy within 1e-3 of CVXPY": bool((both["policy_max_diff"] <= 1e-3).all()),
+        "every solve converged": bool(
+            every["converged"].all() and both["cvxpy_converged"].all()
+        ),
+        "kl_worst_case within 1e-4 of CVXPY": bool(
+            (kl["value_diff"] <= 1e-4 * (1 + np.abs(kl["value_diff"]))).all()
+        ),
+        "kl_worst_case certificates <= 1e-9": bool(
+            (kl["kl_minus_radius"].abs() <= 1e-9).all()
+            and (kl["dual_gap"].abs() <= 1e-9).all()
+        ),
+    }
+    targets = [
+        (
+            f"at least 100x faster than CVXPY at n = {at}, gap below 1e-6",
+            f"{speed[idx]:.1f}x, gap {both['objective_gap'].iloc[idx]:.1e}",
+            bool(speed[idx] >= 100 and both["objective_gap"].iloc[idx] < 1e-6),
+        ),
+        (
+            f"n = {n_max} in under 2 s",
+            f"{t_max:.2f} s (median)",
+            bool(t_max < 2.0),
+        ),
+        (
+            "time linear in n (fitted exponent near 1)",
+            f"exponent {slope_large:.2f} for n >= 1e4, {slope_all:.2f} over all n",
+            bool(slope_large <= 1.15),
+        ),
+    ]
+    notes = [
+        (
+            "`primal-dual` is `solve_primal_dual(problem)`: the joint Newton on the "
+            "penalised objective (the default since the profile below); `nested` is "
+            '`solve_primal_dual(problem, method="nested")`, Newton on the multiplier '
+            "around exact inner solves (the previous default). `CVXPY` is "
+            "`solve_cvxpy(problem)` on the same problem object (CLARABEL, including "
+            "CVXPY's compilation, which is part of what a user waits for). "
+            "`kl_worst_case` is compared with a CVXPY program of the same worst case; "
+            "its own certificates (KL of the returned weights minus the radius, value "
+            "minus the dual function at the returned temperature) are computed exactly."
+        ),
+    ]
+    if not targets[0][2]:
+        notes.append(
+            f"**Missed: the 100x target at n = {at}.** The primal-dual solve takes "
+            f"{_median(both['newton_wall'].iloc[idx]) * 1e3:.1f} ms for "
+            f"{int(both['newton_iterations'].iloc[idx])} Newton steps, each a dozen "
+            "vector passes whose cost at this size is numpy's per-call overhead, "
+            "not arithmetic; CVXPY needs "
+            f"{_median(both['cvxpy_wall'].iloc[idx]) * 1e3:.0f} ms. Closing it needs "
+            "fewer Newton steps (a start nearer the solution: the nominal solution's "
+            "multiplier, then the worst-case weights) or a compiled inner loop."
+        )
+    if not targets[1][2]:
+        notes.append(
+            f"**Missed: n = {n_max} in under 2 s** ({t_max:.2f} s). Most of the time "
+            "is the subsample start and the few full-size Newton steps with their "
+            "line searches (see the profile section)."
+        )
+    return Section(
+        name="dro",
+        title="dro: KL worst case and the RACER solver against CVXPY",
+        command="python -m benchmarks dro" + (" --quick" if quick else ""),
+        intro=(
+            f"Median [min, max] wall seconds of {repeats} runs per solver, the solvers "
+            "run in rotating order on the same problem object. "
+            + "The problem family "
+            + " ".join(__doc__.split("The problem family", 1)[1].split())
+        ),
+        tables=[
+            ("`kl_worst_case(f, radius=0.1)`, f ~ N(0, 1), against CVXPY:", kl_view),
+            ("`solve_primal_dual` against `solve_cvxpy`:", both_view),
+            ("`solve_primal_dual` by size (time exponent: see targets):", alone_view),
+        ],
+        notes=notes,
+        targets=targets,
+        checks=checks,
+    )

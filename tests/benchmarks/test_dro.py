@@ -1,0 +1,64 @@
+"""The dro benchmark: its CVXPY worst case is right, and its quick run holds the accuracy columns."""
+
+import numpy as np
+import pytest
+
+from benchmarks import dro
+from benchmarks.__main__ import main
+from racer_dro import kl_worst_case, solve_primal_dual
+
+
+def test_cvxpy_worst_case_matches_the_exact_one_and_the_gaussian_closed_form():
+    f = np.random.default_rng(3).normal(size=4000)
+    ours = kl_worst_case(f, radius=0.02).value
+    theirs = dro.cvxpy_kl_worst_case(f, 0.02)
+    # CLARABEL's accuracy on exponential cones is ~1e-6 at this size
+    assert theirs == pytest.approx(ours, abs=1e-5)
+    # Gaussian closed form mu - sigma sqrt(2 delta) holds for the population; the
+    # sample's mean and sd replace mu and sigma, and the tilt's skew correction is
+    # O(delta) = 0.02 * sigma * (small): 5e-3
+    assert ours == pytest.approx(f.mean() - f.std() * np.sqrt(0.04), abs=5e-3)
+
+
+def test_problem_family_has_an_active_budget():
+    problem = dro.make_problem(300)
+    sol = solve_primal_dual(problem)
+    assert sol.converged and sol.multiplier > 0
+    assert sol.worst_case_cost > problem.budget  # the penalised budget binds
+
+
+def test_quick_run_writes_the_section_and_its_checks_hold(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    code = main(
+        [
+            "dro",
+            "--quick",
+            "--out",
+            str(out),
+            "--cache",
+            str(tmp_path / "c"),
+            "--no-progress",
+        ]
+    )
+    assert code == 0  # 1 would mean an accuracy check failed
+    text = out.read_text()
+    assert "<!-- dro:begin -->" in text and "CVXPY / primal-dual" in text
+    assert "**fails**" not in text
+    # the cache makes a second run a pure replay: same tables
+    again = tmp_path / "again.md"
+    assert (
+        main(
+            [
+                "dro",
+                "--quick",
+                "--out",
+                str(again),
+                "--cache",
+                str(tmp_path / "c"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    table = lambda t: t.split("Targets:")[1].split("Accuracy checks")[0]
+    assert table(again.read_text()) == table(text)
