@@ -14,8 +14,10 @@ do not drown in scheduling overhead while long rounds are dispatched one at a ti
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -120,9 +122,17 @@ def _default_jobs() -> int:
 
 def _iter_serial(run_round, tasks, transform):
     # Same caps as in workers, but only for the duration of the run (this is the
-    # user's process).
-    with threadpool_limits(limits=1):
+    # user's process). threadpool_limits caps only the libraries loaded when it is
+    # entered, and rounds import lazily (scikit-learn's OpenMP, SciPy's OpenBLAS):
+    # whenever a round has imported modules, cap again before the next round (a new
+    # layer, so leaving the run restores every library to what it had before).
+    with contextlib.ExitStack() as caps:
+        caps.enter_context(threadpool_limits(limits=1))
+        n_modules = len(sys.modules)
         for task in tasks:
+            if len(sys.modules) != n_modules:
+                caps.enter_context(threadpool_limits(limits=1))
+                n_modules = len(sys.modules)
             yield execute_round(run_round, task, False, transform)
 
 

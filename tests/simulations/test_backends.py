@@ -108,3 +108,49 @@ def test_one_loky_job_runs_serially_without_capping_this_process_for_good(tmp_pa
     tasks = [RoundTask(k, {"k": k}, 0, 0) for k in range(2)]
     pids = {r.rows["pid"].iloc[0] for r in iter_results(_pid_round, tasks, n_jobs=1)}
     assert pids == {os.getpid()}
+
+
+_LAZY_ROUND = """
+import json, sys
+import pandas as pd
+from threadpoolctl import threadpool_info
+from simulations.backends import RoundTask, iter_results
+
+def one(config, seed):
+    # the first call loads SciPy's OpenBLAS and scikit-learn's OpenMP runtime
+    import scipy.linalg  # noqa: F401
+    import sklearn.ensemble  # noqa: F401
+    return pd.DataFrame({"threads": [max(p["num_threads"] for p in threadpool_info())]})
+
+preloaded = "scipy" in sys.modules or "sklearn" in sys.modules
+tasks = [RoundTask(k, {}, k, 0) for k in range(3)]
+threads = {r.key: int(r.rows["threads"].iloc[0]) for r in iter_results(one, tasks, backend="serial")}
+after = max(p["num_threads"] for p in threadpool_info())
+print(json.dumps({"preloaded": preloaded, "threads": [threads[k] for k in range(3)], "after": after}))
+"""
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs pools of 2+ threads")
+def test_serial_caps_libraries_a_round_loads_lazily_and_restores_them():
+    """Libraries first loaded inside round 0 run with one thread from round 1 on, and
+    get their own default back when the run ends (a fresh process, no thread env)."""
+    import json
+    import subprocess
+    import sys
+
+    from simulations.backends import THREAD_ENV
+
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_ENV}
+    out = subprocess.run(
+        [sys.executable, "-c", _LAZY_ROUND],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert not result["preloaded"]
+    assert result["threads"][0] > 1  # loaded during round 0: not capped yet
+    assert result["threads"][1:] == [1, 1]
+    assert result["after"] == result["threads"][0]  # the default, restored
