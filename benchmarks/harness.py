@@ -543,7 +543,7 @@ def _section(
             f"imbalance (at most one round, the longest measured {tail:.1f} s)."
         )
     ]
-    notes += _explain(plan, timed, efficiency, overhead, targets, variants)
+    notes += _explain(plan, timed, efficiency, overhead, variants)
     return Section(
         name="harness",
         title="Monte Carlo harness: workers, overhead, projected wall time",
@@ -571,43 +571,73 @@ def _pct_spread(values) -> str:
     return f"{_pct(d['median'])} [{_pct(d['min'])}, {_pct(d['max'])}]"
 
 
-def _explain(plan, timed, efficiency, overhead, targets, variants) -> list[str]:
-    """Why the efficiency is what it is: round slowdown x worker occupancy x serial."""
+def _explain(plan, timed, efficiency, overhead, variants) -> list[str]:
+    """Why the efficiency is what it is: worker occupancy, round slowdown, serial share.
+
+    ``E = serial wall / (W x parallel wall) = occupancy / (slowdown x share)`` with
+    occupancy = time inside rounds / (W x parallel wall), slowdown = a round's time
+    side by side / alone, share = the serial run's time inside rounds / its wall.
+    """
+    import os
+
     notes = []
     W, R = WORKERS, plan.rounds
+    med = {
+        (v, k): float(np.median([m[k] for m in timed[v]]))
+        for v in variants
+        for k in ("busy", "wall", "cpu", "cpu_workers")
+    }
+    share = med[("serial", "busy")] / med[("serial", "wall")]
     for v in [v for v in variants if v in ("loky", "dask")]:
-        serial_busy = np.median([m["busy"] for m in timed["serial"]])
-        serial_wall = np.median([m["wall"] for m in timed["serial"]])
-        par_busy = np.median([m["busy"] for m in timed[v]])
-        par_wall = np.median([m["wall"] for m in timed[v]])
-        slowdown = par_busy / serial_busy  # a round's time side by side / alone
-        occupancy = par_busy / (W * par_wall)  # share of worker time inside rounds
-        met = describe(efficiency[v])["median"] >= 0.85
+        slowdown = med[(v, "busy")] / med[("serial", "busy")]
+        occupancy = med[(v, "busy")] / (W * med[(v, "wall")])
+        cpu_ratio = med[(v, "cpu_workers")] / med[("serial", "cpu")]
         text = (
-            f"Efficiency of {v} decomposed (medians): a round takes {slowdown:.3f} x "
-            f"as long with {W} running side by side as alone, the workers spend "
-            f"{occupancy:.3f} of the wall time inside rounds, and the serial run "
-            f"spends {serial_busy / serial_wall:.3f} of its wall time inside rounds; "
-            f"efficiency ~ occupancy / (slowdown x that share) = "
-            f"{occupancy / (slowdown * serial_busy / serial_wall):.3f}."
+            f"Efficiency of {v}, decomposed (medians): the workers spend "
+            f"{occupancy:.3f} of the wall time inside rounds (occupancy); a round takes "
+            f"{slowdown:.3f} x as long with {W} running side by side as alone "
+            f"(slowdown), and the workers used {cpu_ratio:.3f} x the serial run's CPU "
+            f"time; the serial run spends {share:.3f} of its wall time inside rounds; "
+            f"occupancy / (slowdown x {share:.3f}) = "
+            f"{occupancy / (slowdown * share):.3f}."
         )
-        if not met:
+        if describe(efficiency[v])["median"] < 0.85:
             idle = 1.0 - occupancy
-            cause = (
-                "rounds running slower side by side (shared memory bandwidth and "
-                "caches of the host's cores: no harness cost; it closes on a machine "
-                "with more physical cores per worker)"
-                if (slowdown - 1.0) > idle
-                else f"workers idle {100 * idle:.1f}% of the time (start of the run, "
-                f"and {R} rounds over {W} workers leave one waiting for the last "
-                "round: it closes with more rounds per run, as in a real study)"
-            )
+            if slowdown - 1.0 <= idle:
+                cause = (
+                    f"idle workers ({100 * idle:.1f}% of their time: start-up, and "
+                    f"{R} rounds over {W} workers leave one waiting for the last "
+                    "round); it closes with more rounds per run, as in a real study"
+                )
+            elif cpu_ratio - 1.0 < (slowdown - 1.0) / 2:
+                cause = (
+                    "rounds waiting for a core: the rounds needed about the same CPU "
+                    "time side by side, but with as many workers as cores any other "
+                    "process takes a core from a worker (load average "
+                    f"{os.getloadavg()[0]:.2f} at the end of this run); it closes on an "
+                    "idle machine"
+                )
+            else:
+                cause = (
+                    "rounds needing more CPU time side by side (shared caches, memory "
+                    "bandwidth and clock of the host's cores: not a harness cost); it "
+                    "closes only on a machine with more, or more independent, cores"
+                )
             text += f" Target missed mainly by {cause}."
         notes.append(text)
-    if describe(overhead)["median"] > 0.05:
+    over = describe(overhead)["median"]
+    if over > 0.05:
+        extra = med[("serial", "wall")] - med[("bare", "wall")]
         notes.append(
-            "Overhead target missed: the store, checks and progress bar cost "
-            f"{_pct(describe(overhead)['median'])} of the bare loop; per round that is "
-            f"{np.median(np.subtract([m['wall'] for m in timed['serial']], [m['wall'] for m in timed['bare']])) / R * 1e3:.1f} ms."
+            f"Overhead target missed: the harness added {extra * 1e3:.0f} ms to a run "
+            f"of {R} rounds ({_pct(over)} of the bare loop). Its store is created "
+            "and read back once per run, so this shrinks with the rounds per run (a "
+            "study runs 100 per configuration)."
+        )
+    if "dask" in variants:
+        startup = [m["startup"] for m in timed["dask"]]
+        notes.append(
+            f"dask: starting a `LocalCluster` of {W} workers and warming it took "
+            f"{spread(startup)} s (not in the timed runs)."
         )
     return notes
