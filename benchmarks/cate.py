@@ -144,7 +144,7 @@ FULL = Plan(
     d=50,
     n_test=2000,
     rf={
-        "n_estimators": 60,
+        "n_estimators": 80,
         "max_depth": 8,
         "min_samples_leaf": 10,
         "max_features": 0.2,
