@@ -104,7 +104,7 @@ def make_plan(quick: bool) -> Plan:
             grid=(dict(TINY), {**TINY, "n_gs": 200}),
             grid_rounds=2,
             target_rounds=study.rounds[0],
-            grid_name="a grid of two small configurations (smoke)",
+            grid_name="a smoke grid of two small configurations",
         )
     grid = tuple(study.make_configs(False, None))
     (config,) = [
