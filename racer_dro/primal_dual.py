@@ -44,8 +44,8 @@ policy. This module solves the same fixed point reliably:
   in the repeated inner solves and their line searches, which is why.
 
 The logits are kept in ``[-50, 50]`` (policies within 2e-22 of 0 or 1 are 0 or 1
-to double precision). Problems above 100,000 rows start from the multiplier of an
-evenly spaced 20,000-row subsample and a separable solve of every row at it, which
+to double precision). Problems above 5,000 rows start from the solution of an
+evenly spaced subsample of a tenth of the rows (itself started the same way) and a separable solve of every row at it, which
 leaves the outer iteration a few full-size inner solves (n = 1e6 in seconds).
 Inner products avoid BLAS, whose threads contend on a busy machine.
 
@@ -656,10 +656,14 @@ class _Engine:
             if stalls >= 3 and dpi <= 1e-9 and fixed <= _FIXED_POINT_TOL:
                 return theta, records, True
             t, accepted = 1.0, False
+            # once the predicted increase is below the rounding of P (large n: each
+            # row weighs 1/n), the Armijo test cannot see progress: in this local
+            # regime take the full Newton step
+            local = dec <= 1e-13 * (1.0 + abs(P))
             for _ in range(40):
                 trial = np.clip(theta + t * step, -_THETA_MAX, _THETA_MAX)
                 out = self.penalised(trial)
-                if out[0] >= P + 1e-4 * t * dec:
+                if local or out[0] >= P + 1e-4 * t * dec:
                     accepted = True
                     break
                 t *= 0.5
@@ -788,8 +792,8 @@ def _fill_zero_weight(problem, policy, active, lam):
 
 # ---------------------------------------------------------------------------- the solver
 _LAMBDA_MAX = 1e12  # constrained mode: a multiplier beyond this means B = min cost
-_SUBSAMPLE_ABOVE = 100_000  # rows; larger problems start from a subsample's multiplier
-_SUBSAMPLE_SIZE = 20_000
+_SUBSAMPLE_ABOVE = 5_000  # rows; larger problems start from a subsample's solution
+_SUBSAMPLE_FACTOR = 10  # the subsample has n / 10 rows (itself started the same way)
 
 
 def _subsample_start(problem, engine, constrained, method="nested"):
@@ -801,9 +805,8 @@ def _subsample_start(problem, engine, constrained, method="nested"):
     n = engine.p.shape[0]
     if n <= _SUBSAMPLE_ABOVE:
         return 0.0, None
-    rows = np.flatnonzero(engine.active)[
-        np.linspace(0, n - 1, _SUBSAMPLE_SIZE).astype(int)
-    ]
+    size = max(n // _SUBSAMPLE_FACTOR, 2)
+    rows = np.flatnonzero(engine.active)[np.linspace(0, n - 1, size).astype(int)]
     try:
         sub = RoutingProblem(
             problem.rewards[rows],
@@ -1022,6 +1025,7 @@ def solve_primal_dual(
         joint = _solve_newton(problem, engine, theta, tol, max_iter, method)
         if joint is not None:
             return joint
+        engine = _Engine(problem)  # fall back from a clean state (no warm starts)
 
     records, thetas = [], []
     lo, hi = 0.0, math.inf
