@@ -7,7 +7,7 @@ identical for every ``n_jobs``.
 from __future__ import annotations
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, cpu_count, delayed, effective_n_jobs
 from sklearn.base import clone
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
@@ -15,6 +15,7 @@ from sklearn.ensemble import (
 )
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
 
 __all__ = [
     "ROLE_FINAL",
@@ -225,7 +226,24 @@ def _positive_class_proba(model, X) -> np.ndarray:
     return proba[:, col[0]]
 
 
-def _fit_predict(model, X, y, train, test, sample_weight, method, fit_weighted):
+def _fit_predict(
+    model, X, y, train, test, sample_weight, method, fit_weighted, omp_threads
+):
+    if omp_threads is None:
+        return _fit_predict_unlimited(
+            model, X, y, train, test, sample_weight, method, fit_weighted
+        )
+    # OpenMP thread counts are per calling thread: this caps the pools of
+    # this worker thread only (e.g. histogram gradient boosting)
+    with threadpool_limits(limits=omp_threads, user_api="openmp"):
+        return _fit_predict_unlimited(
+            model, X, y, train, test, sample_weight, method, fit_weighted
+        )
+
+
+def _fit_predict_unlimited(
+    model, X, y, train, test, sample_weight, method, fit_weighted
+):
     if fit_weighted:
         model.fit(X[train], y[train], sample_weight=sample_weight[train])
     else:
@@ -243,7 +261,10 @@ def fit_out_of_fold(jobs, X, sample_weight, *, n_jobs=None):
     ``jobs`` maps a name to ``(estimator, target, splits, seeds, method,
     train_mask)``: for every fold ``k`` a seeded clone is fitted on the training
     rows (restricted to ``train_mask`` when given) and predicts the test rows.
-    ``sample_weight`` is passed to ``fit`` only when it is not None.
+    ``sample_weight`` is passed to ``fit`` only when it is not None. The fits
+    run on joblib threads unless ``joblib.parallel_config`` names another
+    backend; with several workers each caps its OpenMP pool at
+    ``cpu_count // workers`` threads (as loky's processes do).
 
     Returns ``{name: (out_of_fold_predictions, fitted_models)}``.
     """
@@ -256,12 +277,17 @@ def fit_out_of_fold(jobs, X, sample_weight, *, n_jobs=None):
                 train = train[train_mask[train]]
             model = seeded_clone(estimator, seeds[k])
             tasks.append(
-                delayed(_fit_predict)(
-                    model, X, target, train, test, sample_weight, method, weighted
-                )
+                (model, X, target, train, test, sample_weight, method, weighted)
             )
             keys.append((name, test))
-    results = Parallel(n_jobs=n_jobs)(tasks)
+    # Threads by default: trees, boosting and BLAS release the GIL, no process
+    # start-up or copies of X, and the work shows in time.process_time.
+    # joblib.parallel_config(backend=...) still chooses another backend.
+    parallel = Parallel(n_jobs=n_jobs, prefer="threads")
+    workers = effective_n_jobs(n_jobs)
+    # like loky's workers, each thread gets its share of the cores for OpenMP
+    omp = None if workers <= 1 else max(1, cpu_count() // workers)
+    results = parallel(delayed(_fit_predict)(*task, omp) for task in tasks)
     out = {name: (np.full(n, np.nan), []) for name in jobs}
     for (name, test), (model, pred) in zip(keys, results):
         out[name][0][test] = pred

@@ -273,8 +273,8 @@ class RLearner(_CrossFitCATE):
         Propensities are clipped to ``[propensity_clip, 1 - propensity_clip]``;
         the number clipped is ``n_propensity_clipped_`` and a warning.
     n_jobs : int, default=None
-        Folds and nuisance models run in parallel (joblib); results do not
-        depend on it.
+        Folds and nuisance models run in parallel on joblib threads (another
+        backend via ``joblib.parallel_config``); results do not depend on it.
     random_state : int, RandomState or None, default=None
         Seeds the folds and every model whose ``random_state`` is None.
 
@@ -359,7 +359,8 @@ class DRLearner(_CrossFitCATE):
         Propensities are clipped to ``[propensity_clip, 1 - propensity_clip]``;
         the number clipped is ``n_propensity_clipped_`` and a warning.
     n_jobs : int, default=None
-        Folds and nuisance models run in parallel; results do not depend on it.
+        Folds and nuisance models run in parallel on joblib threads (another
+        backend via ``joblib.parallel_config``); results do not depend on it.
     random_state : int, RandomState or None, default=None
         Seeds the folds and every model whose ``random_state`` is None.
 

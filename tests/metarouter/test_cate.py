@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from econml.dml import NonParamDML
 from econml.dr import DRLearner as EconDRLearner
+from joblib import cpu_count, parallel_config
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
@@ -13,6 +15,7 @@ from sklearn.ensemble import (
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from metarouter import DRLearner, RLearner
+from metarouter._crossfit import fit_out_of_fold
 from tests.metarouter.reference import (
     SplitByLastColumn,
     dr_learner_reference,
@@ -214,6 +217,40 @@ def test_results_do_not_depend_on_n_jobs(cls):
     b = cls(reg, None, reg, n_folds=3, random_state=0, n_jobs=2).fit(X, y, t)
     np.testing.assert_array_equal(a.predict(X), b.predict(X))
     np.testing.assert_array_equal(a.folds_, b.folds_)
+    # the default backend is threads; processes (loky) give the same numbers
+    with parallel_config(backend="loky"):
+        c = cls(reg, None, reg, n_folds=3, random_state=0, n_jobs=2).fit(X, y, t)
+    np.testing.assert_array_equal(a.predict(X), c.predict(X))
+
+
+class _ThreadCounter(RegressorMixin, BaseEstimator):
+    """Records the OpenMP thread count its fit would use, predicts the mean."""
+
+    def fit(self, X, y):
+        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+        self.omp_threads_ = _openmp_effective_n_threads()
+        self.mean_ = float(np.mean(y))
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.mean_)
+
+
+def test_parallel_threads_share_the_cores_for_openmp():
+    """With n_jobs=2 each worker thread gets cpu_count // 2 OpenMP threads.
+
+    OpenMP thread counts are per thread, so a limit set in the calling thread
+    (as the test suite's) does not reach joblib's worker threads; without the
+    cap two threads of histogram boosting would each start cpu_count threads.
+    """
+    X, y, _, _ = _data(seed=6, n=120)
+    splits = [
+        (np.flatnonzero(np.arange(120) % 2 != k), np.arange(k, 120, 2)) for k in (0, 1)
+    ]
+    jobs = {"y": (_ThreadCounter(), y, splits, [0, 1], "predict", None)}
+    models = fit_out_of_fold(jobs, X, None, n_jobs=2)["y"][1]
+    assert [m.omp_threads_ for m in models] == [max(1, cpu_count() // 2)] * 2
 
 
 def test_folds_are_stratified_by_treatment():
