@@ -262,9 +262,10 @@ def fit_out_of_fold(jobs, X, sample_weight, *, n_jobs=None):
     train_mask)``: for every fold ``k`` a seeded clone is fitted on the training
     rows (restricted to ``train_mask`` when given) and predicts the test rows.
     ``sample_weight`` is passed to ``fit`` only when it is not None. The fits
-    run on joblib threads unless ``joblib.parallel_config`` names another
-    backend; with several workers each caps its OpenMP pool at
-    ``cpu_count // workers`` threads (as loky's processes do).
+    run on joblib's default backend or the one ``joblib.parallel_config``
+    names; with several workers each caps its OpenMP pool at
+    ``cpu_count // workers`` threads (loky's processes do so already; worker
+    threads would otherwise each start a pool as large as the machine).
 
     Returns ``{name: (out_of_fold_predictions, fitted_models)}``.
     """
@@ -280,12 +281,13 @@ def fit_out_of_fold(jobs, X, sample_weight, *, n_jobs=None):
                 (model, X, target, train, test, sample_weight, method, weighted)
             )
             keys.append((name, test))
-    # Threads by default: trees, boosting and BLAS release the GIL, no process
-    # start-up or copies of X, and the work shows in time.process_time.
-    # joblib.parallel_config(backend=...) still chooses another backend.
-    parallel = Parallel(n_jobs=n_jobs, prefer="threads")
+    # joblib's default backend (processes, loky) unless joblib.parallel_config
+    # chooses another: threads were slower with the GIL-bound Python parts of
+    # forests and histogram boosting at n <= 5000 (benchmarks/cate.py).
+    parallel = Parallel(n_jobs=n_jobs)
     workers = effective_n_jobs(n_jobs)
-    # like loky's workers, each thread gets its share of the cores for OpenMP
+    # OpenMP pools are per thread: like loky's processes, each worker thread
+    # (threading backend) gets its share of the cores, not all of them
     omp = None if workers <= 1 else max(1, cpu_count() // workers)
     results = parallel(delayed(_fit_predict)(*task, omp) for task in tasks)
     out = {name: (np.full(n, np.nan), []) for name in jobs}

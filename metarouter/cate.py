@@ -273,8 +273,9 @@ class RLearner(_CrossFitCATE):
         Propensities are clipped to ``[propensity_clip, 1 - propensity_clip]``;
         the number clipped is ``n_propensity_clipped_`` and a warning.
     n_jobs : int, default=None
-        Folds and nuisance models run in parallel on joblib threads (another
-        backend via ``joblib.parallel_config``); results do not depend on it.
+        Folds and nuisance models run in parallel (joblib; choose threads or
+        processes with ``joblib.parallel_config``); results do not depend on
+        it.
     random_state : int, RandomState or None, default=None
         Seeds the folds and every model whose ``random_state`` is None.
 
@@ -359,8 +360,9 @@ class DRLearner(_CrossFitCATE):
         Propensities are clipped to ``[propensity_clip, 1 - propensity_clip]``;
         the number clipped is ``n_propensity_clipped_`` and a warning.
     n_jobs : int, default=None
-        Folds and nuisance models run in parallel on joblib threads (another
-        backend via ``joblib.parallel_config``); results do not depend on it.
+        Folds and nuisance models run in parallel (joblib; choose threads or
+        processes with ``joblib.parallel_config``); results do not depend on
+        it.
     random_state : int, RandomState or None, default=None
         Seeds the folds and every model whose ``random_state`` is None.
 

@@ -217,8 +217,8 @@ def test_results_do_not_depend_on_n_jobs(cls):
     b = cls(reg, None, reg, n_folds=3, random_state=0, n_jobs=2).fit(X, y, t)
     np.testing.assert_array_equal(a.predict(X), b.predict(X))
     np.testing.assert_array_equal(a.folds_, b.folds_)
-    # the default backend is threads; processes (loky) give the same numbers
-    with parallel_config(backend="loky"):
+    # threads (joblib's threading backend) give the same numbers as processes
+    with parallel_config(backend="threading"):
         c = cls(reg, None, reg, n_folds=3, random_state=0, n_jobs=2).fit(X, y, t)
     np.testing.assert_array_equal(a.predict(X), c.predict(X))
 
@@ -238,7 +238,7 @@ class _ThreadCounter(RegressorMixin, BaseEstimator):
 
 
 def test_parallel_threads_share_the_cores_for_openmp():
-    """With n_jobs=2 each worker thread gets cpu_count // 2 OpenMP threads.
+    """On threads with n_jobs=2 each worker gets cpu_count // 2 OpenMP threads.
 
     OpenMP thread counts are per thread, so a limit set in the calling thread
     (as the test suite's) does not reach joblib's worker threads; without the
@@ -249,7 +249,8 @@ def test_parallel_threads_share_the_cores_for_openmp():
         (np.flatnonzero(np.arange(120) % 2 != k), np.arange(k, 120, 2)) for k in (0, 1)
     ]
     jobs = {"y": (_ThreadCounter(), y, splits, [0, 1], "predict", None)}
-    models = fit_out_of_fold(jobs, X, None, n_jobs=2)["y"][1]
+    with parallel_config(backend="threading"):
+        models = fit_out_of_fold(jobs, X, None, n_jobs=2)["y"][1]
     assert [m.omp_threads_ for m in models] == [max(1, cpu_count() // 2)] * 2
 
 
