@@ -133,7 +133,7 @@ class Plan:
     joint_n: int  # econml's joint DR design, one fit per setup at this n
     router_sizes: tuple  # (n_gs, n_pb) of make_routing_data
     router_folds: int
-    backend_n: int  # threads against processes (loky) for our learner
+    backends: tuple  # (base, n): our learner on threads against processes
 
 
 FULL = Plan(
@@ -160,7 +160,7 @@ FULL = Plan(
     joint_n=5000,
     router_sizes=(500, 5000),
     router_folds=5,
-    backend_n=5000,
+    backends=(("rf", 1000), ("rf", 5000), ("default", 2000), ("xgb", 1000)),
 )
 QUICK = Plan(
     ns=(400,),
@@ -186,7 +186,7 @@ QUICK = Plan(
     joint_n=400,
     router_sizes=(100, 400),
     router_folds=2,
-    backend_n=400,
+    backends=(("rf", 400),),
 )
 
 
@@ -535,11 +535,11 @@ def _router_cell(plan: Plan, base: str, repeats: int) -> dict:
     }
 
 
-def _backend_cell(plan: Plan, base: str, repeats: int) -> dict:
-    """Our R-learner on joblib threads (the default) against processes (loky)."""
+def _backend_cell(plan: Plan, base: str, n: int, repeats: int) -> dict:
+    """Our R-learner on joblib threads against processes (loky, joblib's default)."""
     from metarouter import RLearner
 
-    X, y, t, _, _ = _data("A", plan.backend_n, plan)
+    X, y, t, _, _ = _data("A", n, plan)
     if base == "default":
         reg = clf = None  # the library's histogram gradient boosting
     else:
@@ -649,8 +649,7 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool) -> Section:
     ]
     joint_spec = [(base, max(plan.fold_counts)) for base in plan.bases]
     router_spec = list(plan.bases)
-    # the library's default boosting is slow at tiny n: full run only
-    backend_spec = ["rf"] if quick else ["rf", "default"]
+    backend_spec = list(plan.backends)
     total = len(cells_spec) + len(joint_spec) + len(router_spec) + len(backend_spec)
     cells, joints, routers, backends = [], {}, {}, {}
     bar = tqdm(total=total, desc="cate", disable=not progress)
@@ -680,13 +679,13 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool) -> Section:
                 cache.put(key, rec)
             routers[base] = rec
             bar.update()
-        for base in backend_spec:
-            key = cache_key("backend", plan, base, repeats)
+        for base, n in backend_spec:
+            key = cache_key("backend", plan, base, n, repeats)
             rec = cache.get(key)
             if rec is None:
-                rec = _backend_cell(plan, base, repeats)
+                rec = _backend_cell(plan, base, n, repeats)
                 cache.put(key, rec)
-            backends[base] = rec
+            backends[(base, n)] = rec
             bar.update()
     bar.close()
     return _section(plan, quick, repeats, cells, joints, routers, backends)
@@ -709,13 +708,15 @@ def _section(plan, quick, repeats, cells, joints, routers, backends) -> Section:
         f"forest `{plan.rf}` (n_jobs=1), XGBoost `{plan.xgb}` (hist, n_jobs=1); "
         "the final (CATE) model is the same regressor. Ours: `RLearner` / "
         f"`DRLearner` with n_jobs={N_JOBS} on joblib's threading backend "
-        "(fold-level parallelism; CPU time includes both threads); econml: "
+        "(`parallel_config(backend='threading')`: fold-level parallelism whose "
+        "CPU time includes both threads; the library's default is loky "
+        "processes, compared in the last table); econml: "
         "`NonParamDML` / `DRLearner` (its folds run in sequence), the latter with "
         f"`min_propensity={CLIP}` (our clip) and `SplitByTreatment` (separate "
         "mu_0, mu_1, as ours) so both compute the same estimator. Wall ratio: "
         "median of the per-repeat ratios ours / econml. MSE: mean over the "
         "setups of each side's test MSE of tau; MSE ratio: ours / econml on the "
-        "setup where it is furthest from 1."
+        "setup where it is largest."
     )
     table = _cells_table(cells)
     section = Section(
@@ -871,12 +872,13 @@ def _section(plan, quick, repeats, cells, joints, routers, backends) -> Section:
                 rec["shared_gap"] <= 1e-12
             )
     brows = []
-    for base, rec in backends.items():
+    for (base, n), rec in backends.items():
         brows.append(
             {
                 "base learners": "histogram boosting (library default)"
                 if base == "default"
                 else base,
+                "n": n,
                 "threads wall s": spread(rec["threads_wall"]),
                 "processes (loky) wall s": spread(rec["loky_wall"]),
                 "threads / loky": _ratio(rec["threads_wall"], rec["loky_wall"]),
@@ -884,20 +886,19 @@ def _section(plan, quick, repeats, cells, joints, routers, backends) -> Section:
                 "max |threads - loky| prediction": rec["gap"],
             }
         )
-        section.checks[f"{base}: threads and processes give the same fit"] = bool(
-            rec["gap"] == 0
+        section.checks[f"{base}, n={n}: threads and processes give the same fit"] = (
+            bool(rec["gap"] == 0)
         )
     if brows:
         section.tables.append(
             (
                 (
                     f"Our parallel backend: `RLearner(n_jobs={N_JOBS})`, "
-                    f"{max(plan.fold_counts)} folds, n={plan.backend_n}, setup A, on "
-                    "joblib threads (the default of `metarouter`'s cross-fitting; "
-                    "each thread's OpenMP pool gets cpu_count / n_jobs threads) "
-                    "against worker processes (`parallel_config(backend='loky')`; "
-                    "their CPU time is not in this process's, so only wall time "
-                    "compares):"
+                    f"{max(plan.fold_counts)} folds, setup A, on joblib threads "
+                    "(as in the tables above; each thread's OpenMP pool gets "
+                    "cpu_count / n_jobs threads) against worker processes (loky, "
+                    "joblib's and so `metarouter`'s default; their CPU time is "
+                    "not in this process's, so only wall time compares):"
                 ),
                 pd.DataFrame(brows),
             )
@@ -927,10 +928,12 @@ def _miss_note(cells, plan) -> str:
         "nuisance work cannot beat the '2-core bound' column (econml's median "
         "wall time with the measured final fit kept serial). Medians over cells: "
         + "; ".join(lines)
-        + ". A CPU ratio above 1 is our extra work (thread start-up and joblib's "
-        "dispatch, which weigh most at small n). What would "
+        + ". A CPU ratio above 1 is work our threads add (it weighs most at "
+        "small n, where each fit is short). What would "
         "close the gap: a multi-threaded final model (e.g. the forest's own "
         "n_jobs=2 for the final fit only, which leaves a random forest's result "
         "unchanged), or fitting R and DR together so that their final fits run "
-        "side by side."
+        "side by side. Where the last table shows processes (loky) faster than "
+        "threads for a learner, that backend would lower our wall time by that "
+        "factor (at the cost of CPU time this process cannot see)."
     )
