@@ -1,5 +1,6 @@
 """The ``cate`` benchmark: its quick smoke, its data and its like-for-like fits."""
 
+import os
 import warnings
 
 import numpy as np
@@ -109,3 +110,27 @@ def test_base_learners_are_single_threaded_and_seeded():
             assert params["n_jobs"] == 1 and params["random_state"] == 7
     with pytest.raises(ValueError, match="`base`"):
         base_learners("svm", {}, seed=0)
+
+
+def _busy(seconds):
+    import time
+
+    start = time.process_time()
+    while time.process_time() - start < seconds:
+        pass
+    return time.process_time() - start
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="Linux /proc")
+def test_children_cpu_sees_the_work_of_loky_workers():
+    from joblib import Parallel, delayed
+
+    from benchmarks.cate import children_cpu
+
+    Parallel(n_jobs=2)(delayed(_busy)(0.01) for _ in range(2))  # start workers
+    before = children_cpu()
+    spent = Parallel(n_jobs=2)(delayed(_busy)(0.3) for _ in range(2))
+    seen = children_cpu() - before
+    # each worker reports its own CPU time; /proc counts in clock ticks (10 ms)
+    # and adds the workers' small dispatch overhead: within 0.05 s below, 0.3 above
+    assert sum(spent) - 0.05 <= seen <= sum(spent) + 0.3
