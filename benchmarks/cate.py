@@ -209,7 +209,7 @@ FULL = Plan(
     joint_n=5000,
     router_sizes=(500, 5000),
     router_folds=5,
-    backends=(("rf", 1000), ("rf", 5000), ("default", 2000), ("xgb", 1000)),
+    backends=(("rf", 1000), ("xgb", 1000), ("default", 2000)),
 )
 QUICK = Plan(
     ns=(400,),
