@@ -763,15 +763,16 @@ def _section(plan, quick, repeats, cells, joints, routers, backends) -> Section:
     command = "python -m benchmarks cate" + (" --quick" if quick else "")
     setups = ", ".join(plan.setups)
     cycle = (
-        f"repeat r uses setup {' '.join(plan.setups)}[r mod {len(plan.setups)}]"
+        f"repeat r uses setup {' '.join(plan.setups)}[r mod {len(plan.setups)}]; "
+        "both sides fit the same data in each repeat, so times spread over the "
+        "setups too"
         if len(plan.setups) > 1
         else f"every repeat uses setup {plan.setups[0]}"
     )
     intro = (
         f"Nie & Wager (2021) setups {setups}, d = {plan.d}, held-out test set of "
         f"{plan.n_test} rows with the known tau; {repeats} fits of each side per "
-        f"cell ({cycle}: both sides fit the same data in each repeat, so times "
-        "spread over the setups too). Same explicit stratified folds, same base "
+        f"cell ({cycle}). Same explicit stratified folds, same base "
         "learners with the same seeds on both sides, single-threaded: random "
         f"forest `{plan.rf}` (n_jobs=1), XGBoost `{plan.xgb}` (hist, n_jobs=1); "
         "the final (CATE) model is the same regressor. Ours: `RLearner` / "
