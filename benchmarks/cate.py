@@ -972,6 +972,28 @@ def _section(plan, quick, repeats, cells, joints, routers, backends) -> Section:
                 pd.DataFrame(brows),
             )
         )
+        ratios = {
+            f"{row['base learners']} at n={row['n']}": row["threads / loky"]
+            for row in brows
+        }
+        measured = ", ".join(f"{k} {_fmt(v, 2)}" for k, v in ratios.items())
+        verdict = (
+            "so the cross-fitting keeps joblib's default processes (the Python "
+            "parts of forests and histogram boosting hold the GIL, which threads "
+            "share)"
+            if max(ratios.values()) > 1
+            else "threads were no slower in this run, but slower with forests "
+            "and the default boosting when the change was tried"
+        )
+        section.notes.append(
+            "What was changed for speed in `metarouter/_crossfit.py`: the "
+            "cross-fitting was tried on joblib threads (work visible to "
+            "`time.process_time`, no worker processes). Threads against processes "
+            f"(wall ratio, last table): {measured}; {verdict}. What stays is a per-thread OpenMP cap for users who choose threads "
+            "(`joblib.parallel_config(backend='threading')`): OpenMP limits are "
+            "per thread, so without it two worker threads of histogram boosting "
+            "each started a pool as large as the machine."
+        )
     return section
 
 
