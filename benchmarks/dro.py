@@ -171,6 +171,11 @@ def _median(values) -> float:
     return describe(values)["median"]
 
 
+def _median_ratios(slow, fast) -> list[float]:
+    """Per row: median of the ``slow`` times over median of the ``fast`` times."""
+    return [_median(a) / _median(b) for a, b in zip(slow, fast)]
+
+
 def run(*, quick: bool, repeats: int, cache: Cache, progress: bool = True) -> Section:
     """Measure all three tables and return the ``dro`` section of RESULTS.md."""
     sizes = (
@@ -187,18 +192,13 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool = True) -> Se
             "n": kl["n"],
             "ours s": kl["ours_wall"].map(spread),
             "CVXPY s": kl["cvxpy_wall"].map(spread),
-            "CVXPY / ours": [
-                _median(c) / _median(o)
-                for c, o in zip(kl["cvxpy_wall"], kl["ours_wall"])
-            ],
+            "CVXPY / ours": _median_ratios(kl["cvxpy_wall"], kl["ours_wall"]),
             "|value - CVXPY|": kl["value_diff"],
             "ours: KL - radius": kl["kl_minus_radius"],
             "ours: value - dual": kl["dual_gap"],
         }
     )
-    speed = [
-        _median(c) / _median(o) for c, o in zip(both["cvxpy_wall"], both["newton_wall"])
-    ]
+    speed = _median_ratios(both["cvxpy_wall"], both["newton_wall"])
     both_view = pd.DataFrame(
         {
             "n": both["n"],
@@ -206,10 +206,9 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool = True) -> Se
             "nested s": both["nested_wall"].map(spread),
             "CVXPY s": both["cvxpy_wall"].map(spread),
             "CVXPY / primal-dual": speed,
-            "nested / primal-dual": [
-                _median(a) / _median(b)
-                for a, b in zip(both["nested_wall"], both["newton_wall"])
-            ],
+            "nested / primal-dual": _median_ratios(
+                both["nested_wall"], both["newton_wall"]
+            ),
             "objective gap": both["objective_gap"],
             "max policy diff": both["policy_max_diff"],
             "Newton steps": both["newton_iterations"],
