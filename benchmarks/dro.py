@@ -34,10 +34,11 @@ from tqdm.auto import tqdm
 
 from benchmarks._core import Cache, Section, cache_key, describe, spread, time_rotating
 from racer_dro import RoutingProblem, kl_worst_case, solve_cvxpy, solve_primal_dual
+from racer_dro.reference import SolverError
 
 __all__ = ["cvxpy_kl_worst_case", "make_problem", "run"]
 
-VERSION = 1  # bump when what is measured changes: cached measurements are keyed by it
+VERSION = 2  # bump when what is measured changes: cached measurements are keyed by it
 KL_SIZES = (1_000, 10_000, 100_000, 1_000_000)
 SOLVER_SIZES = (500, 1_000, 2_000, 5_000)
 ALONE_SIZES = (10_000, 100_000, 1_000_000)
@@ -94,30 +95,38 @@ def _kl_certificates(f: np.ndarray, result) -> tuple[float, float]:
 
 def _kl_table(sizes, repeats, cache, progress) -> pd.DataFrame:
     rows = []
+    failed = None  # CVXPY's first failure: larger sizes are not attempted
     for n in tqdm(sizes, desc="dro: kl_worst_case", disable=not progress):
         key = cache_key("dro", VERSION, "kl", n, repeats)
         row = cache.get(key)
         if row is None:
             f = np.random.default_rng(n).normal(size=n)
-            res = time_rotating(
-                {
-                    "ours": lambda f=f: kl_worst_case(f, radius=RADIUS),
-                    "cvxpy": lambda f=f: cvxpy_kl_worst_case(f, RADIUS),
-                },
-                repeats,
-                warmup=n <= 100_000,  # a CVXPY warm-up at 1e6 costs a minute
-            )
-            ours, theirs = res["ours"]["result"], res["cvxpy"]["result"]
+            fns = {"ours": lambda f=f: kl_worst_case(f, radius=RADIUS)}
+            error = failed and f"not attempted ({failed})"
+            if not failed:
+                try:  # the first CVXPY solve doubles as its warm-up
+                    cvxpy_kl_worst_case(f, RADIUS)
+                    fns["cvxpy"] = lambda f=f: cvxpy_kl_worst_case(f, RADIUS)
+                except (cp.error.SolverError, RuntimeError) as exc:
+                    error = failed = f"CVXPY failed at n = {n}: {exc}".split(". ")[0]
+            res = time_rotating(fns, repeats, warmup=False)
+            ours = res["ours"]["result"]
             kl_excess, dual_gap = _kl_certificates(f, ours)
             row = {
                 "n": n,
                 "ours_wall": res["ours"]["wall"],
-                "cvxpy_wall": res["cvxpy"]["wall"],
-                "value_diff": abs(ours.value - theirs),
+                "cvxpy_wall": res["cvxpy"]["wall"]
+                if "cvxpy" in res
+                else [float("nan")],
+                "value_diff": abs(ours.value - res["cvxpy"]["result"])
+                if "cvxpy" in res
+                else float("nan"),
+                "cvxpy_error": error or "",
                 "kl_minus_radius": kl_excess,
                 "dual_gap": dual_gap,
             }
             cache.put(key, row)
+        failed = failed or row.get("cvxpy_error") or None
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -128,8 +137,13 @@ def _solver_row(n, repeats, with_cvxpy: bool) -> dict:
         "newton": lambda: solve_primal_dual(problem),
         "nested": lambda: solve_primal_dual(problem, method="nested"),
     }
+    error = ""
     if with_cvxpy:
-        fns["cvxpy"] = lambda: solve_cvxpy(problem)
+        try:  # "CVXPY as far as it solves"
+            solve_cvxpy(problem)
+            fns["cvxpy"] = lambda: solve_cvxpy(problem)
+        except SolverError as exc:
+            error = str(exc).split(". ")[0]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a non-converged solve must not pass quietly
         res = time_rotating(fns, repeats)
@@ -143,7 +157,15 @@ def _solver_row(n, repeats, with_cvxpy: bool) -> dict:
         "converged": bool(newton.converged and nested.converged),
         "nested_objective_diff": abs(newton.objective - nested.objective),
     }
-    if with_cvxpy:
+    if with_cvxpy and error:
+        row.update(
+            cvxpy_wall=[float("nan")],
+            objective_gap=float("nan"),
+            policy_max_diff=float("nan"),
+            cvxpy_converged=False,
+            cvxpy_error=error,
+        )
+    elif with_cvxpy:
         ref = res["cvxpy"]["result"]
         row.update(
             cvxpy_wall=res["cvxpy"]["wall"],
@@ -196,6 +218,7 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool = True) -> Se
             "|value - CVXPY|": kl["value_diff"],
             "ours: KL - radius": kl["kl_minus_radius"],
             "ours: value - dual": kl["dual_gap"],
+            "CVXPY status": [e or "optimal" for e in kl["cvxpy_error"]],
         }
     )
     speed = _median_ratios(both["cvxpy_wall"], both["newton_wall"])
@@ -213,7 +236,14 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool = True) -> Se
             "max policy diff": both["policy_max_diff"],
             "Newton steps": both["newton_iterations"],
             "solver": both["newton_method"],
-            "converged": both["converged"] & both["cvxpy_converged"],
+            "converged": both["converged"],
+            "CVXPY status": [
+                "optimal" if ok else str(err)
+                for ok, err in zip(
+                    both["cvxpy_converged"],
+                    both.get("cvxpy_error", pd.Series([""] * len(both))),
+                )
+            ],
         }
     )
     every = pd.concat([both, alone], ignore_index=True)
@@ -247,11 +277,9 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool = True) -> Se
             (both["objective_gap"] <= 1e-6).all()
         ),
         "policy within 1e-3 of CVXPY": bool((both["policy_max_diff"] <= 1e-3).all()),
-        "every solve converged": bool(
-            every["converged"].all() and both["cvxpy_converged"].all()
-        ),
-        "kl_worst_case within 1e-4 of CVXPY": bool(
-            (kl["value_diff"] <= 1e-4 * (1 + np.abs(kl["value_diff"]))).all()
+        "every primal-dual solve converged": bool(every["converged"].all()),
+        "kl_worst_case within 1e-4 of CVXPY where CVXPY solves": bool(
+            (kl["value_diff"].dropna() <= 1e-4).all()
         ),
         "kl_worst_case certificates <= 1e-9": bool(
             (kl["kl_minus_radius"].abs() <= 1e-9).all()

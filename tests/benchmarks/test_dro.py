@@ -62,3 +62,39 @@ def test_quick_run_writes_the_section_and_its_checks_hold(tmp_path):
     )
     table = lambda t: t.split("Targets:")[1].split("Accuracy checks")[0]
     assert table(again.read_text()) == table(text)
+
+
+def test_cvxpy_failures_are_reported_not_fatal(tmp_path, monkeypatch):
+    # "CVXPY as far as it solves": a solver failure at one size is recorded in the
+    # table, larger sizes are not attempted, and our side is still timed and checked.
+    import cvxpy as cp
+
+    from benchmarks._core import Cache
+    from racer_dro.reference import SolverError
+
+    real_kl, real_solve = dro.cvxpy_kl_worst_case, dro.solve_cvxpy
+
+    def kl_fails_large(f, radius):
+        if len(f) > 500:
+            raise cp.error.SolverError("Solver 'CLARABEL' failed. Try another solver")
+        return real_kl(f, radius)
+
+    def solve_fails_large(problem):
+        if problem.n_samples > 200:
+            raise SolverError("no attempt succeeded. details")
+        return real_solve(problem)
+
+    monkeypatch.setattr(dro, "cvxpy_kl_worst_case", kl_fails_large)
+    monkeypatch.setattr(dro, "solve_cvxpy", solve_fails_large)
+    section = dro.run(quick=True, repeats=1, cache=Cache(None), progress=False)
+    kl_table = section.tables[0][1]
+    status = kl_table["CVXPY status"].tolist()
+    assert status[0] == "optimal"
+    assert status[1].startswith("CVXPY failed at n = 2000")
+    solver_table = section.tables[1][1]
+    assert np.isnan(solver_table["objective gap"].iloc[-1])  # n = 300: CVXPY failed
+    assert solver_table["objective gap"].iloc[0] <= 1e-6  # n = 100: both solved
+    assert solver_table["CVXPY status"].tolist()[0] == "optimal"
+    assert solver_table["CVXPY status"].tolist()[1].startswith("no attempt succeeded")
+    assert section.checks["every primal-dual solve converged"]
+    assert all(section.checks[k] for k in section.checks if "kl_worst_case" in k)
