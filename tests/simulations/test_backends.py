@@ -154,3 +154,43 @@ def test_serial_caps_libraries_a_round_loads_lazily_and_restores_them():
     assert result["threads"][0] > 1  # loaded during round 0: not capped yet
     assert result["threads"][1:] == [1, 1]
     assert result["after"] == result["threads"][0]  # the default, restored
+
+
+def _nested_round(config, seed):
+    """A round that itself calls joblib (as the learners' cross-fitting does)."""
+    import threading
+    import time
+
+    from joblib import Parallel, delayed
+
+    start = time.time()
+    inner = Parallel(n_jobs=2)(delayed(os.getpid)() for _ in range(4))
+    # long enough that two rounds in one worker would overlap if the worker let them
+    end = time.process_time() + 0.3
+    while time.process_time() < end:
+        pass
+    return pd.DataFrame(
+        {
+            "pid": [os.getpid()],
+            "thread": [threading.get_ident()],
+            "inner_pids": [len(set(inner))],
+            "inner_here": [set(inner) == {os.getpid()}],
+            "start": [start],
+            "end": [time.time()],
+        }
+    )
+
+
+@pytest.mark.parametrize("backend", ["loky", "dask"])
+def test_worker_runs_one_round_at_a_time_and_nested_joblib_stays_in_it(backend):
+    # Regression: under dask a nested joblib call was sent back to the cluster and the
+    # round seceded, so a one-thread worker ran a second round beside it (twice as slow).
+    tasks = [RoundTask(i, {"c": 0}, i, 1) for i in range(4)]
+    rows = pd.concat(
+        [r.rows for r in iter_results(_nested_round, tasks, backend=backend, n_jobs=2)]
+    )
+    assert rows["inner_here"].all()  # nested work ran inside the round's own process
+    for _, own in rows.groupby("pid"):
+        own = own.sort_values("start")
+        # rounds of one worker process never overlap in time
+        assert (own["start"].to_numpy()[1:] >= own["end"].to_numpy()[:-1]).all()
