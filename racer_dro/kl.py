@@ -143,7 +143,11 @@ def _radius_bracket(g, logp, p, radius):
     for _ in range(200):
         if kl_of(s_hi) < radius:
             break
-        s_hi += step
+        if s_hi >= _LOG_TAU_MAX:
+            # KL never fell below the radius: the radius sits at the rounding floor
+            # of KL (a few 1e-16), where the small-shift temperature is exact
+            return "small"
+        s_hi = min(s_hi + step, _LOG_TAU_MAX)
         step *= 2.0
     s_lo, step = s0, 1.0
     for _ in range(80):
@@ -156,13 +160,18 @@ def _radius_bracket(g, logp, p, radius):
     return s_lo, s_hi, kl_of
 
 
-_TINY_RADIUS = 1e-16
+_TINY_RADIUS = 1e-10  # below it KL's rounding (~1e-16) blurs a root found numerically
+_LOG_TAU_MAX = 700.0  # exp(700) ~ 1e304: beyond it the temperature overflows
 
 
 def _small_radius_temperature(g, p, radius) -> float:
     """``sqrt(Var_p(g) / (2 radius))``, the root of ``KL = radius`` as ``radius -> 0``."""
-    mean = float(p @ g)
-    return math.sqrt(float(p @ (g - mean) ** 2) / (2.0 * radius))
+    scale = float(np.max(np.abs(g)))
+    if scale == 0:
+        return math.inf
+    h = g / scale  # Var(g) itself can underflow (g ~ 1e-190)
+    mean = float(p @ h)
+    return scale * math.sqrt(float(p @ (h - mean) ** 2) / (2.0 * radius))
 
 
 def _radius_temperature_brentq(g, logp, p, radius) -> float | None:
@@ -170,6 +179,8 @@ def _radius_temperature_brentq(g, logp, p, radius) -> float | None:
     bracket = _radius_bracket(g, logp, p, radius)
     if bracket is None:
         return None
+    if bracket == "small":
+        return _small_radius_temperature(g, p, radius)
     s_lo, s_hi, kl_of = bracket
     s = brentq(
         lambda s: kl_of(s) - radius,
@@ -266,8 +277,9 @@ def _worst_case_min(
         q /= q.sum()
         return m, q, 0.0, threshold, m
     if radius < _TINY_RADIUS:
-        # below the resolution of KL in floating point: KL(tau) = Var / (2 tau^2) to
-        # relative O(sqrt(radius)) < 1e-8, so the small-shift temperature is exact
+        # KL(tau) = Var / (2 tau^2) to relative O(sqrt(radius)) < 1e-5, so the
+        # small-shift temperature moves the value by < 1e-5 sigma sqrt(2 radius)
+        # (< 1e-10 sigma); a numerical root would be blurred by KL's rounding
         tau = _small_radius_temperature(g, p, radius)
     elif root == "newton":
         tau = _radius_temperature_newton(g, logp, p, radius, tau_init)

@@ -279,3 +279,17 @@ def test_monotone_in_radius_and_inverse_temperature(f, r1, r2):
         kl_worst_case(f, temperature=t_small).value
         <= kl_worst_case(f, temperature=t_big).value + tol
     )
+
+
+@pytest.mark.parametrize("radius", [1e-16, 2.220446049250313e-16, 1e-13, 1e-11, 1e-9])
+def test_radius_at_the_rounding_floor_of_kl(radius):
+    # Regression (found by hypothesis): a radius of a few 1e-16 sent the bracket search
+    # for tau past exp(709). The value must follow the small-shift closed form
+    # mean -+ sd sqrt(2 radius) (its relative error is O(sqrt(radius)) <= 3e-5 here).
+    f = np.array([0.0, 0.0] + [1.0] * 16)
+    shift = f.std() * np.sqrt(2 * radius)
+    low = kl_worst_case(f, radius=radius)
+    high = kl_worst_case(f, radius=radius, sense="max")
+    assert np.isfinite(low.temperature) and np.isfinite(high.temperature)
+    assert low.value == pytest.approx(f.mean() - shift, abs=1e-3 * shift + 1e-15)
+    assert high.value == pytest.approx(f.mean() + shift, abs=1e-3 * shift + 1e-15)
