@@ -60,23 +60,17 @@ def time_pair(
 ) -> dict:
     """Time ``a`` and ``b`` ``repeats`` times each, alternating (AB, BA, AB, ...).
 
-    With ``warmup`` each is called once untimed first (imports, caches, pools).
-    Returns ``{"a_wall": [...], "a_cpu": [...], "b_wall": [...], "b_cpu": [...],
-    "a_result": last result of a, "b_result": last result of b}``.
+    :func:`time_rotating` with two callables. With ``warmup`` each is called once
+    untimed first (imports, caches, pools). Returns ``{"a_wall": [...], "a_cpu":
+    [...], "b_wall": [...], "b_cpu": [...], "a_result": last result of a,
+    "b_result": last result of b}``.
     """
-    if repeats < 1:
-        raise ValueError(f"`repeats` must be at least 1, got {repeats!r}")
-    out = {"a_wall": [], "a_cpu": [], "b_wall": [], "b_cpu": []}
-    if warmup:
-        out["a_result"], out["b_result"] = a(), b()
-    for rep in range(repeats):
-        order = (("a", a), ("b", b)) if rep % 2 == 0 else (("b", b), ("a", a))
-        for key, fn in order:
-            wall, cpu, result = time_call(fn)
-            out[f"{key}_wall"].append(wall)
-            out[f"{key}_cpu"].append(cpu)
-            out[f"{key}_result"] = result
-    return out
+    res = time_rotating({"a": a, "b": b}, repeats, warmup=warmup)
+    return {
+        f"{name}_{field}": res[name][key]
+        for name in ("a", "b")
+        for field, key in (("wall", "wall"), ("cpu", "cpu"), ("result", "result"))
+    }
 
 
 def time_rotating(fns: dict, repeats: int, *, warmup: bool = True) -> dict:

@@ -93,7 +93,28 @@ class _RouterBase(BaseEstimator):
         return tags
 
 
-class AllCheapRouter(_RouterBase):
+class _ConstantRouter(_RouterBase):
+    """Always the judge ``_judge`` (0 cheap, 1 expensive)."""
+
+    _judge: int
+
+    def fit(self, X, rewards=None, costs=None):
+        """Validate the data and remember the feature layout; returns self.
+
+        ``rewards`` and ``costs`` are optional (unused; validated when given).
+        """
+        self._validate_fit(X, rewards, costs, required=False)
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """``[1, 0]`` (cheap) or ``[0, 1]`` (expensive) for every row."""
+        X = self._validate_predict(X)
+        proba = np.zeros((X.shape[0], 2))
+        proba[:, self._judge] = 1.0
+        return proba
+
+
+class AllCheapRouter(_ConstantRouter):
     """Always use the cheap judge (instruct mode).
 
     Examples
@@ -105,21 +126,10 @@ class AllCheapRouter(_RouterBase):
     [0, 0, 0]
     """
 
-    def fit(self, X, rewards=None, costs=None):
-        """Validate the data and remember the feature layout; returns self.
-
-        ``rewards`` and ``costs`` are optional (unused; validated when given).
-        """
-        self._validate_fit(X, rewards, costs, required=False)
-        return self
-
-    def predict_proba(self, X) -> np.ndarray:
-        """``[1, 0]`` for every row."""
-        X = self._validate_predict(X)
-        return np.column_stack([np.ones(X.shape[0]), np.zeros(X.shape[0])])
+    _judge = 0
 
 
-class AllExpensiveRouter(_RouterBase):
+class AllExpensiveRouter(_ConstantRouter):
     """Always use the expensive judge (reasoning mode / strong judge).
 
     Examples
@@ -131,18 +141,7 @@ class AllExpensiveRouter(_RouterBase):
     [1, 1, 1]
     """
 
-    def fit(self, X, rewards=None, costs=None):
-        """Validate the data and remember the feature layout; returns self.
-
-        ``rewards`` and ``costs`` are optional (unused; validated when given).
-        """
-        self._validate_fit(X, rewards, costs, required=False)
-        return self
-
-    def predict_proba(self, X) -> np.ndarray:
-        """``[0, 1]`` for every row."""
-        X = self._validate_predict(X)
-        return np.column_stack([np.zeros(X.shape[0]), np.ones(X.shape[0])])
+    _judge = 1
 
 
 class RandomJudgeRouter(_RouterBase):

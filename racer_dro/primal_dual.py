@@ -248,11 +248,6 @@ _THETA_MAX = (
 )
 
 
-def _entropy_terms(theta):
-    """Binary entropy ``h(sigmoid(theta)) = softplus(-theta) + sigmoid(-theta) theta``."""
-    return np.logaddexp(0.0, -theta) + expit(-theta) * theta
-
-
 def _sigmoid_entropy(theta):
     """``sigmoid(theta)`` and the binary entropy of it, from one exponential.
 
@@ -410,12 +405,15 @@ class _Engine:
         )
         return rs, cs
 
+    def terms(self, theta):
+        """``R``, ``C``, ``H`` and both sides at the logits ``theta``."""
+        pi, h = _sigmoid_entropy(theta)
+        rs, cs = self.sides(pi)
+        return rs.value, -cs.value, _dot(self.p, h), rs, cs
+
     def value(self, theta, lam):
         """``F_lambda`` at ``theta``, with ``R``, ``C`` and ``H``."""
-        pi = expit(theta)
-        rs, cs = self.sides(pi)
-        reward, cost = rs.value, -cs.value
-        entropy = _dot(self.p, _entropy_terms(theta))
+        reward, cost, entropy, rs, cs = self.terms(theta)
         return reward - lam * cost + self.beta * entropy, reward, cost, entropy, rs, cs
 
     # -- Newton
@@ -585,10 +583,7 @@ class _Engine:
     # -- joint Newton on the penalised objective (regularised mode)
     def penalised(self, theta):
         """``P = R + beta H - (C - B)_+^2 / (2 beta)`` at ``theta`` and ``lambda(theta)``."""
-        pi, h = _sigmoid_entropy(theta)
-        rs, cs = self.sides(pi)
-        reward, cost = rs.value, -cs.value
-        entropy = _dot(self.p, h)
+        reward, cost, entropy, rs, cs = self.terms(theta)
         excess = max(cost - self.budget, 0.0)
         value = reward + self.beta * entropy - excess * excess / (2.0 * self.beta)
         return value, reward, cost, entropy, excess / self.beta, rs, cs
@@ -854,13 +849,10 @@ def _subsample_start(problem, engine, constrained, method="nested"):
     return lam, theta
 
 
-def _bernoulli_kl(theta_a, theta_b, p):
-    """``sum_i p_i KL(Bern(sigmoid(a_i)) || Bern(sigmoid(b_i)))``, stable in the logits."""
-    return _bernoulli_kl_to(theta_a, theta_b, np.logaddexp(0.0, -theta_b), p)[0]
-
-
 def _bernoulli_kl_to(theta_a, theta_b, softplus_neg_b, p):
-    """KL as in :func:`_bernoulli_kl`, given ``softplus(-theta_b)``; also ``sigmoid(a)``.
+    """``sum_i p_i KL(Bern(sigmoid(a_i)) || Bern(sigmoid(b_i)))`` and ``sigmoid(a)``.
+
+    Stable in the logits, given ``softplus(-theta_b)`` (shared by every ``a``):
 
     ``KL = -h(a) - pa log pb - qa log qb = -h(a) + softplus(-b) + qa b``.
     """
@@ -916,7 +908,7 @@ def _solve_newton(problem, engine, theta, tol, max_iter, method):
         worst_case_cost=float(last["worst_case_cost"]),
         converged=bool(converged),
         history=history,
-        entropy=_dot(engine.p, _entropy_terms(theta)),
+        entropy=_dot(engine.p, _sigmoid_entropy(theta)[1]),
         constrained=False,
         method="primal_dual_newton",
         n_iter=len(records),
@@ -1128,7 +1120,7 @@ def solve_primal_dual(
     policy = _full_policy(problem, engine, theta_star, lam)
     last = records[-1]
     R, C = last["worst_case_reward"], last["worst_case_cost"]
-    H = _dot(p, _entropy_terms(theta_star))
+    H = _dot(p, _sigmoid_entropy(theta_star)[1])
     if constrained:
         multiplier = lam
         objective = R + beta * H

@@ -109,15 +109,17 @@ def execute_round(
         _cap_threads_in_this_worker()
     seed = round_seed(task.config, task.round_index, task.base_seed)
     start = time.perf_counter()
-    if in_worker:
-        # A worker runs one round on one core. Nested joblib calls in the round (the
-        # learners' cross-fitting) must not fan out: under dask they would be sent
-        # back to the cluster and the round would secede, letting its worker start
-        # another round beside it (measured: two rounds at once per one-thread
-        # worker, each twice as slow).
-        with joblib.parallel_config(backend="sequential"):
-            rows = run_round(dict(task.config), seed)
-    else:
+    # A worker runs one round on one core. Nested joblib calls in the round (the
+    # learners' cross-fitting) must not fan out: under dask they would be sent back
+    # to the cluster and the round would secede, letting its worker start another
+    # round beside it (measured: two rounds at once per one-thread worker, each
+    # twice as slow).
+    nested = (
+        joblib.parallel_config(backend="sequential")
+        if in_worker
+        else contextlib.nullcontext()
+    )
+    with nested:
         rows = run_round(dict(task.config), seed)
     elapsed = time.perf_counter() - start
     if transform is not None:
