@@ -27,7 +27,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from collections.abc import Callable
@@ -45,6 +44,7 @@ from benchmarks._core import (
     Cache,
     Section,
     cache_key,
+    children_cpu,
     spread,
     time_call,
     time_pair,
@@ -120,35 +120,6 @@ def nie_wager(setup: str, n: int, d: int = 6, sigma: float = 1.0, random_state=N
 
 
 # --------------------------------------------------------------------------- CPU
-def children_cpu() -> float:
-    """CPU seconds (user + system) of this process's live child processes.
-
-    joblib's loky workers are child processes, so ``time.process_time`` misses
-    their work; Linux's ``/proc`` has it (0 where there is no ``/proc``).
-    """
-    try:
-        tasks = os.listdir("/proc/self/task")
-    except OSError:
-        return 0.0
-    pids = set()
-    for tid in tasks:
-        try:
-            with open(f"/proc/self/task/{tid}/children") as fh:
-                pids.update(fh.read().split())
-        except OSError:
-            continue
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-        except (OSError, IndexError, ValueError):
-            continue
-    return total
-
-
 def _counting(fn: Callable[[], object], sink: list) -> Callable[[], object]:
     """``fn`` that appends its children's CPU seconds to ``sink`` on each call."""
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from benchmarks._core import Cache, Section, cache_key, describe, spread
+from benchmarks._core import Cache, Section, cache_key, children_cpu, describe, spread
 from simulations.backends import THREAD_ENV
 from simulations.engine import (
     DEFAULT_BASE_SEED,
@@ -158,22 +158,6 @@ def bare_loop(
     return pd.concat(frames, ignore_index=True), busy
 
 
-def _children_cpu() -> float:
-    """CPU seconds of every live descendant process (workers); NaN without psutil."""
-    try:
-        import psutil
-    except ImportError:  # pragma: no cover - psutil comes with dask.distributed
-        return math.nan
-    total = 0.0
-    for child in psutil.Process().children(recursive=True):
-        try:
-            times = child.cpu_times()
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-        total += times.user + times.system
-    return total
-
-
 def _digest(frame: pd.DataFrame) -> str:
     """SHA-256 of a frame's column names and exact values (-0.0 as 0.0, NaN as nan)."""
     h = hashlib.sha256()
@@ -198,7 +182,7 @@ def _result_columns(rows: pd.DataFrame) -> pd.DataFrame:
 
 def _measure(variant: str, config: dict, rounds: int, scheduler=None) -> dict:
     """Time one run of ``variant``; return wall, CPU, busy time and the rows' digests."""
-    cpu_children = _children_cpu()
+    cpu_children = children_cpu()
     with tempfile.TemporaryDirectory() as out:
         if variant == "bare":
             cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -226,7 +210,7 @@ def _measure(variant: str, config: dict, rounds: int, scheduler=None) -> dict:
     return {
         "wall": wall,
         "cpu": cpu,
-        "cpu_workers": _children_cpu() - cpu_children,
+        "cpu_workers": children_cpu() - cpu_children,
         "busy": busy,
         "n_rows": len(result),
         "digest": _digest(result),
@@ -522,7 +506,7 @@ def _section(
                 "= serial wall / bare wall - 1; both per repeat (the pair ran back to "
                 "back), median [min, max]. *s per round* is the time inside `run_round` "
                 "(stored per round by the harness; timed around the call in the bare "
-                "loop). CPU *workers* is the CPU time of the worker processes (psutil)."
+                "loop). CPU *workers* is the CPU time of the worker processes (from /proc)."
             ),
             "",
             (

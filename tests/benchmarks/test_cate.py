@@ -125,7 +125,7 @@ def _busy(seconds):
 def test_children_cpu_sees_the_work_of_loky_workers():
     from joblib import Parallel, delayed
 
-    from benchmarks.cate import children_cpu
+    from benchmarks._core import children_cpu
 
     Parallel(n_jobs=2)(delayed(_busy)(0.01) for _ in range(2))  # start workers
     before = children_cpu()
