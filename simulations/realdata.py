@@ -29,11 +29,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer
 
 __all__ = [
+    "ALL_MODELS",
     "MODEL_ALIASES",
     "TASK_FILES",
     "RouterBenchData",
+    "RouterBenchModels",
     "length_biased_pb_labels",
     "load_routerbench",
+    "load_routerbench_models",
     "make_featuriser",
     "parse_prompt",
     "resolve_model",
@@ -300,3 +303,183 @@ def length_biased_pb_labels(
     z = (diff - diff.mean()) / (sd if sd > 0 else 1.0)
     latent = r + bias * z + noise * rng.standard_normal(r.shape[0])
     return np.clip(np.round(latent), -1, 1), z
+
+
+#: Every model of the RouterBench files, by short name (the keys of :data:`MODEL_ALIASES`).
+ALL_MODELS = tuple(MODEL_ALIASES)
+
+
+@dataclass(frozen=True)
+class RouterBenchModels:
+    """Queries of RouterBench tasks with every chosen model's correctness and cost.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        One row per kept query: ``sample_id``, ``task``, ``split``, ``text``.
+    models : tuple of str
+        The models' short names, in column order of ``correct`` and ``cost``.
+    correct : ndarray of shape (n_queries, n_models)
+        0/1 correctness of each model on each query.
+    cost : ndarray of shape (n_queries, n_models)
+        Dollar cost of each model's call on each query.
+    response_length : ndarray of shape (n_queries, n_models)
+        Length of each model's response in characters (a driver of judge bias).
+    n_dropped : int
+        Rows dropped because a chosen model's correctness or cost was missing.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> data = RouterBenchModels(pd.DataFrame({"text": ["q"]}), ("a", "b"),
+    ...                          np.array([[1.0, 0.0]]), np.array([[0.1, 0.01]]),
+    ...                          np.array([[10, 20]]), 0)
+    >>> data.n_queries, data.n_models, data.mean_cost().round(3).tolist()
+    (1, 2, [0.1, 0.01])
+    """
+
+    frame: pd.DataFrame
+    models: tuple
+    correct: np.ndarray
+    cost: np.ndarray
+    response_length: np.ndarray
+    n_dropped: int
+
+    @property
+    def n_queries(self) -> int:
+        return int(self.correct.shape[0])
+
+    @property
+    def n_models(self) -> int:
+        return int(self.correct.shape[1])
+
+    @property
+    def texts(self) -> list[str]:
+        return self.frame["text"].tolist()
+
+    @property
+    def task(self) -> np.ndarray:
+        return self.frame["task"].to_numpy()
+
+    def mean_cost(self) -> np.ndarray:
+        """Each model's mean cost per query."""
+        return self.cost.mean(axis=0)
+
+    def accuracy(self) -> np.ndarray:
+        """Each model's accuracy."""
+        return self.correct.mean(axis=0)
+
+    def subset(self, rows) -> RouterBenchModels:
+        """The same data restricted to ``rows`` (a boolean mask or integer indices)."""
+        rows = np.asarray(rows)
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
+        return RouterBenchModels(
+            self.frame.iloc[rows].reset_index(drop=True),
+            self.models,
+            self.correct[rows],
+            self.cost[rows],
+            self.response_length[rows],
+            self.n_dropped,
+        )
+
+
+def load_routerbench_models(
+    data_dir: str | Path,
+    tasks=("arc_challenge", "winogrande", "mbpp"),
+    splits=("train", "test"),
+    *,
+    models=ALL_MODELS,
+) -> RouterBenchModels:
+    """Load RouterBench-format CSVs with the correctness and cost of several models.
+
+    Rows where any chosen model's correctness or cost is missing are dropped; the
+    count is returned in ``n_dropped`` and warned about when non-zero.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        Directory holding ``<task>_<split>.csv`` files.
+    tasks : sequence of str
+        Task names (keys of :data:`TASK_FILES`).
+    splits : sequence of {"train", "test"}
+        Which splits to load.
+    models : sequence of str, default=all eleven
+        Model names (see :data:`MODEL_ALIASES`) or full column names; at least two.
+
+    Returns
+    -------
+    RouterBenchModels
+
+    Examples
+    --------
+    >>> data = load_routerbench_models("../shared/data/routerbench", ["mbpp"],
+    ...                                ["train"], models=["mixtral-8x7b", "gpt-4-1106-preview"])  # doctest: +SKIP
+    >>> data.correct.shape  # doctest: +SKIP
+    (299, 2)
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise ValueError(f"`data_dir` {str(data_dir)!r} is not a directory")
+    tasks = [tasks] if isinstance(tasks, str) else list(tasks)
+    splits = [splits] if isinstance(splits, str) else list(splits)
+    models = [models] if isinstance(models, str) else list(models)
+    if len(models) < 2:
+        raise ValueError(f"`models` must name at least two models, got {models!r}")
+    frames, correct, cost, length = [], [], [], []
+    dropped, columns = {}, None
+    for task in tasks:
+        if task not in TASK_FILES:
+            raise ValueError(
+                f"`tasks` must be among {sorted(TASK_FILES)}, got {task!r}"
+            )
+        for split in splits:
+            if split not in ("train", "test"):
+                raise ValueError(f"`splits` must be 'train' or 'test', got {split!r}")
+            path = data_dir / f"{TASK_FILES[task]}_{split}.csv"
+            if not path.exists():
+                raise ValueError(f"`data_dir` has no file {path.name}")
+            raw = pd.read_csv(path)
+            columns = [resolve_model(m, raw.columns) for m in models]
+            if len(set(columns)) != len(columns):
+                raise ValueError(f"`models` names a model twice: {models!r}")
+            cost_cols = [f"{c}|total_cost" for c in columns]
+            missing = raw[columns + cost_cols].isna().any(axis=1)
+            dropped[path.name] = int(missing.sum())
+            raw = raw.loc[~missing]
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "sample_id": raw["sample_id"].astype(str).to_numpy(),
+                        "task": "winogrande" if task == "winograde" else task,
+                        "split": split,
+                        "text": [parse_prompt(p) for p in raw["prompt"]],
+                    }
+                )
+            )
+            correct.append(raw[columns].to_numpy(dtype=float))
+            cost.append(raw[cost_cols].to_numpy(dtype=float))
+            length.append(
+                np.array(
+                    [
+                        [_response_length(v) for v in raw[f"{c}|model_response"]]
+                        for c in columns
+                    ]
+                ).T.reshape(len(raw), len(columns))
+            )
+    n_dropped = sum(dropped.values())
+    if n_dropped:
+        warnings.warn(
+            f"dropped {n_dropped} rows with missing correctness or cost: "
+            + ", ".join(f"{k}: {v}" for k, v in dropped.items() if v),
+            stacklevel=2,
+        )
+    short = {v: k for k, v in MODEL_ALIASES.items()}
+    return RouterBenchModels(
+        pd.concat(frames, ignore_index=True),
+        tuple(short.get(c, c) for c in columns),
+        np.vstack(correct),
+        np.vstack(cost),
+        np.vstack(length).astype(int),
+        n_dropped,
+    )
