@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from .engine import round_seed
+from .seeds import round_seed
 
 __all__ = ["BACKENDS", "RoundResult", "RoundTask", "execute_round", "iter_results"]
 
