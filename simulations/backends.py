@@ -15,7 +15,6 @@ do not drown in scheduling overhead while long rounds are dispatched one at a ti
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
 import time
@@ -172,18 +171,13 @@ def _iter_loky(run_round, tasks, n_jobs, batch_size, transform):
 
 
 def _iter_dask(run_round, tasks, n_jobs, scheduler, batch_size, transform):
-    from distributed import Client, LocalCluster
+    from distributed import Client
+
+    from ._dask_cluster import local_cluster
 
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(
-            n_workers=n_jobs or _default_jobs(),
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-            env=dict(THREAD_ENV),
-        )
+        cluster = local_cluster(n_jobs or _default_jobs(), THREAD_ENV)
         client = Client(cluster, set_as_default=False)
     else:
         client = Client(scheduler, set_as_default=False)
