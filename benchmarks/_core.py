@@ -42,6 +42,27 @@ __all__ = [
 
 PACKAGES = ("numpy", "scipy", "scikit-learn", "xgboost", "econml", "cvxpy", "dask")
 
+#: Other distributions that install the same module (``xgboost-cpu``: xgboost without CUDA).
+DISTRIBUTIONS = {"xgboost": ("xgboost", "xgboost-cpu")}
+
+
+def package_version(name: str) -> str:
+    """The installed version of package ``name`` (any distribution of it), or "absent".
+
+    Examples
+    --------
+    >>> package_version("numpy") == __import__("numpy").__version__
+    True
+    >>> package_version("no-such-package")
+    'absent'
+    """
+    for distribution in DISTRIBUTIONS.get(name, (name,)):
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            pass
+    return "absent"
+
 
 # --------------------------------------------------------------------------- timing
 def time_call(fn: Callable[[], object]) -> tuple[float, float, object]:
@@ -213,12 +234,7 @@ def machine_info() -> dict:
                 break
     except OSError:
         pass
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "absent"
+    versions = {name: package_version(name) for name in PACKAGES}
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     return {
         "cpu": cpu,

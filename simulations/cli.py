@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import sqlite3
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import pandas as pd
 
 from .backends import BACKENDS
 from .engine import DEFAULT_BASE_SEED, Study, output_directory, run_study
-from .store import StoreSchemaError
+from .errors import UserInputError
 
 __all__ = ["build_parser", "main"]
 
@@ -115,6 +117,19 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         parser.error(f"--out {args.out!r} exists and is not a directory")
 
 
+def _check_writable(directory: Path) -> None:
+    """Create ``directory`` and write a probe file there, or raise UserInputError."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise UserInputError(
+            f"cannot write to {directory} ({reason}); choose a writable --out"
+        ) from None
+
+
 def _file_name(name: str) -> str:
     """A summary table's file stem: safe characters only, never the tidy rows' ``results``."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("._") or "table"
@@ -167,22 +182,16 @@ def main(
     study = studies[args.study]
     directory = output_directory(study, args.out, args.data)
     try:
-        rows = run_study(
-            study,
-            quick=args.quick,
-            rounds=args.rounds,
-            data_dir=args.data,
-            backend=args.backend,
-            n_jobs=args.jobs,
-            scheduler=args.scheduler,
-            out_dir=args.out,
-            quiet=args.quiet,
-            batch_size=args.batch_size,
-            base_seed=args.seed,
+        return _run(parser, args, study, directory)
+    except UserInputError as err:
+        return _fail(parser, err)
+    except sqlite3.DatabaseError as err:
+        store = directory / "results.sqlite"
+        return _fail(
+            parser,
+            f"{store} is not a readable results store ({err}); delete it to start "
+            "afresh or choose another --out",
         )
-    except StoreSchemaError as err:
-        print(f"{parser.prog}: error: {err}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print(
             f"{parser.prog}: interrupted; completed rounds are stored in {directory}, "
@@ -190,6 +199,35 @@ def main(
             file=sys.stderr,
         )
         return 130
+
+
+def _fail(parser: argparse.ArgumentParser, message: object) -> int:
+    """Print a one-line error (the user can fix it) and return exit code 2."""
+    print(f"{parser.prog}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _run(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    study: Study,
+    directory: Path,
+) -> int:
+    """Run the study, write its files, print the headline table; return the exit code."""
+    _check_writable(directory)
+    rows = run_study(
+        study,
+        quick=args.quick,
+        rounds=args.rounds,
+        data_dir=args.data,
+        backend=args.backend,
+        n_jobs=args.jobs,
+        scheduler=args.scheduler,
+        out_dir=args.out,
+        quiet=args.quiet,
+        batch_size=args.batch_size,
+        base_seed=args.seed,
+    )
 
     written = []
     results_csv = directory / "results.csv"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .backends import BACKENDS, RoundTask, iter_results
+from .errors import DataError
 from .seeds import (
     DEFAULT_BASE_SEED,
     _check_seed_int,
@@ -59,7 +61,9 @@ class Study:
     make_configs : callable
         ``make_configs(quick, data_dir) -> list[dict]``: the grid. Values must be
         JSON scalars (str, int, float, bool, None). ``data_dir`` is the ``--data``
-        directory or None for simulated data.
+        directory or None for simulated data. A study that reads ``data_dir``
+        puts it into its configurations (a value equal to the directory); the
+        engine refuses ``data_dir`` for a study whose configurations do not.
     run_round : callable
         ``run_round(config, seed) -> pandas.DataFrame``: one round of one
         configuration, a pure function of ``(config, seed)`` where ``seed`` is a
@@ -151,6 +155,21 @@ def check_round_rows(
         raise TypeError(f"{where}: {err}") from None
 
 
+def _uses_data(configs: list[dict], data_dir: str | Path) -> bool:
+    """Whether some configuration names the data directory (how a study takes ``--data``).
+
+    A study uses ``--data`` by putting the directory into its configurations (it is
+    then part of their hashes and of the stored rows); a study whose configurations
+    do not name it would silently run on simulated data, so the engine refuses.
+    """
+    target = os.path.abspath(data_dir)
+    return any(
+        isinstance(value, str) and os.path.abspath(value) == target
+        for config in configs
+        for value in config.values()
+    )
+
+
 def _prepare_configs(study: Study, quick: bool, data_dir: str | None) -> list[dict]:
     configs = study.make_configs(quick, data_dir)
     if not isinstance(configs, (list, tuple)) or not configs:
@@ -159,6 +178,11 @@ def _prepare_configs(study: Study, quick: bool, data_dir: str | None) -> list[di
             f"got {configs!r}"
         )
     configs = [canonical_config(c) for c in configs]
+    if data_dir is not None and not _uses_data(configs, data_dir):
+        raise DataError(
+            f"study {study.name!r} cannot use --data {data_dir} (it runs on simulated "
+            "data only); run it without --data"
+        )
     hashes = [config_hash(c) for c in configs]
     if len(set(hashes)) != len(hashes):
         raise ValueError(
