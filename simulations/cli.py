@@ -15,6 +15,7 @@ import re
 import sqlite3
 import sys
 import tempfile
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -150,12 +151,91 @@ def _format_number(value: float) -> str:
     return f"{value:.2e}"
 
 
-def _format_table(table: pd.DataFrame) -> str:
-    return table.to_string(
-        index=not isinstance(table.index, pd.RangeIndex),
+#: Width of printed tables (wider tables are split into blocks that repeat the keys).
+WIDTH = 100
+
+#: What the columns of the studies' headline tables hold. A study adds or overrides
+#: entries with ``table.attrs["legend"] = {column: text}`` in its ``summarise``.
+COLUMN_LEGEND = {
+    "data": "sim = simulated data, routerbench = the --data directory",
+    "router": "the router compared",
+    "budget": "cost budget B, in units of the all-instruct cost",
+    "scenario": "test distribution (in distribution, or shifted to costlier/cheaper domains)",
+    "accuracy": "judge accuracy (%), mean over rounds",
+    "accuracy_ci_low": "95% bootstrap interval of the mean accuracy over rounds, low end",
+    "accuracy_ci_high": "95% bootstrap interval of the mean accuracy over rounds, high end",
+    "cost_ratio": "realised cost / all-instruct cost, mean over rounds",
+    "cost_ci_low": "95% bootstrap interval of the mean cost ratio over rounds, low end",
+    "cost_ci_high": "95% bootstrap interval of the mean cost ratio over rounds, high end",
+    "reasoning_rate": "share of queries sent to the reasoning mode, mean over rounds",
+    "share_rounds_over": "share of rounds whose realised cost exceeded the budget",
+    "violates_budget": "True when the whole 95% interval of the mean cost is above budget",
+    "rounds": "Monte Carlo rounds behind the row",
+    "mean_eg": "efficiency gain over random routing, mean over PMUR levels and rounds",
+    "ci_low": "95% bootstrap interval across rounds (of the row's mean), low end",
+    "ci_high": "95% bootstrap interval across rounds (of the row's mean), high end",
+    "paper_eg": "the paper's (median-based) efficiency gain, averaged over the PMUR grid",
+    "paper_eg_at_0.3": "the paper's (median-based) efficiency gain at PMUR 0.3",
+    "median_m_mse": "median over rounds of the MSE of the estimated quality gain m(q)",
+    "p_adj_vs_random": "p-value of the paired test against random routing (Holm-adjusted)",
+    "vs_random": "verdict against random routing at the 5% level (after Holm)",
+    "best_other": "the best other router in the same setting",
+    "diff_vs_best": "mean difference to best_other, paired by round",
+    "p_adj_vs_best": "p-value of the paired test against best_other (Holm-adjusted)",
+    "vs_best": "verdict against best_other at the 5% level (after Holm)",
+    "mean": "mean over rounds",
+    "median": "median over rounds",
+    "std": "standard deviation over rounds",
+    "n_rounds": "Monte Carlo rounds behind the row",
+    "call_fraction": "share of pairs the router may send to the strong judge",
+    "calls": "calls to the strong judge",
+    "acc_uncertainty": "accuracy of uncertainty routing",
+    "acc_random": "accuracy of random routing with the same number of calls",
+    "gain_vs_random": "accuracy gain of uncertainty over random routing, paired by round",
+    "gain_ci_low": "95% bootstrap interval of the gain, low end",
+    "gain_ci_high": "95% bootstrap interval of the gain, high end",
+}
+
+
+def _key_columns(table: pd.DataFrame) -> list[str]:
+    """The columns that identify a row: ``attrs["keys"]``, else those up to ``router``,
+    else the leading columns that are not floating-point numbers."""
+    if "keys" in table.attrs:
+        return [c for c in table.attrs["keys"] if c in table.columns]
+    columns = list(table.columns)
+    if "router" in columns:
+        return columns[: columns.index("router") + 1]
+    keys = []
+    for column in columns:
+        if pd.api.types.is_float_dtype(table[column]):
+            break
+        keys.append(column)
+    return keys[: max(len(columns) - 1, 0)]
+
+
+def _format_table(table: pd.DataFrame, width: int = WIDTH) -> str:
+    """The table as text no wider than ``width``, then a legend of its columns.
+
+    Wide tables are split into blocks of columns, each repeating the key columns
+    (as the index); the legend says what every column holds.
+    """
+    shown = table
+    if isinstance(table.index, pd.RangeIndex):
+        keys = _key_columns(table)
+        shown = table.set_index(keys) if keys else table
+    text = shown.to_string(
+        index=not isinstance(shown.index, pd.RangeIndex),
         float_format=_format_number,
-        max_colwidth=40,
+        max_colwidth=36,
+        line_width=width,
+        sparsify=False,
     )
+    legend = {**COLUMN_LEGEND, **table.attrs.get("legend", {})}
+    lines = [*text.splitlines(), "", "columns:"]
+    for column in map(str, table.columns):
+        entry = f"  {column}: {legend.get(column, 'see the study documentation')}"
+        lines += textwrap.wrap(entry, width, subsequent_indent="      ")
+    return "\n".join(lines)
 
 
 def main(
