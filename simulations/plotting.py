@@ -25,7 +25,7 @@ __all__ = [
     "scenario_bars",
 ]
 
-#: Colours follow seed 003's Figure 1 where it names them.
+#: Colours follow Figure 1 of the Meta-Router paper where it names them.
 ROUTER_STYLE = {
     "oracle": {"color": "#e6b800", "marker": "o"},
     "meta_dr": {"color": "#d62728", "marker": "s"},
