@@ -47,7 +47,14 @@ def _load_studies() -> Mapping[str, Study]:
 
 
 def build_parser(study_names: Sequence[str] = STUDY_NAMES) -> argparse.ArgumentParser:
-    """The argument parser (``study_names`` are the positional choices)."""
+    """The argument parser (``study_names`` are the positional choices).
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["racer", "--quick", "--jobs", "2"])
+    >>> args.study, args.quick, args.jobs, args.backend
+    ('racer', True, 2, 'loky')
+    """
     parser = _Parser(
         prog=SCRIPT if Path(sys.argv[0]).name == SCRIPT else PROG,
         description="Monte Carlo studies of LLM routers: run (or resume) a study, "
@@ -249,6 +256,15 @@ def main(
         The arguments (default ``sys.argv[1:]``).
     studies : mapping of str to Study, optional
         The registry to choose from (default :data:`simulations.studies.STUDIES`).
+
+    Examples
+    --------
+    >>> import contextlib, io
+    >>> err = io.StringIO()
+    >>> with contextlib.redirect_stderr(err):
+    ...     code = main(["racer", "--rounds", "0"])
+    >>> code, err.getvalue().strip()
+    (2, 'python -m simulations: error: --rounds must be at least 1, got 0 (see --help)')
     """
     # Parse before importing the registry: argument errors are instant.
     parser = build_parser(STUDY_NAMES if studies is None else list(studies))

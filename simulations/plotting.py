@@ -63,7 +63,19 @@ ROUTER_LABEL = {
 
 
 def save_figure(fig: Figure, path: str | Path, *, dpi: int = 120) -> Path:
-    """Write ``fig`` as a PNG at ``path`` (parents created) and close it."""
+    """Write ``fig`` as a PNG at ``path`` (parents created) and close it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> fig, ax = plt.subplots()
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = save_figure(fig, f"{d}/sub/figure.png")
+    ...     path.read_bytes()[:4]
+    b'\x89PNG'
+    >>> fig.number in plt.get_fignums()
+    False
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", dpi=dpi, bbox_inches="tight")
@@ -96,6 +108,16 @@ def line_panels(
     """One panel per value of ``panel``, one line per value of ``hue`` (``y`` against ``x``).
 
     ``low``/``high`` name optional columns drawn as a shaded interval around each line.
+
+    Examples
+    --------
+    >>> data = pd.DataFrame({"n": [1, 1, 2, 2], "router": ["a"] * 4, "x": [0, 1, 0, 1],
+    ...                      "y": [0.0, 1.0, 0.5, 2.0]})
+    >>> fig = line_panels(data, x="x", y="y", hue="router", panel="n", xlabel="x", ylabel="y",
+    ...                   panel_label="n")
+    >>> [ax.get_title() for ax in fig.axes]
+    ['n = 1', 'n = 2']
+    >>> plt.close(fig)
     """
     panels = [None] if panel is None else sorted(data[panel].unique())
     hues = list(hue_order) if hue_order is not None else list(dict.fromkeys(data[hue]))

@@ -366,6 +366,14 @@ def length_biased_pb_labels(
     labels : ndarray of {-1, 0, 1}
     z : ndarray
         The standardised length difference (the bias's driver).
+
+    Examples
+    --------
+    >>> r = np.array([1.0, 0.0, -1.0, 0.0])
+    >>> labels, z = length_biased_pb_labels(r, [900, 100, 100, 100], [100, 100, 100, 900],
+    ...                                     bias=0.5, noise=0.0, rng=np.random.default_rng(0))
+    >>> labels.tolist()  # the longer premium answer pushes the first verdict up, the last down
+    [1.0, 0.0, -1.0, -1.0]
     """
     r = np.asarray(r, dtype=float)
     diff = np.log1p(np.asarray(len_premium, float)) - np.log1p(

@@ -55,6 +55,12 @@ def canonical_config(config: Mapping[str, object]) -> dict:
     """Return a configuration as a plain dict of JSON scalars (numpy scalars converted).
 
     Raises a TypeError naming the offending key for anything that is not a JSON scalar.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> canonical_config({"n": np.int64(3), "w": np.float64(0.5), "on": np.bool_(True)})
+    {'n': 3, 'w': 0.5, 'on': True}
     """
     if not isinstance(config, Mapping):
         raise TypeError(f"`config` must be a dict, got {type(config).__name__}")
@@ -67,7 +73,13 @@ def canonical_config(config: Mapping[str, object]) -> dict:
 
 
 def canonical_json(config: Mapping[str, object]) -> str:
-    """Canonical JSON text of a configuration (sorted keys, no spaces)."""
+    """Canonical JSON text of a configuration (sorted keys, no spaces).
+
+    Examples
+    --------
+    >>> canonical_json({"b": 1.0, "a": None})
+    '{"a":null,"b":1.0}'
+    """
     return json.dumps(
         canonical_config(config), sort_keys=True, separators=(",", ":"), allow_nan=False
     )
@@ -126,5 +138,11 @@ def round_seed(
 
 
 def seed_label(config_hash_: str, round_index: int, base_seed: int) -> str:
-    """The ``seed`` column: ``"<base_seed>:<config_hash>:<round>"`` (enough to rebuild it)."""
+    """The ``seed`` column: ``"<base_seed>:<config_hash>:<round>"`` (enough to rebuild it).
+
+    Examples
+    --------
+    >>> seed_label("0123456789abcdef", 4, 7)
+    '7:0123456789abcdef:4'
+    """
     return f"{base_seed}:{config_hash_}:{round_index}"

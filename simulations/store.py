@@ -57,7 +57,21 @@ _SQL_TYPES = {
 
 
 class StoreSchemaError(StoreError):
-    """A round's rows do not fit the columns already in the store."""
+    """A round's rows do not fit the columns already in the store.
+
+    Examples
+    --------
+    >>> import tempfile, pandas as pd
+    >>> with tempfile.TemporaryDirectory() as d, ResultStore(f"{d}/r.sqlite") as store:
+    ...     _ = store.add_round(config_hash="c", config_json="{}", round_index=0, base_seed=0,
+    ...                         seed="0:c:0", rows=pd.DataFrame({"te": [1.0]}))
+    ...     try:
+    ...         store.add_round(config_hash="c", config_json="{}", round_index=1, base_seed=0,
+    ...                         seed="0:c:1", rows=pd.DataFrame({"eg": [1.0]}))
+    ...     except StoreSchemaError as err:
+    ...         print("refused")
+    refused
+    """
 
 
 def _not_a_store(path: Path, err: sqlite3.DatabaseError) -> StoreError:
@@ -137,7 +151,15 @@ class RowsPayload:
 
 
 def rows_payload(rows: pd.DataFrame) -> RowsPayload:
-    """Convert a round's DataFrame to a :class:`RowsPayload` (TypeError for unsupported values)."""
+    """Convert a round's DataFrame to a :class:`RowsPayload` (TypeError for unsupported values).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> payload = rows_payload(pd.DataFrame({"router": ["a"], "te": [float("nan")]}))
+    >>> payload.columns, payload.kinds, payload.records
+    (('router', 'te'), ('str', 'float'), [('a', None)])
+    """
     if not isinstance(rows, pd.DataFrame):
         raise TypeError(f"`rows` must be a pandas DataFrame, got {type(rows).__name__}")
     names, kinds, columns = [], [], []
