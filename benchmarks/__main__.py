@@ -3,8 +3,9 @@
 Each benchmark measures, in one run, our implementation against its reference
 (econml for the CATE learners, CVXPY for the robust program, a serial loop for the
 Monte Carlo harness), writes its section of ``benchmarks/RESULTS.md`` and prints it.
-Finished measurements are cached (``results/benchmarks/``), so a killed run resumes;
-``--fresh`` measures everything again.
+A ``--quick`` run is a smoke test: it writes ``results/benchmarks/RESULTS-quick.md``
+and never the published ``benchmarks/RESULTS.md``. Finished measurements are cached
+(``results/benchmarks/``), so a killed run resumes; ``--fresh`` measures everything again.
 """
 
 from __future__ import annotations
@@ -28,6 +29,35 @@ BENCHMARKS = {
 }
 DEFAULT_OUT = Path("benchmarks") / "RESULTS.md"
 DEFAULT_CACHE = Path("results") / "benchmarks"
+QUICK_OUT = DEFAULT_CACHE / "RESULTS-quick.md"
+#: The published report (next to this file), which quick figures must never overwrite.
+PUBLISHED = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def report_path(out: Path | None, quick: bool) -> Path:
+    """Where the report goes: ``out``, else the published file (quick: under ``results/``).
+
+    Raises ValueError for a quick run aimed at the published report.
+
+    Examples
+    --------
+    >>> report_path(None, quick=True).as_posix()
+    'results/benchmarks/RESULTS-quick.md'
+    >>> report_path(None, quick=False).as_posix()
+    'benchmarks/RESULTS.md'
+    >>> report_path(PUBLISHED, quick=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: --quick figures do not go into the published ...RESULTS.md; drop --out ...
+    """
+    if out is None:
+        return QUICK_OUT if quick else DEFAULT_OUT
+    if quick and out.resolve() == PUBLISHED:
+        raise ValueError(
+            f"--quick figures do not go into the published {PUBLISHED}; drop --out "
+            f"(they go to {QUICK_OUT}) or give another file"
+        )
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--out",
         type=Path,
-        default=DEFAULT_OUT,
-        help=f"markdown report (default {DEFAULT_OUT})",
+        default=None,
+        help=f"markdown report (default {DEFAULT_OUT}; with --quick {QUICK_OUT})",
     )
     parser.add_argument(
         "--cache",
@@ -70,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats if args.repeats is not None else (2 if args.quick else 5)
     if repeats < 1:
         parser.error(f"--repeats must be at least 1, got {repeats}")
+    try:
+        args.out = report_path(args.out, args.quick)
+    except ValueError as err:
+        parser.error(str(err))
     names = list(BENCHMARKS) if args.benchmark == "all" else [args.benchmark]
     failed = []
     for name in names:

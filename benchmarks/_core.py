@@ -42,10 +42,38 @@ __all__ = [
 
 PACKAGES = ("numpy", "scipy", "scikit-learn", "xgboost", "econml", "cvxpy", "dask")
 
+#: Other distributions that install the same module (``xgboost-cpu``: xgboost without CUDA).
+DISTRIBUTIONS = {"xgboost": ("xgboost", "xgboost-cpu")}
+
+
+def package_version(name: str) -> str:
+    """The installed version of package ``name`` (any distribution of it), or "absent".
+
+    Examples
+    --------
+    >>> package_version("numpy") == __import__("numpy").__version__
+    True
+    >>> package_version("no-such-package")
+    'absent'
+    """
+    for distribution in DISTRIBUTIONS.get(name, (name,)):
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            pass
+    return "absent"
+
 
 # --------------------------------------------------------------------------- timing
 def time_call(fn: Callable[[], object]) -> tuple[float, float, object]:
-    """``(wall seconds, CPU seconds of this process, result)`` of one call."""
+    """``(wall seconds, CPU seconds of this process, result)`` of one call.
+
+    Examples
+    --------
+    >>> wall, cpu, result = time_call(lambda: sum(range(1000)))
+    >>> result, wall >= 0.0, cpu >= 0.0
+    (499500, True, True)
+    """
     cpu0, wall0 = time.process_time(), time.perf_counter()
     result = fn()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
@@ -134,13 +162,25 @@ def children_cpu() -> float:
 
 
 def spread(values) -> str:
-    """``median [min, max]`` of a list of seconds (3 significant digits)."""
+    """``median [min, max]`` of a list of seconds (3 significant digits).
+
+    Examples
+    --------
+    >>> spread([0.2, 0.1, 0.4])
+    '0.2 [0.1, 0.4]'
+    """
     v = np.asarray(values, dtype=float)
     return f"{_g(np.median(v))} [{_g(v.min())}, {_g(v.max())}]"
 
 
 def describe(values) -> dict:
-    """Median, min and max of ``values`` as a dict."""
+    """Median, min and max of ``values`` as a dict.
+
+    Examples
+    --------
+    >>> describe([3, 1, 2])
+    {'median': 2.0, 'min': 1.0, 'max': 3.0}
+    """
     v = np.asarray(values, dtype=float)
     return {"median": float(np.median(v)), "min": float(v.min()), "max": float(v.max())}
 
@@ -159,7 +199,15 @@ def _g(x: float) -> str:
 class Cache:
     """Finished measurements, one JSON line each, keyed by a string.
 
-    ``Cache(None)`` keeps nothing (every lookup misses).
+    ``Cache(None)`` keeps nothing on disk (a lookup finds only this run's values).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     Cache(f"{d}/c.jsonl").put("fit", {"seconds": 1.5})
+    ...     Cache(f"{d}/c.jsonl").get("fit")  # a new run reads it back
+    {'seconds': 1.5}
     """
 
     def __init__(self, path: str | os.PathLike | None):
@@ -213,12 +261,7 @@ def machine_info() -> dict:
                 break
     except OSError:
         pass
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "absent"
+    versions = {name: package_version(name) for name in PACKAGES}
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     return {
         "cpu": cpu,
@@ -243,7 +286,15 @@ def _machine_line(info: dict) -> str:
 
 # --------------------------------------------------------------------------- report
 def markdown_table(frame: pd.DataFrame, floatfmt: Callable[[float], str] = _g) -> str:
-    """A GitHub markdown table of ``frame`` (no index)."""
+    """A GitHub markdown table of ``frame`` (no index).
+
+    Examples
+    --------
+    >>> print(markdown_table(pd.DataFrame({"side": ["ours"], "seconds": [0.25], "exact": [True]})))
+    | side | seconds | exact |
+    |---|---|---|
+    | ours | 0.25 | yes |
+    """
     cols = [str(c) for c in frame.columns]
 
     def cell(x) -> str:

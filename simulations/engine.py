@@ -1,25 +1,35 @@
-"""The Monte Carlo engine: studies, configuration hashes, per-round seeds, and `run_study`.
+"""The Monte Carlo engine: studies and `run_study`.
 
-A study is a grid of configurations times Monte Carlo rounds. Round ``k`` of a
-configuration gets its own :class:`numpy.random.SeedSequence`, built only from
-``(base_seed, config, k)``, so a round's result is the same whichever backend,
-however many workers, and in whatever order the rounds complete.
+A study is a grid of configurations times Monte Carlo rounds. Each round's seed
+comes from :mod:`simulations.seeds` (re-exported here: ``config_hash``,
+``round_seed``), so a round's result is the same whichever backend, however many
+workers, and in whatever order the rounds complete.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
-import math
 import numbers
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from .backends import BACKENDS, RoundTask, iter_results
+from .errors import DataError
+from .seeds import (
+    DEFAULT_BASE_SEED,
+    _check_seed_int,
+    canonical_config,
+    canonical_json,
+    config_hash,
+    round_seed,
+    seed_label,
+)
 
 if TYPE_CHECKING:
     from .store import RowsPayload
@@ -33,9 +43,6 @@ __all__ = [
     "run_study",
     "seed_label",
 ]
-
-#: The base seed of every study unless the user picks another (``--seed``).
-DEFAULT_BASE_SEED = 20261122
 
 #: Columns the engine adds to every stored row; a study's rows must not use them.
 RESERVED_COLUMNS = frozenset({"study", "config_hash", "round", "seed"})
@@ -54,7 +61,9 @@ class Study:
     make_configs : callable
         ``make_configs(quick, data_dir) -> list[dict]``: the grid. Values must be
         JSON scalars (str, int, float, bool, None). ``data_dir`` is the ``--data``
-        directory or None for simulated data.
+        directory or None for simulated data. A study that reads ``data_dir``
+        puts it into its configurations (a value equal to the directory); the
+        engine refuses ``data_dir`` for a study whose configurations do not.
     run_round : callable
         ``run_round(config, seed) -> pandas.DataFrame``: one round of one
         configuration, a pure function of ``(config, seed)`` where ``seed`` is a
@@ -97,106 +106,6 @@ class Study:
     summarise: Callable[[pd.DataFrame], dict[str, pd.DataFrame]]
     plot: Callable[[pd.DataFrame, Path], list[Path]]
     rounds: tuple[int, int] = (5, 100)
-
-
-def _canonical_value(key: str, value: object) -> object:
-    """Return ``value`` as a plain JSON scalar, or raise naming ``key``."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        value = float(value)
-        if not math.isfinite(value):
-            raise ValueError(
-                f"configuration value `{key}` must be finite, got {value!r}"
-            )
-        return value
-    raise TypeError(
-        f"configuration value `{key}` must be a JSON scalar (str, int, float, bool or None), "
-        f"got {type(value).__name__}: {value!r}"
-    )
-
-
-def canonical_config(config: Mapping[str, object]) -> dict:
-    """Return a configuration as a plain dict of JSON scalars (numpy scalars converted).
-
-    Raises a TypeError naming the offending key for anything that is not a JSON scalar.
-    """
-    if not isinstance(config, Mapping):
-        raise TypeError(f"`config` must be a dict, got {type(config).__name__}")
-    out = {}
-    for key, value in config.items():
-        if not isinstance(key, str):
-            raise TypeError(f"configuration keys must be strings, got {key!r}")
-        out[key] = _canonical_value(key, value)
-    return out
-
-
-def canonical_json(config: Mapping[str, object]) -> str:
-    """Canonical JSON text of a configuration (sorted keys, no spaces)."""
-    return json.dumps(
-        canonical_config(config), sort_keys=True, separators=(",", ":"), allow_nan=False
-    )
-
-
-def config_hash(config: Mapping[str, object]) -> str:
-    """Stable hash of a configuration: the first 16 hex digits of SHA-256 of its canonical JSON.
-
-    Key order does not matter; ``1`` and ``1.0`` are different values (JSON tells
-    them apart), and so are ``True`` and ``1``.
-
-    Examples
-    --------
-    >>> config_hash({"a": 1, "b": "x"}) == config_hash({"b": "x", "a": 1})
-    True
-    >>> len(config_hash({"a": 1}))
-    16
-    """
-    return hashlib.sha256(canonical_json(config).encode("utf-8")).hexdigest()[:16]
-
-
-def _check_seed_int(name: str, value: object) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"`{name}` must be an integer, got {type(value).__name__}: {value!r}"
-        )
-    value = int(value)
-    if value < 0:
-        raise ValueError(f"`{name}` must be non-negative, got {value}")
-    return value
-
-
-def round_seed(
-    config: Mapping[str, object], round_index: int, base_seed: int = DEFAULT_BASE_SEED
-) -> np.random.SeedSequence:
-    """The seed of round ``round_index`` of ``config``.
-
-    ``SeedSequence(entropy=[base_seed, h_hi, h_lo], spawn_key=(round_index,))``
-    where ``h_hi, h_lo`` are the two 32-bit halves of :func:`config_hash`. It
-    depends on nothing else (no global state, no order of execution).
-
-    Examples
-    --------
-    >>> s = round_seed({"n": 100}, 3)
-    >>> s.spawn_key
-    (3,)
-    >>> s.generate_state(1)[0] == round_seed({"n": 100}, 3).generate_state(1)[0]
-    np.True_
-    """
-    round_index = _check_seed_int("round_index", round_index)
-    base_seed = _check_seed_int("base_seed", base_seed)
-    h = int(config_hash(config), 16)
-    return np.random.SeedSequence(
-        entropy=[base_seed, h >> 32, h & 0xFFFFFFFF], spawn_key=(round_index,)
-    )
-
-
-def seed_label(config_hash_: str, round_index: int, base_seed: int) -> str:
-    """The ``seed`` column: ``"<base_seed>:<config_hash>:<round>"`` (enough to rebuild it)."""
-    return f"{base_seed}:{config_hash_}:{round_index}"
 
 
 def output_directory(study: Study, out_dir: str | Path, data_dir: str | None) -> Path:
@@ -246,6 +155,21 @@ def check_round_rows(
         raise TypeError(f"{where}: {err}") from None
 
 
+def _uses_data(configs: list[dict], data_dir: str | Path) -> bool:
+    """Whether some configuration names the data directory (how a study takes ``--data``).
+
+    A study uses ``--data`` by putting the directory into its configurations (it is
+    then part of their hashes and of the stored rows); a study whose configurations
+    do not name it would silently run on simulated data, so the engine refuses.
+    """
+    target = os.path.abspath(data_dir)
+    return any(
+        isinstance(value, str) and os.path.abspath(value) == target
+        for config in configs
+        for value in config.values()
+    )
+
+
 def _prepare_configs(study: Study, quick: bool, data_dir: str | None) -> list[dict]:
     configs = study.make_configs(quick, data_dir)
     if not isinstance(configs, (list, tuple)) or not configs:
@@ -254,6 +178,11 @@ def _prepare_configs(study: Study, quick: bool, data_dir: str | None) -> list[di
             f"got {configs!r}"
         )
     configs = [canonical_config(c) for c in configs]
+    if data_dir is not None and not _uses_data(configs, data_dir):
+        raise DataError(
+            f"study {study.name!r} cannot use --data {data_dir} (it runs on simulated "
+            "data only); run it without --data"
+        )
     hashes = [config_hash(c) for c in configs]
     if len(set(hashes)) != len(hashes):
         raise ValueError(
@@ -365,7 +294,6 @@ def run_study(
     >>> rows[["mu", "round", "router"]].head(3).values.tolist()
     [[0.0, 0, 'mean'], [0.0, 1, 'mean'], [0.0, 2, 'mean']]
     """
-    from .backends import BACKENDS, RoundTask, iter_results
     from .store import ResultStore
 
     if not isinstance(study, Study):

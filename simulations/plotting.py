@@ -25,7 +25,7 @@ __all__ = [
     "scenario_bars",
 ]
 
-#: Colours follow seed 003's Figure 1 where it names them.
+#: Colours follow Figure 1 of the Meta-Router paper where it names them.
 ROUTER_STYLE = {
     "oracle": {"color": "#e6b800", "marker": "o"},
     "meta_dr": {"color": "#d62728", "marker": "s"},
@@ -63,7 +63,19 @@ ROUTER_LABEL = {
 
 
 def save_figure(fig: Figure, path: str | Path, *, dpi: int = 120) -> Path:
-    """Write ``fig`` as a PNG at ``path`` (parents created) and close it."""
+    """Write ``fig`` as a PNG at ``path`` (parents created) and close it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> fig, ax = plt.subplots()
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = save_figure(fig, f"{d}/sub/figure.png")
+    ...     path.read_bytes()[:4]
+    b'\x89PNG'
+    >>> fig.number in plt.get_fignums()
+    False
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", dpi=dpi, bbox_inches="tight")
@@ -96,6 +108,16 @@ def line_panels(
     """One panel per value of ``panel``, one line per value of ``hue`` (``y`` against ``x``).
 
     ``low``/``high`` name optional columns drawn as a shaded interval around each line.
+
+    Examples
+    --------
+    >>> data = pd.DataFrame({"n": [1, 1, 2, 2], "router": ["a"] * 4, "x": [0, 1, 0, 1],
+    ...                      "y": [0.0, 1.0, 0.5, 2.0]})
+    >>> fig = line_panels(data, x="x", y="y", hue="router", panel="n", xlabel="x", ylabel="y",
+    ...                   panel_label="n")
+    >>> [ax.get_title() for ax in fig.axes]
+    ['n = 1', 'n = 2']
+    >>> plt.close(fig)
     """
     panels = [None] if panel is None else sorted(data[panel].unique())
     hues = list(hue_order) if hue_order is not None else list(dict.fromkeys(data[hue]))
@@ -168,15 +190,31 @@ def scenario_bars(
     cost: str,
     budget: float | None,
     violated: str | None = None,
+    accuracy_interval: tuple[str, str] | None = None,
+    cost_interval: tuple[str, str] | None = None,
     accuracy_label: str = "judge accuracy (%)",
     cost_label: str = "realised cost ratio (x all-instruct)",
     title: str | None = None,
     router_order=None,
 ) -> Figure:
-    """Accuracy and realised cost ratio per scenario (rows) and router (bars).
+    """Accuracy and realised cost ratio per scenario (columns) and router (bars).
 
-    Bars of routers that exceed the budget are hatched and edged in black; the budget
-    is a dashed line on the cost panels (the analogue of RACER's Figure 3).
+    Both rows of panels start at zero and share one scale across scenarios; the
+    intervals (``(low, high)`` column pairs) are drawn as error bars. Bars of
+    routers that exceed the budget are hatched and edged in black; the budget is a
+    dashed line on the cost panels, labelled with its value (the analogue of
+    RACER's Figure 3). A cost bar taller than 2.5 budgets (and than the next
+    tallest bar) is cut at the top of the axis, with its value printed there.
+
+    Examples
+    --------
+    >>> data = pd.DataFrame({"scenario": ["a", "a", "b", "b"], "router": ["acer", "racer"] * 2,
+    ...                      "accuracy": [80.0, 78, 84, 85], "cost": [3.5, 2.9, 2.2, 2.8]})
+    >>> fig = scenario_bars(data, scenario="scenario", router="router", accuracy="accuracy",
+    ...                     cost="cost", budget=3.0)
+    >>> [float(ax.get_ylim()[0]) for ax in fig.axes]
+    [0.0, 0.0, 0.0, 0.0]
+    >>> plt.close(fig)
     """
     scenarios = list(dict.fromkeys(data[scenario]))
     routers = (
@@ -185,49 +223,79 @@ def scenario_bars(
         else list(dict.fromkeys(data[router]))
     )
     fig, axes = plt.subplots(
-        2, len(scenarios), figsize=(4.4 * len(scenarios), 6.4), squeeze=False
+        2,
+        len(scenarios),
+        figsize=(4.4 * len(scenarios), 6.6),
+        squeeze=False,
+        sharey="row",
     )
     xs = np.arange(len(routers))
+    rows = [
+        (accuracy, accuracy_interval, accuracy_label),
+        (cost, cost_interval, cost_label),
+    ]
+    cap = None
+    if budget is not None:
+        costs = np.sort(
+            data[cost].to_numpy(float)[np.isfinite(data[cost].to_numpy(float))]
+        )
+        top = max(2.5 * budget, costs[-2] if costs.size > 1 else budget)
+        if costs.size and costs[-1] > 1.15 * top:
+            cap = 1.15 * top
     for j, sc in enumerate(scenarios):
         sub = data[data[scenario] == sc].set_index(router)
-        for i, (col, label) in enumerate(
-            [(accuracy, accuracy_label), (cost, cost_label)]
-        ):
+        for i, (col, interval, label) in enumerate(rows):
             ax = axes[i][j]
-            vals = [sub[col].get(r, np.nan) for r in routers]
+            vals = np.array([sub[col].get(r, np.nan) for r in routers], dtype=float)
             flags = [
                 bool(sub[violated].get(r, False)) if violated else False
                 for r in routers
             ]
+            err = None
+            if interval is not None:
+                low = np.array(
+                    [sub[interval[0]].get(r, np.nan) for r in routers], float
+                )
+                high = np.array(
+                    [sub[interval[1]].get(r, np.nan) for r in routers], float
+                )
+                err = np.vstack([vals - low, high - vals]).clip(min=0)
+            shown = vals if i == 0 or cap is None else np.minimum(vals, cap)
             bars = ax.bar(
                 xs,
-                vals,
+                shown,
+                yerr=None if err is None else np.where(shown < vals, 0.0, err),
+                capsize=2,
+                error_kw={"elinewidth": 0.8, "ecolor": "black"},
                 color=[_style(r).get("color", "#999999") for r in routers],
                 edgecolor=["black" if f else "none" for f in flags],
-                hatch=None,
             )
             for b, f in zip(bars, flags):
                 if f:
                     b.set_hatch("//")
             if i == 1 and budget is not None:
-                ax.axhline(
-                    budget, color="black", linestyle="--", linewidth=1, label="budget"
+                ax.axhline(budget, color="black", linestyle="--", linewidth=1)
+                ax.annotate(
+                    f"budget B = {budget:g}",
+                    (1.0, budget),
+                    xycoords=("axes fraction", "data"),
+                    xytext=(-2, 2),
+                    textcoords="offset points",
+                    ha="right",
+                    va="bottom",
+                    fontsize=8,
+                    bbox={"facecolor": "white", "pad": 1, "edgecolor": "none"},
                 )
-                ax.legend(loc="upper right", fontsize=8, frameon=False)
-                # keep the budget readable: cap the axis, print the value of capped bars
-                finite = np.sort([v for v in vals if np.isfinite(v)])
-                top = max(2.5 * budget, finite[-2] if finite.size > 1 else budget)
-                if finite.size and finite[-1] > 1.15 * top:
-                    ax.set_ylim(0, 1.15 * top)
+                if cap is not None:
                     for x, v in zip(xs, vals):
-                        if np.isfinite(v) and v > 1.15 * top:
+                        if np.isfinite(v) and v > cap:
                             ax.text(
                                 x,
-                                1.07 * top,
-                                f"{v:.1f}",
+                                0.93 * cap,
+                                f"{v:.1f}\n(cut)",
                                 ha="center",
                                 va="center",
-                                fontsize=8,
+                                fontsize=7,
                                 bbox={
                                     "facecolor": "white",
                                     "pad": 1,
@@ -235,11 +303,6 @@ def scenario_bars(
                                 },
                             )
             if i == 0:
-                finite = [v for v in vals if np.isfinite(v)]
-                if finite:
-                    lo, hi = min(finite), max(finite)
-                    pad = max(1.0, 0.15 * (hi - lo))
-                    ax.set_ylim(lo - pad, hi + pad)
                 ax.set_title(str(sc))
             ax.set_xticks(xs)
             ax.set_xticklabels(
@@ -250,7 +313,20 @@ def scenario_bars(
             )
             ax.set_ylabel(label)
             ax.grid(axis="y", alpha=0.3)
+    # one scale per row, from zero: the tallest bar (with its interval), the budget
+    for i, (col, interval, _) in enumerate(rows):
+        values = data[col].to_numpy(float)
+        if interval is not None:
+            values = np.concatenate([values, data[interval[1]].to_numpy(float)])
+        finite = values[np.isfinite(values)]
+        top = 1.08 * max(finite.max() if finite.size else 1.0, budget or 0.0)
+        if i == 0 and accuracy_label.endswith("(%)"):
+            top = 100.0
+        if i == 1 and cap is not None:
+            top = cap
+        axes[i][0].set_ylim(0.0, top)
     if title:
-        fig.suptitle(title + "  (hatched: budget exceeded)")
+        bars = "error bars: 95% intervals of the means; " if accuracy_interval else ""
+        fig.suptitle(f"{title}\n({bars}hatched: budget exceeded)", fontsize=10)
     fig.tight_layout()
     return fig

@@ -28,16 +28,20 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer
 
+from .errors import DataError
+
 __all__ = [
     "ALL_MODELS",
     "MODEL_ALIASES",
     "TASK_FILES",
+    "DataError",
     "RouterBenchData",
     "RouterBenchModels",
     "length_biased_pb_labels",
     "load_routerbench",
     "load_routerbench_models",
     "make_featuriser",
+    "model_columns",
     "parse_prompt",
     "resolve_model",
 ]
@@ -115,20 +119,48 @@ class RouterBenchData:
         )
 
 
+def model_columns(columns) -> list[str]:
+    """The model columns of a RouterBench table: those with a ``MODEL|total_cost`` column.
+
+    Examples
+    --------
+    >>> model_columns(["sample_id", "prompt", "a/m1", "a/m1|total_cost", "m2", "m2|total_cost"])
+    ['a/m1', 'm2']
+    """
+    columns = [str(c) for c in columns]
+    costs = {c.rpartition("|")[0] for c in columns if c.endswith("|total_cost")}
+    return [c for c in columns if c in costs]
+
+
 def resolve_model(name: str, columns) -> str:
-    """Map a model name (alias, full column name or unique suffix) to its column name."""
-    columns = [c for c in columns if "|" not in c]
-    if name in columns:
+    """Map a model name (alias, full column name or unique suffix) to its column name.
+
+    ``columns`` are a table's column names; a ValueError lists the table's models
+    (:func:`model_columns`) when none matches.
+
+    Examples
+    --------
+    >>> columns = ["mistralai/mixtral-8x7b-chat", "mistralai/mixtral-8x7b-chat|total_cost"]
+    >>> resolve_model("mixtral-8x7b", columns)
+    'mistralai/mixtral-8x7b-chat'
+    >>> resolve_model("gpt-4-1106-preview", columns)
+    Traceback (most recent call last):
+    ...
+    ValueError: model 'gpt-4-1106-preview' is not in this table; its models are ['mistralai/mixtral-8x7b-chat']
+    """
+    models = model_columns(columns)
+    candidates = [c for c in columns if "|" not in str(c)]
+    if name in candidates:
         return name
     alias = MODEL_ALIASES.get(str(name).lower())
-    if alias is not None and alias in columns:
+    if alias is not None and alias in candidates:
         return alias
-    hits = [c for c in columns if c.lower().endswith(str(name).lower())]
+    hits = [c for c in models if c.lower().endswith(str(name).lower())]
     if len(hits) == 1:
         return hits[0]
     raise ValueError(
-        f"model {name!r} not found; known models: "
-        f"{sorted(MODEL_ALIASES)} or the full column names"
+        f"model {name!r} is not in this table; its models are {models}"
+        + ("" if len(hits) < 2 else f" ({name!r} ends {len(hits)} of them)")
     )
 
 
@@ -190,7 +222,10 @@ def load_routerbench(
     """
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
-        raise ValueError(f"`data_dir` {str(data_dir)!r} is not a directory")
+        raise DataError(
+            f"`data_dir` {data_dir} is not a directory; give the directory of the "
+            "RouterBench CSVs"
+        )
     if isinstance(tasks, str):
         tasks = [tasks]
     if isinstance(splits, str):
@@ -206,13 +241,7 @@ def load_routerbench(
             if split not in ("train", "test"):
                 raise ValueError(f"`splits` must be 'train' or 'test', got {split!r}")
             path = data_dir / f"{TASK_FILES[task]}_{split}.csv"
-            if not path.exists():
-                raise ValueError(f"`data_dir` has no file {path.name}")
-            raw = pd.read_csv(path)
-            prem = resolve_model(premium, raw.columns)
-            alt = resolve_model(alternative, raw.columns)
-            if prem == alt:
-                raise ValueError("`premium` and `alternative` must be different models")
+            raw, prem, alt = _read_table(path, premium, alternative)
             missing = raw[[prem, alt]].isna().any(axis=1)
             dropped[path.name] = int(missing.sum())
             raw = raw.loc[~missing]
@@ -239,6 +268,10 @@ def load_routerbench(
                 )
             )
     frame = pd.concat(frames, ignore_index=True)
+    if frame.empty:
+        raise DataError(
+            f"{data_dir}: no query has correctness values for both {prem} and {alt}"
+        )
     frame["r"] = frame["correct_premium"] - frame["correct_alternative"]
     n_dropped = sum(dropped.values())
     if n_dropped:
@@ -248,6 +281,48 @@ def load_routerbench(
             stacklevel=2,
         )
     return RouterBenchData(frame, prem, alt, n_dropped, dropped)
+
+
+def _read_table(path: Path, premium: str, alternative: str):
+    """Read one RouterBench CSV and resolve the two models; DataError naming ``path``."""
+    fix = "--data must hold the RouterBench-format CSVs of simulations.realdata"
+    if not path.is_file():
+        present = sorted(p.name for p in path.parent.glob("*.csv"))
+        raise DataError(
+            f"{path.parent}: no file {path.name} (CSV files there: {present or 'none'}); "
+            "--data must hold RouterBench-format CSVs named <task>_<split>.csv, "
+            f"task in {sorted(set(TASK_FILES.values()))}, split train or test"
+        )
+    try:
+        raw = pd.read_csv(path)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
+        raise DataError(f"{path}: cannot be read as CSV ({err}); {fix}") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} is empty; {fix}") from None
+    try:
+        prem = resolve_model(premium, raw.columns)
+        alt = resolve_model(alternative, raw.columns)
+    except ValueError as err:
+        raise DataError(f"{path}: {err}; {fix}") from None
+    if prem == alt:
+        raise ValueError("`premium` and `alternative` must be different models")
+    needed = ["sample_id", "prompt"] + [
+        f"{m}|{kind}" for m in (prem, alt) for kind in ("total_cost", "model_response")
+    ]
+    absent = [c for c in needed if c not in raw.columns]
+    if absent:
+        raise DataError(f"{path}: no column {', '.join(map(repr, absent))}; {fix}")
+    for column in (prem, alt, f"{prem}|total_cost", f"{alt}|total_cost"):
+        values = pd.to_numeric(raw[column], errors="coerce")
+        bad = values.isna() & raw[column].notna()
+        if bad.any():
+            raise DataError(
+                f"{path}: column {column!r} holds non-numbers "
+                f"(row {int(np.flatnonzero(bad.to_numpy())[0])}: "
+                f"{raw[column][bad].iloc[0]!r}); {fix}"
+            )
+        raw[column] = values
+    return raw, prem, alt
 
 
 def make_featuriser(
@@ -294,6 +369,14 @@ def length_biased_pb_labels(
     labels : ndarray of {-1, 0, 1}
     z : ndarray
         The standardised length difference (the bias's driver).
+
+    Examples
+    --------
+    >>> r = np.array([1.0, 0.0, -1.0, 0.0])
+    >>> labels, z = length_biased_pb_labels(r, [900, 100, 100, 100], [100, 100, 100, 900],
+    ...                                     bias=0.5, noise=0.0, rng=np.random.default_rng(0))
+    >>> labels.tolist()  # the longer premium answer pushes the first verdict up, the last down
+    [1.0, 0.0, -1.0, -1.0]
     """
     r = np.asarray(r, dtype=float)
     diff = np.log1p(np.asarray(len_premium, float)) - np.log1p(

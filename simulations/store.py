@@ -34,7 +34,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["ResultStore", "RowsPayload", "StoreSchemaError", "rows_payload"]
+from .errors import StoreError
+
+__all__ = [
+    "ResultStore",
+    "RowsPayload",
+    "StoreError",
+    "StoreSchemaError",
+    "rows_payload",
+]
 
 FORMAT_VERSION = "1"
 
@@ -48,8 +56,29 @@ _SQL_TYPES = {
 }
 
 
-class StoreSchemaError(ValueError):
-    """A round's rows do not fit the columns already in the store."""
+class StoreSchemaError(StoreError):
+    """A round's rows do not fit the columns already in the store.
+
+    Examples
+    --------
+    >>> import tempfile, pandas as pd
+    >>> with tempfile.TemporaryDirectory() as d, ResultStore(f"{d}/r.sqlite") as store:
+    ...     _ = store.add_round(config_hash="c", config_json="{}", round_index=0, base_seed=0,
+    ...                         seed="0:c:0", rows=pd.DataFrame({"te": [1.0]}))
+    ...     try:
+    ...         store.add_round(config_hash="c", config_json="{}", round_index=1, base_seed=0,
+    ...                         seed="0:c:1", rows=pd.DataFrame({"eg": [1.0]}))
+    ...     except StoreSchemaError as err:
+    ...         print("refused")
+    refused
+    """
+
+
+def _not_a_store(path: Path, err: sqlite3.DatabaseError) -> StoreError:
+    return StoreError(
+        f"{path} is not a readable results store ({err}); delete it to start afresh "
+        "or choose another --out"
+    )
 
 
 def _quote(name: str) -> str:
@@ -122,7 +151,15 @@ class RowsPayload:
 
 
 def rows_payload(rows: pd.DataFrame) -> RowsPayload:
-    """Convert a round's DataFrame to a :class:`RowsPayload` (TypeError for unsupported values)."""
+    """Convert a round's DataFrame to a :class:`RowsPayload` (TypeError for unsupported values).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> payload = rows_payload(pd.DataFrame({"router": ["a"], "te": [float("nan")]}))
+    >>> payload.columns, payload.kinds, payload.records
+    (('router', 'te'), ('str', 'float'), [('a', None)])
+    """
     if not isinstance(rows, pd.DataFrame):
         raise TypeError(f"`rows` must be a pandas DataFrame, got {type(rows).__name__}")
     names, kinds, columns = [], [], []
@@ -170,6 +207,17 @@ class ResultStore:
         self._conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
         self._schema: list[tuple[str, str]] | None = None
         self._known_configs: set[str] = set()
+        try:
+            self._open()
+        except sqlite3.DatabaseError as err:
+            self._conn.close()
+            raise _not_a_store(self.path, err) from None
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _open(self) -> None:
+        """Create the tables of a new store, or check an existing store's format."""
         self._conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a commit survives the process being killed (the OS
         # holds the written pages); only a power cut can lose the last commits.
@@ -206,7 +254,8 @@ class ResultStore:
         ).fetchone()[0]
         if version != FORMAT_VERSION:
             raise StoreSchemaError(
-                f"the store {self.path} has format version {version}, expected {FORMAT_VERSION}"
+                f"the store {self.path} has format version {version}, expected "
+                f"{FORMAT_VERSION}; delete it to start afresh or choose another --out"
             )
 
     # -- context manager -------------------------------------------------------------------

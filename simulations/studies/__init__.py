@@ -1,8 +1,15 @@
 """The studies of ``python -m simulations``: the registry ``STUDIES`` maps a name to its Study.
 
-* ``metarouter``: efficiency gain of meta-routers over random routing (seed 003, section 4);
-* ``racer``: budget-constrained judge routing under distribution shift (seed 000);
-* ``uncertainty``: routing uncertain pairs to a strong judge vs random routing (seed 002).
+* ``metarouter``: efficiency gain of meta-routers over random routing (Meta-Router, section 4);
+* ``racer``: budget-constrained judge routing under distribution shift (RACER);
+* ``uncertainty``: routing uncertain pairs to a strong judge vs random routing (Xu et al.).
+
+References
+----------
+Meta-Router: "Meta-Router: Bridging Gold-standard and Preference-based Evaluations in
+LLM Routing", 2025. RACER: "Reasoning Is Not Free: Robust Adaptive Cost-Efficient
+Routing for LLM-as-a-Judge", ICML 2026. Xu et al.: Z. Xu et al., "Ask a Strong LLM
+Judge when Your Reward Model is Uncertain", 2025.
 """
 
 from simulations.engine import Study

@@ -181,3 +181,41 @@ def attach_significance(
         best = pd.concat([best, pd.DataFrame(extra)], ignore_index=True)
     out = head.merge(rnd, on=keep, how="left")
     return out.merge(best, on=keep, how="left")
+
+
+def budget_verdict(verdict, router_over, baseline_over):
+    """A router's verdict against a baseline when both must keep a cost budget.
+
+    Accuracy decides only between routers that keep the budget: a router over budget
+    is ``"breaks budget"`` whatever its accuracy (spending more buys accuracy), a
+    router within budget against a baseline over it is ``"baseline breaks budget"``
+    (never "worse": the baseline is not a feasible alternative); between two routers
+    within budget the accuracy ``verdict`` stands. A missing verdict stays missing.
+
+    Parameters
+    ----------
+    verdict : array-like of str
+        The accuracy verdicts ("better", "worse", "not significant").
+    router_over, baseline_over : array-like of bool
+        Whether the router / the baseline exceeds the budget.
+
+    Returns
+    -------
+    numpy.ndarray of object
+
+    Examples
+    --------
+    >>> budget_verdict(["worse", "better", "worse", "better"],
+    ...                [False, True, False, False], [True, False, False, True]).tolist()
+    ['baseline breaks budget', 'breaks budget', 'worse', 'baseline breaks budget']
+    """
+    verdict = pd.Series(np.asarray(verdict, dtype=object))
+    router_over = pd.Series(router_over, dtype="boolean").fillna(False).to_numpy(bool)
+    baseline_over = (
+        pd.Series(baseline_over, dtype="boolean").fillna(False).to_numpy(bool)
+    )
+    out = verdict.to_numpy(dtype=object).copy()
+    known = verdict.notna().to_numpy()
+    out[known & ~router_over & baseline_over] = "baseline breaks budget"
+    out[known & router_over] = "breaks budget"
+    return out

@@ -291,13 +291,17 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
             share_rounds_over=("over_budget", "mean"),
             rounds=("round", "nunique"),
         )
-        ci = _common.bootstrap_mean_ci(abl, metric="cost_ratio", by=by + ["router"])
-        head = head.merge(
-            ci.rename(
-                columns={"ci_low": "cost_ci_low", "ci_high": "cost_ci_high"}
-            ).drop(columns="cost_ratio_round_mean"),
-            on=by + ["router"],
-        )
+        for metric, prefix in (("accuracy", "accuracy"), ("cost_ratio", "cost")):
+            ci = _common.bootstrap_mean_ci(abl, metric=metric, by=by + ["router"])
+            head = head.merge(
+                ci.rename(
+                    columns={
+                        "ci_low": f"{prefix}_ci_low",
+                        "ci_high": f"{prefix}_ci_high",
+                    }
+                ).drop(columns=f"{metric}_round_mean"),
+                on=by + ["router"],
+            )
         # "violates" when the whole 95% interval of the mean realised cost is above budget
         head["violates_budget"] = head["cost_ci_low"] > head["budget"]
         # all-reasoning ignores the budget: it is reported, not a competitor
@@ -305,6 +309,7 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
             abl[abl["router"] != "all_reasoning"], metric="accuracy", by=by
         )
         head = _common.attach_significance(head, paired, by=by)
+        head = _account_for_budget(head, by)
         tables["ablation"] = head
         tables["ablation_paired"] = paired
     beta = rows[rows["part"] == "beta"]
@@ -348,6 +353,45 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def _account_for_budget(head: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """The verdicts against random and against the best other router, budget first.
+
+    ``vs_random`` / ``vs_best`` become :func:`_common.budget_verdict` of the accuracy
+    verdicts (kept as ``vs_random_accuracy`` / ``vs_best_accuracy``): a router that
+    breaks the budget is never "better", one that keeps it against a baseline that
+    breaks it is never "worse".
+    """
+    over = head.set_index(by + ["router"])["violates_budget"]
+
+    def baseline_over(baseline: pd.Series) -> np.ndarray:
+        keys = zip(*(head[c] for c in by), baseline)
+        return np.array([bool(over.get(k, False)) for k in keys])
+
+    head = head.copy()
+    for column, baseline in (("vs_random", "random"), ("vs_best", None)):
+        if column not in head.columns:
+            continue
+        others = (
+            head["best_other"]
+            if baseline is None
+            else pd.Series(baseline, index=head.index)
+        )
+        head[f"{column}_accuracy"] = head[column]
+        head[column] = _common.budget_verdict(
+            head[column], head["violates_budget"], baseline_over(others)
+        )
+    head.attrs["legend"] = {
+        "vs_random": "verdict against random routing: 'breaks budget' if this router's "
+        "mean cost is above budget (whole 95% interval), 'baseline breaks budget' if only "
+        "random's is, else the accuracy verdict (5% level, Holm)",
+        "vs_best": "verdict against best_other, accounting for the budget like vs_random",
+        "vs_random_accuracy": "accuracy-only verdict against random routing (Holm)",
+        "vs_best_accuracy": "accuracy-only verdict against best_other (Holm)",
+    }
+    head.attrs["keys"] = by + ["router"]
+    return head
+
+
 # --------------------------------------------------------------------------- figures
 def figures(rows: pd.DataFrame) -> dict:
     """Scenario bars (Figure 3 analogue) per budget, and the cost-accuracy curve."""
@@ -369,6 +413,8 @@ def figures(rows: pd.DataFrame) -> dict:
                 cost="cost_ratio",
                 budget=b,
                 violated="violates_budget",
+                accuracy_interval=("accuracy_ci_low", "accuracy_ci_high"),
+                cost_interval=("cost_ci_low", "cost_ci_high"),
                 router_order=[r for r in ROUTERS if r in set(sub["router"])],
                 title=f"Judge routing under shift ({data} data, budget {b:g} x all-instruct cost)",
             )
@@ -396,6 +442,18 @@ def figures(rows: pd.DataFrame) -> dict:
                     color=style["color"],
                     label=plotting.ROUTER_LABEL[router],
                 )
+                if router == "racer":  # each point's budget, beside it
+                    for x, y, b in zip(
+                        line["cost_ratio"], line["accuracy"], line["budget"]
+                    ):
+                        ax.annotate(
+                            f"B={b:g}",
+                            (x, y),
+                            textcoords="offset points",
+                            xytext=(4, -10),
+                            fontsize=7,
+                            color=style["color"],
+                        )
             for router in ("all_instruct", "all_reasoning"):
                 pt = sub[sub["router"] == router]  # the same policy at every budget
                 ax.scatter(
@@ -408,6 +466,8 @@ def figures(rows: pd.DataFrame) -> dict:
                 )
             ax.set_xlabel("realised cost ratio (x all-instruct cost)")
             ax.set_ylabel("judge accuracy (%)")
+            ax.set_xlim(left=0.0)
+            ax.set_ylim(0.0, 100.0)
             ax.set_title(f"Cost-accuracy trade-off, in-distribution ({data} data)")
             ax.grid(alpha=0.3)
             ax.legend(frameon=False, fontsize=8, loc="lower right")

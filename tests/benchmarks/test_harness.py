@@ -75,3 +75,39 @@ def test_digest_tells_apart_exactly_what_the_store_keeps():
 def test_run_rejects_zero_repeats():
     with pytest.raises(ValueError, match="`repeats`"):
         harness.run(quick=True, repeats=0, cache=None, progress=False)
+
+
+def _fake_benchmark(monkeypatch):
+    """Replace every benchmark module by one that measures nothing (the CLI's plumbing)."""
+    import types
+
+    import benchmarks.__main__ as cli
+    from benchmarks._core import Section
+
+    def run(quick, repeats, cache, progress):
+        return Section(name="fake", title="Fake", command="fake")
+
+    module = types.SimpleNamespace(run=run)
+    monkeypatch.setattr(cli, "import_module", lambda name: module)
+    return cli
+
+
+def test_quick_run_writes_under_results_never_the_published_report(
+    tmp_path, monkeypatch, capsys
+):
+    cli = _fake_benchmark(monkeypatch)
+    published = cli.PUBLISHED.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["dro", "--quick", "--no-progress"]) == 0
+    quick = tmp_path / "results" / "benchmarks" / "RESULTS-quick.md"
+    assert "## Fake (quick smoke run" in quick.read_text()
+    assert not (tmp_path / "benchmarks").exists()
+    assert cli.PUBLISHED.read_bytes() == published
+    # aiming a quick run at the published report is refused before anything runs
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["dro", "--quick", "--out", str(cli.PUBLISHED), "--no-progress"])
+    assert exit_.value.code == 2
+    assert "published" in capsys.readouterr().err
+    assert cli.PUBLISHED.read_bytes() == published
+    # a full run's default is the published report's path (relative to the checkout)
+    assert cli.report_path(None, quick=False) == cli.DEFAULT_OUT

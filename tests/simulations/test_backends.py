@@ -41,7 +41,7 @@ def test_results_are_bit_identical_across_backends_and_workers(tmp_path):
         n_workers=1,
         threads_per_worker=2,
         processes=True,
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",  # no fixed port: xdist workers run this at once
         silence_logs=logging.ERROR,
     ) as cluster:
         dask_remote = run_study(
@@ -194,3 +194,46 @@ def test_worker_runs_one_round_at_a_time_and_nested_joblib_stays_in_it(backend):
         own = own.sort_values("start")
         # rounds of one worker process never overlap in time
         assert (own["start"].to_numpy()[1:] >= own["end"].to_numpy()[:-1]).all()
+
+
+def _listening(pids):
+    """(pid, ip, port) of every listening TCP socket of the processes ``pids``."""
+    import psutil  # a dependency of distributed
+
+    return [
+        (c.pid, c.laddr.ip, c.laddr.port)
+        for c in psutil.net_connections("inet")
+        if c.status == psutil.CONN_LISTEN and c.pid in pids
+    ]
+
+
+def test_dask_backend_listens_on_loopback_only_and_serves_no_http():
+    pytest.importorskip("distributed")
+    import psutil
+
+    me = psutil.Process()
+    before = {(ip, port) for _, ip, port in _listening({me.pid})}
+    tasks = [RoundTask(i, {"c": 0}, i, 1) for i in range(4)]
+    results = iter_results(_pid_round, tasks, backend="dask", n_jobs=2)
+    first = next(results)  # the cluster is up while the generator is open
+    try:
+        workers = {p.pid for p in me.children(recursive=True)}
+        sockets = _listening({me.pid} | workers)
+    finally:
+        rest = list(results)  # the generator closes the cluster when exhausted
+    assert len(rest) == 3 and first.rows["pid"].iloc[0] in workers
+    opened = [(pid, ip, port) for pid, ip, port in sockets if (ip, port) not in before]
+    assert opened, "the cluster should listen somewhere (scheduler and worker comms)"
+    # loopback only, and not distributed's dashboard / HTTP port
+    assert {ip for _, ip, _ in opened} == {"127.0.0.1"}, opened
+    assert 8787 not in {port for _, _, port in opened}, opened
+    # a worker process listens on its comm only: distributed's default adds an HTTP
+    # server per worker (two sockets each), the dashboard-less cluster has none
+    per_worker = pd.Series(
+        [pid for pid, _, _ in opened if pid in workers]
+    ).value_counts()
+    assert len(per_worker) == 2 and (per_worker == 1).all(), opened
+    # the scheduler and the two nannies live in this process: one comm each
+    assert sum(pid == me.pid for pid, _, _ in opened) == 3, opened
+    # and everything is closed again afterwards
+    assert not [s for s in _listening({me.pid}) if s[1:] not in before]

@@ -195,3 +195,35 @@ def test_table_names_are_safe_and_never_overwrite_the_tidy_rows(tmp_path, capsys
 )  # fmt: skip
 def test_numbers_are_printed_sensibly(value, text):
     assert _format_number(value) == text
+
+
+def _wide_summary(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    head = TOY.summarise(rows)["headline"].reset_index(drop=True)
+    for i in range(12):
+        head[f"a_long_column_name_{i}"] = head["median"] * i
+    head.attrs["legend"] = {"a_long_column_name_3": "three times the median"}
+    return {"headline": head}
+
+
+def test_printed_table_fits_100_columns_repeats_its_keys_and_has_a_legend(
+    tmp_path, capsys
+):
+    wide = replace(TOY, summarise=_wide_summary)
+    argv = ["toy", "--rounds", "2", "--backend", "serial", "--out", str(tmp_path)]
+    assert main(argv, studies={"toy": wide}) == 0
+    printed = capsys.readouterr().out
+    head = _wide_summary(pd.read_csv(tmp_path / "toy-sim" / "results.csv"))["headline"]
+    assert (
+        len(head.to_string()) > 0 and max(map(len, head.to_string().splitlines())) > 100
+    )
+    assert max(len(line) for line in printed.splitlines()) <= 100
+    table = printed.split("headline:")[1].split("columns:")[0]
+    blocks = [b for b in table.split("\n\n") if b.strip()]
+    assert len(blocks) >= 3  # the columns did not fit side by side
+    for block in blocks:  # every block names its rows (the keys are the index)
+        assert all(router in block for router in ("random", "ols", "shrunk"))
+    legend = printed.split("columns:")[1]
+    for column in head.columns:
+        assert f"\n  {column}: " in legend
+    assert "a_long_column_name_3: three times the median" in legend
+    assert "median: median over rounds" in legend

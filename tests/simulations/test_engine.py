@@ -10,13 +10,11 @@ from threadpoolctl import threadpool_limits
 
 from simulations.engine import (
     DEFAULT_BASE_SEED,
-    Study,
     config_hash,
     round_seed,
     run_study,
 )
 from simulations.store import ResultStore
-from tests.simulations import toy_study
 from tests.simulations.toy_study import TOY
 
 
@@ -220,10 +218,30 @@ def test_data_dir_goes_to_its_own_directory(tmp_path):
     assert (rows["data"] == str(data)).all()
 
 
-def test_study_is_frozen():
-    with pytest.raises(AttributeError):
-        TOY.name = "other"
-    assert isinstance(toy_study.STUDIES["toy"], Study)
+def test_registered_studies_have_valid_grids_and_importable_rounds():
+    # what the engine and the workers rely on, for every study of the registry
+    import importlib
+
+    from simulations.engine import _prepare_configs, _uses_data
+    from simulations.studies import STUDIES
+
+    for name, study in STUDIES.items():
+        assert study.name == name
+        # _prepare_configs raises on duplicates, non-scalars and reserved keys
+        quick = _prepare_configs(study, True, None)
+        full = _prepare_configs(study, False, None)
+        assert 0 < len(quick) <= len(full), name
+        assert 1 <= study.rounds[0] <= study.rounds[1], name
+        # worker processes import run_round by its module and name
+        module = importlib.import_module(study.run_round.__module__)
+        assert getattr(module, study.run_round.__qualname__) is study.run_round, name
+    # the studies that read --data put the directory into their configurations
+    for name in ("metarouter", "racer"):
+        configs = STUDIES[name].make_configs(True, "/data/routerbench")
+        assert _uses_data(configs, "/data/routerbench"), name
+        assert not _uses_data(
+            STUDIES[name].make_configs(True, None), "/data/routerbench"
+        )
 
 
 def test_output_folders_cannot_shadow_packages(tmp_path):

@@ -28,8 +28,19 @@ def _curves():
     return pd.DataFrame(rows)
 
 
-def test_backend_is_agg():
-    assert matplotlib.get_backend().lower() == "agg"
+def test_save_figure_writes_the_figure_and_closes_it(tmp_path):
+    # studies draw many figures per run: each must be written and released
+    fig, ax = matplotlib.pyplot.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [0, 1])
+    number = fig.number
+    path = plotting.save_figure(fig, tmp_path / "new" / "line.png")
+    assert path == tmp_path / "new" / "line.png"
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    assert number not in matplotlib.pyplot.get_fignums()
+    image = matplotlib.pyplot.imread(path)
+    # 2 x 2 inches at save_figure's 120 dpi, trimmed or padded by the tight bounding box
+    assert all(180 <= side <= 300 for side in image.shape[:2]), image.shape
+    assert (image[..., :3] < 0.5).any()  # the axes and the line were drawn
 
 
 def test_line_panels_labels_panels_and_legend(tmp_path):
