@@ -12,15 +12,17 @@ itself, or +-1 / 0), whose sign is the cheap verdict and whose size
   first (for a calibrated probability, the largest ``min(p, 1 - p)``).
 * :class:`EscalationRouter` -- the default: a Bayesian (Laplace) model of
   the expected gain of the strong judge,
-  ``E[g | x] = P(strong right | x) - P(cheap right | x)``, each probability
-  a logistic regression on the features *and* the cheap confidence
-  ``log(1 + |s|)`` (a Platt-style calibration curve of the cheap judge,
-  whose probabilities are typically overconfident); the feature
-  coefficients are shrunk to zero by a Gaussian prior (the margin prior: with
-  uninformative features both probabilities are monotone in ``|s|`` and the
-  ranking is the margin heuristic's). Prior precisions are chosen by the Laplace
-  evidence (empirical Bayes), so nothing is tuned on held-out pairs. The
-  posterior gives the epistemic standard deviation of the gain
+  ``E[g | x] = q(x) a1 - (1 - q(x)) a0`` with ``q(x) = P(cheap wrong | x)``
+  a logistic regression on the features and the cheap confidence
+  ``log(1 + |s|)`` (a calibration curve of the cheap judge, whose
+  probabilities are typically overconfident), and ``a1 = P(strong right |
+  cheap wrong)``, ``a0 = P(strong wrong | cheap right)`` logistic in the
+  confidence only (they rest on the few pairs the cheap judge gets wrong).
+  Feature coefficients are shrunk to zero by a Gaussian prior (the margin
+  prior: with uninformative features the ranking is the margin heuristic's);
+  prior precisions are chosen by the Laplace evidence (empirical Bayes, per
+  feature group), so nothing is tuned on held-out pairs. The posterior gives
+  the epistemic standard deviation of the gain
   (:meth:`EscalationRouter.gain_std`). Pairs are routed by the largest
   expected gain at ``calls=`` or within a cost budget.
 
@@ -57,12 +59,14 @@ __all__ = ["EscalationRouter", "MarginRouter", "cheap_logit"]
 _KINDS = ("probability", "score", "verdict")
 _EPS = 1e-6  # probabilities are clipped to [eps, 1 - eps] before the logit
 #: Prior precisions tried for the feature coefficients (evidence maximisation).
-_PRECISION_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0)
+_PRECISION_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0, 1e6)
 _FLAT = 1e-4  # prior precision of the intercept (nearly flat)
 _CONFIDENCE_PRECISION = 1.0  # prior precision of the confidence coefficient
 
 
-def cheap_logit(values, kind: str = "probability", *, name: str = "cheap") -> np.ndarray:
+def cheap_logit(
+    values, kind: str = "probability", *, name: str = "cheap"
+) -> np.ndarray:
     """The cheap judge's output as a signed logit (sign = verdict, size = confidence).
 
     Parameters
@@ -301,19 +305,36 @@ def laplace_logistic(Z, y, precision, *, offset=None, weight=None, max_iter=100)
 
 
 class _BayesLogit:
-    """A fitted Laplace logistic model: mean and variance of the logit at new rows."""
+    """A fitted Laplace logistic model: mean and variance of the logit at new rows.
 
-    def __init__(self, Z, y, n_conf, *, offset, weight=None):
-        d = Z.shape[1]
-        best = None
-        for tau in _PRECISION_GRID:
-            prec = np.full(d, tau)
+    Columns ``0`` (intercept) and ``1 .. n_conf`` (confidence) have fixed priors;
+    the other columns form groups (``groups``, one label per column), each with
+    its own prior precision chosen from :data:`_PRECISION_GRID` by the Laplace
+    evidence, by coordinate ascent over the groups (two sweeps; the largest grid
+    value effectively drops a group). With one group this is a 1-d grid search.
+    """
+
+    def __init__(self, Z, y, n_conf, *, offset, groups, weight=None):
+        labels = np.unique(groups)
+        taus = dict.fromkeys(labels.tolist(), 1.0)
+
+        def fit(taus):
+            prec = np.empty(Z.shape[1])
             prec[0] = _FLAT
             prec[1 : 1 + n_conf] = _CONFIDENCE_PRECISION
-            fit = laplace_logistic(Z, y, prec, offset=offset, weight=weight)
-            if best is None or fit[2] > best[0][2]:
-                best = (fit, tau)
-        (self.coef, self.chol, self.log_evidence), self.precision = best
+            for g, tau in taus.items():
+                prec[1 + n_conf :][groups == g] = tau
+            return laplace_logistic(Z, y, prec, offset=offset, weight=weight)
+
+        best = fit(taus)
+        for _ in range(2 if len(labels) > 1 else 1):
+            for g in taus:
+                for tau in _PRECISION_GRID:
+                    trial = fit({**taus, g: tau})
+                    if trial[2] > best[2]:
+                        best, taus = trial, {**taus, g: tau}
+        self.coef, self.chol, self.log_evidence = best
+        self.precision = taus
 
     def logit(self, Z, offset):
         mean = offset + Z @ self.coef
@@ -329,26 +350,29 @@ class _BayesLogit:
 class EscalationRouter(_CheapJudgeRouter):
     """Escalate by the expected gain of the strong judge, with its epistemic uncertainty.
 
-    Two Bayesian logistic regressions (Laplace posteriors) on
-    ``z = [1, log(1 + |s| / m), standardised features]`` (``m = 1``, or the
-    training median of ``|s|`` for ``cheap_kind="score"``, whose scale is
-    arbitrary):
+    Three Bayesian logistic regressions (Laplace posteriors). With
+    ``c = log(1 + |s| / m)`` the cheap confidence (``m = 1``, or the training
+    median of ``|s|`` for ``cheap_kind="score"``, whose scale is arbitrary)
+    and ``f`` the standardised features:
 
-    * the cheap judge: ``logit P(cheap wrong | x) = z' w_c``;
-    * the strong judge: ``logit P(strong right | x) = z' w_s``.
+    * ``logit q(x) = logit P(cheap wrong | x) = w0 + w1 c + f' w``;
+    * ``logit a1 = logit P(strong right | cheap wrong, c) = u0 + u1 c``,
+      fitted on the pairs the cheap judge gets wrong;
+    * ``logit a0 = logit P(strong wrong | cheap right, c) = v0 + v1 c``,
+      fitted on the pairs it gets right.
 
-    The intercept and the confidence coefficient have weak priors (a
-    calibration curve of the cheap judge learned from the training pairs:
-    LLM-judge probabilities are overconfident, so ``min(p, 1 - p)`` is not
-    taken at face value); the feature coefficients are shrunk to zero (the
-    margin prior: with uninformative features both probabilities are monotone
-    in ``|s|`` and the ranking is the margin heuristic's). The expected gain
-    is ``P(strong right | x) - P(cheap right | x)`` (the expectation of
-    ``r1 - r0`` by linearity, whatever the two judges' correlation);
-    probabilities are moderated by their posterior variance (mean-field), and
-    :meth:`gain_std` is the delta-method posterior standard deviation of the
-    gain. Feature prior precisions are chosen by the Laplace evidence over a
-    fixed grid (empirical Bayes, on the training pairs only).
+    The expected gain of escalating is ``q a1 - (1 - q) a0`` and the strong
+    arm's reward ``q a1 + (1 - q) (1 - a0)``. Intercepts have a flat prior and
+    the confidence coefficient of ``q`` a unit one (a calibration curve learned
+    from the training pairs: LLM-judge probabilities are overconfident, so
+    ``min(p, 1 - p)`` is not taken at face value); every other coefficient
+    group has a Gaussian prior whose precision is chosen by the Laplace
+    evidence over a fixed grid (empirical Bayes, on the training pairs only;
+    its largest value drops the group). With uninformative features the
+    features are shrunk away and the ranking is the margin heuristic's (the
+    margin prior). Probabilities are moderated by their posterior variance
+    (mean-field); :meth:`gain_std` is the delta-method posterior standard
+    deviation of the gain.
 
     Parameters
     ----------
@@ -361,11 +385,16 @@ class EscalationRouter(_CheapJudgeRouter):
         UCB-style ranking when positive).
     cost_weight : float, default=0.0
         ``predict`` escalates where ``gain - cost_weight * extra cost > 0``.
+    feature_groups : array-like of shape (d - 1,), optional
+        A group label per feature column (the cheap column excluded); each
+        group gets its own prior precision, chosen by the evidence (automatic
+        relevance determination by group, MacKay 1992). Default: one group.
 
     Attributes
     ----------
-    cheap_model_, strong_model_ : object
-        Fitted posteriors (``coef``, ``precision`` chosen, ``log_evidence``).
+    cheap_model_, fix_model_, break_model_ : object
+        Fitted posteriors of ``q``, ``a1``, ``a0`` (``coef``, ``precision``
+        chosen per group, ``log_evidence``).
     arm_costs_ : ndarray of shape (2,)
         Training mean cost of each arm.
     feature_mean_, feature_scale_ : ndarray
@@ -395,10 +424,12 @@ class EscalationRouter(_CheapJudgeRouter):
         cheap_kind="probability",
         exploration=0.0,
         cost_weight=0.0,
+        feature_groups=None,
     ):
         self.cheap_column = cheap_column
         self.cheap_kind = cheap_kind
         self.exploration = exploration
+        self.feature_groups = feature_groups
         self.cost_weight = cost_weight
 
     def _design(self, features, s):
@@ -446,36 +477,82 @@ class EscalationRouter(_CheapJudgeRouter):
         scale = features.std(axis=0)
         self.feature_scale_ = np.where(scale > 0, scale, 1.0)
         Z, offset = self._design(features, s)
-        self.cheap_model_ = _BayesLogit(Z, 1.0 - rewards[:, 0], 1, offset=offset)
-        self.strong_model_ = _BayesLogit(Z, rewards[:, 1], 1, offset=np.zeros_like(offset))
+        groups = self._groups(features.shape[1])
+        self.cheap_model_ = _BayesLogit(
+            Z, 1.0 - rewards[:, 0], 1, offset=offset, groups=groups
+        )
+        # The strong judge given the cheap verdict's correctness, as a function of the
+        # cheap confidence only (the evidence may drop it: a constant).
+        Zs = Z[:, :2]
+        zero = np.zeros(Zs.shape[0])
+        self.fix_model_ = _BayesLogit(
+            Zs,
+            rewards[:, 1],
+            0,
+            offset=zero,
+            groups=np.zeros(1),
+            weight=1 - rewards[:, 0],
+        )
+        self.break_model_ = _BayesLogit(
+            Zs,
+            1.0 - rewards[:, 1],
+            0,
+            offset=zero,
+            groups=np.zeros(1),
+            weight=rewards[:, 0],
+        )
         return self
 
+    def _groups(self, d):
+        if self.feature_groups is None:
+            return np.zeros(d, dtype=int)
+        groups = np.asarray(self.feature_groups)
+        if groups.shape != (d,):
+            raise ValueError(
+                f"`feature_groups` must have one label per feature column ({d}, the "
+                f"cheap column excluded), got shape {groups.shape}"
+            )
+        return groups
+
     def _posteriors(self, X):
+        """``[(q, var), (a1, var), (a0, var)]``: P(cheap wrong), P(strong fixes), P(strong breaks)."""
         check_is_fitted(self, "cheap_model_")
         features, s = self._split(X, reset=False)
         Z, offset = self._design(features, s)
-        q, var_c = self.cheap_model_.prob(Z, offset)
-        p, var_s = self.strong_model_.prob(Z, np.zeros_like(offset))
-        return q, var_c, p, var_s
+        zero = np.zeros_like(offset)
+        return (
+            self.cheap_model_.prob(Z, offset),
+            self.fix_model_.prob(Z[:, :2], zero),
+            self.break_model_.prob(Z[:, :2], zero),
+        )
 
     def _arm_rewards(self, X):
-        q, _, p, _ = self._posteriors(X)
-        return np.column_stack([1.0 - q, p])
+        (q, _), (a1, _), (a0, _) = self._posteriors(X)
+        return np.column_stack([1.0 - q, q * a1 + (1.0 - q) * (1.0 - a0)])
 
     def p_cheap_wrong(self, X) -> np.ndarray:
         """Posterior probability that the cheap verdict is wrong, shape (n,)."""
-        return self._posteriors(X)[0]
+        return self._posteriors(X)[0][0]
+
+    @staticmethod
+    def _gain_and_std(post):
+        (q, vq), (a1, v1), (a0, v0) = post
+        gain = q * a1 - (1.0 - q) * a0
+        # delta method on the three independent Laplace posteriors (logit scale)
+        var = (
+            ((a1 + a0) * q * (1 - q)) ** 2 * vq
+            + (q * a1 * (1 - a1)) ** 2 * v1
+            + ((1 - q) * a0 * (1 - a0)) ** 2 * v0
+        )
+        return gain, np.sqrt(var)
 
     def gain_std(self, X) -> np.ndarray:
         """Delta-method posterior standard deviation of the expected gain, shape (n,)."""
-        q, var_c, p, var_s = self._posteriors(X)
-        return np.sqrt((q * (1 - q)) ** 2 * var_c + (p * (1 - p)) ** 2 * var_s)
+        return self._gain_and_std(self._posteriors(X))[1]
 
     def priority(self, X) -> np.ndarray:
         """``gain + exploration * gain_std``: the escalation ranking."""
-        q, var_c, p, var_s = self._posteriors(X)
-        gain = p - (1.0 - q)
+        gain, std = self._gain_and_std(self._posteriors(X))
         if self.exploration == 0:
             return gain
-        std = np.sqrt((q * (1 - q)) ** 2 * var_c + (p * (1 - p)) ** 2 * var_s)
         return gain + float(self.exploration) * std

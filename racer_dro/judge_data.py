@@ -161,9 +161,8 @@ def read_escalation_csv(path) -> pd.DataFrame:
 def _verdict_value(value, key: str, line: int) -> float:
     if isinstance(value, bool):
         return float(value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value in (0, 0.5, 1):
-            return float(value)
+    if isinstance(value, (int, float)) and value in (0, 0.5, 1):
+        return float(value)
     if isinstance(value, str) and value.strip().lower() in _VERDICTS:
         return _VERDICTS[value.strip().lower()]
     raise ValueError(
@@ -297,7 +296,9 @@ class JudgeTable:
     def probability(self, judge: str) -> np.ndarray:
         """The judge's probability that ``response_b`` is better, shape (n,)."""
         if judge not in self.judges:
-            raise ValueError(f"`judge` must be one of {list(self.judges)}, got {judge!r}")
+            raise ValueError(
+                f"`judge` must be one of {list(self.judges)}, got {judge!r}"
+            )
         return self.frame[f"p_b_{judge}"].to_numpy(float)
 
     @property

@@ -30,9 +30,9 @@ __all__ = [
     "oracle_route",
     "random_route",
     "realised_cost",
-    "routed_accuracy",
     "route_top",
     "route_within_budget",
+    "routed_accuracy",
 ]
 
 

@@ -50,6 +50,7 @@ import numbers
 import warnings
 
 import numpy as np
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
 __all__ = ["BudgetPacer", "arm_values"]
@@ -81,7 +82,9 @@ def arm_values(router, X) -> tuple[np.ndarray, np.ndarray]:
     else:
         # --- adapter for the binary routers of today (remove once they implement
         # predict_arm_values) ---
-        policy = getattr(router, "policy_", None) or getattr(router, "policy_model_", None)
+        policy = getattr(router, "policy_", None) or getattr(
+            router, "policy_model_", None
+        )
         if policy is not None and hasattr(policy, "gain"):
             Xa = check_array(X, dtype=float)
             a, b = policy.gain(Xa)
@@ -139,6 +142,13 @@ class BudgetPacer:
     warmup : float in [0, 1), default=0.1
         The cap allows a spend of ``B w T`` before the running average is
         held to ``B`` (see the module notes).
+    temperature : float >= 0, default=0.0
+        0: the arm maximising ``r_hat - lambda c_hat``. Positive: the arm is
+        drawn from the entropy-regularised policy
+        ``softmax((r_hat - lambda c_hat) / temperature)`` (RACER's policy has
+        ``temperature = beta``).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the draws when ``temperature > 0``.
 
     Attributes
     ----------
@@ -171,13 +181,23 @@ class BudgetPacer:
     """
 
     def __init__(
-        self, router, budget, *, step_size=None, initial_multiplier=None, warmup=0.1
+        self,
+        router,
+        budget,
+        *,
+        step_size=None,
+        initial_multiplier=None,
+        warmup=0.1,
+        temperature=0.0,
+        random_state=None,
     ):
         self.router = router
         self.budget = budget
         self.step_size = step_size
         self.initial_multiplier = initial_multiplier
         self.warmup = warmup
+        self.temperature = temperature
+        self.random_state = random_state
 
     def _check(self, T):
         budget = _check_real(self.budget, "budget", positive=True)
@@ -218,6 +238,8 @@ class BudgetPacer:
                 f"per arm), got {costs.shape}"
             )
         budget, eta, warmup, lam = self._check(T)
+        temperature = _check_real(self.temperature, "temperature", low=0.0)
+        rng = check_random_state(self.random_state)
         min_cost = float(np.mean(cost_hat[:, 0]))
         observed0 = costs[:, 0][np.isfinite(costs[:, 0])]
         if observed0.size:
@@ -246,7 +268,11 @@ class BudgetPacer:
                 k = 0
             else:
                 score = reward[t] - lam * cost_hat[t]
-                k = int(np.argmax(score))
+                if temperature > 0:
+                    z = np.exp((score - score.max()) / temperature)
+                    k = int(rng.choice(K, p=z / z.sum()))
+                else:
+                    k = int(np.argmax(score))
                 limit = max(budget * (t + 1), grace)
                 if k != 0:
                     allowed = spent + np.maximum(cost_hat[t], bound) <= limit

@@ -2,11 +2,17 @@
 
 * ``metarouter``: efficiency gain of meta-routers over random routing (seed 003, section 4);
 * ``racer``: budget-constrained judge routing under distribution shift (seed 000);
-* ``uncertainty``: routing uncertain pairs to a strong judge vs random routing (seed 002).
+* ``uncertainty``: routing uncertain pairs to a strong judge vs random routing (seed 002);
+* ``pacing``: static RACER policies vs the same routers paced online (budget pacing).
 """
 
 from simulations.engine import Study
-from simulations.studies import metarouter_study, racer_study, uncertainty_study
+from simulations.studies import (
+    metarouter_study,
+    pacing_study,
+    racer_study,
+    uncertainty_study,
+)
 
 STUDIES: dict[str, Study] = {
     "metarouter": Study(
@@ -35,6 +41,15 @@ STUDIES: dict[str, Study] = {
         summarise=uncertainty_study.summarise,
         plot=uncertainty_study.plot,
         rounds=(5, 100),
+    ),
+    "pacing": Study(
+        name="pacing",
+        description="static ACER / RACER-C / RACER vs the same routers paced online",
+        make_configs=pacing_study.make_configs,
+        run_round=pacing_study.run_round,
+        summarise=pacing_study.summarise,
+        plot=pacing_study.plot,
+        rounds=(3, 10),
     ),
 }
 

@@ -108,11 +108,13 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
     cheap_p = table.probability(config["cheap_judge"])
     n = frame.shape[0]
     perm = np.random.default_rng(s_split).permutation(n)
-    n_train = int(round(config["train_fraction"] * n))
+    n_train = round(config["train_fraction"] * n)
     tr, te = np.sort(perm[:n_train]), np.sort(perm[n_train:])
     X = features(frame, tr, config["n_components"], cheap_p, s_feat)
 
-    esc = EscalationRouter().fit(X[tr], rewards[tr], costs[tr])
+    # two prior groups: the text components and the length features (ARD by group)
+    groups = np.repeat([0, 1], [config["n_components"], 3])
+    esc = EscalationRouter(feature_groups=groups).fit(X[tr], rewards[tr], costs[tr])
     margin = MarginRouter().fit(X[tr], rewards[tr], costs[tr])
     var_only = UncertaintyRouter(n_features=256, random_state=s_var)
     gold = table.gold
@@ -190,9 +192,7 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     head.columns.name = None
     for ref, table in (("random", vs_random), ("margin", vs_margin)):
         esc = table[table["router"] == "escalation"].set_index("call_fraction")
-        head[f"escalation_vs_{ref}"] = head["call_fraction"].map(
-            esc[f"diff_vs_{ref}"]
-        )
+        head[f"escalation_vs_{ref}"] = head["call_fraction"].map(esc[f"diff_vs_{ref}"])
         head[f"se_vs_{ref}"] = head["call_fraction"].map(esc["se_corrected"])
     head["splits"] = rows["round"].nunique()
     return {"headline": head, "vs_random": vs_random, "vs_margin": vs_margin}

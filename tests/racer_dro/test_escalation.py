@@ -177,9 +177,7 @@ def test_score_and_verdict_kinds_route_the_least_confident_first():
     r = np.column_stack([rng.uniform(size=200) < expit(np.abs(score)), np.ones(200)])
     X = np.column_stack([rng.normal(size=200), score])
     m = MarginRouter(cheap_kind="score").fit(X, r, COSTS[:200])
-    np.testing.assert_array_equal(
-        m.route(X, calls=20), route_top(-np.abs(score), 20)
-    )
+    np.testing.assert_array_equal(m.route(X, calls=20), route_top(-np.abs(score), 20))
     esc = EscalationRouter(cheap_kind="score").fit(X, r.astype(float), COSTS[:200])
     assert spearmanr(esc.priority(X), -np.abs(score)).statistic > 0.9
 

@@ -20,9 +20,7 @@ from racer_dro.judge_data import (
 SHARED = Path("/work/shared/data/judge-escalation")
 
 
-@pytest.mark.parametrize(
-    "name", ["racer_dro.judge_data", "racer_dro.judge_evaluation"]
-)
+@pytest.mark.parametrize("name", ["racer_dro.judge_data", "racer_dro.judge_evaluation"])
 def test_docstring_examples(name):
     result = doctest.testmod(
         importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE
@@ -78,9 +76,19 @@ def test_escalation_csv_rejects_other_files(tmp_path):
 def test_jsonl_both_orders_average_and_map_back(tmp_path):
     rows = [
         # consistent judge: says A in both orders (swapped verdict names original labels)
-        {"question_id": 1, "gold": "model_a", "g1_winner": "model_a", "g2_winner": "model_a"},
+        {
+            "question_id": 1,
+            "gold": "model_a",
+            "g1_winner": "model_a",
+            "g2_winner": "model_a",
+        },
         # position-biased judge: always says "first shown" -> A then B; averaged to a tie
-        {"question_id": 2, "gold": "model_b", "g1_winner": "model_a", "g2_winner": "model_b"},
+        {
+            "question_id": 2,
+            "gold": "model_b",
+            "g1_winner": "model_a",
+            "g2_winner": "model_b",
+        },
         # only one order judged
         {"question_id": 3, "gold": "tie", "g1_winner": "[[B]]", "g2_winner": None},
     ]
