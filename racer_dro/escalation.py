@@ -49,12 +49,19 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve, solve_triangular
 from scipy.special import expit, log_expit, logit
 from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from racer_dro._validation import check_rewards_costs
 from racer_dro.judge_evaluation import route_top, route_within_budget
 
-__all__ = ["EscalationRouter", "MarginRouter", "cheap_logit"]
+__all__ = [
+    "EscalationRouter",
+    "MarginRouter",
+    "RandomEscalationRouter",
+    "cheap_logit",
+    "laplace_logistic",
+]
 
 _KINDS = ("probability", "score", "verdict")
 _EPS = 1e-6  # probabilities are clipped to [eps, 1 - eps] before the logit
@@ -238,6 +245,62 @@ class MarginRouter(_CheapJudgeRouter):
     def priority(self, X) -> np.ndarray:
         """``-|s|``: least confident first."""
         return -np.abs(self._split(X, reset=False)[1])
+
+
+class RandomEscalationRouter(_CheapJudgeRouter):
+    """The exact-k random baseline: ``route(X, calls=k)`` escalates k pairs drawn at random.
+
+    Exactly ``k`` (not a Bernoulli number of) pairs, drawn without replacement;
+    its arm values are the training mean reward of each arm (the same for
+    every pair), so ``predict`` escalates everything or nothing.
+
+    Parameters
+    ----------
+    cheap_column : int, default=-1
+    cheap_kind : {"probability", "score", "verdict"}, default="probability"
+    cost_weight : float, default=0.0
+    random_state : int, RandomState instance or None, default=None
+        Seeds the draws of :meth:`priority` (one seed per call, so two calls
+        with the same state draw the same pairs).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.column_stack([np.arange(10.0), np.full(10, 0.7)])
+    >>> router = RandomEscalationRouter(random_state=0)
+    >>> router = router.fit(X, np.ones((10, 2)), [[0, 1]] * 10)
+    >>> int(router.route(X, calls=3).sum())
+    3
+    """
+
+    def __init__(
+        self,
+        cheap_column=-1,
+        *,
+        cheap_kind="probability",
+        cost_weight=0.0,
+        random_state=None,
+    ):
+        self.cheap_column = cheap_column
+        self.cheap_kind = cheap_kind
+        self.cost_weight = cost_weight
+        self.random_state = random_state
+
+    def fit(self, X, rewards, costs):
+        """Validate and record the arms' mean rewards and costs; returns self."""
+        _, _, rewards, _ = self._fit_common(X, rewards, costs)
+        self.arm_rewards_ = rewards.mean(axis=0)
+        return self
+
+    def _arm_rewards(self, X):
+        _, s = self._split(X, reset=False)
+        return np.broadcast_to(self.arm_rewards_, (s.shape[0], 2)).copy()
+
+    def priority(self, X) -> np.ndarray:
+        """A random permutation's ranks: the top k are a uniform k-subset."""
+        _, s = self._split(X, reset=False)
+        rng = check_random_state(self.random_state)
+        return rng.permutation(s.shape[0]).astype(float)
 
 
 def _neg_log_posterior(w, Z, y, weight, precision, offset) -> float:

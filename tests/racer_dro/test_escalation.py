@@ -6,12 +6,21 @@ import numpy as np
 import pytest
 from scipy.special import expit, logit
 from scipy.stats import spearmanr
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_parameters_default_constructible,
+    check_set_params,
+)
 
 from racer_dro import escalation
 from racer_dro.escalation import (
     EscalationRouter,
     MarginRouter,
+    RandomEscalationRouter,
     cheap_logit,
     laplace_logistic,
 )
@@ -215,3 +224,46 @@ def test_evaluation_bad_input():
         route_within_budget([1.0], [[1, 2]], 0.5)
     with pytest.raises(ValueError, match="finite"):
         route_top([np.nan, 1.0], 1)
+
+
+# ---------------------------------------------------------------- sklearn contract
+ROUTER_CLASSES = [EscalationRouter, MarginRouter, RandomEscalationRouter]
+
+
+@pytest.mark.parametrize("cls", ROUTER_CLASSES)
+def test_parameter_checks_without_fit(cls):
+    # fit takes (X, rewards, costs), not (X, y): sklearn's fit-based checks do not
+    # apply; the checks that never call fit(X, y) must pass.
+    name = cls.__name__
+    check_parameters_default_constructible(name, cls())
+    check_no_attributes_set_in_init(name, cls())
+    check_get_params_invariance(name, cls())
+    check_set_params(name, cls())
+
+
+@pytest.mark.parametrize("cls", ROUTER_CLASSES)
+def test_clone_refit_identical_and_not_fitted(cls):
+    X, r, _ = judge_process(200, 11)
+    est = cls()
+    with pytest.raises(NotFittedError):
+        est.predict(X)
+    a = clone(est).fit(X, r, COSTS[:200])
+    b = clone(est).fit(X, r, COSTS[:200])
+    np.testing.assert_array_equal(
+        a.predict_arm_values(X)[0], b.predict_arm_values(X)[0]
+    )
+    assert not hasattr(clone(a), "n_features_in_")
+    with pytest.raises(ValueError, match="features"):
+        a.predict(X[:, :3])
+
+
+def test_random_escalation_is_exact_k_and_seeded():
+    X, r, _ = judge_process(100, 12)
+    router = RandomEscalationRouter(random_state=3).fit(X, r, COSTS[:100])
+    ask = router.route(X, calls=0.3)
+    assert ask.sum() == 30
+    np.testing.assert_array_equal(ask, router.route(X, calls=0.3))
+    other = RandomEscalationRouter(random_state=4).fit(X, r, COSTS[:100])
+    assert (other.route(X, calls=0.3) != ask).any()
+    reward, _ = router.predict_arm_values(X)
+    np.testing.assert_allclose(reward, np.tile(r.mean(axis=0), (100, 1)))
