@@ -472,7 +472,8 @@ class EscalationRouter(_CheapJudgeRouter):
     >>> n = 400
     >>> x = rng.normal(size=n); p = rng.uniform(size=n)
     >>> cheap_right = (rng.uniform(size=n) < np.where(x > 1, 0.3, np.maximum(p, 1 - p)))
-    >>> rewards = np.column_stack([cheap_right, np.ones(n)]).astype(float)
+    >>> strong_right = rng.uniform(size=n) < 0.9
+    >>> rewards = np.column_stack([cheap_right, strong_right]).astype(float)
     >>> X = np.column_stack([x, p]); costs = np.tile([0.0, 1.0], (n, 1))
     >>> router = EscalationRouter().fit(X, rewards, costs)
     >>> ask = router.route(X, calls=0.2)

@@ -183,7 +183,9 @@ def test_router_bad_input_names_argument():
 def test_score_and_verdict_kinds_route_the_least_confident_first():
     rng = np.random.default_rng(8)
     score = rng.normal(scale=3.0, size=200)
-    r = np.column_stack([rng.uniform(size=200) < expit(np.abs(score)), np.ones(200)])
+    r = np.column_stack(
+        [rng.uniform(size=200) < expit(np.abs(score)), rng.uniform(size=200) < 0.9]
+    )
     X = np.column_stack([rng.normal(size=200), score])
     m = MarginRouter(cheap_kind="score").fit(X, r, COSTS[:200])
     np.testing.assert_array_equal(m.route(X, calls=20), route_top(-np.abs(score), 20))
