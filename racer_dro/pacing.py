@@ -25,17 +25,24 @@ largest cost observed for it so far) fits; arm 0, the cheapest, is always
 allowed. This turns the dual method's average-case guarantee into one that
 holds on every order of arrivals, up to one query's cost beyond its bound.
 
-Guarantees. Theory (BLM 2020, Theorem 1, for i.i.d. or adversarial arrivals
-with the stopping rule): total spend at most ``B T`` and regret against the
-best fixed multiplier ``O(sqrt(T))`` with ``eta ~ 1 / sqrt(T)``; without the
-cap the running overspend after ``t`` queries is at most
-``(lambda_t - lambda_1) / (eta t)`` in normalised units. Measured on the
-streams of ``tests/racer_dro/test_pacing.py`` (adversarial orders, a
-mid-stream shift, costs 3x outside the training support, a never-binding
-budget; T = 4000): the running average cost after the first 10% of the stream
-is at most ``B`` plus one query's excess cost divided by ``0.1 T`` (the
-tests' bound: 2%), and at least 90% of the budget is spent where spending
-helps.
+Guarantees. Theory (Balseiro, Lu and Mirrokni 2020, Theorem 1; arrivals i.i.d.
+or adversarial, costs bounded by ``c_bar``, with the stopping rule): total spend
+at most ``B T`` and regret ``O(sqrt(T))`` against the best fixed multiplier
+with ``eta ~ 1 / sqrt(T)``; without a cap the running overspend after ``t``
+queries is at most ``(lambda_t - lambda_1) / (eta t)`` in normalised units,
+which is ``O(sqrt(T) / t)``, so only the cap bounds it from ``t = 0.1 T`` on.
+With the cap: the running mean cost after the warm-up is at most
+``B + e / t``, ``e`` the largest excess of a query's cost over its bound
+(``e = 0`` with a known ``cost_bound``). Measured on the streams of
+``tests/racer_dro/test_pacing.py`` (T = 4000; four arrival orders including
+best-first and best-last, budgets 0.1/0.25/0.5, a mid-stream shift to costs
+3x the estimates, three arms with log-normal cost noise): the largest running
+mean after 10% of the stream is 1.002 B (the test's bound: 1.02 B), and the
+smallest share of the budget used is 98.6% (the test's bound: 90%). On the
+real streams of the pacing study (250-1200 queries, costs up to 53x the
+cheap arm) the running mean after 10% reached 1.08 B on the short
+judge-escalation stream without a ``cost_bound``: there a single costlier
+query than any before is a large share of ``0.1 B T``.
 
 References
 ----------
@@ -147,6 +154,13 @@ class BudgetPacer:
         drawn from the entropy-regularised policy
         ``softmax((r_hat - lambda c_hat) / temperature)`` (RACER's policy has
         ``temperature = beta``).
+    cost_bound : float or array-like of shape (K,), optional
+        A known upper bound on each arm's cost per query (BLM's ``c_bar``, e.g.
+        the judge's context length times its price). With it the cap uses the
+        bound, and the running mean cost after the warm-up never exceeds ``B``.
+        Default: the larger of the arm's estimated cost and the largest cost
+        observed for it so far (one query above every earlier one can then
+        overshoot by its excess).
     random_state : int, RandomState instance or None, default=None
         Seeds the draws when ``temperature > 0``.
 
@@ -189,6 +203,7 @@ class BudgetPacer:
         initial_multiplier=None,
         warmup=0.1,
         temperature=0.0,
+        cost_bound=None,
         random_state=None,
     ):
         self.router = router
@@ -197,6 +212,7 @@ class BudgetPacer:
         self.initial_multiplier = initial_multiplier
         self.warmup = warmup
         self.temperature = temperature
+        self.cost_bound = cost_bound
         self.random_state = random_state
 
     def _check(self, T):
@@ -257,6 +273,13 @@ class BudgetPacer:
         scale = float(gaps.mean()) if gaps.size and gaps.mean() > 0 else 1.0
         grace = budget * warmup * T
         bound = np.full(K, -np.inf)  # largest observed cost per arm
+        if self.cost_bound is not None:
+            known = np.broadcast_to(np.asarray(self.cost_bound, dtype=float), (K,))
+            if not np.all(np.isfinite(known)) or (known < 0).any():
+                raise ValueError(
+                    f"`cost_bound` must be finite and non-negative, got {self.cost_bound!r}"
+                )
+            bound = known.copy()
         arms = np.zeros(T, dtype=int)
         multipliers = np.empty(T)
         spend = np.empty(T)
@@ -287,8 +310,13 @@ class BudgetPacer:
                     f"`costs`[{t}, {k}] = {c!r}: the chosen arm's cost must be a "
                     "finite non-negative number (only unchosen arms may be NaN)"
                 )
+            if self.cost_bound is None:
+                bound[k] = max(bound[k], c)
+            elif c > bound[k]:
+                raise ValueError(
+                    f"`costs`[{t}, {k}] = {c!r} exceeds `cost_bound` {bound[k]!r}"
+                )
             spent += c
-            bound[k] = max(bound[k], c)
             arms[t] = k
             spend[t] = spent
             # The dual subgradient is the cost of the multiplier's choice: where the

@@ -154,6 +154,7 @@ def test_bad_arguments_are_named():
         arm_values(object(), X)
 
 
+@pytest.mark.filterwarnings("ignore:no iterate met the budget")
 def test_paces_todays_racer_router_through_the_adapter():
     from racer_dro import RacerRouter
     from racer_dro.datasets import make_judge_data
@@ -171,3 +172,23 @@ def test_paces_todays_racer_router_through_the_adapter():
     assert static > 3.3  # the static policy overspends under the shift
     assert _max_running_mean_after_warmup(pacer) <= SLACK * 3.0
     assert pacer.mean_cost_ >= USE * 3.0
+
+
+def test_known_cost_bound_makes_the_cap_exact_on_heavy_tailed_costs():
+    # Short stream, heavy-tailed costs far outside the estimates: without a bound one
+    # query above all earlier ones can overshoot; with BLM's c_bar the running mean after
+    # the warm-up never exceeds B (up to rounding).
+    rng = np.random.default_rng(5)
+    n = 300
+    gain = rng.uniform(size=n)
+    true = np.minimum(rng.pareto(1.5, size=n) + 0.2, 20.0)
+    zeros = np.zeros(n)
+    X = np.column_stack([zeros, gain, zeros, np.ones(n)])
+    costs = np.column_stack([zeros, true])
+    pacer = BudgetPacer(Estimates(), 0.5, cost_bound=[0.0, 20.0])
+    pacer.run(X, costs)
+    t0 = n // 10
+    running = pacer.spend_[t0:] / np.arange(t0 + 1, n + 1)
+    assert running.max() <= 0.5 * (1 + 1e-12)
+    with pytest.raises(ValueError, match="exceeds `cost_bound`"):
+        BudgetPacer(Estimates(), 0.5, cost_bound=1.0).run(X, costs)
