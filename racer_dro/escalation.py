@@ -59,6 +59,7 @@ __all__ = [
     "EscalationRouter",
     "MarginRouter",
     "RandomEscalationRouter",
+    "add_cheap_column",
     "cheap_logit",
     "laplace_logistic",
 ]
@@ -112,6 +113,37 @@ def cheap_logit(
             raise ValueError(f"`{name}` holds verdicts: they must be 0, 0.5 or 1")
         return np.sign(v - 0.5)
     return v
+
+
+def add_cheap_column(X, cheap, kind: str = "probability") -> np.ndarray:
+    """``X`` with the cheap judge's output appended as its last column (``cheap_column=-1``).
+
+    Parameters
+    ----------
+    X : array-like of shape (n, d)
+        Pair features.
+    cheap : array-like of shape (n,)
+        The cheap judge's output per pair, validated for ``kind`` (see
+        :func:`cheap_logit`): one entry per row of ``X``, finite, probabilities
+        in [0, 1].
+    kind : {"probability", "score", "verdict"}
+
+    Examples
+    --------
+    >>> add_cheap_column([[1.0], [2.0]], [0.9, 0.2]).tolist()
+    [[1.0, 0.9], [2.0, 0.2]]
+    """
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2:
+        raise ValueError(f"`X` must be 2-dimensional, got shape {X.shape}")
+    values = np.asarray(cheap, dtype=float)
+    if values.ndim != 1 or values.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"`cheap` must hold one value per row of `X` ({X.shape[0]}), got shape "
+            f"{values.shape}"
+        )
+    cheap_logit(values, kind, name="cheap")
+    return np.column_stack([X, values])
 
 
 class _CheapJudgeRouter(BaseEstimator):

@@ -18,7 +18,9 @@ value), and the cheap judge's probability. On the test pairs, at 10%, 25% and
   (``acc_cheap + k / n * mean gain``: the noise of one draw removed);
 * ``oracle`` -- knows which pairs the strong judge fixes (upper bound).
 
-Accuracy counts a tie as half right. Paired differences across splits come with
+Accuracy counts a tie as half right. Each scoring router's ROC AUC for spotting the
+pairs where the cheap verdict is wrong (``auc_cheap_wrong``) and where the strong judge
+gains (``auc_strong_gains``) is recorded too. Paired differences across splits come with
 two standard errors: the naive ``sd / sqrt(J)`` and the Nadeau-Bengio corrected
 ``sd * sqrt(1 / J + n_test / n_train)``, which accounts for the overlap of
 repeated random splits (the naive one is too small).
@@ -128,6 +130,9 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
     }
     r_te = rewards[te]
     gain = r_te[:, 1] - r_te[:, 0]
+    wrong = r_te[:, 0] < 0.5  # the cheap verdict is wrong (ties count as right)
+    auc = {name: _auc(wrong, score) for name, score in scores.items()}
+    auc_gain = {name: _auc(gain > 0, score) for name, score in scores.items()}
     rows = []
     for frac in CALL_FRACTIONS:
         k = call_count(frac, len(te))
@@ -147,9 +152,21 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
                     "accuracy": 100 * accs[name],
                     "acc_cheap": 100 * float(r_te[:, 0].mean()),
                     "acc_strong": 100 * float(r_te[:, 1].mean()),
+                    "auc_cheap_wrong": auc.get(name, np.nan),
+                    "auc_strong_gains": auc_gain.get(name, np.nan),
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _auc(target, score) -> float:
+    """ROC AUC of ``score`` for ``target`` (NaN when one class is absent)."""
+    from sklearn.metrics import roc_auc_score
+
+    target = np.asarray(target, bool)
+    if target.all() or not target.any():
+        return float("nan")
+    return float(roc_auc_score(target, score))
 
 
 def paired_table(rows: pd.DataFrame, reference: str) -> pd.DataFrame:
@@ -195,7 +212,16 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
         head[f"escalation_vs_{ref}"] = head["call_fraction"].map(esc[f"diff_vs_{ref}"])
         head[f"se_vs_{ref}"] = head["call_fraction"].map(esc["se_corrected"])
     head["splits"] = rows["round"].nunique()
-    return {"headline": head, "vs_random": vs_random, "vs_margin": vs_margin}
+    tables = {"headline": head, "vs_random": vs_random, "vs_margin": vs_margin}
+    if "auc_cheap_wrong" in rows.columns:
+        first = rows[rows["call_fraction"] == rows["call_fraction"].min()]
+        tables["detection_auc"] = (
+            first.groupby("router", sort=False)[["auc_cheap_wrong", "auc_strong_gains"]]
+            .mean()
+            .dropna()
+            .reset_index()
+        )
+    return tables
 
 
 def figures(rows: pd.DataFrame) -> dict:

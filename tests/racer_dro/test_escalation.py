@@ -269,3 +269,18 @@ def test_random_escalation_is_exact_k_and_seeded():
     assert (other.route(X, calls=0.3) != ask).any()
     reward, _ = router.predict_arm_values(X)
     np.testing.assert_allclose(reward, np.tile(r.mean(axis=0), (100, 1)))
+
+
+def test_add_cheap_column_validates_length_and_values():
+    from racer_dro.escalation import add_cheap_column
+
+    X = np.zeros((3, 2))
+    with pytest.raises(ValueError, match="one value per row"):
+        add_cheap_column(X, [0.1, 0.2])
+    with pytest.raises(ValueError, match=r"`cheap`.*\[0, 1\]"):
+        add_cheap_column(X, [0.1, 0.2, 1.1])
+    with pytest.raises(ValueError, match="`cheap`.*finite"):
+        add_cheap_column(X, [0.1, np.nan, 0.3], "score")
+    np.testing.assert_array_equal(
+        add_cheap_column(X, [1, 0, 0.5], "verdict")[:, -1], [1, 0, 0.5]
+    )

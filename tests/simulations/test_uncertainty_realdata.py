@@ -47,7 +47,10 @@ def test_summary_reports_paired_differences_with_two_standard_errors(rows):
     two = rows.assign(round=1)
     both = pd.concat([rows, two], ignore_index=True)
     tables = uncertainty_study.summarise(both)
-    assert list(tables) == ["headline", "vs_random", "vs_margin"]
+    assert list(tables) == ["headline", "vs_random", "vs_margin", "detection_auc"]
+    auc = tables["detection_auc"].set_index("router")["auc_cheap_wrong"]
+    assert set(auc.index) == {"escalation", "p_wrong", "margin", "variance_only"}
+    assert ((auc > 0) & (auc < 1)).all()
     vm = tables["vs_margin"]
     # identical rounds: every difference has sd 0
     assert (vm["se_naive"] == 0).all() and (vm["se_corrected"] == 0).all()
