@@ -55,14 +55,15 @@ def _orders(rng):
     }
 
 
+@pytest.mark.parametrize("target", ["remaining", "budget"])
 @pytest.mark.parametrize("budget", [0.1, 0.25, 0.5])
 @pytest.mark.parametrize(
     "order", ["iid", "best_last", "best_first", "alternating_blocks"]
 )
-def test_budget_holds_and_is_used_on_adversarial_orders(order, budget):
+def test_budget_holds_and_is_used_on_adversarial_orders(order, budget, target):
     gain = _orders(np.random.default_rng(0))[order]
     X, costs = _stream(gain, np.ones(T), np.ones(T))
-    pacer = BudgetPacer(Estimates(), budget)
+    pacer = BudgetPacer(Estimates(), budget, target=target)
     arms = pacer.run(X, costs)
     assert _max_running_mean_after_warmup(pacer) <= SLACK * budget
     assert pacer.mean_cost_ >= USE * budget  # every strong call helps here
@@ -150,6 +151,10 @@ def test_bad_arguments_are_named():
         BudgetPacer(Estimates(), 1.0).run(X, costs[:3])
     with pytest.raises(ValueError, match="step_size"):
         BudgetPacer(Estimates(), 1.0, step_size=0).run(X, costs)
+    with pytest.raises(ValueError, match="target"):
+        BudgetPacer(Estimates(), 1.0, target="later").run(X, costs)
+    with pytest.raises(ValueError, match="temperature"):
+        BudgetPacer(Estimates(), 1.0, temperature=-1.0).run(X, costs)
     with pytest.raises(TypeError, match="predict_arm_values"):
         arm_values(object(), X)
 
