@@ -7,6 +7,11 @@ of judge-call budgets, the most uncertain test pairs go to a strong judge (accur
 costly) and the rest keep the reward model's verdict; random routing sends the same
 number of randomly chosen pairs. Accuracy is against the observed preference label
 (the poster's table: accuracy at matched numbers of judge calls).
+
+With ``--data DIR`` (a judge-escalation directory holding ``pairs.csv``) the study runs
+on real judge data instead: the cheap judge's confidence-aware ``EscalationRouter``
+against random, margin, the poster's variance-only router and the oracle over repeated
+60/40 splits (:mod:`simulations.studies.escalation_realdata`).
 """
 
 from __future__ import annotations
