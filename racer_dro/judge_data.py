@@ -352,6 +352,15 @@ def to_judge_table(long: pd.DataFrame) -> JudgeTable:
 
     Pairs keep the order of their first appearance; a pair whose gold is
     missing is dropped (it cannot score a routing).
+
+    Examples
+    --------
+    >>> long = pd.DataFrame({"pair_id": ["p", "p", "q"], "prompt": "", "response_a": "",
+    ...                      "response_b": "", "gold": [0.0, 0.0, 1.0], "judge": "j",
+    ...                      "order": ["ab", "ba", "ab"], "p_b": [0.2, 0.4, 0.9]})
+    >>> table = to_judge_table(long)
+    >>> table.frame["pair_id"].tolist(), table.probability("j").round(2).tolist()
+    (['p', 'q'], [0.3, 0.9])
     """
     long = _check_long(long, "long")
     first = long.drop_duplicates("pair_id")[
