@@ -1,5 +1,12 @@
 """Uncertainty-based routing to a strong judge (seed 002, the SNGP idea without the deep body).
 
+This is the poster's *variance-only* router (also exported as
+:data:`VarianceOnlyRouter`): it routes on the epistemic variance of its own
+preference model and cannot use an external cheap judge's confidence. For a
+cheap judge whose output is given (a reward model's score, a small LLM judge's
+probability), use :class:`racer_dro.EscalationRouter`, which estimates the
+strong judge's expected gain.
+
 A cheap pairwise preference model -- a Gaussian-process classifier approximated
 by random Fourier features -- whose epistemic uncertainty decides which pairs
 are sent to an expensive, accurate judge.
@@ -36,9 +43,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.kernel_approximation import RBFSampler
 from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-__all__ = ["UncertaintyRouter"]
+__all__ = ["UncertaintyRouter", "VarianceOnlyRouter"]
 
 _MAX_NEWTON = 100
 
@@ -62,7 +70,7 @@ class UncertaintyRouter(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     classes_ : ndarray of shape (2,)
-        ``[0, 1]``.
+        The two labels, sorted (``[0, 1]`` for 0/1 targets).
     coef_ : ndarray of shape (n_features,)
         MAP output weights.
     covariance_ : ndarray of shape (n_features, n_features)
@@ -129,7 +137,7 @@ class UncertaintyRouter(ClassifierMixin, BaseEstimator):
         """
         self._check_params()
         X = validate_data(self, X, reset=True, dtype=float, ensure_all_finite=True)
-        y = _check_binary(y, X.shape[0])
+        classes, y = _check_binary(y, X.shape[0])
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         self.feature_map_ = RBFSampler(
             gamma=1.0 / (2.0 * float(self.length_scale) ** 2),
@@ -148,7 +156,7 @@ class UncertaintyRouter(ClassifierMixin, BaseEstimator):
             self._precision_cholesky, np.eye(precision.shape[0])
         )
         self.n_iter_ = n_iter
-        self.classes_ = np.array([0, 1])
+        self.classes_ = classes
         return self
 
     # ------------------------------------------------------------------ prediction
@@ -179,8 +187,17 @@ class UncertaintyRouter(ClassifierMixin, BaseEstimator):
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X) -> np.ndarray:
-        """1 if A is predicted preferred (mean-field probability above 1/2), else 0."""
-        return (self.decision_function(X) > 0).astype(int)
+        """1 if A is predicted preferred (the logit's mean above 0), else 0.
+
+        With other labels: ``classes_[1]`` where the logit's mean is above 0.
+        """
+        positive = self.decision_function(X) > 0
+        return self.classes_[positive.astype(int)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # a pairwise preference: two classes
+        return tags
 
     def route(self, X, *, calls=None, threshold=None) -> np.ndarray:
         """Which pairs to send to the strong judge.
@@ -238,24 +255,34 @@ def _call_count(calls, n: int) -> int:
     return min(n, math.floor(calls * n + 0.5))
 
 
-def _check_binary(y, n: int) -> np.ndarray:
+def _check_binary(y, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(classes, y01)``: the two labels (sorted) and ``y`` as 0/1 (1 = the second).
+
+    Any two labels work as in scikit-learn (0/1: 1 = A preferred); continuous,
+    multi-class and one-class targets are errors naming ``y``.
+    """
     y = column_or_1d(np.asarray(y), warn=True)
     if y.shape[0] != n:
         raise ValueError(
             f"`y` must have {n} entries (one per row of `X`), got {y.shape[0]}"
         )
-    if y.dtype.kind == "b":
-        return y.astype(float)
-    try:
-        yf = y.astype(float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"`y` must contain only 0 and 1, got dtype {y.dtype}") from exc
-    bad = ~np.isin(yf, (0.0, 1.0))
-    if bad.any():
+    kind = type_of_target(y, input_name="y")
+    if kind not in ("binary", "multiclass"):
         raise ValueError(
-            f"`y` must contain only 0 and 1, got {np.unique(y[bad])[:5].tolist()}"
+            f"Unknown label type: {kind}; `y` must hold two classes (1 = A preferred)"
         )
-    return yf
+    classes = np.unique(y)
+    if classes.size > 2:
+        raise ValueError(
+            "Only binary classification is supported: `y` must hold two classes "
+            f"(e.g. 0 and 1), got {classes.size}: {classes[:5].tolist()}"
+        )
+    if classes.size < 2:
+        raise ValueError(
+            f"`y` holds only one class ({classes[0]!r}): the router needs both "
+            "classes to learn a preference"
+        )
+    return classes, (y == classes[1]).astype(float)
 
 
 def _neg_log_posterior(w, phi, y, ridge) -> float:
@@ -295,3 +322,7 @@ def _newton_map(phi, y, ridge, tol=1e-10) -> tuple[np.ndarray, int]:
         stacklevel=3,
     )
     return w, _MAX_NEWTON
+
+
+#: The poster's variance-only router, named for what it routes on.
+VarianceOnlyRouter = UncertaintyRouter

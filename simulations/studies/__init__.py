@@ -2,7 +2,8 @@
 
 * ``metarouter``: efficiency gain of meta-routers over random routing (Meta-Router, section 4);
 * ``racer``: budget-constrained judge routing under distribution shift (RACER);
-* ``uncertainty``: routing uncertain pairs to a strong judge vs random routing (Xu et al.).
+* ``uncertainty``: routing uncertain pairs to a strong judge vs random routing (Xu et al.);
+* ``pacing``: static RACER policies vs the same routers paced online (Balseiro, Lu and Mirrokni).
 
 References
 ----------
@@ -13,7 +14,12 @@ Judge when Your Reward Model is Uncertain", 2025.
 """
 
 from simulations.engine import Study
-from simulations.studies import metarouter_study, racer_study, uncertainty_study
+from simulations.studies import (
+    metarouter_study,
+    pacing_study,
+    racer_study,
+    uncertainty_study,
+)
 
 STUDIES: dict[str, Study] = {
     "metarouter": Study(
@@ -42,6 +48,15 @@ STUDIES: dict[str, Study] = {
         summarise=uncertainty_study.summarise,
         plot=uncertainty_study.plot,
         rounds=(5, 100),
+    ),
+    "pacing": Study(
+        name="pacing",
+        description="static ACER / RACER-C / RACER vs the same routers paced online",
+        make_configs=pacing_study.make_configs,
+        run_round=pacing_study.run_round,
+        summarise=pacing_study.summarise,
+        plot=pacing_study.plot,
+        rounds=(3, 10),
     ),
 }
 

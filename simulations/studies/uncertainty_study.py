@@ -7,6 +7,11 @@ of judge-call budgets, the most uncertain test pairs go to a strong judge (accur
 costly) and the rest keep the reward model's verdict; random routing sends the same
 number of randomly chosen pairs. Accuracy is against the observed preference label
 (the poster's table: accuracy at matched numbers of judge calls).
+
+With ``--data DIR`` (a judge-escalation directory holding ``pairs.csv``) the study runs
+on real judge data instead: the cheap judge's confidence-aware ``EscalationRouter``
+against random, margin, the poster's variance-only router and the oracle over repeated
+60/40 splits (:mod:`simulations.studies.escalation_realdata`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulations.studies import _common
+from simulations.studies import _common, escalation_realdata
 
 ROUTERS = ("uncertainty", "random")
 SETTING = ("n_train", "ood_fraction", "judge_accuracy")
@@ -27,9 +32,16 @@ CALL_FRACTIONS = (0.0, 0.02, 0.1, 0.25, 0.45, 1.0)
 def make_configs(quick: bool = False, data_dir: str | None = None) -> list[dict]:
     """Quick: 300 training pairs, 30% OOD test pairs. Full: n_train x OOD share grid.
 
-    ``data_dir`` is ignored: RouterBench has no preference pairs with a strong judge;
-    the study runs on its simulated process whatever ``--data`` says.
+    With ``data_dir`` (a directory holding the judge-escalation ``pairs.csv``) the
+    study runs on that real data instead (:mod:`simulations.studies.escalation_realdata`).
     """
+    if data_dir is not None:
+        if not (Path(data_dir) / "pairs.csv").is_file():
+            raise ValueError(
+                f"--data {data_dir!r}: the uncertainty study needs a judge-escalation "
+                "directory holding pairs.csv"
+            )
+        return escalation_realdata.make_configs(quick, data_dir)
     base = {"n_test": 2000, "d": 16, "judge_accuracy": 0.95, "n_features": 256}
     if quick:
         grid = [(300, 0.3)]
@@ -40,6 +52,8 @@ def make_configs(quick: bool = False, data_dir: str | None = None) -> list[dict]
 
 def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
     """One round: rows (router, call fraction) with overall, in- and out-of-distribution accuracy."""
+    if config.get("dataset") == "judge-escalation":
+        return escalation_realdata.run_round(config, seed)
     from racer_dro import UncertaintyRouter
     from racer_dro.datasets import make_preference_pairs, strong_judge_labels
 
@@ -93,6 +107,8 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
 
 def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Headline: median accuracy per call level for both routers; mean paired gain with CI."""
+    if "escalation" in set(rows["router"]):
+        return escalation_realdata.summarise(rows)
     by = [c for c in SETTING if c in rows.columns] + ["call_fraction"]
     med = rows.groupby(by + ["router"], as_index=False).agg(
         calls=("calls", "first"),
@@ -147,6 +163,8 @@ def _paired_diff_ci(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 def figures(rows: pd.DataFrame) -> dict:
     """Accuracy against the share of pairs sent to the judge, one panel per OOD share."""
+    if "escalation" in set(rows["router"]):
+        return escalation_realdata.figures(rows)
     from simulations import plotting
 
     by = [c for c in SETTING if c in rows.columns]

@@ -14,6 +14,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from racer_dro import UncertaintyRouter
 from racer_dro.datasets import make_preference_pairs, strong_judge_labels
@@ -209,13 +210,19 @@ def test_route_fraction_is_the_rounded_count(n, frac):
         ({"length_scale": -1.0}, None, ValueError, "`length_scale`"),
         ({"ridge": 0.0}, None, ValueError, "`ridge`"),
         ({"ridge": math.inf}, None, ValueError, "`ridge`"),
-        ({}, "two", ValueError, "`y` must contain only 0 and 1"),
+        ({}, "three", ValueError, "Only binary classification.*`y`"),
+        ({}, "continuous", ValueError, "Unknown label type"),
         ({}, "short", ValueError, "`y`"),
     ],
 )
 def test_validation(params, y, exc, match):
     train = make_preference_pairs(30, random_state=0)
-    target = {None: train.y, "two": train.y * 2, "short": train.y[:-1]}[y]
+    target = {
+        None: train.y,
+        "three": np.arange(30) % 3,
+        "continuous": np.linspace(0, 1, 30),
+        "short": train.y[:-1],
+    }[y]
     with pytest.raises(exc, match=match):
         UncertaintyRouter(**{"n_features": 8, **params}).fit(train.X, target)
 
@@ -246,3 +253,36 @@ def test_sklearn_contract_pandas_and_seeds():
     search.fit(train.X, train.y)
     assert search.best_params_["ridge"] in (0.1, 10.0)
     assert 0.5 < search.best_score_ <= 1.0
+
+
+def test_one_class_is_an_error():
+    # Issue 12: fitted on one class it silently predicted that class.
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(ValueError, match="only one class"):
+        UncertaintyRouter(n_features=16).fit(X, np.ones(20))
+
+
+def test_variance_only_name_is_the_posters_router():
+    from racer_dro.uncertainty import VarianceOnlyRouter
+
+    assert VarianceOnlyRouter is UncertaintyRouter
+
+
+def test_any_two_labels_work_like_zero_one():
+    train = make_preference_pairs(200, random_state=0)
+    base = UncertaintyRouter(n_features=32, random_state=0).fit(train.X, train.y)
+    named = np.where(train.y == 1, "A", "B")  # sorted classes: "A" < "B"
+    other = UncertaintyRouter(n_features=32, random_state=0).fit(train.X, 1 - train.y)
+    np.testing.assert_array_equal(base.predict(train.X), 1 - other.predict(train.X))
+    lab = UncertaintyRouter(n_features=32, random_state=0).fit(train.X, named)
+    np.testing.assert_array_equal(lab.classes_, ["A", "B"])
+    # "B" (second class) plays the role of 1 here, i.e. the 0 of base
+    np.testing.assert_array_equal(
+        lab.predict(train.X) == "B", base.predict(train.X) == 0
+    )
+
+
+@parametrize_with_checks([UncertaintyRouter(n_features=16, random_state=0)])
+def test_sklearn_check_estimator(estimator, check):
+    # Every applicable check passes (binary-only is declared by the multi_class tag).
+    check(estimator)

@@ -1,0 +1,379 @@
+"""Pairwise judge data: a documented long format, its readers, and the wide view routers use.
+
+Long format (one row per pair, judge and presentation order), columns:
+
+``pair_id`` (str)
+    Identifies the pair of responses.
+``prompt``, ``response_a``, ``response_b`` (str)
+    The instruction and the two responses in their *original* labelling.
+``gold`` (float)
+    The reference preference: 1 when ``response_b`` is better, 0 when
+    ``response_a`` is, 0.5 for a tie; NaN when unknown.
+``judge`` (str)
+    Which judge produced the row.
+``order`` (str)
+    ``"ab"`` when the judge saw ``response_a`` first, ``"ba"`` when the
+    responses were swapped.
+``p_b`` (float in [0, 1])
+    The judge's probability that ``response_b`` is better, always expressed in
+    the original labelling (a swapped verdict is mapped back); a hard verdict
+    is 1 (B), 0 (A) or 0.5 (tie).
+
+:func:`to_judge_table` turns the long rows into one row per pair with each
+judge's order-averaged probability (:class:`JudgeTable`), from which
+:meth:`JudgeTable.rewards` gives the per-arm rewards (1 when a judge's verdict
+matches gold, 1/2 for a tie on either side) and :meth:`JudgeTable.costs` one
+cost unit per strong-judge call.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "LONG_COLUMNS",
+    "JudgeTable",
+    "read_escalation_csv",
+    "read_judge_jsonl",
+    "to_judge_table",
+    "verdict_correctness",
+]
+
+#: The columns of the long format, in order.
+LONG_COLUMNS = (
+    "pair_id",
+    "prompt",
+    "response_a",
+    "response_b",
+    "gold",
+    "judge",
+    "order",
+    "p_b",
+)
+
+_VERDICTS = {
+    "a": 0.0,
+    "b": 1.0,
+    "tie": 0.5,
+    "[[a]]": 0.0,
+    "[[b]]": 1.0,
+    "[[c]]": 0.5,
+    "model_a": 0.0,
+    "model_b": 1.0,
+    "response_a": 0.0,
+    "response_b": 1.0,
+    "output_a": 0.0,
+    "output_b": 1.0,
+    "0": 0.0,
+    "1": 1.0,
+    "0.5": 0.5,
+    "tie (bothbad)": 0.5,
+}
+
+
+def _check_long(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    missing = [c for c in LONG_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"`{name}` lacks the long-format columns {missing}")
+    out = frame.loc[:, list(LONG_COLUMNS)].copy()
+    out["pair_id"] = out["pair_id"].astype(str)
+    for col in ("prompt", "response_a", "response_b", "judge", "order"):
+        out[col] = out[col].fillna("").astype(str)
+    bad_order = ~out["order"].isin(["ab", "ba"])
+    if bad_order.any():
+        raise ValueError(
+            f"`{name}`: `order` must be 'ab' or 'ba', got "
+            f"{sorted(set(out.loc[bad_order, 'order']))[:5]}"
+        )
+    for col in ("gold", "p_b"):
+        out[col] = pd.to_numeric(out[col], errors="raise").astype(float)
+    p = out["p_b"].to_numpy()
+    if not np.all(np.isfinite(p)) or ((p < 0) | (p > 1)).any():
+        raise ValueError(
+            f"`{name}`: `p_b` must be probabilities in [0, 1] (finite), got "
+            f"min {np.nanmin(p)!r}, max {np.nanmax(p)!r}, {int(np.isnan(p).sum())} NaN"
+        )
+    g = out["gold"].to_numpy()
+    if (~np.isnan(g) & ~np.isin(g, (0.0, 0.5, 1.0))).any():
+        raise ValueError(f"`{name}`: `gold` must be 0, 0.5, 1 or NaN")
+    return out
+
+
+def read_escalation_csv(path) -> pd.DataFrame:
+    """Read the shared judge-escalation ``pairs.csv`` into the long format.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file, or the directory holding ``pairs.csv``. Columns:
+        ``pair_id``, ``instruction``, ``output_a``, ``output_b``,
+        ``human_prefers_b`` and one ``p_b_<judge>`` per judge (probability that
+        ``output_b`` is better; the judges saw the pair in one order, ``"ab"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long format (:data:`LONG_COLUMNS`), one row per pair and judge.
+
+    Examples
+    --------
+    >>> long = read_escalation_csv("/work/shared/data/judge-escalation")  # doctest: +SKIP
+    >>> sorted(long["judge"].unique())  # doctest: +SKIP
+    ['gpt-3.5-turbo', 'gpt-4-turbo', 'mistral-7b-instruct']
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "pairs.csv"
+    if not path.is_file():
+        raise ValueError(f"`path` {str(path)!r} is not a file")
+    raw = pd.read_csv(path)
+    need = ["pair_id", "instruction", "output_a", "output_b", "human_prefers_b"]
+    missing = [c for c in need if c not in raw.columns]
+    judges = [c[len("p_b_") :] for c in raw.columns if c.startswith("p_b_")]
+    if missing or not judges:
+        raise ValueError(
+            f"`path` {str(path)!r} is not a judge-escalation CSV: missing "
+            f"{missing or ['p_b_<judge>']}"
+        )
+    frames = [
+        pd.DataFrame(
+            {
+                "pair_id": raw["pair_id"].astype(str),
+                "prompt": raw["instruction"],
+                "response_a": raw["output_a"],
+                "response_b": raw["output_b"],
+                "gold": raw["human_prefers_b"].astype(float),
+                "judge": judge,
+                "order": "ab",
+                "p_b": raw[f"p_b_{judge}"].astype(float),
+            }
+        )
+        for judge in judges
+    ]
+    return _check_long(pd.concat(frames, ignore_index=True), "path")
+
+
+def _verdict_value(value, key: str, line: int) -> float:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)) and value in (0, 0.5, 1):
+        return float(value)
+    if isinstance(value, str) and value.strip().lower() in _VERDICTS:
+        return _VERDICTS[value.strip().lower()]
+    raise ValueError(
+        f"line {line}: `{key}` = {value!r} is not a verdict (A/B/tie, model_a/"
+        "model_b, [[A]]/[[B]]/[[C]], 0/0.5/1)"
+    )
+
+
+def read_judge_jsonl(
+    path,
+    *,
+    judge: str,
+    pair_id="question_id",
+    prompt="prompt",
+    response_a="response_a",
+    response_b="response_b",
+    gold="gold",
+    verdict_ab="g1_winner",
+    verdict_ba="g2_winner",
+    swapped_in_presented_labels=False,
+) -> pd.DataFrame:
+    """Read a JSONL file of pairwise judge verdicts given in both response orders.
+
+    Each line is one pair judged twice, as MT-Bench's and JudgeBench's
+    released judgments are: once with ``response_a`` shown first (key
+    ``verdict_ab``) and once swapped (key ``verdict_ba``). Keys are
+    configurable; a missing verdict key or ``null`` skips that order.
+
+    Parameters
+    ----------
+    path : str or Path
+    judge : str
+        The judge's name (the ``judge`` column).
+    pair_id, prompt, response_a, response_b, gold : str
+        Keys of those fields. ``gold`` may be absent (NaN) or a verdict value.
+    verdict_ab, verdict_ba : str
+        Keys of the verdicts in the original and the swapped order. Values:
+        ``"A"``, ``"B"``, ``"tie"``, ``"model_a"``, ``"model_b"``, ``"[[A]]"``,
+        ``"[[B]]"``, ``"[[C]]"`` (tie), or 0/0.5/1 (1 = B), or a probability.
+    swapped_in_presented_labels : bool, default=False
+        False: the swapped verdict already names the original responses (MT-Bench's
+        ``g2_winner``). True: it names the *presented* positions (``"A"`` meaning
+        the response shown first, i.e. the original ``response_b``), and it is
+        mapped back.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long format (:data:`LONG_COLUMNS`).
+
+    Examples
+    --------
+    >>> import json, tempfile, os
+    >>> rows = [{"question_id": 1, "prompt": "2+2?", "response_a": "4", "response_b": "5",
+    ...          "gold": "A", "g1_winner": "A", "g2_winner": "B"}]
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+    ...     _ = f.write("\\n".join(json.dumps(r) for r in rows))
+    >>> long = read_judge_jsonl(f.name, judge="small")
+    >>> os.unlink(f.name)
+    >>> long[["order", "p_b", "gold"]].values.tolist()
+    [['ab', 0.0, 0.0], ['ba', 1.0, 0.0]]
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"`path` {str(path)!r} is not a file")
+    records = []
+    with path.open() as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"`path` line {line_no} is not JSON: {exc}") from exc
+            if pair_id not in obj:
+                raise ValueError(f"`path` line {line_no} has no key {pair_id!r}")
+            g = obj.get(gold)
+            g = np.nan if g is None else _verdict_value(g, gold, line_no)
+            base = {
+                "pair_id": str(obj[pair_id]),
+                "prompt": obj.get(prompt, ""),
+                "response_a": obj.get(response_a, ""),
+                "response_b": obj.get(response_b, ""),
+                "gold": g,
+                "judge": judge,
+            }
+            for key, order in ((verdict_ab, "ab"), (verdict_ba, "ba")):
+                value = obj.get(key)
+                if value is None:
+                    continue
+                if isinstance(value, float) and 0 <= value <= 1:
+                    p = value
+                else:
+                    p = _verdict_value(value, key, line_no)
+                if order == "ba" and swapped_in_presented_labels:
+                    p = 1.0 - p
+                records.append({**base, "order": order, "p_b": p})
+    if not records:
+        raise ValueError(f"`path` {str(path)!r} holds no verdicts")
+    return _check_long(pd.DataFrame.from_records(records), "path")
+
+
+@dataclass(frozen=True)
+class JudgeTable:
+    """One row per pair: texts, gold and each judge's order-averaged ``p_b``.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        Columns ``pair_id``, ``prompt``, ``response_a``, ``response_b``,
+        ``gold`` and ``p_b_<judge>`` per judge; a judge run in both orders has
+        the mean of its two probabilities (position bias averages out; two
+        opposite verdicts give 0.5, a tie), and ``n_orders_<judge>``.
+    judges : tuple of str
+
+    Examples
+    --------
+    >>> long = pd.DataFrame({"pair_id": ["1", "1", "1"], "prompt": "q", "response_a": "x",
+    ...                      "response_b": "y", "gold": 1.0, "judge": ["s", "s", "c"],
+    ...                      "order": ["ab", "ba", "ab"], "p_b": [1.0, 0.0, 0.8]})
+    >>> t = to_judge_table(long)
+    >>> t.frame[["p_b_c", "p_b_s"]].values.tolist()
+    [[0.8, 0.5]]
+    >>> t.rewards("c", "s").tolist()
+    [[1.0, 0.5]]
+    """
+
+    frame: pd.DataFrame
+    judges: tuple
+
+    def probability(self, judge: str) -> np.ndarray:
+        """The judge's probability that ``response_b`` is better, shape (n,)."""
+        if judge not in self.judges:
+            raise ValueError(
+                f"`judge` must be one of {list(self.judges)}, got {judge!r}"
+            )
+        return self.frame[f"p_b_{judge}"].to_numpy(float)
+
+    @property
+    def gold(self) -> np.ndarray:
+        return self.frame["gold"].to_numpy(float)
+
+    def rewards(self, cheap: str, strong: str) -> np.ndarray:
+        """Per-arm rewards (n, 2): column 0 the cheap judge, 1 the strong one.
+
+        A reward is :func:`verdict_correctness` of the judge's probability
+        against gold.
+        """
+        return np.column_stack(
+            [
+                verdict_correctness(self.probability(cheap), self.gold),
+                verdict_correctness(self.probability(strong), self.gold),
+            ]
+        )
+
+    def costs(self, strong_cost: float = 1.0) -> np.ndarray:
+        """Costs (n, 2): 0 for the cheap judge, ``strong_cost`` per strong call."""
+        n = self.frame.shape[0]
+        return np.column_stack([np.zeros(n), np.full(n, float(strong_cost))])
+
+
+def verdict_correctness(p_b, gold) -> np.ndarray:
+    """1 when the verdict ``p_b > 1/2`` matches gold, 0 when not, 1/2 on a tie.
+
+    A tie on either side (``p_b == 1/2`` or ``gold == 1/2``) scores 1/2: the
+    expected correctness of a fair coin.
+
+    Examples
+    --------
+    >>> verdict_correctness([0.9, 0.2, 0.5, 0.7], [1, 1, 0, 0.5]).tolist()
+    [1.0, 0.0, 0.5, 0.5]
+    """
+    p = np.asarray(p_b, float)
+    g = np.asarray(gold, float)
+    if p.shape != g.shape:
+        raise ValueError(
+            f"`p_b` and `gold` must have the same shape, got {p.shape} and {g.shape}"
+        )
+    verdict = np.sign(p - 0.5)
+    truth = np.sign(g - 0.5)
+    out = np.where(verdict == truth, 1.0, 0.0)
+    return np.where((verdict == 0) | (truth == 0), 0.5, out)
+
+
+def to_judge_table(long: pd.DataFrame) -> JudgeTable:
+    """Pivot long-format rows to one row per pair (see :class:`JudgeTable`).
+
+    Pairs keep the order of their first appearance; a pair whose gold is
+    missing is dropped (it cannot score a routing).
+
+    Examples
+    --------
+    >>> long = pd.DataFrame({"pair_id": ["p", "p", "q"], "prompt": "", "response_a": "",
+    ...                      "response_b": "", "gold": [0.0, 0.0, 1.0], "judge": "j",
+    ...                      "order": ["ab", "ba", "ab"], "p_b": [0.2, 0.4, 0.9]})
+    >>> table = to_judge_table(long)
+    >>> table.frame["pair_id"].tolist(), table.probability("j").round(2).tolist()
+    (['p', 'q'], [0.3, 0.9])
+    """
+    long = _check_long(long, "long")
+    first = long.drop_duplicates("pair_id")[
+        ["pair_id", "prompt", "response_a", "response_b", "gold"]
+    ]
+    stats = long.groupby(["pair_id", "judge"], sort=False)["p_b"].agg(["mean", "size"])
+    wide_p = stats["mean"].unstack("judge")
+    wide_n = stats["size"].unstack("judge")
+    judges = tuple(long["judge"].drop_duplicates())
+    frame = first.set_index("pair_id")
+    for judge in judges:
+        frame[f"p_b_{judge}"] = wide_p[judge]
+        frame[f"n_orders_{judge}"] = wide_n[judge].fillna(0).astype(int)
+    frame = frame.reset_index()
+    frame = frame[frame["gold"].notna()].reset_index(drop=True)
+    return JudgeTable(frame, judges)

@@ -1,0 +1,244 @@
+"""The uncertainty study on real judge data (``python -m simulations uncertainty --data DIR``).
+
+``DIR`` holds the judge-escalation ``pairs.csv`` (500 pairs, cheap judge
+mistral-7b-instruct with its probability, strong judge gpt-4-turbo, human
+gold). Each round is one random 60/40 split of the pairs. Features, fitted on
+the training pairs only: TF-IDF + SVD of instruction and both responses
+(:func:`simulations.realdata.make_featuriser`), the log length of the
+instruction and the log length difference of the responses (and its absolute
+value), and the cheap judge's probability. On the test pairs, at 10%, 25% and
+50% strong-judge calls, the routers are:
+
+* ``escalation`` -- :class:`racer_dro.EscalationRouter` (the default: expected gain);
+* ``p_wrong`` -- the same model, ranking by ``P(cheap wrong)`` alone;
+* ``margin`` -- smallest ``|p - 1/2|`` first;
+* ``variance_only`` -- the poster's router (:class:`racer_dro.UncertaintyRouter`
+  fitted to the human labels, ranking by posterior variance);
+* ``random`` -- exact-k random routing, scored in expectation over the k-subsets
+  (``acc_cheap + k / n * mean gain``: the noise of one draw removed);
+* ``oracle`` -- knows which pairs the strong judge fixes (upper bound).
+
+Accuracy counts a tie as half right. Each scoring router's ROC AUC for spotting the
+pairs where the cheap verdict is wrong (``auc_cheap_wrong``) and where the strong judge
+gains (``auc_strong_gains``) is recorded too. Paired differences across splits come with
+two standard errors: the naive ``sd / sqrt(J)`` and the Nadeau-Bengio corrected
+``sd * sqrt(1 / J + n_test / n_train)``, which accounts for the overlap of
+repeated random splits (the naive one is too small).
+
+References
+----------
+Nadeau and Bengio, "Inference for the Generalization Error", 2003.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simulations.studies import _common
+
+ROUTERS = ("escalation", "p_wrong", "margin", "variance_only", "random", "oracle")
+CALL_FRACTIONS = (0.1, 0.25, 0.5)
+CHEAP, STRONG = "mistral-7b-instruct", "gpt-4-turbo"
+
+
+def make_configs(quick: bool, data_dir: str) -> list[dict]:
+    """One configuration: the 60/40 split of the shared pairs (quick: the same, fewer rounds)."""
+    return [
+        {
+            "data_dir": str(Path(data_dir).resolve()),
+            "dataset": "judge-escalation",
+            "cheap_judge": CHEAP,
+            "strong_judge": STRONG,
+            "train_fraction": 0.6,
+            "n_components": 20,
+        }
+    ]
+
+
+@functools.lru_cache(maxsize=2)
+def load_table(data_dir: str):
+    """The judge table of ``pairs.csv`` (cached per worker process)."""
+    from racer_dro.judge_data import read_escalation_csv, to_judge_table
+
+    return to_judge_table(read_escalation_csv(data_dir))
+
+
+def pair_texts(frame: pd.DataFrame) -> list[str]:
+    return (
+        frame["prompt"] + " \n " + frame["response_a"] + " \n " + frame["response_b"]
+    ).tolist()
+
+
+def length_features(frame: pd.DataFrame) -> np.ndarray:
+    """Log instruction length, log length difference B - A and its absolute value."""
+    la = np.log1p(frame["response_a"].str.len().to_numpy(float))
+    lb = np.log1p(frame["response_b"].str.len().to_numpy(float))
+    lp = np.log1p(frame["prompt"].str.len().to_numpy(float))
+    return np.column_stack([lp, lb - la, np.abs(lb - la)])
+
+
+def features(frame, train_idx, n_components: int, cheap_p, seed: int) -> np.ndarray:
+    """Text SVD (fitted on the training rows) + length features + the cheap probability (last)."""
+    from simulations.realdata import make_featuriser
+
+    texts = pair_texts(frame)
+    feat = make_featuriser(n_components, random_state=seed)
+    feat.fit([texts[i] for i in train_idx])
+    return np.column_stack([feat.transform(texts), length_features(frame), cheap_p])
+
+
+def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
+    """One 60/40 split: accuracy of every router at every call fraction on the test pairs."""
+    from racer_dro import UncertaintyRouter
+    from racer_dro.escalation import EscalationRouter, MarginRouter
+    from racer_dro.judge_evaluation import (
+        call_count,
+        oracle_route,
+        route_top,
+        routed_accuracy,
+    )
+
+    s_split, s_feat, s_var = _common.child_ints(seed, 3)
+    table = load_table(config["data_dir"])
+    frame = table.frame
+    rewards = table.rewards(config["cheap_judge"], config["strong_judge"])
+    costs = table.costs()
+    cheap_p = table.probability(config["cheap_judge"])
+    n = frame.shape[0]
+    perm = np.random.default_rng(s_split).permutation(n)
+    n_train = round(config["train_fraction"] * n)
+    tr, te = np.sort(perm[:n_train]), np.sort(perm[n_train:])
+    X = features(frame, tr, config["n_components"], cheap_p, s_feat)
+
+    # two prior groups: the text components and the length features (ARD by group)
+    groups = np.repeat([0, 1], [config["n_components"], 3])
+    esc = EscalationRouter(feature_groups=groups).fit(X[tr], rewards[tr], costs[tr])
+    margin = MarginRouter().fit(X[tr], rewards[tr], costs[tr])
+    var_only = UncertaintyRouter(n_features=256, random_state=s_var)
+    gold = table.gold
+    keep = gold[tr] != 0.5
+    var_only.fit(X[tr][keep], gold[tr][keep])
+    scores = {
+        "escalation": esc.priority(X[te]),
+        "p_wrong": esc.p_cheap_wrong(X[te]),
+        "margin": margin.priority(X[te]),
+        "variance_only": var_only.uncertainty(X[te]),
+    }
+    r_te = rewards[te]
+    gain = r_te[:, 1] - r_te[:, 0]
+    wrong = r_te[:, 0] < 0.5  # the cheap verdict is wrong (ties count as right)
+    auc = {name: _auc(wrong, score) for name, score in scores.items()}
+    auc_gain = {name: _auc(gain > 0, score) for name, score in scores.items()}
+    rows = []
+    for frac in CALL_FRACTIONS:
+        k = call_count(frac, len(te))
+        accs = {
+            name: routed_accuracy(r_te, route_top(s, k)) for name, s in scores.items()
+        }
+        accs["random"] = float(r_te[:, 0].mean() + k / len(te) * gain.mean())
+        accs["oracle"] = routed_accuracy(r_te, oracle_route(r_te, k))
+        for name in ROUTERS:
+            rows.append(
+                {
+                    "router": name,
+                    "call_fraction": frac,
+                    "calls": k,
+                    "n_train": len(tr),
+                    "n_test": len(te),
+                    "accuracy": 100 * accs[name],
+                    "acc_cheap": 100 * float(r_te[:, 0].mean()),
+                    "acc_strong": 100 * float(r_te[:, 1].mean()),
+                    "auc_cheap_wrong": auc.get(name, np.nan),
+                    "auc_strong_gains": auc_gain.get(name, np.nan),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _auc(target, score) -> float:
+    """ROC AUC of ``score`` for ``target`` (NaN when one class is absent)."""
+    from sklearn.metrics import roc_auc_score
+
+    target = np.asarray(target, bool)
+    if target.all() or not target.any():
+        return float("nan")
+    return float(roc_auc_score(target, score))
+
+
+def paired_table(rows: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Mean paired accuracy difference vs ``reference`` per router and call level, with SEs."""
+    wide = rows.pivot_table(
+        index=["call_fraction", "round"], columns="router", values="accuracy"
+    )
+    ratio = (rows["n_test"] / rows["n_train"]).iloc[0]
+    out = []
+    for frac, sub in wide.groupby(level="call_fraction"):
+        J = sub.shape[0]
+        for name in sub.columns:
+            if name == reference:
+                continue
+            d = (sub[name] - sub[reference]).to_numpy(float)
+            sd = d.std(ddof=1) if J > 1 else np.nan
+            out.append(
+                {
+                    "call_fraction": frac,
+                    "router": name,
+                    f"diff_vs_{reference}": d.mean(),
+                    "se_naive": sd / np.sqrt(J),
+                    "se_corrected": sd * np.sqrt(1.0 / J + ratio),
+                    "share_of_splits_better": float((d > 0).mean()),
+                    "splits": J,
+                }
+            )
+    return pd.DataFrame(out)
+
+
+def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Headline: mean accuracy of each router per call level, and its paired differences."""
+    acc = rows.pivot_table(
+        index="call_fraction", columns="router", values="accuracy", aggfunc="mean"
+    )
+    acc = acc[[r for r in ROUTERS if r in acc.columns]]
+    vs_random = paired_table(rows, "random")
+    vs_margin = paired_table(rows, "margin")
+    head = acc.reset_index()
+    head.columns.name = None
+    for ref, table in (("random", vs_random), ("margin", vs_margin)):
+        esc = table[table["router"] == "escalation"].set_index("call_fraction")
+        head[f"escalation_vs_{ref}"] = head["call_fraction"].map(esc[f"diff_vs_{ref}"])
+        head[f"se_vs_{ref}"] = head["call_fraction"].map(esc["se_corrected"])
+    head["splits"] = rows["round"].nunique()
+    tables = {"headline": head, "vs_random": vs_random, "vs_margin": vs_margin}
+    if "auc_cheap_wrong" in rows.columns:
+        first = rows[rows["call_fraction"] == rows["call_fraction"].min()]
+        tables["detection_auc"] = (
+            first.groupby("router", sort=False)[["auc_cheap_wrong", "auc_strong_gains"]]
+            .mean()
+            .dropna()
+            .reset_index()
+        )
+    return tables
+
+
+def figures(rows: pd.DataFrame) -> dict:
+    """Accuracy against strong-judge calls, one line per router."""
+    from simulations import plotting
+
+    med = rows.groupby(["call_fraction", "router"], as_index=False)["accuracy"].mean()
+    med["call_pct"] = 100 * med["call_fraction"]
+    fig = plotting.line_panels(
+        med,
+        x="call_pct",
+        y="accuracy",
+        hue="router",
+        hue_order=list(ROUTERS),
+        xlabel="strong-judge calls (% of test pairs)",
+        ylabel="accuracy vs human gold (%)",
+        hline=None,
+        title="Escalating to gpt-4-turbo from mistral-7b-instruct (mean over splits)",
+    )
+    return {"accuracy_vs_calls_judge_escalation.png": fig}
