@@ -22,6 +22,10 @@ _EXPORTS = {
     "TokenCost": "metarouter.costs",
     "efficiency_curve": "metarouter.evaluation",
     "efficiency_gain": "metarouter.evaluation",
+    "aiq": "metarouter.metrics",
+    "apgr": "metarouter.metrics",
+    "cpt": "metarouter.metrics",
+    "routellm_auc": "metarouter.metrics",
 }
 
 __all__ = [
@@ -36,6 +40,10 @@ __all__ = [
     "UnitCost",
     "efficiency_curve",
     "efficiency_gain",
+    "aiq",
+    "apgr",
+    "cpt",
+    "routellm_auc",
 ]
 
 
