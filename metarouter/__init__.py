@@ -38,11 +38,11 @@ __all__ = [
     "RandomRouter",
     "TokenCost",
     "UnitCost",
-    "efficiency_curve",
-    "efficiency_gain",
     "aiq",
     "apgr",
     "cpt",
+    "efficiency_curve",
+    "efficiency_gain",
     "routellm_auc",
 ]
 
