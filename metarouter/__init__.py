@@ -26,6 +26,7 @@ _EXPORTS = {
     "apgr": "metarouter.metrics",
     "cpt": "metarouter.metrics",
     "routellm_auc": "metarouter.metrics",
+    "MultiModelRouter": "metarouter.multimodel",
 }
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "EconMLAdapter",
     "GSOnlyRouter",
     "MetaRouter",
+    "MultiModelRouter",
     "PooledRouter",
     "RLearner",
     "RandomRouter",

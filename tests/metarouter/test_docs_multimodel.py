@@ -5,7 +5,11 @@ import importlib
 
 import pytest
 
-MODULES = ["metarouter.metrics"]
+MODULES = [
+    "metarouter.metrics",
+    "metarouter.multimodel",
+    "metarouter.multimodel_data",
+]
 
 
 @pytest.mark.filterwarnings("ignore:.*propensities were clipped")
