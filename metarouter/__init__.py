@@ -27,11 +27,15 @@ _EXPORTS = {
     "cpt": "metarouter.metrics",
     "routellm_auc": "metarouter.metrics",
     "MultiModelRouter": "metarouter.multimodel",
+    "CostQualityDisplay": "metarouter.display",
+    "EfficiencyGainDisplay": "metarouter.display",
 }
 
 __all__ = [
+    "CostQualityDisplay",
     "DRLearner",
     "EconMLAdapter",
+    "EfficiencyGainDisplay",
     "GSOnlyRouter",
     "MetaRouter",
     "MultiModelRouter",

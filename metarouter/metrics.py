@@ -433,8 +433,8 @@ def cost_quality_points(choice, quality, cost) -> tuple[np.ndarray, np.ndarray]:
         Index of the model each query is sent to (one row per trade-off value).
     quality : array-like of shape (n_queries, n_models)
         Realised quality of every model on every query.
-    cost : array-like of shape (n_queries, n_models)
-        Cost of every model on every query.
+    cost : array-like of shape (n_queries, n_models) or (n_models,)
+        Cost of every model on every query (or per model, the same for all).
 
     Returns
     -------
@@ -451,10 +451,12 @@ def cost_quality_points(choice, quality, cost) -> tuple[np.ndarray, np.ndarray]:
     c = np.asarray(cost, dtype=float)
     if q.ndim != 2:
         raise ValueError(f"`quality` must be 2-D (queries x models), got {q.shape}.")
+    if c.ndim == 1 and c.shape[0] == q.shape[1]:
+        c = np.broadcast_to(c, q.shape)  # one cost per model for every query
     if c.shape != q.shape:
         raise ValueError(
             f"`cost` has shape {c.shape} but `quality` has {q.shape}; both are "
-            "queries x models."
+            "queries x models (or `cost` one value per model)."
         )
     ch = np.asarray(choice)
     if ch.ndim == 1:

@@ -9,6 +9,7 @@ MODULES = [
     "metarouter.metrics",
     "metarouter.multimodel",
     "metarouter.multimodel_data",
+    "metarouter.display",
 ]
 
 
