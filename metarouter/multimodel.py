@@ -61,7 +61,7 @@ from metarouter._crossfit import (
 from metarouter._validation import check_n_folds
 from metarouter.routers import MetaRouter
 
-__all__ = ["MultiModelRouter", "trade_off_grid"]
+__all__ = ["MultiModelRouter", "routing_scores", "trade_off_grid"]
 
 # cate_learner values whose MetaRouter.fit takes shared `folds` and `propensity`
 # (the built-in R and DR learners); any other learner (an estimator, or a name
@@ -423,28 +423,7 @@ class MultiModelRouter(BaseEstimator):
         -------
         score : ndarray of shape (n_queries, n_models)
         """
-        gain = self.predict(X)
-        if isinstance(w, bool) or not np.isscalar(w) or not np.isfinite(w):
-            raise ValueError(f"`w` must be a finite scalar, got {w!r}.")
-        if cost is None:
-            if w != 0:
-                raise ValueError("`cost` is required when `w` is not 0.")
-            return gain
-        c = self._check_cost(cost, gain.shape[0])
-        return gain - float(w) * (c - c[:, [self.reference_index_]])
-
-    def _check_cost(self, cost, n) -> np.ndarray:
-        c = np.asarray(cost, dtype=float)
-        K = len(self.models_)
-        if c.ndim == 1:
-            c = np.broadcast_to(c, (n, c.shape[0]))
-        if c.shape != (n, K):
-            raise ValueError(
-                f"`cost` must have shape ({K},) or ({n}, {K}), got {np.shape(cost)}."
-            )
-        if not np.all(np.isfinite(c)):
-            raise ValueError("`cost` contains NaN or infinite values.")
-        return c
+        return routing_scores(self.predict(X), w, cost, self.reference_index_)
 
     def route(self, X, w=0.0, cost=None) -> np.ndarray:
         """Column index of the chosen model for each query (argmax of the scores).
@@ -453,6 +432,57 @@ class MultiModelRouter(BaseEstimator):
         first.
         """
         return np.argmax(self.decision_function(X, w=w, cost=cost), axis=1)
+
+
+def routing_scores(gain, w, cost, reference=0) -> np.ndarray:
+    """The K-model routing rule's scores ``gain_k(q) - w (C_k(q) - C_ref(q))``.
+
+    The chosen model is the argmax; the reference's gain is 0, so with two
+    models this is eq. (4) of the meta-router (premium iff
+    ``m(q) - w (C_p - C_a) > 0``).
+
+    Parameters
+    ----------
+    gain : ndarray of shape (n_queries, n_models)
+        Estimated gain of each model over the reference (reference column 0).
+    w : float
+        Conversion factor between quality gain and cost.
+    cost : array-like of shape (n_models,) or (n_queries, n_models), or None
+        Model costs; None only with ``w = 0``.
+    reference : int, default=0
+        Reference column.
+
+    Returns
+    -------
+    score : ndarray of shape (n_queries, n_models)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from metarouter.multimodel import routing_scores
+    >>> routing_scores(np.array([[0.0, 0.3, 0.5]]), 0.1, [1.0, 2.0, 5.0])
+    array([[0. , 0.2, 0.1]])
+    """
+    gain = np.asarray(gain, dtype=float)
+    if gain.ndim != 2:
+        raise ValueError(f"`gain` must be 2-D (queries x models), got {gain.shape}.")
+    if isinstance(w, bool) or not np.isscalar(w) or not np.isfinite(w):
+        raise ValueError(f"`w` must be a finite scalar, got {w!r}.")
+    if cost is None:
+        if w != 0:
+            raise ValueError("`cost` is required when `w` is not 0.")
+        return gain
+    n, K = gain.shape
+    c = np.asarray(cost, dtype=float)
+    if c.ndim == 1:
+        c = np.broadcast_to(c, (n, c.shape[0]))
+    if c.shape != (n, K):
+        raise ValueError(
+            f"`cost` must have shape ({K},) or ({n}, {K}), got {np.shape(cost)}."
+        )
+    if not np.all(np.isfinite(c)):
+        raise ValueError("`cost` contains NaN or infinite values.")
+    return gain - float(w) * (c - c[:, [reference]])
 
 
 def trade_off_grid(gain, cost, reference=0, *, n_points=40) -> np.ndarray:

@@ -48,6 +48,9 @@ class MultiModelData:
         GS quality of every model; NaN on PB queries.
     comparisons : DataFrame
         PB verdicts: columns ``query``, ``model`` (name), ``verdict``.
+    quality_oracle : ndarray of shape (n_gs + n_pb, n_models)
+        Realised quality of every model on every training query, PB queries
+        included (what nobody observes; for an oracle benchmark).
     gain, shift : ndarray of shape (n_gs + n_pb, n_models)
         True ``m_k`` and ``Delta_k`` on the training queries (column 0 is 0).
     X_test : ndarray of shape (n_test, d)
@@ -66,6 +69,7 @@ class MultiModelData:
     X: np.ndarray
     quality: np.ndarray
     comparisons: pd.DataFrame
+    quality_oracle: np.ndarray
     gain: np.ndarray
     shift: np.ndarray
     X_test: np.ndarray
@@ -167,7 +171,8 @@ def make_multimodel_data(
     gain, gain_test = _gain(X, K), _gain(X_test, K)
     shift = _shift(X, family, favour, length_bias)
     shift_test = _shift(X_test, family, favour, length_bias)
-    quality = _quality(X, gain, rng)
+    quality_oracle = _quality(X, gain, rng)
+    quality = quality_oracle.copy()
     quality[n_gs:] = np.nan
     quality_test = _quality(X_test, gain_test, rng)
     eta = gain - shift
@@ -181,6 +186,7 @@ def make_multimodel_data(
         X=X,
         quality=quality,
         comparisons=comparisons,
+        quality_oracle=quality_oracle,
         gain=gain,
         shift=shift,
         X_test=X_test,
