@@ -2,11 +2,17 @@
 
 * ``metarouter``: efficiency gain of meta-routers over random routing (seed 003, section 4);
 * ``racer``: budget-constrained judge routing under distribution shift (seed 000);
-* ``uncertainty``: routing uncertain pairs to a strong judge vs random routing (seed 002).
+* ``uncertainty``: routing uncertain pairs to a strong judge vs random routing (seed 002);
+* ``multimodel``: the K-model meta-router on the cost-quality plane (AIQ, APGR).
 """
 
 from simulations.engine import Study
-from simulations.studies import metarouter_study, racer_study, uncertainty_study
+from simulations.studies import (
+    metarouter_study,
+    multimodel_study,
+    racer_study,
+    uncertainty_study,
+)
 
 STUDIES: dict[str, Study] = {
     "metarouter": Study(
@@ -35,6 +41,15 @@ STUDIES: dict[str, Study] = {
         summarise=uncertainty_study.summarise,
         plot=uncertainty_study.plot,
         rounds=(5, 100),
+    ),
+    "multimodel": Study(
+        name="multimodel",
+        description="K-model meta-router on the cost-quality plane: AIQ, APGR, accuracy at a budget",
+        make_configs=multimodel_study.make_configs,
+        run_round=multimodel_study.run_round,
+        summarise=multimodel_study.summarise,
+        plot=multimodel_study.plot,
+        rounds=(3, 20),
     ),
 }
 
