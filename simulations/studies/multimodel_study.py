@@ -58,6 +58,26 @@ MODEL_SETS = {
 FAVOURED_FAMILY = "claude"
 SHIFT_TRAIN = ("arc_challenge", "winogrande")
 SHIFT_TEST = ("mbpp",)
+#: Every round's columns (the store keeps one schema): binary metrics are NaN for K > 2
+COLUMNS = (
+    "kind",
+    "router",
+    "w",
+    "budget_frac",
+    "budget",
+    "train_cost",
+    "cost",
+    "quality",
+    "cost_over_budget",
+    "gain_over_mixing",
+    "auc",
+    "apgr",
+    "cpt_20",
+    "cpt_50",
+    "cpt_80",
+    "mean_eg",
+    "aiq",
+)
 
 
 # --------------------------------------------------------------------------- configs
@@ -393,7 +413,7 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
                 g_te[:, strong], qw, qs, cost_weak=cw, cost_strong=cs
             )
             rows.append({"kind": "binary", "router": name, **m})
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
     out["n_test_rows"] = data["X_test"].shape[0]
     out["n_rows_dropped"] = data["n_rows_dropped"]
     out["reference_model"] = data["models"][data["reference"]]
