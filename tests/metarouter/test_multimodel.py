@@ -223,3 +223,44 @@ def test_bad_cost_and_w():
         router.route(data.X_test, w=1.0)
     with pytest.raises(ValueError, match="`w`"):
         router.route(data.X_test, w=np.nan, cost=data.cost)
+
+
+class TLearner:
+    """A user CATE learner (not built in): difference of two linear fits."""
+
+    def get_params(self, deep=True):
+        return {}
+
+    def set_params(self, **params):
+        return self
+
+    def fit(self, X, y, treatment):
+        t = np.asarray(treatment)
+        self.m1_ = LinearRegression().fit(X[t == 1], y[t == 1])
+        self.m0_ = LinearRegression().fit(X[t == 0], y[t == 0])
+        return self
+
+    def predict(self, X):
+        return self.m1_.predict(X) - self.m0_.predict(X)
+
+
+def test_any_cate_learner_works_per_model():
+    data = make_multimodel_data(n_gs=80, n_pb=200, n_test=30, random_state=6)
+    template = MetaRouter(TLearner(), LinearRegression(), scale=None)
+    router = MultiModelRouter(template, random_state=0)
+    router.fit(data.X, data.quality, data.comparisons, models=data.models)
+    assert router.propensity_ is None  # a user learner does its own cross-fitting
+    assert not any(router.shared_propensity_.values())
+    # each model's router is the binary router on that model's rows
+    gs = ~np.isnan(data.quality[:, 0])
+    for k in (1, 2, 3):
+        mine = data.comparisons[data.comparisons["model"] == data.models[k]]
+        rows = np.r_[np.flatnonzero(gs), mine["query"].to_numpy()]
+        y = np.r_[data.quality[gs, k] - data.quality[gs, 0], mine["verdict"]]
+        s = np.r_[np.ones(gs.sum()), np.zeros(len(mine))]
+        alone = MetaRouter(TLearner(), LinearRegression(), scale=None).fit(
+            data.X[rows], y, s
+        )
+        np.testing.assert_allclose(
+            router.predict(data.X_test)[:, k], alone.predict(data.X_test), atol=1e-10
+        )
