@@ -319,7 +319,7 @@ def _mixing_at_budget(data, budget):
     from metarouter.metrics import nondecreasing_convex_hull
 
     c_tr = data["cost_train"].mean(axis=0)
-    q_tr = np.nanmean(data["quality_oracle"], axis=0)
+    q_tr = np.nanmean(data["quality"], axis=0)  # observed: GS rows only
     c_te = data["cost_test"].mean(axis=0)
     q_te = data["quality_test"].mean(axis=0)
     hc, _ = nondecreasing_convex_hull(c_tr, q_tr)
@@ -352,7 +352,7 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
     rows = []
     # single models: the points and the random-mixing hull
     c_tr = data["cost_train"].mean(axis=0)
-    q_tr = np.nanmean(data["quality_oracle"], axis=0)
+    q_tr = np.nanmean(data["quality"], axis=0)  # observed: GS rows only
     c_te = data["cost_test"].mean(axis=0)
     q_te = data["quality_test"].mean(axis=0)
     for k, name in enumerate(data["models"]):
