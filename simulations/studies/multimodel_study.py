@@ -24,8 +24,17 @@ the training pool): ``meta_r`` (R-learner meta-router), ``pooled`` (GS and PB po
 no correction), ``gs_only``, ``knn`` (k nearest GS queries' mean correctness of each
 model, RouterBench's KNN baseline on the GS rows), ``oracle`` (GS quality of every
 training query: a benchmark nobody has), ``random_mixing`` (each query to a model
-drawn at random, the mixture chosen on training costs: the hull of single models), and
-``best_single`` (the most accurate model within the budget). K-arm RACER: see
+drawn at random; at a budget the mixture is chosen from the training pool's mean costs
+and the GS rows' accuracies; its AIQ is that of the hull of the single models' test
+points, as RouterBench's zero router), and ``best_single`` (the model most accurate on
+the GS rows among those whose mean training cost is within the budget).
+
+Budgets are ``C_min + f (C_max - C_min)`` for ``f`` in ``BUDGET_FRACTIONS`` of the
+single models' mean training costs; a router's ``w`` is the smallest of its grid whose
+routing of the training pool costs at most the budget (decision costs are each model's
+mean training cost: a call's cost is unknown before it is made); reported are the test
+accuracy and the realised test cost over the budget. Under the shift the test set is
+every mbpp query (``n_test`` applies in distribution only). K-arm RACER: see
 ``_karm_racer_hook``.
 """
 
