@@ -22,20 +22,34 @@ _EXPORTS = {
     "TokenCost": "metarouter.costs",
     "efficiency_curve": "metarouter.evaluation",
     "efficiency_gain": "metarouter.evaluation",
+    "aiq": "metarouter.metrics",
+    "apgr": "metarouter.metrics",
+    "cpt": "metarouter.metrics",
+    "routellm_auc": "metarouter.metrics",
+    "MultiModelRouter": "metarouter.multimodel",
+    "CostQualityDisplay": "metarouter.display",
+    "EfficiencyGainDisplay": "metarouter.display",
 }
 
 __all__ = [
+    "CostQualityDisplay",
     "DRLearner",
     "EconMLAdapter",
+    "EfficiencyGainDisplay",
     "GSOnlyRouter",
     "MetaRouter",
+    "MultiModelRouter",
     "PooledRouter",
     "RLearner",
     "RandomRouter",
     "TokenCost",
     "UnitCost",
+    "aiq",
+    "apgr",
+    "cpt",
     "efficiency_curve",
     "efficiency_gain",
+    "routellm_auc",
 ]
 
 

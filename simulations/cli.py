@@ -29,7 +29,7 @@ __all__ = ["build_parser", "main"]
 
 PROG = "python -m simulations"
 SCRIPT = "routing-simulations"
-STUDY_NAMES = ("metarouter", "racer", "uncertainty", "pacing")
+STUDY_NAMES = ("metarouter", "racer", "uncertainty", "pacing", "multimodel")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -3,7 +3,8 @@
 * ``metarouter``: efficiency gain of meta-routers over random routing (Meta-Router, section 4);
 * ``racer``: budget-constrained judge routing under distribution shift (RACER);
 * ``uncertainty``: routing uncertain pairs to a strong judge vs random routing (Xu et al.);
-* ``pacing``: static RACER policies vs the same routers paced online (Balseiro, Lu and Mirrokni).
+* ``pacing``: static RACER policies vs the same routers paced online (Balseiro, Lu and Mirrokni);
+* ``multimodel``: the K-model meta-router on the cost-quality plane (AIQ, APGR).
 
 References
 ----------
@@ -16,6 +17,7 @@ Judge when Your Reward Model is Uncertain", 2025.
 from simulations.engine import Study
 from simulations.studies import (
     metarouter_study,
+    multimodel_study,
     pacing_study,
     racer_study,
     uncertainty_study,
@@ -57,6 +59,15 @@ STUDIES: dict[str, Study] = {
         summarise=pacing_study.summarise,
         plot=pacing_study.plot,
         rounds=(3, 10),
+    ),
+    "multimodel": Study(
+        name="multimodel",
+        description="K-model meta-router on the cost-quality plane: AIQ, APGR, accuracy at a budget",
+        make_configs=multimodel_study.make_configs,
+        run_round=multimodel_study.run_round,
+        summarise=multimodel_study.summarise,
+        plot=multimodel_study.plot,
+        rounds=(3, 20),
     ),
 }
 

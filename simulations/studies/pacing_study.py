@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from simulations.errors import DataError
 from simulations.studies import _common
 
 RADIUS = 0.2
@@ -50,7 +51,7 @@ def make_configs(quick: bool = False, data_dir: str | None = None) -> list[dict]
         return [{"data": "judge-escalation", "data_dir": str(path), "budget": 0.25}]
     if (path / "mbpp_test.csv").is_file():
         return [{"data": "routerbench", "data_dir": str(path), "budget": 4.0, "d": 50}]
-    raise ValueError(
+    raise DataError(
         f"--data {data_dir!r}: the pacing study needs a RouterBench directory "
         "(mbpp_test.csv, ...) or a judge-escalation directory (pairs.csv)"
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from simulations.errors import DataError
 from simulations.studies import _common, escalation_realdata
 
 ROUTERS = ("uncertainty", "random")
@@ -37,7 +38,7 @@ def make_configs(quick: bool = False, data_dir: str | None = None) -> list[dict]
     """
     if data_dir is not None:
         if not (Path(data_dir) / "pairs.csv").is_file():
-            raise ValueError(
+            raise DataError(
                 f"--data {data_dir!r}: the uncertainty study needs a judge-escalation "
                 "directory holding pairs.csv"
             )

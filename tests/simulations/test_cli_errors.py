@@ -107,12 +107,13 @@ def test_the_loader_reads_a_well_formed_minimal_table(tmp_path):
     assert (data.premium, data.alternative) == MODELS
 
 
-def test_a_study_that_cannot_use_data_refuses_it(tmp_path, capsys):
+@pytest.mark.parametrize("study", ["uncertainty", "pacing"])
+def test_a_data_directory_of_the_wrong_kind_is_one_line(study, tmp_path, capsys):
     data = tmp_path / "data"
     data.mkdir()
-    code = main(["uncertainty", "--data", str(data), "--out", str(tmp_path), *FAST])
+    code = main([study, "--data", str(data), "--out", str(tmp_path), *FAST])
     line = one_line_error(capsys, code)
-    assert "study 'uncertainty' cannot use --data" in line and "without --data" in line
+    assert str(data) in line and "pairs.csv" in line
 
 
 def test_the_engine_tells_data_use_from_the_configurations(tmp_path, capsys):
