@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import numbers
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,13 +110,26 @@ class Study:
 
 
 def output_directory(study: Study, out_dir: str | Path, data_dir: str | None) -> Path:
-    """Where a run's store and files go: ``<out_dir>/<study>-sim`` (``<study>-data`` with ``--data``).
+    """Where a run's store and files go: ``<out_dir>/<study>-sim``, or
+    ``<out_dir>/<study>-data-<name of the data directory>`` with ``--data``.
 
     The suffix keeps the folder's name from being importable: a bare
     ``<out_dir>/metarouter`` would shadow the ``metarouter`` package for a run
     started with ``--out .`` (Python puts the working directory first on the path).
+    The data directory's name keeps runs of one study on two data sets apart.
+
+    Examples
+    --------
+    >>> from simulations.studies import STUDIES
+    >>> output_directory(STUDIES["pacing"], "results", "../shared/data/routerbench").as_posix()
+    'results/pacing-data-routerbench'
+    >>> output_directory(STUDIES["pacing"], "results", None).as_posix()
+    'results/pacing-sim'
     """
-    return Path(out_dir) / f"{study.name}-{'data' if data_dir is not None else 'sim'}"
+    if data_dir is None:
+        return Path(out_dir) / f"{study.name}-sim"
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(data_dir).resolve().name).strip("._")
+    return Path(out_dir) / f"{study.name}-data-{name or 'data'}"
 
 
 def _check_positive(name: str, value: object, allow_none: bool = True) -> int | None:

@@ -73,7 +73,7 @@ def test_data_and_seed_options_reach_the_study(tmp_path):
         str(tmp_path),
     ]
     assert main([*args, "--data", str(data), "--seed", "5"], studies=STUDIES) == 0
-    rows = pd.read_csv(tmp_path / "toy-data" / "results.csv")
+    rows = pd.read_csv(tmp_path / "toy-data-data" / "results.csv")
     assert (rows["data"] == str(data)).all()
     assert rows["seed"].str.startswith("5:").all()
 

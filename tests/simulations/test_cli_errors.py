@@ -127,7 +127,7 @@ def test_the_engine_tells_data_use_from_the_configurations(tmp_path, capsys):
     argv = ["toy", "--data", str(data), "--out", str(tmp_path), *FAST]
     line = one_line_error(capsys, main(argv, studies={"toy": ignoring}))
     assert f"cannot use --data {data}" in line
-    assert not (tmp_path / "toy-data" / "results.sqlite").exists()
+    assert not (tmp_path / "toy-data-data" / "results.sqlite").exists()
     assert main(argv, studies=STUDIES) == 0
 
 

@@ -213,7 +213,7 @@ def test_data_dir_goes_to_its_own_directory(tmp_path):
         out_dir=tmp_path / "out",
         quiet=True,
     )
-    assert (tmp_path / "out" / "toy-data" / "results.sqlite").is_file()
+    assert (tmp_path / "out" / "toy-data-data" / "results.sqlite").is_file()
     assert not (tmp_path / "out" / "toy-sim").exists()
     assert (rows["data"] == str(data)).all()
 
