@@ -95,7 +95,7 @@ class _CrossFitCATE(BaseEstimator, metaclass=ABCMeta):
     _final_needs_weights = False
 
     @abstractmethod
-    def _outcome_jobs(self, outcome_model, y, t, splits, base):
+    def _outcome_jobs(self, outcome_model, X, y, t, splits, base):
         """The outcome-model fits of one learner, as cross-fitting jobs."""
 
     @abstractmethod
@@ -187,7 +187,7 @@ class _CrossFitCATE(BaseEstimator, metaclass=ABCMeta):
             fold_ids, splits = resolve_folds(folds, n, t)
         k = len(splits)
 
-        jobs = self._outcome_jobs(outcome_model, y, t, splits, base)
+        jobs = self._outcome_jobs(outcome_model, X, y, t, splits, base)
         if propensity is None:
             jobs["propensity"] = (
                 propensity_model,
@@ -318,7 +318,7 @@ class RLearner(_CrossFitCATE):
 
     _final_needs_weights = True
 
-    def _outcome_jobs(self, outcome_model, y, t, splits, base):
+    def _outcome_jobs(self, outcome_model, X, y, t, splits, base):
         seeds = child_seeds(base, ROLE_OUTCOME, len(splits))
         return {"outcome": (outcome_model, y, splits, seeds, "predict", None)}
 
@@ -338,8 +338,9 @@ class DRLearner(_CrossFitCATE):
     """DR-learner of Kennedy (2023), cross-fitted (seed 003, eq. 10).
 
     Out of fold, ``mu_0(x) = E[y | x, t = 0]`` and ``mu_1(x) = E[y | x, t = 1]``
-    (two separate models, each fitted on its own treatment group) and
-    ``p(x)`` are fitted; the pseudo-outcome
+    (two separate models, each fitted on its own treatment group, or one model
+    of ``y`` on ``[x, t]`` as econml's default ``DRLearner``: see
+    ``outcome_design``) and ``p(x)`` are fitted; the pseudo-outcome
     ``phi = (t - p) / (p (1 - p)) (y - mu_t) + mu_1 - mu_0`` is regressed on ``x``.
 
     Parameters
@@ -354,6 +355,12 @@ class DRLearner(_CrossFitCATE):
         Final model of the CATE. When None, boosted stumps with strong
         shrinkage (a CATE is usually simpler than the nuisances and DR
         pseudo-outcomes are heavy-tailed).
+    outcome_design : {"split", "joint"}, default="split"
+        ``"split"``: ``mu_0`` and ``mu_1`` are separate fits on the rows of
+        each treatment level (the paper's eq. 10). ``"joint"``: one fit of
+        ``y`` on ``[x, t]`` predicted at ``t = 0`` and ``t = 1`` (econml's
+        default), which lends the abundant level's rows to the rare level's
+        outcome model.
     n_folds : int, default=5
         Cross-fitting folds, stratified by treatment.
     propensity_clip : float, default=0.01
@@ -381,7 +388,8 @@ class DRLearner(_CrossFitCATE):
     weights_ : ndarray of shape (n_samples,) or None
         Final-fit weights (``sample_weight``; None when not given).
     mu0_models_, mu1_models_, propensity_models_ : list of estimators
-        The fitted fold models.
+        The fitted fold models (with ``outcome_design="joint"``,
+        ``mu0_models_`` and ``mu1_models_`` are the same list of joint models).
     cate_model_ : estimator
         The fitted final model.
     n_features_in_ : int
@@ -404,8 +412,48 @@ class DRLearner(_CrossFitCATE):
     True
     """
 
-    def _outcome_jobs(self, outcome_model, y, t, splits, base):
+    def __init__(
+        self,
+        outcome_model=None,
+        propensity_model=None,
+        cate_model=None,
+        *,
+        outcome_design="split",
+        n_folds=5,
+        propensity_clip=0.01,
+        n_jobs=None,
+        random_state=None,
+    ):
+        super().__init__(
+            outcome_model,
+            propensity_model,
+            cate_model,
+            n_folds=n_folds,
+            propensity_clip=propensity_clip,
+            n_jobs=n_jobs,
+            random_state=random_state,
+        )
+        self.outcome_design = outcome_design
+
+    def _outcome_jobs(self, outcome_model, X, y, t, splits, base):
         k = len(splits)
+        if self.outcome_design not in ("split", "joint"):
+            raise ValueError(
+                "`outcome_design` must be 'split' or 'joint', got "
+                f"{self.outcome_design!r}."
+            )
+        if self.outcome_design == "joint":
+            return {
+                "mu": (
+                    outcome_model,
+                    y,
+                    splits,
+                    child_seeds(base, ROLE_OUTCOME, k),
+                    "joint",
+                    None,
+                    np.column_stack([X, t.astype(float)]),
+                )
+            }
         return {
             "mu0": (
                 outcome_model,
@@ -426,8 +474,13 @@ class DRLearner(_CrossFitCATE):
         }
 
     def _pseudo_outcome(self, y, t, p, fitted, sample_weight):
-        mu0, self.mu0_models_ = fitted["mu0"]
-        mu1, self.mu1_models_ = fitted["mu1"]
+        if "mu" in fitted:  # joint design: one model of y on [x, t]
+            mu, models = fitted["mu"]
+            mu0, mu1 = mu[:, 0], mu[:, 1]
+            self.mu0_models_ = self.mu1_models_ = models
+        else:
+            mu0, self.mu0_models_ = fitted["mu0"]
+            mu1, self.mu1_models_ = fitted["mu1"]
         self.mu0_, self.mu1_ = mu0, mu1
         mu_t = np.where(t == 1, mu1, mu0)
         pseudo = (t - p) / (p * (1.0 - p)) * (y - mu_t) + mu1 - mu0

@@ -42,10 +42,14 @@ from metarouter._validation import (
 )
 from metarouter.cate import DRLearner, EconMLAdapter, RLearner
 from metarouter.costs import cost_difference
+from metarouter.offset import OffsetLearner
+from metarouter.selection import select_learner
 
 __all__ = ["GSOnlyRouter", "MetaRouter", "PooledRouter", "RandomRouter"]
 
-_ROLE_LEARNER, _ROLE_MODEL, _ROLE_OVERLAP = 20, 21, 22
+_ROLE_LEARNER, _ROLE_MODEL, _ROLE_OVERLAP, _ROLE_SELECT = 20, 21, 22, 23
+# the string values of ``MetaRouter(cate_learner=...)`` that build a learner
+LEARNER_NAMES = ("r", "dr", "dr-split", "dr-joint", "offset", "gs-only")
 
 
 def _validate_fit(est, X, y, source, sample_weight):
@@ -92,6 +96,31 @@ def _align(y, s, sw, scale):
     w = np.ones_like(y) if sw is None else sw
     c = scale_constant(scale, y[gs], y[~gs], w[gs], w[~gs])
     return c, np.where(gs, c * y, y)
+
+
+def overlap_region(propensity, source, sample_weight, overlap) -> np.ndarray:
+    """Rows inside the estimated overlap region of the truncation meta-router.
+
+    The propensity ``p`` is re-balanced to equal source sizes,
+    ``p_bal = r / (1 + r)`` with ``r = p / (1 - p) (1 - kappa) / kappa`` and
+    ``kappa`` the (weighted) GS share, i.e. ``r`` estimates the density ratio
+    ``f_GS(q) / f_PB(q)``; a row is inside when ``p_bal`` lies in
+    ``[overlap, 1 - overlap]`` (section 5 of the Meta-Router paper).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from metarouter.routers import overlap_region
+    >>> overlap_region(np.array([0.5, 0.01, 0.99, 0.5]), np.array([1, 0, 0, 0]),
+    ...                None, 0.1).tolist()
+    [True, False, False, True]
+    """
+    w = np.ones(source.shape[0]) if sample_weight is None else sample_weight
+    kappa = np.sum(w[source == 1]) / np.sum(w)
+    p_c = np.clip(propensity, 1e-12, 1 - 1e-12)
+    ratio = p_c / (1 - p_c) * (1 - kappa) / kappa
+    p_bal = ratio / (1 + ratio)
+    return (p_bal >= overlap) & (p_bal <= 1 - overlap)
 
 
 class _RouteMixin:
@@ -222,17 +251,33 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def _make_learner(self, seed):
-        learner = self.cate_learner
+    def _make_learner(self, seed, name=None):
+        learner = self.cate_learner if name is None else name
         if isinstance(learner, str):
-            if learner not in ("r", "dr"):
+            if learner not in LEARNER_NAMES:
                 raise ValueError(
-                    f"`cate_learner` must be 'r', 'dr' or an estimator, got {learner!r}."
+                    f"`cate_learner` must be one of {LEARNER_NAMES} or an estimator, "
+                    f"got {learner!r}."
                 )
+            if learner == "gs-only":
+                return None
             model = (
                 default_regressor()
                 if self.outcome_model is None
                 else self.outcome_model
+            )
+            common = {
+                "outcome_model": self.outcome_model,
+                "cate_model": self.outcome_model,
+                "n_folds": self.n_folds,
+                "n_jobs": self.n_jobs,
+                "random_state": seed,
+            }
+            if learner == "offset":
+                return OffsetLearner(**common)
+            common.update(
+                propensity_model=self.propensity_model,
+                propensity_clip=self.propensity_clip,
             )
             if learner == "r":
                 check_supports_sample_weight(
@@ -240,16 +285,11 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
                     "outcome_model",
                     "the R-learner's final regression (of the shift) is weighted",
                 )
-            cls = RLearner if learner == "r" else DRLearner
-            return cls(
-                outcome_model=self.outcome_model,
-                propensity_model=self.propensity_model,
-                cate_model=self.outcome_model,
-                n_folds=self.n_folds,
-                propensity_clip=self.propensity_clip,
-                n_jobs=self.n_jobs,
-                random_state=seed,
-            )
+                return RLearner(**common)
+            design = {"dr-joint": "joint", "dr-split": "split"}.get(learner)
+            if design is not None:
+                common["outcome_design"] = design
+            return DRLearner(**common)
         if hasattr(learner, "effect") and hasattr(learner, "const_marginal_effect"):
             return EconMLAdapter(learner)
         if not (hasattr(learner, "fit") and hasattr(learner, "predict")):
@@ -299,66 +339,27 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         if propensity is not None:
             check_lengths(X=X, propensity=propensity)
         X, y, s, sw = _validate_fit(self, X, y, source, sample_weight)
-        n = X.shape[0]
         base = _base_entropy(self.random_state)
-        c, o = _align(y, s, sw, self.scale)
+        name = self.cate_learner
+        if isinstance(name, str) and name == "auto":
+            name, self.cv_results_ = select_learner(
+                self, X, y, s, sw, random_state=child_seed(base, _ROLE_SELECT)
+            )
+            self.selected_learner_ = name
+        c, o = _align(y, s, sw, self.scale)  # 1. align the GS scale to PB's
         self.scale_ = c
-        self.in_overlap_ = np.ones(n, dtype=bool)
-        self.n_pb_dropped_ = 0
-        target = o
-        keep = np.ones(n, dtype=bool)
+        learner = None
         if np.any(s == 0):
-            learner = self._make_learner(child_seed(base, _ROLE_LEARNER))
-            builtin = isinstance(learner, (RLearner, DRLearner))
-            if not builtin and (folds is not None or propensity is not None):
-                raise ValueError(
-                    "`folds` and `propensity` only apply to the built-in 'r' and 'dr' "
-                    "learners."
-                )
-            if builtin and folds is None:
-                # name the user's argument when a source is too rare for the folds
-                check_binary(s, "source", n, n_folds=learner.n_folds)
-            kwargs = {} if sw is None else {"sample_weight": sw}
-            if self.overlap is not None:
-                a = check_open_interval(self.overlap, "overlap", 0.0, 0.5)
-                fold_ids, p_raw = self._overlap_propensity(
-                    X, s, sw, folds, propensity, base
-                )
-                w = np.ones(n) if sw is None else sw
-                kappa = np.sum(w[s == 1]) / np.sum(w)
-                p_c = np.clip(p_raw, 1e-12, 1 - 1e-12)
-                ratio = p_c / (1 - p_c) * (1 - kappa) / kappa
-                p_bal = ratio / (1 + ratio)
-                inside = (p_bal >= a) & (p_bal <= 1 - a)
-                self.in_overlap_ = inside
-                self.n_pb_dropped_ = int(np.sum(~inside & (s == 0)))
-                keep = inside | (s == 1)
-                if builtin:
-                    # the learner refits its (shrunk) propensity model on the
-                    # region unless the caller supplied propensities
-                    kwargs["folds"] = fold_ids[inside]
-                    if propensity is not None:
-                        kwargs["propensity"] = p_raw[inside]
-                if "sample_weight" in kwargs:
-                    kwargs["sample_weight"] = sw[inside]
-                learner.fit(X[inside], o[inside], s[inside], **kwargs)
-            else:
-                if builtin:
-                    kwargs.update(folds=folds, propensity=propensity)
-                learner.fit(X, o, s, **kwargs)
-            self.cate_learner_ = learner
-            pb = (s == 0) & keep
-            target = o.copy()
-            if np.any(pb):
-                target[pb] = (
-                    o[pb] + np.asarray(learner.predict(X[pb]), dtype=float).ravel()
-                )
-        else:
-            self.cate_learner_ = None
+            learner = self._make_learner(child_seed(base, _ROLE_LEARNER), name)
+        # 2. estimate the shift (on the overlap region) and 3. correct PB labels
+        keep, target = self._estimate_and_correct(
+            learner, X, o, s, sw, folds, propensity, base
+        )
+        self.cate_learner_ = learner
         model = (
             default_regressor() if self.outcome_model is None else self.outcome_model
         )
-        self.model_ = _fit_model(
+        self.model_ = _fit_model(  # 4. fit the gain on D+ (eq. 6)
             model,
             X[keep],
             target[keep],
@@ -366,6 +367,50 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
             child_seed(base, _ROLE_MODEL),
         )
         return self
+
+    def _estimate_and_correct(self, learner, X, o, s, sw, folds, propensity, base):
+        """Fit step 1 and return (rows of step 2, outcomes with PB rows corrected)."""
+        n = X.shape[0]
+        self.in_overlap_ = np.ones(n, dtype=bool)
+        self.n_pb_dropped_ = 0
+        if learner is None:  # no PB rows, or "gs-only": nothing to correct
+            return s == 1, o
+        builtin = isinstance(learner, (RLearner, DRLearner, OffsetLearner))
+        if not builtin and (folds is not None or propensity is not None):
+            raise ValueError(
+                "`folds` and `propensity` only apply to the built-in learners "
+                f"{LEARNER_NAMES[:-1]}."
+            )
+        if builtin and folds is None:
+            # name the user's argument when a source is too rare for the folds
+            check_binary(s, "source", n, n_folds=learner.n_folds)
+        rows = np.ones(n, dtype=bool)
+        kwargs = {}
+        if self.overlap is not None:
+            a = check_open_interval(self.overlap, "overlap", 0.0, 0.5)
+            fold_ids, p_raw = self._overlap_propensity(
+                X, s, sw, folds, propensity, base
+            )
+            rows = overlap_region(p_raw, s, sw, a)
+            self.in_overlap_ = rows
+            self.n_pb_dropped_ = int(np.sum(~rows & (s == 0)))
+            if builtin:
+                # the learner refits its (shrunk) propensity model on the
+                # region unless the caller supplied propensities
+                kwargs["folds"] = fold_ids[rows]
+                if propensity is not None:
+                    kwargs["propensity"] = p_raw[rows]
+        elif builtin:
+            kwargs.update(folds=folds, propensity=propensity)
+        if sw is not None:
+            kwargs["sample_weight"] = sw[rows]
+        learner.fit(X[rows], o[rows], s[rows], **kwargs)
+        keep = rows | (s == 1)
+        pb = (s == 0) & keep
+        target = o.copy()
+        if np.any(pb):
+            target[pb] = o[pb] + np.asarray(learner.predict(X[pb]), float).ravel()
+        return keep, target
 
     def _overlap_propensity(self, X, s, sw, folds, propensity, base):
         n = X.shape[0]

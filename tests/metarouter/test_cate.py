@@ -159,6 +159,40 @@ def test_dr_learner_matches_econml_drlearner_on_shared_folds():
     )
 
 
+@pytest.mark.parametrize("kind", ["linear", "boosting"])
+def test_joint_dr_learner_matches_econml_default_drlearner(kind):
+    """outcome_design="joint" is econml's default DRLearner (one model on [X, T])."""
+    X, y, t, _ = _data(seed=13, n=500)
+    folds = _folds(t, k=3)
+    if kind == "linear":
+        reg, clf, final = LinearRegression(), LogisticRegression(), LinearRegression()
+    else:
+        reg = HistGradientBoostingRegressor(max_iter=30, max_depth=3, random_state=0)
+        clf = HistGradientBoostingClassifier(max_iter=30, max_depth=3, random_state=0)
+        final = reg
+    ours = DRLearner(reg, clf, final, outcome_design="joint", propensity_clip=CLIP)
+    ours.fit(X, y, t, folds=folds)
+    econ = EconDRLearner(
+        model_regression=reg,
+        model_propensity=clf,
+        model_final=final,
+        min_propensity=CLIP,
+        cv=folds,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        econ.fit(y, t, X=X)
+    # The same tolerance as the split comparison above: identical deterministic
+    # fits on identical rows, so only floating-point rounding differs.
+    np.testing.assert_allclose(
+        ours.predict(X), econ.effect(X).ravel(), rtol=0, atol=1e-8
+    )
+    # and the joint design is a different estimator from the split one
+    split = DRLearner(reg, clf, final, propensity_clip=CLIP).fit(X, y, t, folds=folds)
+    assert np.max(np.abs(split.predict(X) - ours.predict(X))) > 1e-3
+
+
 def test_r_learner_matches_econml_with_boosting_on_shared_folds():
     """Same folds and same (deterministic) boosted base learners: same CATE."""
     X, y, t, _ = _data(seed=2, n=500)
