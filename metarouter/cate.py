@@ -62,6 +62,11 @@ from metarouter._validation import (
 __all__ = ["DRLearner", "EconMLAdapter", "RLearner", "clip_propensity"]
 
 
+#: default ``RLearner(min_final_weight=...)``: rows with R-loss weight
+#: ``(t - p_hat)^2`` below it are left out of the final regression (see RLearner)
+MIN_FINAL_WEIGHT = 0.0
+
+
 def clip_propensity(propensity: np.ndarray, clip: float) -> tuple[np.ndarray, int]:
     """Clip to ``[clip, 1 - clip]``; return the clipped values and how many moved."""
     low, high = clip, 1.0 - clip
@@ -222,13 +227,19 @@ class _CrossFitCATE(BaseEstimator, metaclass=ABCMeta):
         pseudo, weights = self._pseudo_outcome(y, t, p, fitted, sw)
         self.pseudo_outcome_ = pseudo
         self.weights_ = weights
+        rows = self._final_rows(t, p)
+        self.final_rows_ = rows
         final = seeded_clone(cate_model, child_seed(base, ROLE_FINAL))
         if weights is None:
-            final.fit(X, pseudo)
+            final.fit(X[rows], pseudo[rows])
         else:
-            final.fit(X, pseudo, sample_weight=weights)
+            final.fit(X[rows], pseudo[rows], sample_weight=weights[rows])
         self.cate_model_ = final
         return self
+
+    def _final_rows(self, t, p):
+        """Rows of the final regression (all of them unless a learner says)."""
+        return np.ones(t.shape[0], dtype=bool)
 
     def predict(self, X) -> np.ndarray:
         """Estimated CATE at the rows of ``X``.
@@ -317,6 +328,47 @@ class RLearner(_CrossFitCATE):
     """
 
     _final_needs_weights = True
+
+    def __init__(
+        self,
+        outcome_model=None,
+        propensity_model=None,
+        cate_model=None,
+        *,
+        min_final_weight=MIN_FINAL_WEIGHT,
+        n_folds=5,
+        propensity_clip=0.01,
+        n_jobs=None,
+        random_state=None,
+    ):
+        super().__init__(
+            outcome_model,
+            propensity_model,
+            cate_model,
+            n_folds=n_folds,
+            propensity_clip=propensity_clip,
+            n_jobs=n_jobs,
+            random_state=random_state,
+        )
+        self.min_final_weight = min_final_weight
+
+    def _final_rows(self, t, p):
+        floor = self.min_final_weight
+        if (
+            isinstance(floor, bool)
+            or not np.isscalar(floor)
+            or not np.isfinite(floor)
+            or not 0 <= floor < 1
+        ):
+            raise ValueError(f"`min_final_weight` must lie in [0, 1), got {floor!r}.")
+        rows = (t - p) ** 2 >= floor
+        if rows.sum() < 2:
+            raise ValueError(
+                f"Only {int(rows.sum())} rows have an R-loss weight (t - p)^2 >= "
+                f"`min_final_weight` ({floor:g}): the propensities separate the "
+                "treatment levels; lower `min_final_weight`."
+            )
+        return rows
 
     def _outcome_jobs(self, outcome_model, X, y, t, splits, base):
         seeds = child_seeds(base, ROLE_OUTCOME, len(splits))
