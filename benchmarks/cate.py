@@ -289,6 +289,7 @@ def learner_fits(
     seed: int = 0,
     n_jobs: int = N_JOBS,
     econml_regression: str = "split",
+    outcome_design: str = "split",
 ) -> tuple[Callable[[], object], Callable[[], object]]:
     """Zero-argument fits ``(ours, econml)`` of one learner on the same inputs.
 
@@ -296,7 +297,9 @@ def learner_fits(
     (``DRLearner`` / econml's ``DRLearner`` with ``min_propensity`` = our
     clip; ``econml_regression="split"`` wraps its regression in
     :class:`SplitByTreatment`, ``"joint"`` keeps econml's one model on
-    ``[X, T]``). Ours runs ``n_jobs`` workers on joblib's current backend.
+    ``[X, T]``; ``outcome_design`` is our DR-learner's). Our R-learner keeps
+    every row in its final regression (``min_final_weight=0``), as
+    NonParamDML does. Ours runs ``n_jobs`` workers on joblib's current backend.
     Both return the fitted
     estimator; :func:`cate` predicts with either.
     """
@@ -311,10 +314,21 @@ def learner_fits(
         raise ValueError(
             f"`econml_regression` must be 'split' or 'joint', got {econml_regression!r}."
         )
-    cls = RLearner if learner == "R" else DRLearner
+    if learner == "R":
+        cls, extra = RLearner, {"min_final_weight": 0.0}
+    else:
+        cls, extra = DRLearner, {"outcome_design": outcome_design}
 
     def ours():
-        est = cls(reg, clf, reg, propensity_clip=CLIP, n_jobs=n_jobs, random_state=seed)
+        est = cls(
+            reg,
+            clf,
+            reg,
+            propensity_clip=CLIP,
+            n_jobs=n_jobs,
+            random_state=seed,
+            **extra,
+        )
         return est.fit(X, y, t, folds=folds)
 
     if learner == "R":

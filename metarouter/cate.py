@@ -24,6 +24,7 @@ stream), so sharing changes speed, not results.
 from __future__ import annotations
 
 import copy
+import numbers
 import warnings
 from abc import ABCMeta, abstractmethod
 
@@ -62,9 +63,16 @@ from metarouter._validation import (
 __all__ = ["DRLearner", "EconMLAdapter", "RLearner", "clip_propensity"]
 
 
-#: default ``RLearner(min_final_weight=...)``: rows with R-loss weight
-#: ``(t - p_hat)^2`` below it are left out of the final regression (see RLearner)
-MIN_FINAL_WEIGHT = 0.0
+#: ``RLearner(min_final_weight="auto")`` with a user's ``cate_model``: rows with
+#: R-loss weight ``(t - p_hat)^2`` below it leave the final regression.
+#: Measured (test MSE of m_hat, MetaRouter(scale=None), forests of 100 trees,
+#: min_samples_leaf=5, 3 seeds): make_shift_data 0.288 (no floor), 0.076
+#: (0.001), 0.046 (0.01), 0.046 (0.05); make_routing_data(n_gs=100, n_pb=2000,
+#: d=10) 0.350, 0.249, 0.065, 0.062. With the default final model (boosted
+#: stumps, l2_regularization=10 on the hessian, i.e. on the weight mass, which
+#: already shrinks weight-poor leaves to zero) the floor cost 0.032 -> 0.039 and
+#: 0.047 -> 0.051, so "auto" applies it only to a user's final model.
+MIN_FINAL_WEIGHT = 0.01
 
 
 def clip_propensity(propensity: np.ndarray, clip: float) -> tuple[np.ndarray, int]:
@@ -278,6 +286,20 @@ class RLearner(_CrossFitCATE):
         Final model of the CATE; must accept ``sample_weight``. When None,
         boosted stumps with strong shrinkage (a CATE is usually simpler than
         the nuisances and its pseudo-outcomes are noisier).
+    min_final_weight : "auto" or float in [0, 1), default="auto"
+        Rows whose R-loss weight ``(t - p_hat)^2`` is below it are left out of
+        the final regression (``final_rows_``). Where one treatment level is
+        rare (a few percent GS rows), the other level's rows carry weights
+        near ``p^2`` and pseudo-outcomes near ``noise / p``; a final model
+        without shrinkage (a forest) averages them in leaves of their own and
+        its predictions blow up. Leaving them out keeps the R-loss's
+        estimating equation unbiased (``E[y~ - t~ tau | x, t] = 0`` holds for
+        every ``t``, so selecting rows on ``(x, t)`` adds no bias) at a small
+        loss of efficiency. ``"auto"``: 0.01 for a user's ``cate_model``, 0
+        for the default (whose l2 penalty on the weight mass already shrinks
+        such leaves); the measurement is in ``metarouter.cate.MIN_FINAL_WEIGHT``'s
+        comment: forests on the shift regime 0.288 -> 0.046 test MSE of ``m``.
+        Set 0 for the paper's (and econml's ``NonParamDML``) estimator.
     n_folds : int, default=5
         Cross-fitting folds, stratified by treatment.
     propensity_clip : float, default=0.01
@@ -302,6 +324,8 @@ class RLearner(_CrossFitCATE):
         Out-of-fold ``gamma_hat(x)``.
     pseudo_outcome_, weights_ : ndarray of shape (n_samples,)
         ``y~ / t~`` and ``sample_weight * t~^2``, the final regression's data.
+    final_rows_ : ndarray of bool of shape (n_samples,)
+        Rows used by the final regression (see ``min_final_weight``).
     outcome_models_, propensity_models_ : list of estimators
         The fitted fold models (``propensity_models_`` is None when
         ``propensity`` was passed to ``fit``).
@@ -335,7 +359,7 @@ class RLearner(_CrossFitCATE):
         propensity_model=None,
         cate_model=None,
         *,
-        min_final_weight=MIN_FINAL_WEIGHT,
+        min_final_weight="auto",
         n_folds=5,
         propensity_clip=0.01,
         n_jobs=None,
@@ -354,13 +378,17 @@ class RLearner(_CrossFitCATE):
 
     def _final_rows(self, t, p):
         floor = self.min_final_weight
+        if isinstance(floor, str) and floor == "auto":
+            floor = 0.0 if self.cate_model is None else MIN_FINAL_WEIGHT
         if (
             isinstance(floor, bool)
-            or not np.isscalar(floor)
+            or not isinstance(floor, numbers.Real)
             or not np.isfinite(floor)
             or not 0 <= floor < 1
         ):
-            raise ValueError(f"`min_final_weight` must lie in [0, 1), got {floor!r}.")
+            raise ValueError(
+                f"`min_final_weight` must be 'auto' or lie in [0, 1), got {floor!r}."
+            )
         rows = (t - p) ** 2 >= floor
         if rows.sum() < 2:
             raise ValueError(
