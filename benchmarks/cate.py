@@ -487,7 +487,7 @@ def _router_parts(X, y, s, reg, clf, k: int, seed: int):
         times = {}
         base = _base_entropy(seed)
         t0 = time.perf_counter()
-        c, o = _align(y, s, None, "variance")
+        c, o, _ = _align(y, s, None, "variance")  # unit 1: outcomes in range
         t1 = time.perf_counter()
         learner = RLearner(
             reg,

@@ -168,6 +168,22 @@ class TokenCost:
         diff : ndarray
             Per-query cost difference.
         """
+        given = {
+            "input_tokens": input_tokens,
+            "premium_output_tokens": premium_output_tokens,
+            "alternative_output_tokens": alternative_output_tokens,
+            "alternative_input_tokens": alternative_input_tokens,
+        }
+        lengths = {
+            name: np.shape(value)[0]
+            for name, value in given.items()
+            if value is not None and np.ndim(value) == 1
+        }
+        if len(set(lengths.values())) > 1:
+            raise ValueError(
+                "Token counts must be scalars or arrays of one length (one entry "
+                f"per query), got lengths {lengths}."
+            )
         if alternative_output_tokens is None:
             alternative_output_tokens = premium_output_tokens
         if alternative_input_tokens is None:

@@ -60,7 +60,8 @@ def _validate_fit(est, X, y, source, sample_weight):
         source=source,
         sample_weight=None if np.isscalar(sample_weight) else sample_weight,
     )
-    X, y = validate_data(est, X, y, y_numeric=True)
+    # one row gives a constant without a word: at least 2 (sklearn's message)
+    X, y = validate_data(est, X, y, y_numeric=True, ensure_min_samples=2)
     y = np.asarray(y, dtype=float)
     n = X.shape[0]
     if source is None:
@@ -71,6 +72,11 @@ def _validate_fit(est, X, y, source, sample_weight):
             raise ValueError(
                 "`source` has no gold-standard rows (1): the GS quality gain cannot "
                 "be learned from preference-based rows alone."
+            )
+        if np.sum(s == 1) < 2:
+            raise ValueError(
+                "`source` has a single gold-standard row (1): at least 2 are needed "
+                "to learn the GS quality gain."
             )
     sw = None if sample_weight is None else check_sample_weight(sample_weight, n)
     return X, y, s, sw
@@ -88,14 +94,42 @@ def _fit_model(model, X, y, sw, seed):
     return est
 
 
+_UNIT_RANGE = 2.0**100  # outcomes beyond 2^(+-100) are rescaled before any fit
+
+
+def _unit(values) -> float:
+    """A power of two near ``max |values|`` when that is extreme, else 1.
+
+    Outcomes of size 1e160 overflow the squares of every least-squares fit
+    (boosting, forests, variances) and give constant predictions. Dividing by
+    a power of two is exact in floating point and leaves these fits
+    equivariant, so in-range data is left untouched and extreme data is
+    fitted in range and scaled back.
+    """
+    top = float(np.max(np.abs(values))) if np.size(values) else 0.0
+    if top == 0.0 or not np.isfinite(top) or 1 / _UNIT_RANGE <= top <= _UNIT_RANGE:
+        return 1.0
+    return float(2.0 ** np.round(np.log2(top)))
+
+
 def _align(y, s, sw, scale):
-    """Scale constant ``c`` (PB rows present) and outcomes with GS rows times ``c``."""
+    """``(c, o, u)``: scale constant, and outcomes (GS rows times ``c``) divided by ``u``.
+
+    Each source is brought to its own unit before the scale constant is
+    computed (every constant is homogeneous: ``c(a r, b y) = (b / a) c(r, y)``),
+    so GS outcomes 1e160 times the PB ones give the right ``c`` and no overflow.
+    """
     gs = s == 1
     if np.all(gs):
-        return 1.0, y.copy()
+        u = _unit(y)
+        return 1.0, y / u, u
     w = np.ones_like(y) if sw is None else sw
-    c = scale_constant(scale, y[gs], y[~gs], w[gs], w[~gs])
-    return c, np.where(gs, c * y, y)
+    u_gs, u_pb = _unit(y[gs]), _unit(y[~gs])
+    c = scale_constant(scale, y[gs] / u_gs, y[~gs] / u_pb, w[gs], w[~gs])
+    c = c * u_pb / u_gs if scale is not None else c
+    o = np.where(gs, c * y, y)
+    u = _unit(o)
+    return c, o / u, u
 
 
 def overlap_region(propensity, source, sample_weight, overlap) -> np.ndarray:
@@ -346,8 +380,8 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
                 self, X, y, s, sw, random_state=child_seed(base, _ROLE_SELECT)
             )
             self.selected_learner_ = name
-        c, o = _align(y, s, sw, self.scale)  # 1. align the GS scale to PB's
-        self.scale_ = c
+        c, o, u = _align(y, s, sw, self.scale)  # 1. align the GS scale to PB's
+        self.scale_, self.outcome_unit_ = c, u
         learner = None
         if np.any(s == 0):
             learner = self._make_learner(child_seed(base, _ROLE_LEARNER), name)
@@ -451,7 +485,8 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self, "model_")
         X = validate_data(self, X, reset=False)
-        return np.asarray(self.model_.predict(X), dtype=float).ravel() / self.scale_
+        pred = np.asarray(self.model_.predict(X), dtype=float).ravel()
+        return pred / self.scale_ * self.outcome_unit_
 
     def predict_shift(self, X) -> np.ndarray:
         """Step-1 estimate of the shift on the aligned scale, ``c m(q) - eta(q)``."""
@@ -459,7 +494,8 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         X = validate_data(self, X, reset=False)
         if self.cate_learner_ is None:
             return np.zeros(X.shape[0])
-        return np.asarray(self.cate_learner_.predict(X), dtype=float).ravel()
+        pred = np.asarray(self.cate_learner_.predict(X), dtype=float).ravel()
+        return pred * self.outcome_unit_
 
 
 class PooledRouter(_RouteMixin, RegressorMixin, BaseEstimator):
@@ -505,8 +541,8 @@ class PooledRouter(_RouteMixin, RegressorMixin, BaseEstimator):
     def fit(self, X, y, source=None, sample_weight=None):
         """Fit the pooled regression (see the class docstring)."""
         X, y, s, sw = _validate_fit(self, X, y, source, sample_weight)
-        c, o = _align(y, s, sw, self.scale)
-        self.scale_ = c
+        c, o, u = _align(y, s, sw, self.scale)
+        self.scale_, self.outcome_unit_ = c, u
         model = (
             default_regressor() if self.outcome_model is None else self.outcome_model
         )
@@ -519,7 +555,8 @@ class PooledRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         """Estimated GS quality gain on the GS scale."""
         check_is_fitted(self, "model_")
         X = validate_data(self, X, reset=False)
-        return np.asarray(self.model_.predict(X), dtype=float).ravel() / self.scale_
+        pred = np.asarray(self.model_.predict(X), dtype=float).ravel()
+        return pred / self.scale_ * self.outcome_unit_
 
 
 class GSOnlyRouter(_RouteMixin, RegressorMixin, BaseEstimator):
@@ -564,10 +601,11 @@ class GSOnlyRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         model = (
             default_regressor() if self.outcome_model is None else self.outcome_model
         )
+        self.outcome_unit_ = _unit(y[gs])
         self.model_ = _fit_model(
             model,
             X[gs],
-            y[gs],
+            y[gs] / self.outcome_unit_,
             None if sw is None else sw[gs],
             child_seed(_base_entropy(self.random_state), _ROLE_MODEL),
         )
@@ -577,7 +615,8 @@ class GSOnlyRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         """Estimated GS quality gain."""
         check_is_fitted(self, "model_")
         X = validate_data(self, X, reset=False)
-        return np.asarray(self.model_.predict(X), dtype=float).ravel()
+        pred = np.asarray(self.model_.predict(X), dtype=float).ravel()
+        return pred * self.outcome_unit_
 
 
 class RandomRouter(BaseEstimator):
