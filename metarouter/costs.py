@@ -1,7 +1,7 @@
 """Cost functions of the premium and the alternative model (seed 003, section 2.2).
 
 A router's decision rule (eq. 4) is ``m_hat(q) - w (C_p(q) - C_a(q)) > 0``. The
-routers' ``decision_function(X, w, cost)`` accept as ``cost``:
+routers' ``routing_score(X, w, cost)`` accept as ``cost``:
 
 - ``None`` or a :class:`UnitCost` (eq. 3: premium 1, alternative 0 per query);
 - a :class:`TokenCost` *evaluated on the queries' token counts*, i.e. the array

@@ -158,9 +158,9 @@ def overlap_region(propensity, source, sample_weight, overlap) -> np.ndarray:
 
 
 class _RouteMixin:
-    """``decision_function`` and ``route`` from ``predict`` (eq. 4)."""
+    """``routing_score`` and ``route`` from ``predict`` (eq. 4)."""
 
-    def decision_function(self, X, w=0.0, cost=None) -> np.ndarray:
+    def routing_score(self, X, w=0.0, cost=None) -> np.ndarray:
         """``m_hat(q) - w (C_p(q) - C_a(q))``: positive means premium.
 
         Parameters
@@ -185,7 +185,7 @@ class _RouteMixin:
 
     def route(self, X, w=0.0, cost=None) -> np.ndarray:
         """Routing decisions: True sends the query to the premium model."""
-        return self.decision_function(X, w=w, cost=cost) > 0
+        return self.routing_score(X, w=w, cost=cost) > 0
 
 
 class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
@@ -623,7 +623,7 @@ class RandomRouter(BaseEstimator):
     """Random routing: each query goes to the premium model with ``premium_rate``.
 
     ``fit`` is optional (it only records the number of features); ``route`` and
-    ``decision_function`` draw from ``random_state`` afresh on every call, so an
+    ``routing_score`` draw from ``random_state`` afresh on every call, so an
     integer seed gives the same decisions each time.
 
     Parameters
@@ -659,7 +659,7 @@ class RandomRouter(BaseEstimator):
             raise ValueError(f"`premium_rate` must lie in [0, 1], got {rate!r}.")
         return float(rate)
 
-    def decision_function(self, X, w=0.0, cost=None) -> np.ndarray:
+    def routing_score(self, X, w=0.0, cost=None) -> np.ndarray:
         """Scores ``u - (1 - premium_rate)`` with ``u ~ U(0, 1)``; ``w``, ``cost`` unused.
 
         Thresholding these scores at other values than 0 gives random routing
@@ -671,7 +671,7 @@ class RandomRouter(BaseEstimator):
 
     def route(self, X, w=0.0, cost=None) -> np.ndarray:
         """Random booleans, True (premium) with probability ``premium_rate``."""
-        return self.decision_function(X) > 0
+        return self.routing_score(X) > 0
 
 
 def _n_queries(X) -> int:

@@ -227,35 +227,35 @@ def test_overlap_drops_pb_rows_outside_the_common_support():
     np.testing.assert_allclose(router.predict(X), manual.predict(X), atol=1e-10)
 
 
-def test_decision_function_and_route_follow_eq_4():
+def test_routing_score_and_route_follow_eq_4():
     X, y, s, _, _ = _linear_design(seed=9, n=300)
     router = GSOnlyRouter(LinearRegression()).fit(X, y, s)
     m_hat = router.predict(X)
-    np.testing.assert_allclose(router.decision_function(X), m_hat)
-    np.testing.assert_allclose(router.decision_function(X, w=0.7), m_hat - 0.7)
+    np.testing.assert_allclose(router.routing_score(X), m_hat)
+    np.testing.assert_allclose(router.routing_score(X, w=0.7), m_hat - 0.7)
     np.testing.assert_allclose(
-        router.decision_function(X, w=0.7, cost=UnitCost(3.0, 1.0)), m_hat - 1.4
+        router.routing_score(X, w=0.7, cost=UnitCost(3.0, 1.0)), m_hat - 1.4
     )
     per_query = np.linspace(0, 2, 300)
     np.testing.assert_allclose(
-        router.decision_function(X, w=0.5, cost=per_query), m_hat - 0.5 * per_query
+        router.routing_score(X, w=0.5, cost=per_query), m_hat - 0.5 * per_query
     )
     np.testing.assert_allclose(
-        router.decision_function(X, w=0.5, cost=lambda Z: Z[:, 0] ** 2),
+        router.routing_score(X, w=0.5, cost=lambda Z: Z[:, 0] ** 2),
         m_hat - 0.5 * X[:, 0] ** 2,
     )
     tokens = TokenCost(1e-3, 2e-3, 1e-4, 2e-4)
     diff = tokens.difference(np.full(300, 100), np.full(300, 50), np.full(300, 40))
     np.testing.assert_allclose(
-        router.decision_function(X, w=2.0, cost=diff), m_hat - 2.0 * diff
+        router.routing_score(X, w=2.0, cost=diff), m_hat - 2.0 * diff
     )
     np.testing.assert_array_equal(router.route(X, w=0.7), m_hat - 0.7 > 0)
     with pytest.raises(TypeError, match="token counts"):
-        router.decision_function(X, w=1.0, cost=tokens)
+        router.routing_score(X, w=1.0, cost=tokens)
     with pytest.raises(ValueError, match="`cost`"):
-        router.decision_function(X, w=1.0, cost=np.ones(5))
+        router.routing_score(X, w=1.0, cost=np.ones(5))
     with pytest.raises(ValueError, match="`w`"):
-        router.decision_function(X, w=np.nan)
+        router.routing_score(X, w=np.nan)
 
 
 def test_random_router_rate_and_reproducibility():

@@ -24,14 +24,6 @@ from metarouter import (
     RLearner,
 )
 
-# The routing API of issue 2 gives every router `decision_function` (eq. 4: the
-# routing score m_hat(q) - w cost), which scikit-learn does not expect of a
-# regressor. That one check is an expected failure; every other check must pass.
-_XFAIL = {
-    "check_regressors_no_decision_function": (
-        "routers expose decision_function (the routing score of eq. 4) by design"
-    ),
-}
 _SMALL_HGB = HistGradientBoostingRegressor(max_iter=10, max_depth=2)
 
 _ROUTERS = [
@@ -39,10 +31,14 @@ _ROUTERS = [
     PooledRouter(),
     GSOnlyRouter(),
     MetaRouter("dr", Ridge(), scale="wasserstein"),  # a linear, weight-exact model
+    MetaRouter("offset", Ridge(), scale="max"),
+    MetaRouter("dr-joint", Ridge()),
 ]
 
 
-@parametrize_with_checks(_ROUTERS, expected_failed_checks=lambda est: _XFAIL)
+# The routing score of eq. 4 is `routing_score(X, w, cost)` (issue 12), not
+# `decision_function`, so every check passes with no expected failure.
+@parametrize_with_checks(_ROUTERS)
 def test_routers_pass_check_estimator(estimator, check):
     check(estimator)
 
