@@ -435,12 +435,17 @@ class DRLearner(_CrossFitCATE):
         Final model of the CATE. When None, boosted stumps with strong
         shrinkage (a CATE is usually simpler than the nuisances and DR
         pseudo-outcomes are heavy-tailed).
-    outcome_design : {"split", "joint"}, default="split"
-        ``"split"``: ``mu_0`` and ``mu_1`` are separate fits on the rows of
-        each treatment level (the paper's eq. 10). ``"joint"``: one fit of
-        ``y`` on ``[x, t]`` predicted at ``t = 0`` and ``t = 1`` (econml's
-        default), which lends the abundant level's rows to the rare level's
-        outcome model.
+    outcome_design : {"joint", "split"}, default="joint"
+        ``"joint"``: one fit of ``y`` on ``[x, t]`` predicted at ``t = 0`` and
+        ``t = 1`` (econml's default), which lends the abundant level's rows to
+        the rare level's outcome model. ``"split"``: ``mu_0`` and ``mu_1`` are
+        separate fits on the rows of each treatment level (the paper's eq. 10;
+        ``MetaRouter(cate_learner="dr")`` keeps it). Measured with random
+        forests (100 trees, 2 folds, Nie & Wager setups,
+        ``python -m benchmarks.dr_designs``): test MSE of ``tau`` relative to
+        econml's default DRLearner 1.00 for "joint" in every cell (the same
+        computation), and up to 1.09 for "split" (setup A, d = 50, n = 1000),
+        so "joint" is the default.
     n_folds : int, default=5
         Cross-fitting folds, stratified by treatment.
     propensity_clip : float, default=0.01
@@ -498,7 +503,7 @@ class DRLearner(_CrossFitCATE):
         propensity_model=None,
         cate_model=None,
         *,
-        outcome_design="split",
+        outcome_design="joint",
         n_folds=5,
         propensity_clip=0.01,
         n_jobs=None,

@@ -201,13 +201,23 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    cate_learner : {"r", "dr"} or estimator, default="r"
-        ``"r"`` / ``"dr"`` build an :class:`~metarouter.RLearner` /
-        :class:`~metarouter.DRLearner` whose outcome and CATE models are
-        clones of ``outcome_model`` (the learners' own defaults when it is
-        None: the CATE model is then a more strongly regularised booster). Any estimator with
-        ``fit(X, y, treatment)`` and ``predict(X)`` works; econml CATE
-        estimators are wrapped in :class:`~metarouter.cate.EconMLAdapter`.
+    cate_learner : {"r", "dr", "dr-split", "dr-joint", "offset", "gs-only", "auto"} \
+            or estimator, default="r"
+        The step-1 learner of the shift. ``"r"``: :class:`~metarouter.RLearner`;
+        ``"dr"`` / ``"dr-split"``: :class:`~metarouter.DRLearner` with separate
+        ``mu_0``, ``mu_1`` (the paper's eq. 10); ``"dr-joint"``: the DR-learner
+        with one outcome model on ``[x, source]`` (econml's default);
+        ``"offset"``: :class:`~metarouter.offset.OffsetLearner` (no propensity:
+        for scarce or shifted GS rows); ``"gs-only"``: no correction, step 2 on
+        the GS rows alone; ``"auto"``: the candidate among these five with
+        the smallest cross-fitted held-out GS error
+        (:func:`~metarouter.selection.select_learner`; ``cv_results_``,
+        ``selected_learner_``). The built-in learners' outcome and CATE models
+        are clones of ``outcome_model`` (the learners' own defaults when it is
+        None: the CATE model is then a more strongly regularised booster). Any
+        estimator with ``fit(X, y, treatment)`` and ``predict(X)`` works;
+        econml CATE estimators are wrapped in
+        :class:`~metarouter.cate.EconMLAdapter`.
     outcome_model : regressor, default=None
         The regression method ``H`` used for every regression (nuisances, CATE
         and step 2); histogram gradient boosting when None.
@@ -247,6 +257,15 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         Rows used in step 1 (all True without ``overlap``).
     n_pb_dropped_ : int
         PB rows dropped by ``overlap``.
+    outcome_unit_ : float
+        Power of two the aligned outcomes were divided by before fitting (1
+        unless they are beyond ``2^(+-100)``, where squares overflow).
+    selected_learner_ : str
+        With ``cate_learner="auto"``: the chosen candidate.
+    cv_results_ : dict of ndarray
+        With ``cate_learner="auto"``: every candidate's held-out GS mean
+        squared error, its standard error and rank (see
+        :func:`~metarouter.selection.select_learner`).
     n_features_in_ : int
         Number of features seen in fit.
     feature_names_in_ : ndarray of str
@@ -320,9 +339,8 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
                     "the R-learner's final regression (of the shift) is weighted",
                 )
                 return RLearner(**common)
-            design = {"dr-joint": "joint", "dr-split": "split"}.get(learner)
-            if design is not None:
-                common["outcome_design"] = design
+            # "dr" is the paper's eq. 10 (separate mu_0, mu_1), as before
+            common["outcome_design"] = "joint" if learner == "dr-joint" else "split"
             return DRLearner(**common)
         if hasattr(learner, "effect") and hasattr(learner, "const_marginal_effect"):
             return EconMLAdapter(learner)

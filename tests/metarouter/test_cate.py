@@ -65,6 +65,7 @@ def _linear_dr():
         LogisticRegression(),
         LinearRegression(),
         propensity_clip=CLIP,
+        outcome_design="split",
     )
 
 
@@ -191,7 +192,8 @@ def test_joint_dr_learner_matches_econml_default_drlearner(kind):
         ours.predict(X), econ.effect(X).ravel(), rtol=0, atol=1e-8
     )
     # and the joint design is a different estimator from the split one
-    split = DRLearner(reg, clf, final, propensity_clip=CLIP).fit(X, y, t, folds=folds)
+    split = DRLearner(reg, clf, final, outcome_design="split", propensity_clip=CLIP)
+    split.fit(X, y, t, folds=folds)
     assert np.max(np.abs(split.predict(X) - ours.predict(X))) > 1e-3
 
 
