@@ -49,6 +49,8 @@ from benchmarks._core import (
     time_call,
     time_pair,
 )
+from metarouter.datasets import NIE_WAGER_SETUPS as SETUPS
+from metarouter.datasets import make_nie_wager_data as nie_wager
 
 __all__ = [
     "FULL",
@@ -62,7 +64,6 @@ __all__ = [
     "run",
 ]
 
-SETUPS = ("A", "B", "C", "D")
 N_JOBS = 2  # our fold-level parallelism (2 cores)
 CLIP = 0.01  # our propensity clip; econml's DRLearner gets it as min_propensity
 # Accuracy checks: |MSE ratio ours / econml - 1| in every cell and setup. R: the
@@ -74,51 +75,6 @@ TOLERANCE = {"R": 0.05, "DR": 0.02}
 
 
 # --------------------------------------------------------------------------- data
-def nie_wager(setup: str, n: int, d: int = 6, sigma: float = 1.0, random_state=None):
-    """Nie & Wager (2021), section 6 setups: ``X, y, t, tau``.
-
-    ``y = b(X) + (t - 0.5) tau(X) + sigma eps`` with ``t ~ Bernoulli(e(X))``:
-
-    - A: ``X ~ U[0, 1]^d``, ``b = sin(pi x1 x2) + 2 (x3 - 0.5)^2 + x4 + 0.5 x5``,
-      ``e = trim_0.1(sin(pi x1 x2))``, ``tau = (x1 + x2) / 2``.
-    - B: ``X ~ N(0, I)``, ``b = max(0, x1 + x2, x3) + max(0, x4 + x5)``, ``e = 1/2``,
-      ``tau = x1 + log(1 + exp(x2))``.
-    - C: ``X ~ N(0, I)``, ``b = 2 log(1 + exp(x1 + x2 + x3))``,
-      ``e = 1 / (1 + exp(x2 + x3))``, ``tau = 1``.
-    - D: ``X ~ N(0, I)``, ``b = (max(0, x1 + x2 + x3) + max(0, x4 + x5)) / 2``,
-      ``e = 1 / (1 + exp(-x1) + exp(-x2))``, ``tau = max(0, x1 + x2 + x3) - max(0, x4 + x5)``.
-    """
-    if setup not in SETUPS:
-        raise ValueError(f"`setup` must be one of {SETUPS}, got {setup!r}.")
-    if d < 5:
-        raise ValueError(f"`d` must be at least 5, got {d}.")
-    rng = np.random.default_rng(random_state)
-    if setup == "A":
-        X = rng.uniform(size=(n, d))
-        s = np.sin(np.pi * X[:, 0] * X[:, 1])
-        b = s + 2 * (X[:, 2] - 0.5) ** 2 + X[:, 3] + 0.5 * X[:, 4]
-        e = np.clip(s, 0.1, 0.9)
-        tau = (X[:, 0] + X[:, 1]) / 2
-    else:
-        X = rng.normal(size=(n, d))
-        x1, x2, x3, x4, x5 = (X[:, j] for j in range(5))
-        if setup == "B":
-            b = np.maximum.reduce([np.zeros(n), x1 + x2, x3]) + np.maximum(0, x4 + x5)
-            e = np.full(n, 0.5)
-            tau = x1 + np.log1p(np.exp(x2))
-        elif setup == "C":
-            b = 2 * np.log1p(np.exp(x1 + x2 + x3))
-            e = 1 / (1 + np.exp(x2 + x3))
-            tau = np.ones(n)
-        else:
-            b = (np.maximum(0, x1 + x2 + x3) + np.maximum(0, x4 + x5)) / 2
-            e = 1 / (1 + np.exp(-x1) + np.exp(-x2))
-            tau = np.maximum(0, x1 + x2 + x3) - np.maximum(0, x4 + x5)
-    t = rng.binomial(1, e)
-    y = b + (t - 0.5) * tau + sigma * rng.normal(size=n)
-    return X, y, t, tau
-
-
 # --------------------------------------------------------------------------- CPU
 def _counting(fn: Callable[[], object], sink: list) -> Callable[[], object]:
     """``fn`` that appends its children's CPU seconds to ``sink`` on each call."""

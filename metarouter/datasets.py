@@ -51,7 +51,13 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.special import expit, logsumexp
 from sklearn.utils import check_random_state
 
-__all__ = ["RoutingData", "make_routing_data", "make_shift_data"]
+__all__ = [
+    "NIE_WAGER_SETUPS",
+    "RoutingData",
+    "make_nie_wager_data",
+    "make_routing_data",
+    "make_shift_data",
+]
 
 _PI_GS = np.array([0.25, 0.20, 0.20, 0.15, 0.10, 0.10])
 _PI_PB = _PI_GS[::-1].copy()
@@ -412,3 +418,83 @@ def make_shift_data(
         bias="shift",
         target_weight=np.exp(-log_ratio),
     )
+
+
+NIE_WAGER_SETUPS = ("A", "B", "C", "D")
+
+
+def make_nie_wager_data(
+    setup: str, n: int, d: int = 6, sigma: float = 1.0, random_state=None
+):
+    """Nie & Wager (2021), section 6 setups: ``X, y, t, tau`` with a known CATE.
+
+    ``y = b(X) + (t - 0.5) tau(X) + sigma eps`` with ``t ~ Bernoulli(e(X))``:
+
+    - A: ``X ~ U[0, 1]^d``, ``b = sin(pi x1 x2) + 2 (x3 - 0.5)^2 + x4 + 0.5 x5``,
+      ``e = trim_0.1(sin(pi x1 x2))``, ``tau = (x1 + x2) / 2``.
+    - B: ``X ~ N(0, I)``, ``b = max(0, x1 + x2, x3) + max(0, x4 + x5)``, ``e = 1/2``,
+      ``tau = x1 + log(1 + exp(x2))``.
+    - C: ``X ~ N(0, I)``, ``b = 2 log(1 + exp(x1 + x2 + x3))``,
+      ``e = 1 / (1 + exp(x2 + x3))``, ``tau = 1``.
+    - D: ``X ~ N(0, I)``, ``b = (max(0, x1 + x2 + x3) + max(0, x4 + x5)) / 2``,
+      ``e = 1 / (1 + exp(-x1) + exp(-x2))``, ``tau = max(0, x1 + x2 + x3) - max(0, x4 + x5)``.
+
+    Parameters
+    ----------
+    setup : {"A", "B", "C", "D"}
+        The design.
+    n : int
+        Number of rows.
+    d : int, default=6
+        Number of covariates (at least 5).
+    sigma : float, default=1.0
+        Noise standard deviation.
+    random_state : int, Generator or None, default=None
+        Seed (``numpy.random.default_rng``).
+
+    Returns
+    -------
+    X, y, t, tau : ndarray
+        Covariates, outcomes, binary treatments and the true CATE.
+
+    References
+    ----------
+    Nie and Wager, "Quasi-oracle estimation of heterogeneous treatment
+    effects", Biometrika, 2021.
+
+    Examples
+    --------
+    >>> from metarouter.datasets import make_nie_wager_data
+    >>> X, y, t, tau = make_nie_wager_data("C", 100, random_state=0)
+    >>> X.shape, float(tau.mean())
+    ((100, 6), 1.0)
+    """
+    if setup not in NIE_WAGER_SETUPS:
+        raise ValueError(f"`setup` must be one of {NIE_WAGER_SETUPS}, got {setup!r}.")
+    if d < 5:
+        raise ValueError(f"`d` must be at least 5, got {d}.")
+    rng = np.random.default_rng(random_state)
+    if setup == "A":
+        X = rng.uniform(size=(n, d))
+        s = np.sin(np.pi * X[:, 0] * X[:, 1])
+        b = s + 2 * (X[:, 2] - 0.5) ** 2 + X[:, 3] + 0.5 * X[:, 4]
+        e = np.clip(s, 0.1, 0.9)
+        tau = (X[:, 0] + X[:, 1]) / 2
+    else:
+        X = rng.normal(size=(n, d))
+        x1, x2, x3, x4, x5 = (X[:, j] for j in range(5))
+        if setup == "B":
+            b = np.maximum.reduce([np.zeros(n), x1 + x2, x3]) + np.maximum(0, x4 + x5)
+            e = np.full(n, 0.5)
+            tau = x1 + np.log1p(np.exp(x2))
+        elif setup == "C":
+            b = 2 * np.log1p(np.exp(x1 + x2 + x3))
+            e = 1 / (1 + np.exp(x2 + x3))
+            tau = np.ones(n)
+        else:
+            b = (np.maximum(0, x1 + x2 + x3) + np.maximum(0, x4 + x5)) / 2
+            e = 1 / (1 + np.exp(-x1) + np.exp(-x2))
+            tau = np.maximum(0, x1 + x2 + x3) - np.maximum(0, x4 + x5)
+    t = rng.binomial(1, e)
+    y = b + (t - 0.5) * tau + sigma * rng.normal(size=n)
+    return X, y, t, tau
