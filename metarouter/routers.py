@@ -262,10 +262,10 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         unless they are beyond ``2^(+-100)``, where squares overflow).
     selected_learner_ : str
         With ``cate_learner="auto"``: the chosen candidate.
-    cv_results_ : dict of ndarray
+    cv_results_ : dict of ndarray or None
         With ``cate_learner="auto"``: every candidate's held-out GS mean
         squared error, its standard error and rank (see
-        :func:`~metarouter.selection.select_learner`).
+        :func:`~metarouter.selection.select_learner`); None without PB rows.
     n_features_in_ : int
         Number of features seen in fit.
     feature_names_in_ : ndarray of str
@@ -394,9 +394,12 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         base = _base_entropy(self.random_state)
         name = self.cate_learner
         if isinstance(name, str) and name == "auto":
-            name, self.cv_results_ = select_learner(
-                self, X, y, s, sw, random_state=child_seed(base, _ROLE_SELECT)
-            )
+            if np.any(s == 0):
+                name, self.cv_results_ = select_learner(
+                    self, X, y, s, sw, random_state=child_seed(base, _ROLE_SELECT)
+                )
+            else:  # no PB rows: nothing to correct, nothing to choose
+                name, self.cv_results_ = "gs-only", None
             self.selected_learner_ = name
         c, o, u = _align(y, s, sw, self.scale)  # 1. align the GS scale to PB's
         self.scale_, self.outcome_unit_ = c, u

@@ -33,6 +33,7 @@ _ROUTERS = [
     MetaRouter("dr", Ridge(), scale="wasserstein"),  # a linear, weight-exact model
     MetaRouter("offset", Ridge(), scale="max"),
     MetaRouter("dr-joint", Ridge()),
+    MetaRouter("auto", Ridge()),
 ]
 
 
