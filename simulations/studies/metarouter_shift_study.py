@@ -297,18 +297,3 @@ def coverage_table(
                     }
                 )
     return pd.DataFrame(rows)
-
-
-def main(argv=None) -> None:
-    """``python -m simulations.studies.metarouter_shift_study [--reps N]``: the coverage table."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description="coverage of the router intervals")
-    parser.add_argument("--reps", type=int, default=500)
-    args = parser.parse_args(argv)
-    table = coverage_table(args.reps)
-    print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-
-
-if __name__ == "__main__":
-    main()
