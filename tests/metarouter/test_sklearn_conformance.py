@@ -23,6 +23,7 @@ from metarouter import (
     RandomRouter,
     RLearner,
 )
+from metarouter.offset import OffsetLearner
 
 _SMALL_HGB = HistGradientBoostingRegressor(max_iter=10, max_depth=2)
 
@@ -44,7 +45,7 @@ def test_routers_pass_check_estimator(estimator, check):
     check(estimator)
 
 
-@pytest.mark.parametrize("cls", [RLearner, DRLearner, RandomRouter])
+@pytest.mark.parametrize("cls", [RLearner, DRLearner, OffsetLearner, RandomRouter])
 def test_parameter_checks_without_fit(cls):
     """The checks that never call fit(X, y) without a treatment."""
     name = cls.__name__
@@ -78,7 +79,17 @@ def test_cate_learners_clone_and_refit_identically(cls):
     assert not hasattr(clone(est), "cate_model_")  # clone drops fitted state
 
 
-@pytest.mark.parametrize("cls", [RLearner, DRLearner])
+def test_offset_learner_clones_and_refits_identically():
+    X, y, t, _ = _cate_data()
+    est = OffsetLearner(Ridge(alpha=2.0), Ridge(), n_folds=3, random_state=4)
+    twin = clone(est)
+    np.testing.assert_array_equal(
+        est.fit(X, y, t).predict(X), twin.fit(X, y, t).predict(X)
+    )
+    assert not hasattr(clone(est), "cate_model_")
+
+
+@pytest.mark.parametrize("cls", [RLearner, DRLearner, OffsetLearner])
 def test_cate_learners_not_fitted_error(cls):
     with pytest.raises(NotFittedError):
         cls().predict(np.zeros((3, 2)))
