@@ -151,10 +151,12 @@ def select_learner(router, X, y, source, sample_weight=None, *, random_state=Non
 
     Examples
     --------
+    >>> from sklearn.linear_model import LogisticRegression, Ridge
     >>> from metarouter import MetaRouter
     >>> from metarouter.datasets import make_shift_data
     >>> data = make_shift_data(n_gs=40, n_pb=400, n_test=10, random_state=0)
-    >>> router = MetaRouter("auto", n_folds=2, scale=None, random_state=0)
+    >>> router = MetaRouter("auto", Ridge(), propensity_model=LogisticRegression(),
+    ...                     n_folds=2, scale=None, random_state=0)
     >>> router.fit(data.X, data.y, data.source).selected_learner_ in CANDIDATES
     True
     """
