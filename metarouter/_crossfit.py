@@ -6,8 +6,10 @@ identical for every ``n_jobs``.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
-from joblib import Parallel, cpu_count, delayed, effective_n_jobs
+from joblib import Parallel, cpu_count, delayed, effective_n_jobs, parallel_config
 from sklearn.base import clone
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
@@ -30,6 +32,7 @@ __all__ = [
     "default_classifier",
     "default_overlap_classifier",
     "default_regressor",
+    "final_stage_jobs",
     "fit_out_of_fold",
     "make_folds",
     "resolve_folds",
@@ -260,6 +263,16 @@ def _fit_predict_unlimited(
     else:
         pred = np.asarray(model.predict(X[test]), dtype=float).ravel()
     return model, pred
+
+
+def final_stage_jobs(n_jobs):
+    """Context for a fit after the fold fits: joblib-parallel models get ``n_jobs``.
+
+    A model whose own ``n_jobs`` is None (e.g. a random forest) then uses the
+    learner's workers; with ``n_jobs=None`` nothing changes (an outer
+    ``joblib.parallel_config`` of the caller still applies).
+    """
+    return nullcontext() if n_jobs is None else parallel_config(n_jobs=n_jobs)
 
 
 def fit_out_of_fold(jobs, X, sample_weight, *, n_jobs=None):

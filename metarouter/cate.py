@@ -45,6 +45,7 @@ from metarouter._crossfit import (
     default_cate_regressor,
     default_classifier,
     default_regressor,
+    final_stage_jobs,
     fit_out_of_fold,
     make_folds,
     resolve_folds,
@@ -238,10 +239,13 @@ class _CrossFitCATE(BaseEstimator, metaclass=ABCMeta):
         rows = self._final_rows(t, p)
         self.final_rows_ = rows
         final = seeded_clone(cate_model, child_seed(base, ROLE_FINAL))
-        if weights is None:
-            final.fit(X[rows], pseudo[rows])
-        else:
-            final.fit(X[rows], pseudo[rows], sample_weight=weights[rows])
+        # the nuisance fits are done: a final model that parallelises through
+        # joblib (e.g. a forest with n_jobs=None) may use the learner's n_jobs
+        with final_stage_jobs(self.n_jobs):
+            if weights is None:
+                final.fit(X[rows], pseudo[rows])
+            else:
+                final.fit(X[rows], pseudo[rows], sample_weight=weights[rows])
         self.cate_model_ = final
         return self
 

@@ -25,6 +25,7 @@ from metarouter._crossfit import (
     child_seeds,
     default_cate_regressor,
     default_regressor,
+    final_stage_jobs,
     fit_out_of_fold,
     make_folds,
     resolve_folds,
@@ -167,10 +168,11 @@ class OffsetLearner(BaseEstimator):
         pseudo = np.full(n, np.nan)
         pseudo[gs] = y[gs] - eta[gs]
         final = seeded_clone(cate_model, child_seed(base, ROLE_FINAL))
-        if sw is None:
-            final.fit(X[gs], pseudo[gs])
-        else:
-            final.fit(X[gs], pseudo[gs], sample_weight=sw[gs])
+        with final_stage_jobs(self.n_jobs):  # after the fold fits
+            if sw is None:
+                final.fit(X[gs], pseudo[gs])
+            else:
+                final.fit(X[gs], pseudo[gs], sample_weight=sw[gs])
         self.folds_ = fold_ids
         self.eta_ = eta
         self.pseudo_outcome_ = pseudo

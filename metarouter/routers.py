@@ -25,6 +25,7 @@ from metarouter._crossfit import (
     child_seeds,
     default_overlap_classifier,
     default_regressor,
+    final_stage_jobs,
     fit_out_of_fold,
     make_folds,
     resolve_folds,
@@ -414,13 +415,14 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         model = (
             default_regressor() if self.outcome_model is None else self.outcome_model
         )
-        self.model_ = _fit_model(  # 4. fit the gain on D+ (eq. 6)
-            model,
-            X[keep],
-            target[keep],
-            None if sw is None else sw[keep],
-            child_seed(base, _ROLE_MODEL),
-        )
+        with final_stage_jobs(self.n_jobs):  # step 1's folds are done
+            self.model_ = _fit_model(  # 4. fit the gain on D+ (eq. 6)
+                model,
+                X[keep],
+                target[keep],
+                None if sw is None else sw[keep],
+                child_seed(base, _ROLE_MODEL),
+            )
         return self
 
     def _estimate_and_correct(self, learner, X, o, s, sw, folds, propensity, base):

@@ -343,3 +343,21 @@ def test_recovery_study(n_pb):
             else:
                 # paired mean difference more than 3 standard errors below zero
                 assert diff.mean() + 3 * se < 0, (learner, baseline)
+
+
+def test_final_stage_parallelism_changes_nothing():
+    """Final model and step 2 run under the router's n_jobs (forests with
+    n_jobs=None use it); the fit is the same for every n_jobs."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    from metarouter.datasets import make_shift_data
+
+    data = make_shift_data(n_gs=30, n_pb=300, n_test=50, random_state=0)
+    rf = RandomForestRegressor(10, min_samples_leaf=5)
+    preds = [
+        MetaRouter("r", rf, scale=None, n_folds=2, n_jobs=jobs, random_state=0)
+        .fit(data.X, data.y, data.source)
+        .predict(data.X_test)
+        for jobs in (None, 2)
+    ]
+    np.testing.assert_array_equal(preds[0], preds[1])
