@@ -195,10 +195,9 @@ def functional_interval(
 
 
 def _interval(est, se, alpha, method, lam, n, N):
-    z = norm.ppf(1 - alpha / 2)
-    return Interval(
-        float(est), est - z * se, est + z * se, float(se), method, lam, n, N
-    )
+    z = float(norm.ppf(1 - alpha / 2))
+    est, se = float(est), float(se)
+    return Interval(est, est - z * se, est + z * se, se, method, float(lam), n, N)
 
 
 def _weighted_mean_se(y, wn):
