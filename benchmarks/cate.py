@@ -49,6 +49,8 @@ from benchmarks._core import (
     time_call,
     time_pair,
 )
+from metarouter.datasets import NIE_WAGER_SETUPS as SETUPS
+from metarouter.datasets import make_nie_wager_data as nie_wager
 
 __all__ = [
     "FULL",
@@ -62,7 +64,6 @@ __all__ = [
     "run",
 ]
 
-SETUPS = ("A", "B", "C", "D")
 N_JOBS = 2  # our fold-level parallelism (2 cores)
 CLIP = 0.01  # our propensity clip; econml's DRLearner gets it as min_propensity
 # Accuracy checks: |MSE ratio ours / econml - 1| in every cell and setup. R: the
@@ -74,51 +75,6 @@ TOLERANCE = {"R": 0.05, "DR": 0.02}
 
 
 # --------------------------------------------------------------------------- data
-def nie_wager(setup: str, n: int, d: int = 6, sigma: float = 1.0, random_state=None):
-    """Nie & Wager (2021), section 6 setups: ``X, y, t, tau``.
-
-    ``y = b(X) + (t - 0.5) tau(X) + sigma eps`` with ``t ~ Bernoulli(e(X))``:
-
-    - A: ``X ~ U[0, 1]^d``, ``b = sin(pi x1 x2) + 2 (x3 - 0.5)^2 + x4 + 0.5 x5``,
-      ``e = trim_0.1(sin(pi x1 x2))``, ``tau = (x1 + x2) / 2``.
-    - B: ``X ~ N(0, I)``, ``b = max(0, x1 + x2, x3) + max(0, x4 + x5)``, ``e = 1/2``,
-      ``tau = x1 + log(1 + exp(x2))``.
-    - C: ``X ~ N(0, I)``, ``b = 2 log(1 + exp(x1 + x2 + x3))``,
-      ``e = 1 / (1 + exp(x2 + x3))``, ``tau = 1``.
-    - D: ``X ~ N(0, I)``, ``b = (max(0, x1 + x2 + x3) + max(0, x4 + x5)) / 2``,
-      ``e = 1 / (1 + exp(-x1) + exp(-x2))``, ``tau = max(0, x1 + x2 + x3) - max(0, x4 + x5)``.
-    """
-    if setup not in SETUPS:
-        raise ValueError(f"`setup` must be one of {SETUPS}, got {setup!r}.")
-    if d < 5:
-        raise ValueError(f"`d` must be at least 5, got {d}.")
-    rng = np.random.default_rng(random_state)
-    if setup == "A":
-        X = rng.uniform(size=(n, d))
-        s = np.sin(np.pi * X[:, 0] * X[:, 1])
-        b = s + 2 * (X[:, 2] - 0.5) ** 2 + X[:, 3] + 0.5 * X[:, 4]
-        e = np.clip(s, 0.1, 0.9)
-        tau = (X[:, 0] + X[:, 1]) / 2
-    else:
-        X = rng.normal(size=(n, d))
-        x1, x2, x3, x4, x5 = (X[:, j] for j in range(5))
-        if setup == "B":
-            b = np.maximum.reduce([np.zeros(n), x1 + x2, x3]) + np.maximum(0, x4 + x5)
-            e = np.full(n, 0.5)
-            tau = x1 + np.log1p(np.exp(x2))
-        elif setup == "C":
-            b = 2 * np.log1p(np.exp(x1 + x2 + x3))
-            e = 1 / (1 + np.exp(x2 + x3))
-            tau = np.ones(n)
-        else:
-            b = (np.maximum(0, x1 + x2 + x3) + np.maximum(0, x4 + x5)) / 2
-            e = 1 / (1 + np.exp(-x1) + np.exp(-x2))
-            tau = np.maximum(0, x1 + x2 + x3) - np.maximum(0, x4 + x5)
-    t = rng.binomial(1, e)
-    y = b + (t - 0.5) * tau + sigma * rng.normal(size=n)
-    return X, y, t, tau
-
-
 # --------------------------------------------------------------------------- CPU
 def _counting(fn: Callable[[], object], sink: list) -> Callable[[], object]:
     """``fn`` that appends its children's CPU seconds to ``sink`` on each call."""
@@ -289,6 +245,7 @@ def learner_fits(
     seed: int = 0,
     n_jobs: int = N_JOBS,
     econml_regression: str = "split",
+    outcome_design: str = "split",
 ) -> tuple[Callable[[], object], Callable[[], object]]:
     """Zero-argument fits ``(ours, econml)`` of one learner on the same inputs.
 
@@ -296,7 +253,9 @@ def learner_fits(
     (``DRLearner`` / econml's ``DRLearner`` with ``min_propensity`` = our
     clip; ``econml_regression="split"`` wraps its regression in
     :class:`SplitByTreatment`, ``"joint"`` keeps econml's one model on
-    ``[X, T]``). Ours runs ``n_jobs`` workers on joblib's current backend.
+    ``[X, T]``; ``outcome_design`` is our DR-learner's). Our R-learner keeps
+    every row in its final regression (``min_final_weight=0``), as
+    NonParamDML does. Ours runs ``n_jobs`` workers on joblib's current backend.
     Both return the fitted
     estimator; :func:`cate` predicts with either.
     """
@@ -311,10 +270,21 @@ def learner_fits(
         raise ValueError(
             f"`econml_regression` must be 'split' or 'joint', got {econml_regression!r}."
         )
-    cls = RLearner if learner == "R" else DRLearner
+    if learner == "R":
+        cls, extra = RLearner, {"min_final_weight": 0.0}
+    else:
+        cls, extra = DRLearner, {"outcome_design": outcome_design}
 
     def ours():
-        est = cls(reg, clf, reg, propensity_clip=CLIP, n_jobs=n_jobs, random_state=seed)
+        est = cls(
+            reg,
+            clf,
+            reg,
+            propensity_clip=CLIP,
+            n_jobs=n_jobs,
+            random_state=seed,
+            **extra,
+        )
         return est.fit(X, y, t, folds=folds)
 
     if learner == "R":
@@ -473,7 +443,7 @@ def _router_parts(X, y, s, reg, clf, k: int, seed: int):
         times = {}
         base = _base_entropy(seed)
         t0 = time.perf_counter()
-        c, o = _align(y, s, None, "variance")
+        c, o, _ = _align(y, s, None, "variance")  # unit 1: outcomes in range
         t1 = time.perf_counter()
         learner = RLearner(
             reg,

@@ -1,7 +1,8 @@
 """Meta-router: LLM routing from gold-standard and preference-based labels.
 
 The GS-PB bias ``Delta(q)`` is a conditional average treatment effect with the
-label source as treatment; it is estimated with cross-fitted R- and DR-learners,
+label source as treatment; it is estimated with cross-fitted R-, DR- or offset
+learners (or chosen among them on held-out GS rows: ``cate_learner="auto"``),
 the preference-based labels are corrected, and the quality-gain model ``m(q)``
 is fitted on the enriched data (seed 003, sections 2-3).
 """
@@ -14,6 +15,7 @@ _EXPORTS = {
     "RLearner": "metarouter.cate",
     "DRLearner": "metarouter.cate",
     "EconMLAdapter": "metarouter.cate",
+    "OffsetLearner": "metarouter.offset",
     "MetaRouter": "metarouter.routers",
     "PooledRouter": "metarouter.routers",
     "GSOnlyRouter": "metarouter.routers",
@@ -39,6 +41,7 @@ __all__ = [
     "GSOnlyRouter",
     "MetaRouter",
     "MultiModelRouter",
+    "OffsetLearner",
     "PooledRouter",
     "RLearner",
     "RandomRouter",

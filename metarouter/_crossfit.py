@@ -6,8 +6,10 @@ identical for every ``n_jobs``.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
-from joblib import Parallel, cpu_count, delayed, effective_n_jobs
+from joblib import Parallel, cpu_count, delayed, effective_n_jobs, parallel_config
 from sklearn.base import clone
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
@@ -30,6 +32,7 @@ __all__ = [
     "default_classifier",
     "default_overlap_classifier",
     "default_regressor",
+    "final_stage_jobs",
     "fit_out_of_fold",
     "make_folds",
     "resolve_folds",
@@ -250,17 +253,38 @@ def _fit_predict_unlimited(
         model.fit(X[train], y[train])
     if method == "proba":
         pred = _positive_class_proba(model, X[test])
+    elif method == "joint":
+        # X's last column is the treatment: predict each test row at t = 0 and 1
+        at = X[test].copy()
+        pred = np.empty((test.size, 2))
+        for level in (0, 1):
+            at[:, -1] = level
+            pred[:, level] = np.asarray(model.predict(at), dtype=float).ravel()
     else:
         pred = np.asarray(model.predict(X[test]), dtype=float).ravel()
     return model, pred
+
+
+def final_stage_jobs(n_jobs):
+    """Context for a fit after the fold fits: joblib-parallel models get ``n_jobs``.
+
+    A model whose own ``n_jobs`` is None (e.g. a random forest) then uses the
+    learner's workers; with ``n_jobs=None`` nothing changes (an outer
+    ``joblib.parallel_config`` of the caller still applies).
+    """
+    return nullcontext() if n_jobs is None else parallel_config(n_jobs=n_jobs)
 
 
 def fit_out_of_fold(jobs, X, sample_weight, *, n_jobs=None):
     """Run cross-fitting jobs in one parallel batch.
 
     ``jobs`` maps a name to ``(estimator, target, splits, seeds, method,
-    train_mask)``: for every fold ``k`` a seeded clone is fitted on the training
-    rows (restricted to ``train_mask`` when given) and predicts the test rows.
+    train_mask)`` or the same with a seventh entry, the job's own feature
+    matrix (else ``X``): for every fold ``k`` a seeded clone is fitted on the
+    training rows (restricted to ``train_mask`` when given) and predicts the
+    test rows. ``method`` is ``"predict"``, ``"proba"`` (probability of class
+    1) or ``"joint"`` (the features' last column is a binary treatment; the
+    prediction has two columns, the test rows at treatment 0 and at 1).
     ``sample_weight`` is passed to ``fit`` only when it is not None. The fits
     run on joblib's default backend or the one ``joblib.parallel_config``
     names; with several workers each caps its OpenMP pool at
@@ -272,13 +296,15 @@ def fit_out_of_fold(jobs, X, sample_weight, *, n_jobs=None):
     n = X.shape[0]
     weighted = sample_weight is not None
     tasks, keys = [], []
-    for name, (estimator, target, splits, seeds, method, train_mask) in jobs.items():
+    for name, job in jobs.items():
+        estimator, target, splits, seeds, method, train_mask = job[:6]
+        features = job[6] if len(job) > 6 else X
         for k, (train, test) in enumerate(splits):
             if train_mask is not None:
                 train = train[train_mask[train]]
             model = seeded_clone(estimator, seeds[k])
             tasks.append(
-                (model, X, target, train, test, sample_weight, method, weighted)
+                (model, features, target, train, test, sample_weight, method, weighted)
             )
             keys.append((name, test))
     # joblib's default backend (processes, loky) unless joblib.parallel_config
@@ -290,7 +316,10 @@ def fit_out_of_fold(jobs, X, sample_weight, *, n_jobs=None):
     # (threading backend) gets its share of the cores, not all of them
     omp = None if workers <= 1 else max(1, cpu_count() // workers)
     results = parallel(delayed(_fit_predict)(*task, omp) for task in tasks)
-    out = {name: (np.full(n, np.nan), []) for name in jobs}
+    out = {
+        name: (np.full((n, 2) if job[4] == "joint" else n, np.nan), [])
+        for name, job in jobs.items()
+    }
     for (name, test), (model, pred) in zip(keys, results):
         out[name][0][test] = pred
         out[name][1].append(model)

@@ -1,7 +1,7 @@
 """Cost functions of the premium and the alternative model (seed 003, section 2.2).
 
 A router's decision rule (eq. 4) is ``m_hat(q) - w (C_p(q) - C_a(q)) > 0``. The
-routers' ``decision_function(X, w, cost)`` accept as ``cost``:
+routers' ``routing_score(X, w, cost)`` accept as ``cost``:
 
 - ``None`` or a :class:`UnitCost` (eq. 3: premium 1, alternative 0 per query);
 - a :class:`TokenCost` *evaluated on the queries' token counts*, i.e. the array
@@ -168,6 +168,22 @@ class TokenCost:
         diff : ndarray
             Per-query cost difference.
         """
+        given = {
+            "input_tokens": input_tokens,
+            "premium_output_tokens": premium_output_tokens,
+            "alternative_output_tokens": alternative_output_tokens,
+            "alternative_input_tokens": alternative_input_tokens,
+        }
+        lengths = {
+            name: np.shape(value)[0]
+            for name, value in given.items()
+            if value is not None and np.ndim(value) == 1
+        }
+        if len(set(lengths.values())) > 1:
+            raise ValueError(
+                "Token counts must be scalars or arrays of one length (one entry "
+                f"per query), got lengths {lengths}."
+            )
         if alternative_output_tokens is None:
             alternative_output_tokens = premium_output_tokens
         if alternative_input_tokens is None:

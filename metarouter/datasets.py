@@ -51,7 +51,13 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.special import expit, logsumexp
 from sklearn.utils import check_random_state
 
-__all__ = ["RoutingData", "make_routing_data"]
+__all__ = [
+    "NIE_WAGER_SETUPS",
+    "RoutingData",
+    "make_nie_wager_data",
+    "make_routing_data",
+    "make_shift_data",
+]
 
 _PI_GS = np.array([0.25, 0.20, 0.20, 0.15, 0.10, 0.10])
 _PI_PB = _PI_GS[::-1].copy()
@@ -95,6 +101,10 @@ class RoutingData:
         Scale of GS outcomes relative to the PB scale.
     bias : str
         The bias design.
+    target_weight : ndarray of shape (n_gs + n_pb,) or None
+        Density ratio ``f_test(x) / f_GS(x)`` at the training queries: the
+        importance weights that carry a GS-row average to the test
+        distribution (None when not known in closed form).
     """
 
     X: np.ndarray
@@ -113,6 +123,7 @@ class RoutingData:
     delta_test: np.ndarray
     gs_scale: float
     bias: str
+    target_weight: np.ndarray | None = None
 
 
 def _check_count(value, name: str, minimum: int) -> int:
@@ -279,3 +290,211 @@ def make_routing_data(
         gs_scale=float(gs_scale),
         bias=bias,
     )
+
+
+_SHIFT_NOISE = 0.5
+
+
+def _shift_m(X: np.ndarray) -> np.ndarray:
+    """GS quality gain of :func:`make_shift_data` (features 0-2 only)."""
+    return 0.8 * np.tanh(X[:, 0]) + 0.5 * np.sin(1.5 * X[:, 1]) + 0.3 * X[:, 2]
+
+
+def _shift_bias(X: np.ndarray) -> np.ndarray:
+    """PB judge bias of :func:`make_shift_data` (feature 3, unused by ``m``)."""
+    return 0.3 + 0.5 * np.tanh(1.5 * X[:, 3])
+
+
+def make_shift_data(
+    n_gs: int = 100,
+    n_pb: int = 3000,
+    n_test: int = 2000,
+    d: int = 10,
+    *,
+    shift: float = 0.5,
+    noise: float = _SHIFT_NOISE,
+    random_state=None,
+) -> RoutingData:
+    """Simulate the covariate-shift regime: scarce, shifted GS rows.
+
+    The regime where the R- and DR-learners' inverse propensity weights hurt:
+    about 3% GS rows whose queries come from another distribution than the PB
+    rows (benchmark questions are not user traffic), and a PB judge whose bias
+    depends on a feature the quality gain does not use.
+
+    * PB and test queries: ``x ~ N(0, I_d)`` (user traffic); GS queries:
+      ``x ~ N(shift e_0, I_d)``, i.e. centred ``shift`` standard deviations to
+      one side on feature 0.
+    * Quality gain ``m(x) = 0.8 tanh(x_0) + 0.5 sin(1.5 x_1) + 0.3 x_2``; judge
+      bias ``b(x) = 0.3 + 0.5 tanh(1.5 x_3)``; PB mechanism ``eta = m - b``, so
+      the shift is ``delta = b``.
+    * Outcomes: ``r = m(x) + e`` on GS rows, ``y = eta(x) + e'`` on PB rows,
+      ``e, e' ~ N(0, noise^2)``; both sources share one scale
+      (``MetaRouter(scale=None)`` is the matched setting).
+    * Exact propensity (Meta-Router paper, Lemma 1): with ``kappa = n_gs / (n_gs +
+      n_pb)`` and density ratio ``f_GS / f_PB = exp(shift x_0 - shift^2 / 2)``,
+      ``p(x) = kappa f_GS / (kappa f_GS + (1 - kappa) f_PB)``; importance
+      weights to the test distribution ``f_test / f_GS = exp(-shift x_0 +
+      shift^2 / 2)`` are ``target_weight``.
+
+    Parameters
+    ----------
+    n_gs, n_pb, n_test : int, default=100, 3000, 2000
+        Numbers of GS training rows, PB training rows and test queries.
+    d : int, default=10
+        Number of features (at least 4).
+    shift : float, default=0.5
+        Mean of GS queries on feature 0, in standard deviations.
+    noise : float, default=0.5
+        Standard deviation of the outcome noise of both sources.
+    random_state : int, RandomState or None, default=None
+        Seed.
+
+    Returns
+    -------
+    data : RoutingData
+        Training rows (GS first), test queries and the truths; ``bias`` is
+        ``"shift"`` and ``shift`` (the field) equals ``delta``.
+
+    References
+    ----------
+    Anonymous, "Meta-Router: bridging gold-standard and preference-based
+    evaluations in LLM routing", under review (Lemma 1: the propensity).
+
+    Examples
+    --------
+    >>> from metarouter.datasets import make_shift_data
+    >>> data = make_shift_data(n_gs=30, n_pb=900, n_test=100, random_state=0)
+    >>> data.X.shape, int(data.source.sum()), round(float(data.propensity.mean()), 2)
+    ((930, 10), 30, 0.03)
+    """
+    n_gs = _check_count(n_gs, "n_gs", 1)
+    n_pb = _check_count(n_pb, "n_pb", 0)
+    n_test = _check_count(n_test, "n_test", 1)
+    d = _check_count(d, "d", 4)
+    for name, value, low in (("shift", shift, None), ("noise", noise, 0.0)):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, numbers.Real)
+            or not np.isfinite(value)
+            or (low is not None and value <= low)
+        ):
+            kind = "a positive number" if low is not None else "a finite number"
+            raise ValueError(f"`{name}` must be {kind}, got {value!r}.")
+    rng = check_random_state(random_state)
+    X_gs = rng.normal(size=(n_gs, d))
+    X_gs[:, 0] += shift
+    X_pb = rng.normal(size=(n_pb, d))
+    X_test = rng.normal(size=(n_test, d))
+    X = np.vstack([X_gs, X_pb])
+    source = np.r_[np.ones(n_gs, dtype=np.int64), np.zeros(n_pb, dtype=np.int64)]
+    m, b = _shift_m(X), _shift_bias(X)
+    eta = m - b
+    e = rng.normal(scale=noise, size=n_gs + n_pb)
+    y_oracle = m + e
+    y = np.where(source == 1, y_oracle, eta + e)
+    log_ratio = shift * X[:, 0] - 0.5 * shift**2  # log f_GS / f_PB
+    kappa = n_gs / (n_gs + n_pb)
+    propensity = (
+        expit(np.log(kappa) - np.log1p(-kappa) + log_ratio) if n_pb else (np.ones(n_gs))
+    )
+    m_test, b_test = _shift_m(X_test), _shift_bias(X_test)
+    return RoutingData(
+        X=X,
+        y=y,
+        source=source,
+        y_oracle=y_oracle,
+        m=m,
+        eta=eta,
+        delta=b,
+        shift=b.copy(),
+        propensity=propensity,
+        X_test=X_test,
+        r_test=m_test + rng.normal(scale=noise, size=n_test),
+        m_test=m_test,
+        eta_test=m_test - b_test,
+        delta_test=b_test,
+        gs_scale=1.0,
+        bias="shift",
+        target_weight=np.exp(-log_ratio),
+    )
+
+
+NIE_WAGER_SETUPS = ("A", "B", "C", "D")
+
+
+def make_nie_wager_data(
+    setup: str, n: int, d: int = 6, sigma: float = 1.0, random_state=None
+):
+    """Nie & Wager (2021), section 6 setups: ``X, y, t, tau`` with a known CATE.
+
+    ``y = b(X) + (t - 0.5) tau(X) + sigma eps`` with ``t ~ Bernoulli(e(X))``:
+
+    - A: ``X ~ U[0, 1]^d``, ``b = sin(pi x1 x2) + 2 (x3 - 0.5)^2 + x4 + 0.5 x5``,
+      ``e = trim_0.1(sin(pi x1 x2))``, ``tau = (x1 + x2) / 2``.
+    - B: ``X ~ N(0, I)``, ``b = max(0, x1 + x2, x3) + max(0, x4 + x5)``, ``e = 1/2``,
+      ``tau = x1 + log(1 + exp(x2))``.
+    - C: ``X ~ N(0, I)``, ``b = 2 log(1 + exp(x1 + x2 + x3))``,
+      ``e = 1 / (1 + exp(x2 + x3))``, ``tau = 1``.
+    - D: ``X ~ N(0, I)``, ``b = (max(0, x1 + x2 + x3) + max(0, x4 + x5)) / 2``,
+      ``e = 1 / (1 + exp(-x1) + exp(-x2))``, ``tau = max(0, x1 + x2 + x3) - max(0, x4 + x5)``.
+
+    Parameters
+    ----------
+    setup : {"A", "B", "C", "D"}
+        The design.
+    n : int
+        Number of rows.
+    d : int, default=6
+        Number of covariates (at least 5).
+    sigma : float, default=1.0
+        Noise standard deviation.
+    random_state : int, Generator or None, default=None
+        Seed (``numpy.random.default_rng``).
+
+    Returns
+    -------
+    X, y, t, tau : ndarray
+        Covariates, outcomes, binary treatments and the true CATE.
+
+    References
+    ----------
+    Nie and Wager, "Quasi-oracle estimation of heterogeneous treatment
+    effects", Biometrika, 2021.
+
+    Examples
+    --------
+    >>> from metarouter.datasets import make_nie_wager_data
+    >>> X, y, t, tau = make_nie_wager_data("C", 100, random_state=0)
+    >>> X.shape, float(tau.mean())
+    ((100, 6), 1.0)
+    """
+    if setup not in NIE_WAGER_SETUPS:
+        raise ValueError(f"`setup` must be one of {NIE_WAGER_SETUPS}, got {setup!r}.")
+    if d < 5:
+        raise ValueError(f"`d` must be at least 5, got {d}.")
+    rng = np.random.default_rng(random_state)
+    if setup == "A":
+        X = rng.uniform(size=(n, d))
+        s = np.sin(np.pi * X[:, 0] * X[:, 1])
+        b = s + 2 * (X[:, 2] - 0.5) ** 2 + X[:, 3] + 0.5 * X[:, 4]
+        e = np.clip(s, 0.1, 0.9)
+        tau = (X[:, 0] + X[:, 1]) / 2
+    else:
+        X = rng.normal(size=(n, d))
+        x1, x2, x3, x4, x5 = (X[:, j] for j in range(5))
+        if setup == "B":
+            b = np.maximum.reduce([np.zeros(n), x1 + x2, x3]) + np.maximum(0, x4 + x5)
+            e = np.full(n, 0.5)
+            tau = x1 + np.log1p(np.exp(x2))
+        elif setup == "C":
+            b = 2 * np.log1p(np.exp(x1 + x2 + x3))
+            e = 1 / (1 + np.exp(x2 + x3))
+            tau = np.ones(n)
+        else:
+            b = (np.maximum(0, x1 + x2 + x3) + np.maximum(0, x4 + x5)) / 2
+            e = 1 / (1 + np.exp(-x1) + np.exp(-x2))
+            tau = np.maximum(0, x1 + x2 + x3) - np.maximum(0, x4 + x5)
+    t = rng.binomial(1, e)
+    y = b + (t - 0.5) * tau + sigma * rng.normal(size=n)
+    return X, y, t, tau

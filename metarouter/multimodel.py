@@ -64,10 +64,10 @@ from metarouter.routers import MetaRouter
 __all__ = ["MultiModelRouter", "routing_scores", "trade_off_grid"]
 
 # cate_learner values whose MetaRouter.fit takes shared `folds` and `propensity`
-# (the built-in R and DR learners); any other learner (an estimator, or a name
-# the binary meta-router adds) is fitted per model with its own cross-fitting,
-# seeded identically for every model.
-_SHARES_NUISANCES = ("r", "dr")
+# (the built-in R, DR and offset learners); any other learner (an estimator, or
+# "auto", whose selection folds are its own) is fitted per model with its own
+# cross-fitting, seeded identically for every model.
+_SHARES_NUISANCES = ("r", "dr", "dr-split", "dr-joint", "offset")
 _ROLE_TEMPLATE = 30
 
 
@@ -407,7 +407,7 @@ class MultiModelRouter(BaseEstimator):
             out[:, k] = np.asarray(est.predict(X), dtype=float).ravel()
         return out
 
-    def decision_function(self, X, w=0.0, cost=None) -> np.ndarray:
+    def routing_score(self, X, w=0.0, cost=None) -> np.ndarray:
         """Scores ``m_hat_k(q) - w (C_k(q) - C_ref(q))`` of every model.
 
         Parameters
@@ -431,7 +431,7 @@ class MultiModelRouter(BaseEstimator):
         Ties go to the lower index; the reference wins a tie when it is listed
         first.
         """
-        return np.argmax(self.decision_function(X, w=w, cost=cost), axis=1)
+        return np.argmax(self.routing_score(X, w=w, cost=cost), axis=1)
 
 
 def routing_scores(gain, w, cost, reference=0) -> np.ndarray:

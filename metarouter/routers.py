@@ -25,6 +25,7 @@ from metarouter._crossfit import (
     child_seeds,
     default_overlap_classifier,
     default_regressor,
+    final_stage_jobs,
     fit_out_of_fold,
     make_folds,
     resolve_folds,
@@ -42,10 +43,14 @@ from metarouter._validation import (
 )
 from metarouter.cate import DRLearner, EconMLAdapter, RLearner
 from metarouter.costs import cost_difference
+from metarouter.offset import OffsetLearner
+from metarouter.selection import select_learner
 
 __all__ = ["GSOnlyRouter", "MetaRouter", "PooledRouter", "RandomRouter"]
 
-_ROLE_LEARNER, _ROLE_MODEL, _ROLE_OVERLAP = 20, 21, 22
+_ROLE_LEARNER, _ROLE_MODEL, _ROLE_OVERLAP, _ROLE_SELECT = 20, 21, 22, 23
+# the string values of ``MetaRouter(cate_learner=...)`` that build a learner
+LEARNER_NAMES = ("r", "dr", "dr-split", "dr-joint", "offset", "gs-only")
 
 
 def _validate_fit(est, X, y, source, sample_weight):
@@ -56,7 +61,8 @@ def _validate_fit(est, X, y, source, sample_weight):
         source=source,
         sample_weight=None if np.isscalar(sample_weight) else sample_weight,
     )
-    X, y = validate_data(est, X, y, y_numeric=True)
+    # one row gives a constant without a word: at least 2 (sklearn's message)
+    X, y = validate_data(est, X, y, y_numeric=True, ensure_min_samples=2)
     y = np.asarray(y, dtype=float)
     n = X.shape[0]
     if source is None:
@@ -67,6 +73,11 @@ def _validate_fit(est, X, y, source, sample_weight):
             raise ValueError(
                 "`source` has no gold-standard rows (1): the GS quality gain cannot "
                 "be learned from preference-based rows alone."
+            )
+        if np.sum(s == 1) < 2:
+            raise ValueError(
+                "`source` has a single gold-standard row (1): at least 2 are needed "
+                "to learn the GS quality gain."
             )
     sw = None if sample_weight is None else check_sample_weight(sample_weight, n)
     return X, y, s, sw
@@ -84,20 +95,73 @@ def _fit_model(model, X, y, sw, seed):
     return est
 
 
+_UNIT_RANGE = 2.0**100  # outcomes beyond 2^(+-100) are rescaled before any fit
+
+
+def _unit(values) -> float:
+    """A power of two near ``max |values|`` when that is extreme, else 1.
+
+    Outcomes of size 1e160 overflow the squares of every least-squares fit
+    (boosting, forests, variances) and give constant predictions. Dividing by
+    a power of two is exact in floating point and leaves these fits
+    equivariant, so in-range data is left untouched and extreme data is
+    fitted in range and scaled back.
+    """
+    top = float(np.max(np.abs(values))) if np.size(values) else 0.0
+    if top == 0.0 or not np.isfinite(top) or 1 / _UNIT_RANGE <= top <= _UNIT_RANGE:
+        return 1.0
+    return float(2.0 ** np.round(np.log2(top)))
+
+
 def _align(y, s, sw, scale):
-    """Scale constant ``c`` (PB rows present) and outcomes with GS rows times ``c``."""
+    """``(c, o, u)``: scale constant, and outcomes (GS rows times ``c``) divided by ``u``.
+
+    Each source is brought to its own unit before the scale constant is
+    computed (every constant is homogeneous: ``c(a r, b y) = (b / a) c(r, y)``),
+    so GS outcomes 1e160 times the PB ones give the right ``c`` and no overflow.
+    """
     gs = s == 1
     if np.all(gs):
-        return 1.0, y.copy()
+        u = _unit(y)
+        return 1.0, y / u, u
     w = np.ones_like(y) if sw is None else sw
-    c = scale_constant(scale, y[gs], y[~gs], w[gs], w[~gs])
-    return c, np.where(gs, c * y, y)
+    u_gs, u_pb = _unit(y[gs]), _unit(y[~gs])
+    c = scale_constant(scale, y[gs] / u_gs, y[~gs] / u_pb, w[gs], w[~gs])
+    c = c * u_pb / u_gs if scale is not None else c
+    o = np.where(gs, c * y, y)
+    u = _unit(o)
+    return c, o / u, u
+
+
+def overlap_region(propensity, source, sample_weight, overlap) -> np.ndarray:
+    """Rows inside the estimated overlap region of the truncation meta-router.
+
+    The propensity ``p`` is re-balanced to equal source sizes,
+    ``p_bal = r / (1 + r)`` with ``r = p / (1 - p) (1 - kappa) / kappa`` and
+    ``kappa`` the (weighted) GS share, i.e. ``r`` estimates the density ratio
+    ``f_GS(q) / f_PB(q)``; a row is inside when ``p_bal`` lies in
+    ``[overlap, 1 - overlap]`` (section 5 of the Meta-Router paper).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from metarouter.routers import overlap_region
+    >>> overlap_region(np.array([0.5, 0.01, 0.99, 0.5]), np.array([1, 0, 0, 0]),
+    ...                None, 0.1).tolist()
+    [True, False, False, True]
+    """
+    w = np.ones(source.shape[0]) if sample_weight is None else sample_weight
+    kappa = np.sum(w[source == 1]) / np.sum(w)
+    p_c = np.clip(propensity, 1e-12, 1 - 1e-12)
+    ratio = p_c / (1 - p_c) * (1 - kappa) / kappa
+    p_bal = ratio / (1 + ratio)
+    return (p_bal >= overlap) & (p_bal <= 1 - overlap)
 
 
 class _RouteMixin:
-    """``decision_function`` and ``route`` from ``predict`` (eq. 4)."""
+    """``routing_score`` and ``route`` from ``predict`` (eq. 4)."""
 
-    def decision_function(self, X, w=0.0, cost=None) -> np.ndarray:
+    def routing_score(self, X, w=0.0, cost=None) -> np.ndarray:
         """``m_hat(q) - w (C_p(q) - C_a(q))``: positive means premium.
 
         Parameters
@@ -122,7 +186,7 @@ class _RouteMixin:
 
     def route(self, X, w=0.0, cost=None) -> np.ndarray:
         """Routing decisions: True sends the query to the premium model."""
-        return self.decision_function(X, w=w, cost=cost) > 0
+        return self.routing_score(X, w=w, cost=cost) > 0
 
 
 class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
@@ -138,13 +202,23 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    cate_learner : {"r", "dr"} or estimator, default="r"
-        ``"r"`` / ``"dr"`` build an :class:`~metarouter.RLearner` /
-        :class:`~metarouter.DRLearner` whose outcome and CATE models are
-        clones of ``outcome_model`` (the learners' own defaults when it is
-        None: the CATE model is then a more strongly regularised booster). Any estimator with
-        ``fit(X, y, treatment)`` and ``predict(X)`` works; econml CATE
-        estimators are wrapped in :class:`~metarouter.cate.EconMLAdapter`.
+    cate_learner : {"r", "dr", "dr-split", "dr-joint", "offset", "gs-only", "auto"} \
+            or estimator, default="r"
+        The step-1 learner of the shift. ``"r"``: :class:`~metarouter.RLearner`;
+        ``"dr"`` / ``"dr-split"``: :class:`~metarouter.DRLearner` with separate
+        ``mu_0``, ``mu_1`` (the paper's eq. 10); ``"dr-joint"``: the DR-learner
+        with one outcome model on ``[x, source]`` (econml's default);
+        ``"offset"``: :class:`~metarouter.offset.OffsetLearner` (no propensity:
+        for scarce or shifted GS rows); ``"gs-only"``: no correction, step 2 on
+        the GS rows alone; ``"auto"``: the candidate among these five with
+        the smallest cross-fitted held-out GS error
+        (:func:`~metarouter.selection.select_learner`; ``cv_results_``,
+        ``selected_learner_``). The built-in learners' outcome and CATE models
+        are clones of ``outcome_model`` (the learners' own defaults when it is
+        None: the CATE model is then a more strongly regularised booster). Any
+        estimator with ``fit(X, y, treatment)`` and ``predict(X)`` works;
+        econml CATE estimators are wrapped in
+        :class:`~metarouter.cate.EconMLAdapter`.
     outcome_model : regressor, default=None
         The regression method ``H`` used for every regression (nuisances, CATE
         and step 2); histogram gradient boosting when None.
@@ -184,6 +258,15 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         Rows used in step 1 (all True without ``overlap``).
     n_pb_dropped_ : int
         PB rows dropped by ``overlap``.
+    outcome_unit_ : float
+        Power of two the aligned outcomes were divided by before fitting (1
+        unless they are beyond ``2^(+-100)``, where squares overflow).
+    selected_learner_ : str
+        With ``cate_learner="auto"``: the chosen candidate.
+    cv_results_ : dict of ndarray or None
+        With ``cate_learner="auto"``: every candidate's held-out GS mean
+        squared error, its standard error and rank (see
+        :func:`~metarouter.selection.select_learner`); None without PB rows.
     n_features_in_ : int
         Number of features seen in fit.
     feature_names_in_ : ndarray of str
@@ -222,17 +305,33 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def _make_learner(self, seed):
-        learner = self.cate_learner
+    def _make_learner(self, seed, name=None):
+        learner = self.cate_learner if name is None else name
         if isinstance(learner, str):
-            if learner not in ("r", "dr"):
+            if learner not in LEARNER_NAMES:
                 raise ValueError(
-                    f"`cate_learner` must be 'r', 'dr' or an estimator, got {learner!r}."
+                    f"`cate_learner` must be one of {LEARNER_NAMES} or an estimator, "
+                    f"got {learner!r}."
                 )
+            if learner == "gs-only":
+                return None
             model = (
                 default_regressor()
                 if self.outcome_model is None
                 else self.outcome_model
+            )
+            common = {
+                "outcome_model": self.outcome_model,
+                "cate_model": self.outcome_model,
+                "n_folds": self.n_folds,
+                "n_jobs": self.n_jobs,
+                "random_state": seed,
+            }
+            if learner == "offset":
+                return OffsetLearner(**common)
+            common.update(
+                propensity_model=self.propensity_model,
+                propensity_clip=self.propensity_clip,
             )
             if learner == "r":
                 check_supports_sample_weight(
@@ -240,16 +339,10 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
                     "outcome_model",
                     "the R-learner's final regression (of the shift) is weighted",
                 )
-            cls = RLearner if learner == "r" else DRLearner
-            return cls(
-                outcome_model=self.outcome_model,
-                propensity_model=self.propensity_model,
-                cate_model=self.outcome_model,
-                n_folds=self.n_folds,
-                propensity_clip=self.propensity_clip,
-                n_jobs=self.n_jobs,
-                random_state=seed,
-            )
+                return RLearner(**common)
+            # "dr" is the paper's eq. 10 (separate mu_0, mu_1), as before
+            common["outcome_design"] = "joint" if learner == "dr-joint" else "split"
+            return DRLearner(**common)
         if hasattr(learner, "effect") and hasattr(learner, "const_marginal_effect"):
             return EconMLAdapter(learner)
         if not (hasattr(learner, "fit") and hasattr(learner, "predict")):
@@ -299,73 +392,82 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         if propensity is not None:
             check_lengths(X=X, propensity=propensity)
         X, y, s, sw = _validate_fit(self, X, y, source, sample_weight)
-        n = X.shape[0]
         base = _base_entropy(self.random_state)
-        c, o = _align(y, s, sw, self.scale)
-        self.scale_ = c
-        self.in_overlap_ = np.ones(n, dtype=bool)
-        self.n_pb_dropped_ = 0
-        target = o
-        keep = np.ones(n, dtype=bool)
+        name = self.cate_learner
+        if isinstance(name, str) and name == "auto":
+            if np.any(s == 0):
+                name, self.cv_results_ = select_learner(
+                    self, X, y, s, sw, random_state=child_seed(base, _ROLE_SELECT)
+                )
+            else:  # no PB rows: nothing to correct, nothing to choose
+                name, self.cv_results_ = "gs-only", None
+            self.selected_learner_ = name
+        c, o, u = _align(y, s, sw, self.scale)  # 1. align the GS scale to PB's
+        self.scale_, self.outcome_unit_ = c, u
+        learner = None
         if np.any(s == 0):
-            learner = self._make_learner(child_seed(base, _ROLE_LEARNER))
-            builtin = isinstance(learner, (RLearner, DRLearner))
-            if not builtin and (folds is not None or propensity is not None):
-                raise ValueError(
-                    "`folds` and `propensity` only apply to the built-in 'r' and 'dr' "
-                    "learners."
-                )
-            if builtin and folds is None:
-                # name the user's argument when a source is too rare for the folds
-                check_binary(s, "source", n, n_folds=learner.n_folds)
-            kwargs = {} if sw is None else {"sample_weight": sw}
-            if self.overlap is not None:
-                a = check_open_interval(self.overlap, "overlap", 0.0, 0.5)
-                fold_ids, p_raw = self._overlap_propensity(
-                    X, s, sw, folds, propensity, base
-                )
-                w = np.ones(n) if sw is None else sw
-                kappa = np.sum(w[s == 1]) / np.sum(w)
-                p_c = np.clip(p_raw, 1e-12, 1 - 1e-12)
-                ratio = p_c / (1 - p_c) * (1 - kappa) / kappa
-                p_bal = ratio / (1 + ratio)
-                inside = (p_bal >= a) & (p_bal <= 1 - a)
-                self.in_overlap_ = inside
-                self.n_pb_dropped_ = int(np.sum(~inside & (s == 0)))
-                keep = inside | (s == 1)
-                if builtin:
-                    # the learner refits its (shrunk) propensity model on the
-                    # region unless the caller supplied propensities
-                    kwargs["folds"] = fold_ids[inside]
-                    if propensity is not None:
-                        kwargs["propensity"] = p_raw[inside]
-                if "sample_weight" in kwargs:
-                    kwargs["sample_weight"] = sw[inside]
-                learner.fit(X[inside], o[inside], s[inside], **kwargs)
-            else:
-                if builtin:
-                    kwargs.update(folds=folds, propensity=propensity)
-                learner.fit(X, o, s, **kwargs)
-            self.cate_learner_ = learner
-            pb = (s == 0) & keep
-            target = o.copy()
-            if np.any(pb):
-                target[pb] = (
-                    o[pb] + np.asarray(learner.predict(X[pb]), dtype=float).ravel()
-                )
-        else:
-            self.cate_learner_ = None
+            learner = self._make_learner(child_seed(base, _ROLE_LEARNER), name)
+        # 2. estimate the shift (on the overlap region) and 3. correct PB labels
+        keep, target = self._estimate_and_correct(
+            learner, X, o, s, sw, folds, propensity, base
+        )
+        self.cate_learner_ = learner
         model = (
             default_regressor() if self.outcome_model is None else self.outcome_model
         )
-        self.model_ = _fit_model(
-            model,
-            X[keep],
-            target[keep],
-            None if sw is None else sw[keep],
-            child_seed(base, _ROLE_MODEL),
-        )
+        with final_stage_jobs(self.n_jobs):  # step 1's folds are done
+            self.model_ = _fit_model(  # 4. fit the gain on D+ (eq. 6)
+                model,
+                X[keep],
+                target[keep],
+                None if sw is None else sw[keep],
+                child_seed(base, _ROLE_MODEL),
+            )
         return self
+
+    def _estimate_and_correct(self, learner, X, o, s, sw, folds, propensity, base):
+        """Fit step 1 and return (rows of step 2, outcomes with PB rows corrected)."""
+        n = X.shape[0]
+        self.in_overlap_ = np.ones(n, dtype=bool)
+        self.n_pb_dropped_ = 0
+        if learner is None:  # no PB rows, or "gs-only": nothing to correct
+            return s == 1, o
+        builtin = isinstance(learner, (RLearner, DRLearner, OffsetLearner))
+        if not builtin and (folds is not None or propensity is not None):
+            raise ValueError(
+                "`folds` and `propensity` only apply to the built-in learners "
+                f"{LEARNER_NAMES[:-1]}."
+            )
+        if builtin and folds is None:
+            # name the user's argument when a source is too rare for the folds
+            check_binary(s, "source", n, n_folds=learner.n_folds)
+        rows = np.ones(n, dtype=bool)
+        kwargs = {}
+        if self.overlap is not None:
+            a = check_open_interval(self.overlap, "overlap", 0.0, 0.5)
+            fold_ids, p_raw = self._overlap_propensity(
+                X, s, sw, folds, propensity, base
+            )
+            rows = overlap_region(p_raw, s, sw, a)
+            self.in_overlap_ = rows
+            self.n_pb_dropped_ = int(np.sum(~rows & (s == 0)))
+            if builtin:
+                # the learner refits its (shrunk) propensity model on the
+                # region unless the caller supplied propensities
+                kwargs["folds"] = fold_ids[rows]
+                if propensity is not None:
+                    kwargs["propensity"] = p_raw[rows]
+        elif builtin:
+            kwargs.update(folds=folds, propensity=propensity)
+        if sw is not None:
+            kwargs["sample_weight"] = sw[rows]
+        learner.fit(X[rows], o[rows], s[rows], **kwargs)
+        keep = rows | (s == 1)
+        pb = (s == 0) & keep
+        target = o.copy()
+        if np.any(pb):
+            target[pb] = o[pb] + np.asarray(learner.predict(X[pb]), float).ravel()
+        return keep, target
 
     def _overlap_propensity(self, X, s, sw, folds, propensity, base):
         n = X.shape[0]
@@ -406,7 +508,8 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self, "model_")
         X = validate_data(self, X, reset=False)
-        return np.asarray(self.model_.predict(X), dtype=float).ravel() / self.scale_
+        pred = np.asarray(self.model_.predict(X), dtype=float).ravel()
+        return pred / self.scale_ * self.outcome_unit_
 
     def predict_shift(self, X) -> np.ndarray:
         """Step-1 estimate of the shift on the aligned scale, ``c m(q) - eta(q)``."""
@@ -414,7 +517,8 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         X = validate_data(self, X, reset=False)
         if self.cate_learner_ is None:
             return np.zeros(X.shape[0])
-        return np.asarray(self.cate_learner_.predict(X), dtype=float).ravel()
+        pred = np.asarray(self.cate_learner_.predict(X), dtype=float).ravel()
+        return pred * self.outcome_unit_
 
 
 class PooledRouter(_RouteMixin, RegressorMixin, BaseEstimator):
@@ -460,8 +564,8 @@ class PooledRouter(_RouteMixin, RegressorMixin, BaseEstimator):
     def fit(self, X, y, source=None, sample_weight=None):
         """Fit the pooled regression (see the class docstring)."""
         X, y, s, sw = _validate_fit(self, X, y, source, sample_weight)
-        c, o = _align(y, s, sw, self.scale)
-        self.scale_ = c
+        c, o, u = _align(y, s, sw, self.scale)
+        self.scale_, self.outcome_unit_ = c, u
         model = (
             default_regressor() if self.outcome_model is None else self.outcome_model
         )
@@ -474,7 +578,8 @@ class PooledRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         """Estimated GS quality gain on the GS scale."""
         check_is_fitted(self, "model_")
         X = validate_data(self, X, reset=False)
-        return np.asarray(self.model_.predict(X), dtype=float).ravel() / self.scale_
+        pred = np.asarray(self.model_.predict(X), dtype=float).ravel()
+        return pred / self.scale_ * self.outcome_unit_
 
 
 class GSOnlyRouter(_RouteMixin, RegressorMixin, BaseEstimator):
@@ -519,10 +624,11 @@ class GSOnlyRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         model = (
             default_regressor() if self.outcome_model is None else self.outcome_model
         )
+        self.outcome_unit_ = _unit(y[gs])
         self.model_ = _fit_model(
             model,
             X[gs],
-            y[gs],
+            y[gs] / self.outcome_unit_,
             None if sw is None else sw[gs],
             child_seed(_base_entropy(self.random_state), _ROLE_MODEL),
         )
@@ -532,14 +638,15 @@ class GSOnlyRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         """Estimated GS quality gain."""
         check_is_fitted(self, "model_")
         X = validate_data(self, X, reset=False)
-        return np.asarray(self.model_.predict(X), dtype=float).ravel()
+        pred = np.asarray(self.model_.predict(X), dtype=float).ravel()
+        return pred * self.outcome_unit_
 
 
 class RandomRouter(BaseEstimator):
     """Random routing: each query goes to the premium model with ``premium_rate``.
 
     ``fit`` is optional (it only records the number of features); ``route`` and
-    ``decision_function`` draw from ``random_state`` afresh on every call, so an
+    ``routing_score`` draw from ``random_state`` afresh on every call, so an
     integer seed gives the same decisions each time.
 
     Parameters
@@ -575,7 +682,7 @@ class RandomRouter(BaseEstimator):
             raise ValueError(f"`premium_rate` must lie in [0, 1], got {rate!r}.")
         return float(rate)
 
-    def decision_function(self, X, w=0.0, cost=None) -> np.ndarray:
+    def routing_score(self, X, w=0.0, cost=None) -> np.ndarray:
         """Scores ``u - (1 - premium_rate)`` with ``u ~ U(0, 1)``; ``w``, ``cost`` unused.
 
         Thresholding these scores at other values than 0 gives random routing
@@ -587,7 +694,7 @@ class RandomRouter(BaseEstimator):
 
     def route(self, X, w=0.0, cost=None) -> np.ndarray:
         """Random booleans, True (premium) with probability ``premium_rate``."""
-        return self.decision_function(X) > 0
+        return self.routing_score(X) > 0
 
 
 def _n_queries(X) -> int:

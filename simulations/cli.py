@@ -29,7 +29,14 @@ __all__ = ["build_parser", "main"]
 
 PROG = "python -m simulations"
 SCRIPT = "routing-simulations"
-STUDY_NAMES = ("metarouter", "racer", "uncertainty", "pacing", "multimodel")
+STUDY_NAMES = (
+    "metarouter",
+    "metarouter-shift",
+    "racer",
+    "uncertainty",
+    "pacing",
+    "multimodel",
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,6 +1,7 @@
 """The studies of ``python -m simulations``: the registry ``STUDIES`` maps a name to its Study.
 
 * ``metarouter``: efficiency gain of meta-routers over random routing (Meta-Router, section 4);
+* ``metarouter-shift``: which step-1 learner wins under covariate shift and scarce GS rows;
 * ``racer``: budget-constrained judge routing under distribution shift (RACER);
 * ``uncertainty``: routing uncertain pairs to a strong judge vs random routing (Xu et al.);
 * ``pacing``: static RACER policies vs the same routers paced online (Balseiro, Lu and Mirrokni);
@@ -16,6 +17,7 @@ Judge when Your Reward Model is Uncertain", 2025.
 
 from simulations.engine import Study
 from simulations.studies import (
+    metarouter_shift_study,
     metarouter_study,
     multimodel_study,
     pacing_study,
@@ -32,6 +34,15 @@ STUDIES: dict[str, Study] = {
         summarise=metarouter_study.summarise,
         plot=metarouter_study.plot,
         rounds=(8, 100),
+    ),
+    "metarouter-shift": Study(
+        name="metarouter-shift",
+        description="step-1 learners (R, DR, offset, auto) under scarce, shifted GS rows",
+        make_configs=metarouter_shift_study.make_configs,
+        run_round=metarouter_shift_study.run_round,
+        summarise=metarouter_shift_study.summarise,
+        plot=metarouter_shift_study.plot,
+        rounds=(3, 20),
     ),
     "racer": Study(
         name="racer",

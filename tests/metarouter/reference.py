@@ -114,3 +114,16 @@ def te_brute_force(scores, r, k):
         if np.all(np.diff(s) <= 0):
             values.append(r[list(perm[:k])].sum())
     return float(np.mean(values))
+
+
+def offset_learner_reference(X, y, t, folds, outcome_model, cate_model):
+    """Offset learner: eta out of fold on PB rows, shift fitted on GS residuals."""
+    n = len(y)
+    eta = np.full(n, np.nan)
+    for train, test in folds:
+        pb_train = [i for i in train if t[i] == 0]
+        eta[test] = clone(outcome_model).fit(X[pb_train], y[pb_train]).predict(X[test])
+    gs = [i for i in range(n) if t[i] == 1]
+    residual = np.array([y[i] - eta[i] for i in gs])
+    shift_model = clone(cate_model).fit(X[gs], residual)
+    return {"eta": eta, "residual": residual, "shift_model": shift_model}

@@ -62,3 +62,14 @@ def test_bad_costs_name_the_argument():
         cost_difference(TokenCost(1.0, 1.0, 1.0, 1.0), None, 3)
     with pytest.raises(ValueError, match="`cost` contains"):
         cost_difference([1.0, np.nan], None, 2)
+
+
+def test_token_counts_of_different_lengths_are_an_error():
+    """Issue 12: a length-1 array must not broadcast silently against length 2."""
+    cost = TokenCost(1.0, 2.0, 0.5, 1.0)
+    with pytest.raises(ValueError, match="one length"):
+        cost.difference([100, 200], [10], [10, 20])
+    # scalars still broadcast
+    np.testing.assert_allclose(
+        cost.difference([100, 200], 10, 10), [100 * 0.5 + 10, 200 * 0.5 + 10]
+    )

@@ -11,6 +11,9 @@ MODULES = [
     "metarouter.costs",
     "metarouter.evaluation",
     "metarouter.datasets",
+    "metarouter.inference",
+    "metarouter.offset",
+    "metarouter.selection",
 ]
 
 

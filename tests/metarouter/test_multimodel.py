@@ -18,6 +18,9 @@ from metarouter.multimodel_data import make_multimodel_data
 CLIP = 0.01
 
 
+MIN_FINAL_WEIGHT = 0.01  # documented default floor, written here independently
+
+
 def reference_meta_router(X, quality, comparisons, folds, ref, k, X_new):
     """m_hat_k at X_new: R-learner shift and eq. 6 with linear models, given folds."""
     gs = np.flatnonzero(~np.isnan(quality[:, k]) & ~np.isnan(quality[:, ref]))
@@ -37,7 +40,12 @@ def reference_meta_router(X, quality, comparisons, folds, ref, k, X_new):
         p[te] = pm.predict_proba(Xk[te])[:, list(pm.classes_).index(1)]
     p = np.clip(p, CLIP, 1 - CLIP)
     t_res = t - p
-    shift = LinearRegression().fit(Xk, (o - gamma) / t_res, sample_weight=t_res**2)
+    # the R-learner's final stage with a user's model leaves out rows whose R-loss
+    # weight (t - p)^2 is below 0.01 (RLearner(min_final_weight="auto"))
+    keep = t_res**2 >= MIN_FINAL_WEIGHT
+    shift = LinearRegression().fit(
+        Xk[keep], ((o - gamma) / t_res)[keep], sample_weight=t_res[keep] ** 2
+    )
     target = o.copy()
     is_pb = t == 0
     target[is_pb] = o[is_pb] + shift.predict(Xk[is_pb])
@@ -130,12 +138,12 @@ def test_recovers_known_gains_where_pooling_does_not(learner):
     assert np.all(mse_meta < 0.5 * var)
 
 
-def test_decision_function_and_route_rule():
+def test_routing_score_and_route_rule():
     data = make_multimodel_data(n_gs=60, n_pb=150, n_test=40, random_state=2)
     router = MultiModelRouter(linear_template(), random_state=0)
     router.fit(data.X, data.quality, data.comparisons, models=data.models)
     gain = router.predict(data.X_test)
-    score = router.decision_function(data.X_test, w=0.1, cost=data.cost)
+    score = router.routing_score(data.X_test, w=0.1, cost=data.cost)
     np.testing.assert_allclose(score, gain - 0.1 * (data.cost - data.cost[0]))
     per_query = np.tile(data.cost, (40, 1)) * 2.0
     np.testing.assert_array_equal(

@@ -227,35 +227,35 @@ def test_overlap_drops_pb_rows_outside_the_common_support():
     np.testing.assert_allclose(router.predict(X), manual.predict(X), atol=1e-10)
 
 
-def test_decision_function_and_route_follow_eq_4():
+def test_routing_score_and_route_follow_eq_4():
     X, y, s, _, _ = _linear_design(seed=9, n=300)
     router = GSOnlyRouter(LinearRegression()).fit(X, y, s)
     m_hat = router.predict(X)
-    np.testing.assert_allclose(router.decision_function(X), m_hat)
-    np.testing.assert_allclose(router.decision_function(X, w=0.7), m_hat - 0.7)
+    np.testing.assert_allclose(router.routing_score(X), m_hat)
+    np.testing.assert_allclose(router.routing_score(X, w=0.7), m_hat - 0.7)
     np.testing.assert_allclose(
-        router.decision_function(X, w=0.7, cost=UnitCost(3.0, 1.0)), m_hat - 1.4
+        router.routing_score(X, w=0.7, cost=UnitCost(3.0, 1.0)), m_hat - 1.4
     )
     per_query = np.linspace(0, 2, 300)
     np.testing.assert_allclose(
-        router.decision_function(X, w=0.5, cost=per_query), m_hat - 0.5 * per_query
+        router.routing_score(X, w=0.5, cost=per_query), m_hat - 0.5 * per_query
     )
     np.testing.assert_allclose(
-        router.decision_function(X, w=0.5, cost=lambda Z: Z[:, 0] ** 2),
+        router.routing_score(X, w=0.5, cost=lambda Z: Z[:, 0] ** 2),
         m_hat - 0.5 * X[:, 0] ** 2,
     )
     tokens = TokenCost(1e-3, 2e-3, 1e-4, 2e-4)
     diff = tokens.difference(np.full(300, 100), np.full(300, 50), np.full(300, 40))
     np.testing.assert_allclose(
-        router.decision_function(X, w=2.0, cost=diff), m_hat - 2.0 * diff
+        router.routing_score(X, w=2.0, cost=diff), m_hat - 2.0 * diff
     )
     np.testing.assert_array_equal(router.route(X, w=0.7), m_hat - 0.7 > 0)
     with pytest.raises(TypeError, match="token counts"):
-        router.decision_function(X, w=1.0, cost=tokens)
+        router.routing_score(X, w=1.0, cost=tokens)
     with pytest.raises(ValueError, match="`cost`"):
-        router.decision_function(X, w=1.0, cost=np.ones(5))
+        router.routing_score(X, w=1.0, cost=np.ones(5))
     with pytest.raises(ValueError, match="`w`"):
-        router.decision_function(X, w=np.nan)
+        router.routing_score(X, w=np.nan)
 
 
 def test_random_router_rate_and_reproducibility():
@@ -343,3 +343,21 @@ def test_recovery_study(n_pb):
             else:
                 # paired mean difference more than 3 standard errors below zero
                 assert diff.mean() + 3 * se < 0, (learner, baseline)
+
+
+def test_final_stage_parallelism_changes_nothing():
+    """Final model and step 2 run under the router's n_jobs (forests with
+    n_jobs=None use it); the fit is the same for every n_jobs."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    from metarouter.datasets import make_shift_data
+
+    data = make_shift_data(n_gs=30, n_pb=300, n_test=50, random_state=0)
+    rf = RandomForestRegressor(10, min_samples_leaf=5)
+    preds = [
+        MetaRouter("r", rf, scale=None, n_folds=2, n_jobs=jobs, random_state=0)
+        .fit(data.X, data.y, data.source)
+        .predict(data.X_test)
+        for jobs in (None, 2)
+    ]
+    np.testing.assert_array_equal(preds[0], preds[1])

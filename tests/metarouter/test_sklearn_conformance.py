@@ -23,15 +23,8 @@ from metarouter import (
     RandomRouter,
     RLearner,
 )
+from metarouter.offset import OffsetLearner
 
-# The routing API of issue 2 gives every router `decision_function` (eq. 4: the
-# routing score m_hat(q) - w cost), which scikit-learn does not expect of a
-# regressor. That one check is an expected failure; every other check must pass.
-_XFAIL = {
-    "check_regressors_no_decision_function": (
-        "routers expose decision_function (the routing score of eq. 4) by design"
-    ),
-}
 _SMALL_HGB = HistGradientBoostingRegressor(max_iter=10, max_depth=2)
 
 _ROUTERS = [
@@ -39,15 +32,20 @@ _ROUTERS = [
     PooledRouter(),
     GSOnlyRouter(),
     MetaRouter("dr", Ridge(), scale="wasserstein"),  # a linear, weight-exact model
+    MetaRouter("offset", Ridge(), scale="max"),
+    MetaRouter("dr-joint", Ridge()),
+    MetaRouter("auto", Ridge()),
 ]
 
 
-@parametrize_with_checks(_ROUTERS, expected_failed_checks=lambda est: _XFAIL)
+# The routing score of eq. 4 is `routing_score(X, w, cost)` (issue 12), not
+# `decision_function`, so every check passes with no expected failure.
+@parametrize_with_checks(_ROUTERS)
 def test_routers_pass_check_estimator(estimator, check):
     check(estimator)
 
 
-@pytest.mark.parametrize("cls", [RLearner, DRLearner, RandomRouter])
+@pytest.mark.parametrize("cls", [RLearner, DRLearner, OffsetLearner, RandomRouter])
 def test_parameter_checks_without_fit(cls):
     """The checks that never call fit(X, y) without a treatment."""
     name = cls.__name__
@@ -81,7 +79,17 @@ def test_cate_learners_clone_and_refit_identically(cls):
     assert not hasattr(clone(est), "cate_model_")  # clone drops fitted state
 
 
-@pytest.mark.parametrize("cls", [RLearner, DRLearner])
+def test_offset_learner_clones_and_refits_identically():
+    X, y, t, _ = _cate_data()
+    est = OffsetLearner(Ridge(alpha=2.0), Ridge(), n_folds=3, random_state=4)
+    twin = clone(est)
+    np.testing.assert_array_equal(
+        est.fit(X, y, t).predict(X), twin.fit(X, y, t).predict(X)
+    )
+    assert not hasattr(clone(est), "cate_model_")
+
+
+@pytest.mark.parametrize("cls", [RLearner, DRLearner, OffsetLearner])
 def test_cate_learners_not_fitted_error(cls):
     with pytest.raises(NotFittedError):
         cls().predict(np.zeros((3, 2)))

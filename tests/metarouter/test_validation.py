@@ -1,5 +1,7 @@
 """Bad input gives a ValueError/TypeError naming the argument; validators fuzzed."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,6 +12,7 @@ from sklearn.neighbors import KNeighborsRegressor
 from metarouter import DRLearner, GSOnlyRouter, MetaRouter, PooledRouter, RLearner
 from metarouter._crossfit import resolve_folds
 from metarouter._validation import check_binary, check_sample_weight, check_vector
+from metarouter.datasets import make_routing_data
 
 
 def _data(n=60, seed=0):
@@ -206,3 +209,36 @@ def test_resolve_folds_partitions_rows(labels):
         assert np.all(fold_ids[test] == k)
     pairs_ids, _ = resolve_folds([(tr, te) for tr, te in splits], n)
     np.testing.assert_array_equal(pairs_ids, fold_ids)
+
+
+@pytest.mark.parametrize("cls", [MetaRouter, PooledRouter, GSOnlyRouter])
+def test_one_row_or_one_gs_row_is_an_error(cls):
+    """Issue 12: a fit on one row (or one GS row) returned a constant silently."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(50, 3)), rng.normal(size=50)
+    with pytest.raises(ValueError, match="1 sample"):
+        cls().fit(X[:1], y[:1])
+    s = np.zeros(50, dtype=int)
+    s[0] = 1
+    with pytest.raises(ValueError, match="single gold-standard row"):
+        cls().fit(X, y, s)
+
+
+@pytest.mark.filterwarnings("ignore:.*propensities were clipped")
+@pytest.mark.parametrize("cls", [MetaRouter, PooledRouter, GSOnlyRouter])
+def test_extreme_gs_scale_gives_the_same_router(cls):
+    """Issue 12: GS outcomes times 1e160 gave constant predictions and a warning
+    that the scale was undefined. Variance alignment makes the router invariant
+    to the GS unit: predictions scale by 1e160 and nothing else changes (up to
+    the rounding of 1e160 against the power of two used inside: 1e-8 of the
+    prediction range)."""
+    data = make_routing_data(n_gs=60, n_pb=300, n_test=100, d=5, random_state=0)
+    y = data.y.copy()
+    y[data.source == 1] *= 1e160
+    ref = cls(random_state=0).fit(data.X, data.y, data.source).predict(data.X_test)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no misleading warning
+        warnings.filterwarnings("ignore", message=".*propensities were clipped")
+        big = cls(random_state=0).fit(data.X, y, data.source).predict(data.X_test)
+    assert np.ptp(ref) > 0
+    np.testing.assert_allclose(big / 1e160, ref, rtol=0, atol=1e-8 * np.ptp(ref))

@@ -1,0 +1,223 @@
+"""Honest model selection on held-out gold-standard rows.
+
+GS rows are unbiased for the quality gain ``m``: for any ``m_hat`` fitted
+without a GS row ``(q, r)``, ``E[(r - m_hat(q))^2] = E[(m(q) - m_hat(q))^2] +
+Var(noise)``. The noise term is common to every candidate, so the held-out GS
+error ranks candidates by their mean squared error of ``m`` on the GS query
+distribution. This module holds that error as a scikit-learn metric and
+scorer (``source`` routed through metadata routing), folds stratified by the
+source, and the cross-fitted selection behind ``MetaRouter(cate_learner="auto")``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.metrics import make_scorer
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from metarouter._validation import check_binary, check_lengths, check_vector
+
+__all__ = [
+    "CANDIDATES",
+    "gs_mean_squared_error",
+    "make_gs_scorer",
+    "select_learner",
+    "source_folds",
+]
+
+#: the learners ``cate_learner="auto"`` chooses among ("gs-only": no correction)
+CANDIDATES = ("r", "dr-split", "dr-joint", "offset", "gs-only")
+_SHARES_PROPENSITY = ("dr-split", "dr-joint")
+
+
+def gs_mean_squared_error(y_true, y_pred, *, source=None, sample_weight=None):
+    """Mean squared error over the gold-standard rows (``source == 1``) only.
+
+    On held-out GS rows this is ``MSE(m_hat) + Var(noise)`` on the GS query
+    distribution (PB outcomes are biased for ``m`` and are not scored).
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        Observed outcomes and predictions ``m_hat``.
+    source : array-like of shape (n_samples,)
+        1 for GS rows, 0 for PB rows. Required: without it GS and PB rows
+        cannot be told apart.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Row weights.
+
+    Returns
+    -------
+    mse : float
+
+    Examples
+    --------
+    >>> from metarouter.selection import gs_mean_squared_error
+    >>> gs_mean_squared_error([1.0, 5.0, 0.0], [0.0, 0.0, 0.0], source=[1, 0, 1])
+    0.5
+    """
+    if source is None:
+        raise TypeError(
+            "gs_mean_squared_error needs `source` (1 = GS row, 0 = PB row); with "
+            "a scorer, enable metadata routing (sklearn.set_config("
+            "enable_metadata_routing=True)) and request it with "
+            "set_score_request(source=True) / set_fit_request(source=True)."
+        )
+    check_lengths(y_true=y_true, y_pred=y_pred, source=source)
+    y_true = check_vector(y_true, "y_true")
+    y_pred = check_vector(y_pred, "y_pred", y_true.shape[0])
+    gs = check_binary(source, "source", y_true.shape[0], require_both=False) == 1
+    if not np.any(gs):
+        raise ValueError("`source` has no GS rows (1) to score.")
+    w = np.ones(y_true.shape[0]) if sample_weight is None else sample_weight
+    w = check_vector(w, "sample_weight", y_true.shape[0])[gs]
+    return float(np.average((y_true[gs] - y_pred[gs]) ** 2, weights=w))
+
+
+def make_gs_scorer():
+    """A scorer (negated :func:`gs_mean_squared_error`) for scikit-learn's tools.
+
+    With metadata routing enabled, the scorer requests ``source`` (and the
+    estimator should request it for ``fit``)::
+
+        sklearn.set_config(enable_metadata_routing=True)
+        search = GridSearchCV(
+            MetaRouter().set_fit_request(source=True),
+            {"cate_learner": ["r", "offset"]},
+            scoring=make_gs_scorer(),
+            cv=source_folds(source, 5, random_state=0),
+        ).fit(X, y, source=source)
+
+    Without routing the scorer is called without ``source`` and raises.
+
+    Examples
+    --------
+    >>> from metarouter.selection import make_gs_scorer
+    >>> make_gs_scorer()._sign
+    -1
+    """
+    import sklearn
+
+    scorer = make_scorer(gs_mean_squared_error, greater_is_better=False)
+    if sklearn.get_config().get("enable_metadata_routing", False):
+        scorer = scorer.set_score_request(source=True)
+    return scorer
+
+
+def source_folds(source, n_splits=5, *, random_state=None):
+    """``(train, test)`` index pairs stratified by source (for ``cv=``).
+
+    Examples
+    --------
+    >>> from metarouter.selection import source_folds
+    >>> folds = source_folds([1, 1, 0, 0, 0, 0], 2, random_state=0)
+    >>> [int(sum(i < 2 for i in test)) for _, test in folds]
+    [1, 1]
+    """
+    s = check_binary(source, "source", require_both=False)
+    skf = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    return list(skf.split(np.zeros(s.shape[0]), s))
+
+
+def select_learner(router, X, y, source, sample_weight=None, *, random_state=None):
+    """Choose a meta-router's step-1 learner by cross-fitted held-out GS error.
+
+    The GS rows are split into ``router.n_folds`` folds; for each fold every
+    candidate in :data:`CANDIDATES` is fitted (a clone of ``router`` with that
+    ``cate_learner``) on all rows but the fold's GS rows and predicts them.
+    Each GS row is thus scored once by every candidate; the candidate with the
+    smallest mean squared error wins. The DR candidates reuse the R
+    candidate's folds and propensities (same results, one propensity fit).
+
+    Parameters
+    ----------
+    router : MetaRouter
+        Its parameters (base models, folds, scale, overlap) are kept.
+    X, y, source, sample_weight : arrays
+        Validated training data (``source`` a 0/1 integer array).
+    random_state : int or None
+        Seeds the selection folds and the candidates.
+
+    Returns
+    -------
+    name : str
+        The chosen candidate.
+    cv_results : dict of ndarray
+        ``learner``, ``mean_gs_mse`` (held-out GS MSE, noise included),
+        ``se_gs_mse`` (its standard error over GS rows), ``diff_vs_best`` and
+        ``se_diff_vs_best`` (paired difference to the chosen candidate and its
+        standard error), ``rank`` (1 = chosen).
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression, Ridge
+    >>> from metarouter import MetaRouter
+    >>> from metarouter.datasets import make_shift_data
+    >>> data = make_shift_data(n_gs=40, n_pb=400, n_test=10, random_state=0)
+    >>> router = MetaRouter("auto", Ridge(), propensity_model=LogisticRegression(),
+    ...                     n_folds=2, scale=None, random_state=0)
+    >>> router.fit(data.X, data.y, data.source).selected_learner_ in CANDIDATES
+    True
+    """
+    n_folds = router.n_folds
+    gs_rows = np.flatnonzero(source == 1)
+    if n_folds is None or gs_rows.size < 2 * n_folds:
+        raise ValueError(
+            f"cate_learner='auto' needs at least 2 GS rows (`source` == 1) per "
+            f"selection fold: {gs_rows.size} GS rows for n_folds={n_folds}; "
+            "reduce `n_folds` or add GS rows."
+        )
+    if not np.any(source == 0):
+        raise ValueError(
+            "cate_learner='auto' needs PB rows (`source` == 0) to choose a "
+            "correction for."
+        )
+    seed = int(np.random.default_rng(random_state).integers(2**31 - 1))
+    kf = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    errors = np.full((len(CANDIDATES), gs_rows.size), np.nan)
+    w_gs = None if sample_weight is None else sample_weight[gs_rows]
+    for k, (_, held) in enumerate(kf.split(gs_rows)):
+        train = np.setdiff1d(np.arange(X.shape[0]), gs_rows[held])
+        sw = None if sample_weight is None else sample_weight[train]
+        shared = {}
+        for j, name in enumerate(CANDIDATES):
+            est = clone(router).set_params(cate_learner=name, random_state=seed + k)
+            kwargs = {}
+            if name in _SHARES_PROPENSITY and shared and router.overlap is None:
+                kwargs = shared
+            est.fit(X[train], y[train], source[train], sw, **kwargs)
+            if name == "r" and router.overlap is None:
+                shared = {
+                    "folds": est.cate_learner_.folds_,
+                    "propensity": est.cate_learner_.propensity_,
+                }
+            pred = est.predict(X[gs_rows[held]])
+            errors[j, held] = (y[gs_rows[held]] - pred) ** 2
+    return _choose(errors, w_gs)
+
+
+def _choose(errors, weights):
+    """Mean held-out error per candidate, its SE, and the chosen candidate."""
+    n = errors.shape[1]
+    w = np.ones(n) if weights is None else np.asarray(weights, float)
+    w = w / w.sum()
+    mean = errors @ w
+    # SE of a weighted mean: sqrt(sum w_i^2 (e_i - mean)^2) (w normalised)
+    se = np.sqrt(((errors - mean[:, None]) ** 2) @ (w**2))
+    best = int(np.argmin(mean))
+    diff = errors - errors[best]
+    diff_mean = diff @ w
+    diff_se = np.sqrt(((diff - diff_mean[:, None]) ** 2) @ (w**2))
+    order = np.argsort(mean, kind="stable")
+    rank = np.empty(len(CANDIDATES), dtype=int)
+    rank[order] = np.arange(1, len(CANDIDATES) + 1)
+    results = {
+        "learner": np.array(CANDIDATES),
+        "mean_gs_mse": mean,
+        "se_gs_mse": se,
+        "diff_vs_best": diff_mean,
+        "se_diff_vs_best": diff_se,
+        "rank": rank,
+    }
+    return CANDIDATES[best], results

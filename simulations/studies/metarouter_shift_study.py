@@ -1,0 +1,299 @@
+"""Study ``metarouter-shift``: which step-1 learner wins where GS rows are scarce and shifted.
+
+The process is :func:`metarouter.datasets.make_shift_data`: GS queries centred ``shift``
+standard deviations to one side of the PB (and test) queries on one feature, a judge bias
+on a feature the quality gain does not use, outcome noise sd 0.5. Per round every
+meta-router variant (R, DR with split and joint outcome models, offset, GS-only, pooled,
+and ``auto``, which chooses among the first five by held-out GS error) is fitted with the
+same base learner and scored by its test MSE of the true ``m``. Each round also draws
+fresh held-out GS rows and reports, for every router, the 95% interval of its efficiency
+gain over random routing at PMUR 0.3 on the test queries (classical and PPI++, with the
+known importance weights), so the summary shows the intervals' coverage and widths.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simulations.studies import _common
+
+ROUTERS = ("r", "dr-split", "dr-joint", "offset", "gs-only", "pooled", "auto")
+SETTING = ("shift", "n_gs", "learner")
+PMUR = 0.3
+
+
+def make_configs(quick: bool = False, data_dir: str | None = None) -> list[dict]:
+    """The grid: GS share and covariate shift, forests (the paper's recipe) and boosting.
+
+    Full: ``n_gs`` in {50, 100, 300} against 3000 PB rows (1.6% to 9% GS), ``shift`` in
+    {0, 0.5, 1}, learner in {random forest (200 trees, min leaf 5), boosting (the
+    library's default)}, 5 cross-fitting folds. Quick: ``n_gs = 50`` against 1000 PB
+    rows, the three shifts, a 40-tree forest, 2 folds (3 rounds: about 8 minutes on 2
+    shared cores).
+    """
+    if data_dir is not None:
+        raise ValueError(
+            "the metarouter-shift study runs on simulated data only (its truth, the "
+            "quality gain m, must be known); drop --data."
+        )
+    if quick:
+        return [
+            {
+                "n_gs": 50,
+                "n_pb": 1000,
+                "n_test": 1000,
+                "shift": s,
+                "learner": "rf_small",
+                "n_folds": 2,
+                "n_holdout": 200,
+            }
+            for s in (0.0, 0.5, 1.0)
+        ]
+    return [
+        {
+            "n_gs": n,
+            "n_pb": 3000,
+            "n_test": 2000,
+            "shift": s,
+            "learner": lr,
+            "n_folds": 5,
+            "n_holdout": 300,
+        }
+        for lr in ("rf", "default")
+        for s in (0.0, 0.5, 1.0)
+        for n in (50, 100, 300)
+    ]
+
+
+def _model(name: str):
+    if name == "default":
+        return None
+    from sklearn.ensemble import RandomForestRegressor
+
+    trees = 40 if name == "rf_small" else 200
+    return RandomForestRegressor(trees, min_samples_leaf=5, n_jobs=1)
+
+
+def _fit(name: str, config: dict, data, seed: int):
+    import metarouter as mr
+
+    model = _model(config["learner"])
+    if name == "pooled":
+        return mr.PooledRouter(model, scale=None, random_state=seed).fit(
+            data.X, data.y, data.source
+        )
+    return mr.MetaRouter(
+        name, model, scale=None, n_folds=config["n_folds"], random_state=seed
+    ).fit(data.X, data.y, data.source)
+
+
+def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
+    """One round: per router, the test MSE of ``m`` and its EG intervals at PMUR 0.3."""
+    from metarouter.datasets import make_shift_data
+    from metarouter.inference import functional_interval, top_share_rule
+
+    s_data, s_hold, s_fit = _common.child_ints(seed, 3)
+    data = make_shift_data(
+        config["n_gs"],
+        config["n_pb"],
+        config["n_test"],
+        shift=config["shift"],
+        random_state=s_data,
+    )
+    # fresh GS rows from the same GS distribution, never seen by the routers
+    hold = make_shift_data(
+        config["n_holdout"], 0, 1, shift=config["shift"], random_state=s_hold
+    )
+    rows = []
+    for name in ROUTERS:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*propensities were clipped")
+            router = _fit(name, config, data, s_fit)
+        m_test = router.predict(data.X_test)
+        m_hold = router.predict(hold.X)
+        thr = top_share_rule(m_test, PMUR)
+        g_test = (m_test > thr) - PMUR
+        g_hold = (m_hold > thr) - PMUR
+        truth = float(np.mean(g_test * data.m_test))
+        row = {
+            "router": name,
+            "m_mse": float(np.mean((m_test - data.m_test) ** 2)),
+            "chosen": getattr(router, "selected_learner_", name),
+            "eg_true": truth,
+        }
+        for method in ("classical", "ppi"):
+            ci = functional_interval(
+                g_hold,
+                hold.y,
+                m_hat_gs=m_hold,
+                g_target=g_test,
+                m_hat_target=m_test,
+                weights=hold.target_weight,
+                method=method,
+            )
+            row[f"eg_{method}"] = ci.estimate
+            row[f"width_{method}"] = ci.width
+            row[f"covered_{method}"] = bool(ci.lower <= truth <= ci.upper)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Headline (MSE of ``m`` per router with its SE, and the winner), auto's choices, intervals.
+
+    ``headline``: per setting, the mean test MSE of ``m_hat`` of every router over rounds
+    (``se`` its standard error) and ``best``, the router with the smallest mean.
+    ``auto_choices``: how often ``auto`` chose each learner. ``intervals``: coverage of the
+    95% intervals of the EG over random at PMUR 0.3 and the PPI / classical width ratio.
+    """
+    by = [c for c in SETTING if c in rows.columns]
+    g = rows.groupby(by + ["router"], sort=True)["m_mse"]
+    table = g.mean().unstack("router")
+    se = (g.std(ddof=1) / np.sqrt(g.count())).unstack("router")
+    order = [r for r in ROUTERS if r in table.columns]
+    head = table[order].copy()
+    head["best"] = table[[r for r in order if r != "auto"]].idxmin(axis=1)
+    best_mse = table[[r for r in order if r != "auto"]].min(axis=1)
+    head["auto/best"] = table["auto"] / best_mse if "auto" in table else np.nan
+    head["auto/gs-only"] = (
+        table["auto"] / table["gs-only"] if "auto" in table else np.nan
+    )
+    head["rounds"] = g.count().unstack("router").iloc[:, 0]
+    head = head.reset_index()
+    se = se[order].add_prefix("se_").reset_index()
+    auto = rows[rows["router"] == "auto"]
+    choices = (
+        auto.groupby(by)["chosen"].value_counts().unstack(fill_value=0).reset_index()
+    )
+    iv = rows.groupby(by + ["router"], as_index=False).agg(
+        coverage_classical=("covered_classical", "mean"),
+        coverage_ppi=("covered_ppi", "mean"),
+        width_classical=("width_classical", "mean"),
+        width_ppi=("width_ppi", "mean"),
+        rounds=("covered_ppi", "size"),
+    )
+    iv["width_ratio"] = iv["width_ppi"] / iv["width_classical"]
+    return {"headline": head, "se": se, "auto_choices": choices, "intervals": iv}
+
+
+def figures(rows: pd.DataFrame) -> dict:
+    """Test MSE of ``m`` against the shift, one panel per GS size, one figure per learner."""
+    from simulations import plotting
+
+    by = ["shift", "n_gs", "learner", "router"]
+    g = rows.groupby(by, as_index=False)["m_mse"]
+    stats = g.mean()
+    se = g.std(ddof=1)["m_mse"].fillna(0) / np.sqrt(g.count()["m_mse"])
+    stats["low"] = stats["m_mse"] - 1.96 * se
+    stats["high"] = stats["m_mse"] + 1.96 * se
+    figs = {}
+    for learner, sub in stats.groupby("learner"):
+        figs[f"shift_mse_{learner}.png"] = plotting.line_panels(
+            sub,
+            x="shift",
+            y="m_mse",
+            low="low",
+            high="high",
+            hue="router",
+            panel="n_gs",
+            panel_label="GS rows",
+            hue_order=[r for r in ROUTERS if r in set(sub["router"])],
+            xlabel="covariate shift of GS queries (sd)",
+            ylabel="test MSE of m_hat (95% band over rounds)",
+            title=f"Step-1 learners under covariate shift - {learner}",
+        )
+    return figs
+
+
+def plot(rows: pd.DataFrame, directory: Path) -> list[Path]:
+    """Write :func:`figures` as PNG files into ``directory``."""
+    return _common.save_all(figures(rows), directory)
+
+
+# --------------------------------------------------------------------------- coverage
+def coverage_table(
+    reps: int = 500,
+    *,
+    shifts=(0.0, 0.5, 1.0),
+    sizes=(100, 300),
+    n_target: int = 2000,
+    pmur: float = PMUR,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Monte Carlo coverage of the 95% intervals of :mod:`metarouter.inference`.
+
+    Two routers are fitted once on a training draw of :func:`make_shift_data`: A, the
+    offset meta-router, and B, the GS-only router. Their rules (top ``pmur`` share by
+    ``m_hat``) are fixed with thresholds from 200,000 target queries, which also give
+    the true values ``E_target[g m]`` of A's per-query efficiency, A's gain over random
+    routing and A's paired difference to B. Each replication draws ``n`` fresh GS rows
+    (from the shifted GS distribution, with the known importance weights) and
+    ``n_target`` target queries; the table reports, per setting, quantity and method,
+    the share of replications whose interval covers the truth and the mean width
+    (``width_ratio``: PPI / classical).
+    """
+    import metarouter as mr
+    from metarouter.datasets import make_shift_data
+    from metarouter.inference import functional_interval
+
+    rows = []
+    for shift in shifts:
+        train = make_shift_data(shift=shift, random_state=seed)
+        a = mr.MetaRouter("offset", scale=None, random_state=seed)
+        a.fit(train.X, train.y, train.source)
+        b = mr.GSOnlyRouter(random_state=seed).fit(train.X, train.y, train.source)
+        big = make_shift_data(1, 0, 200_000, shift=shift, random_state=seed + 1)
+        ma, mb = a.predict(big.X_test), b.predict(big.X_test)
+        ta, tb = np.quantile(ma, 1 - pmur), np.quantile(mb, 1 - pmur)
+        rules = {
+            "efficiency": lambda pa, pb, ta=ta: (pa > ta).astype(float),
+            "gain_vs_random": lambda pa, pb, ta=ta: (pa > ta) - pmur,
+            "a_minus_b": lambda pa, pb, ta=ta, tb=tb: (
+                (pa > ta).astype(float) - (pb > tb)
+            ),
+        }
+        truth = {k: float(np.mean(g(ma, mb) * big.m_test)) for k, g in rules.items()}
+        for n in sizes:
+            rng = np.random.default_rng([seed, n, int(10 * shift)])
+            stats = {}
+            for _ in range(reps):
+                draw = make_shift_data(
+                    n, 0, n_target, shift=shift, random_state=int(rng.integers(2**31))
+                )
+                pa_gs, pb_gs = a.predict(draw.X), b.predict(draw.X)
+                pa_t, pb_t = a.predict(draw.X_test), b.predict(draw.X_test)
+                for k, g in rules.items():
+                    for method in ("classical", "ppi"):
+                        ci = functional_interval(
+                            g(pa_gs, pb_gs),
+                            draw.y,
+                            m_hat_gs=pa_gs,
+                            g_target=g(pa_t, pb_t),
+                            m_hat_target=pa_t,
+                            weights=draw.target_weight if shift else None,
+                            method=method,
+                        )
+                        hit = ci.lower <= truth[k] <= ci.upper
+                        stats.setdefault((k, method), []).append((hit, ci.width))
+            for k in rules:
+                cl = np.array(stats[k, "classical"])
+                pp = np.array(stats[k, "ppi"])
+                rows.append(
+                    {
+                        "shift": shift,
+                        "n_gs": n,
+                        "quantity": k,
+                        "truth": truth[k],
+                        "coverage_classical": cl[:, 0].mean(),
+                        "coverage_ppi": pp[:, 0].mean(),
+                        "width_classical": cl[:, 1].mean(),
+                        "width_ppi": pp[:, 1].mean(),
+                        "width_ratio": pp[:, 1].mean() / cl[:, 1].mean(),
+                        "reps": reps,
+                    }
+                )
+    return pd.DataFrame(rows)
