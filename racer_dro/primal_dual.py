@@ -176,6 +176,7 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint):
     st = engine.state(theta)
     records = []
     best, stalls = math.inf, 0
+    values = []  # objective after each accepted step (stall detection)
     beta, budget = engine.beta, engine.budget
     for it in range(max_iter):
         if joint:
@@ -223,6 +224,12 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint):
                 break
             t *= 0.5
         if not accepted:
+            ok = dpi <= 1e-7 and fixed <= _FIXED_POINT_TOL
+            return st, records, ok, lam, grad_c, z
+        values.append(value)
+        if len(values) > 10 and values[-1] - values[-11] <= 1e-13 * (1 + abs(value)):
+            # ten accepted steps without progress above rounding: stalled (the
+            # worst case is near non-smooth, see the module notes)
             ok = dpi <= 1e-7 and fixed <= _FIXED_POINT_TOL
             return st, records, ok, lam, grad_c, z
         st = trial
