@@ -129,7 +129,8 @@ class _ConstantRouter(_RouterBase):
         """Validate the data and choose the arm; returns self.
 
         ``rewards`` and ``costs`` are optional: with them the arm is the one with
-        the smallest (largest) mean training cost, without them arm 0 (arm K - 1).
+        the smallest (largest) mean training cost (ties: the first (last) arm),
+        without them arm 0 (arm K - 1).
 
         Attributes set: ``arm_`` (the arm), ``classes_``, ``arm_names_``.
         """
@@ -139,7 +140,7 @@ class _ConstantRouter(_RouterBase):
         elif self._cheapest:
             self.arm_ = int(np.argmin(self.arm_costs_))
         else:
-            self.arm_ = int(np.argmax(self.arm_costs_))
+            self.arm_ = _dearest(self.arm_costs_)
         return self
 
     def predict_proba(self, X) -> np.ndarray:
@@ -235,7 +236,7 @@ class RandomJudgeRouter(_RouterBase):
             cheap_arm, dear_arm = 0, len(self.classes_) - 1
         else:
             cheap_arm = int(np.argmin(self.arm_costs_))
-            dear_arm = int(np.argmax(self.arm_costs_))
+            dear_arm = _dearest(self.arm_costs_)
         if (self.rate is None) == (self.budget is None):
             raise ValueError(
                 "give exactly one of `rate` and `budget`, got "
@@ -379,6 +380,11 @@ class KNNRouter(_RouterBase):
         proba = np.zeros_like(r_hat)
         proba[np.arange(choice.shape[0]), choice] = 1.0
         return proba
+
+
+def _dearest(mean_costs) -> int:
+    """The arm with the largest mean cost (ties: the last one, so equal costs give K - 1)."""
+    return len(mean_costs) - 1 - int(np.argmax(mean_costs[::-1]))
 
 
 def _choose(r_hat, c_hat, lam):
