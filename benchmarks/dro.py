@@ -89,8 +89,7 @@ def frozen_binary_problem(n: int, seed: int = 0, *, beta: float = BETA):
 
     rewards, costs = make_data(n, seed, n_arms=2)
     kw = {"beta": beta, "reward_temperature": 0.5, "cost_radius": RADIUS}
-    probe = FrozenProblem(rewards, costs, 1e9, **kw)
-    budget = probe.min_cost + 0.3 * (probe.all_reasoning_cost - probe.min_cost)
+    budget = make_problem(n, seed, beta=beta).budget  # the same budget as ours
     return FrozenProblem(rewards, costs, budget, **kw)
 
 

@@ -148,7 +148,9 @@ def tilt_kl(g: np.ndarray, logp: np.ndarray, q: np.ndarray, tau: float) -> float
     """
     c = float(q @ g)
     h = (g - c) / tau
-    kl = -float(q @ h) - float(logsumexp(logp - h))
+    a = logp - h
+    top = float(a.max())
+    kl = -float(q @ h) - (top + math.log(float(np.exp(a - top).sum())))
     return max(kl, 0.0)
 
 

@@ -26,7 +26,7 @@ __all__ = ["build_parser", "main"]
 
 PROG = "python -m simulations"
 SCRIPT = "routing-simulations"
-STUDY_NAMES = ("metarouter", "racer", "uncertainty")
+STUDY_NAMES = ("metarouter", "racer", "racer-models", "uncertainty")
 
 
 class _Parser(argparse.ArgumentParser):

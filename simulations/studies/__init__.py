@@ -2,11 +2,17 @@
 
 * ``metarouter``: efficiency gain of meta-routers over random routing (seed 003, section 4);
 * ``racer``: budget-constrained judge routing under distribution shift (seed 000);
+* ``racer-models``: K-arm RACER among RouterBench's 11 models (issue 11);
 * ``uncertainty``: routing uncertain pairs to a strong judge vs random routing (seed 002).
 """
 
 from simulations.engine import Study
-from simulations.studies import metarouter_study, racer_study, uncertainty_study
+from simulations.studies import (
+    metarouter_study,
+    racer_models_study,
+    racer_study,
+    uncertainty_study,
+)
 
 STUDIES: dict[str, Study] = {
     "metarouter": Study(
@@ -26,6 +32,15 @@ STUDIES: dict[str, Study] = {
         summarise=racer_study.summarise,
         plot=racer_study.plot,
         rounds=(5, 100),
+    ),
+    "racer-models": Study(
+        name="racer-models",
+        description="K-arm RACER among RouterBench's 11 models vs the single models' hull",
+        make_configs=racer_models_study.make_configs,
+        run_round=racer_models_study.run_round,
+        summarise=racer_models_study.summarise,
+        plot=racer_models_study.plot,
+        rounds=(5, 30),
     ),
     "uncertainty": Study(
         name="uncertainty",
