@@ -143,7 +143,7 @@ def tilt_kl(g: np.ndarray, logp: np.ndarray, q: np.ndarray, tau: float) -> float
     >>> g, logp = np.array([0.0, 1.0]), np.log([0.5, 0.5])
     >>> q, _ = exponential_tilt(g, logp, 1.0)
     >>> round(tilt_kl(g, logp, q, 1.0), 6)
-    0.053541
+    0.110944
     """
     c = float(q @ g)
     h = (g - c) / tau
@@ -375,6 +375,29 @@ def worst_case_min(
     if nominal or not np.any(g > 0):
         mean = float(p @ g)
         return MinSense(m + mean, p.copy(), math.inf, 0.0, m + mean, g, math.nan)
+    scale = float(g.max())
+    if not 1e-100 <= scale <= 1e100:
+        # V is positively homogeneous: V_delta(s g) = s V_delta(g) and
+        # V_tau(s g) = s V_{tau / s}(g); solving on g / s keeps every square and
+        # exponent finite (|f| ~ 1e154 overflowed Var(g) to inf)
+        res = worst_case_min(
+            g / scale,
+            p,
+            radius=radius,
+            temperature=None if temperature is None else temperature / scale,
+            tau_init=None if tau_init is None else tau_init / scale,
+            root=root,
+        )
+        return MinSense(
+            m + scale * res.value,
+            res.q,
+            scale * res.tau,
+            res.kl,
+            m + scale * res.expectation,
+            g,
+            scale * scale * res.variance,
+            radius,
+        )
     logp = _log_weights(p)
     if temperature is not None:
         tau = float(temperature)

@@ -93,7 +93,8 @@ _ROBUST = ("none", "reward", "cost", "both")
 _TOL = (
     1e-4  # stop when the weighted mean total-variation change of the policy is below it
 )
-_SE_FACTOR = 2.0  # validation budget check: cost <= budget + 2 standard errors
+_SE_FACTOR = 2.0
+_X_MAX = 1e50  # |X| beyond which the policy models fit constants (measured: 1e80 does)
 
 
 class _ConstantModel:
@@ -382,6 +383,15 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         base = clone(self._check_policy_model())
         frac, max_iter = self._check_scalars()
         X = validate_data(self, X, reset=True, dtype=float, ensure_all_finite=True)
+        top = float(np.max(np.abs(X))) if X.size else 0.0
+        if top > _X_MAX:
+            # squares and inner products of such features overflow float64: every
+            # classifier then fits a constant and the "converged" policy would be
+            # meaningless (issue 12)
+            raise ValueError(
+                f"`X` has entries up to {top:.3g}; features beyond {_X_MAX:g} overflow "
+                "the policy model's arithmetic: rescale them (e.g. StandardScaler)"
+            )
         rewards, costs = check_rewards_costs(rewards, costs, X.shape[0])
         names = check_arm_names(arm_names, rewards.shape[1])
         n = X.shape[0]

@@ -523,3 +523,16 @@ def test_k_arm_bad_input_names_the_argument():
         RacerRouter(3.0).fit(X, rewards[:, :1], costs[:, :1])
     with pytest.raises(ValueError, match="`budget`.*infeasible.*cheapest arm"):
         RacerRouter(0.5).fit(X, rewards, costs)
+
+
+def test_features_at_1e300_raise_rather_than_a_constant_converged_policy(small):
+    # issue 12: the classifiers overflow and fit constants; an error naming `X`
+    with pytest.raises(ValueError, match="`X` has entries up to .*e\\+300"):
+        RacerRouter(3.0, random_state=0).fit(
+            small.X * 1e300, small.rewards, small.costs
+        )
+    # a large but safe scale still routes (not a constant policy; measured std 0.45
+    # at scale 1 and 1e30, 0 at 1e80, where the logistic fits break down)
+    router = RacerRouter(3.0, robust="none", random_state=0)
+    router.fit(small.X * 1e30, small.rewards, small.costs)
+    assert router.predict_proba(small.X * 1e30)[:, 1].std() > 0.1
