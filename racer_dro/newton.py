@@ -25,11 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from racer_dro import formulas
+from racer_dro import _kernels, formulas
 from racer_dro.kl import MinSense, worst_case_curvature, worst_case_min
 
 __all__ = ["Engine", "State"]
 
+USE_KERNEL = True  # the numba kernel for the block solve (numpy is the reference)
 THETA_FLOOR = -50.0  # logits kept within 50 of each row's maximum: pi >= 2e-22 * max
 
 
@@ -149,7 +150,7 @@ class Engine:
                 cols.append(vec[:, None] * Cm)
                 coefs.append(lam * coef)
         Y = np.stack([grad, grad_c] + cols, axis=2)  # (n, K, m)
-        X, T = _block_solve(pi, beta * p, R, Cm, alpha, gamma, Y)
+        X, T = block_solve(pi, beta * p, R, Cm, alpha, gamma, Y)
         if cols:
             mu = len(cols)
             W = np.asarray(coefs)
@@ -173,7 +174,16 @@ class Engine:
         return Xs[:, :, 0], Ts[:, :, 0], -Xs[:, :, 1], -Ts[:, :, 1], grad, grad_c
 
 
-def _block_solve(pi, bp, R, Cm, alpha, gamma, Y):
+def block_solve(pi, bp, R, Cm, alpha, gamma, Y):
+    """The per-query block solve: the compiled kernel when numba is available."""
+    alpha = np.broadcast_to(np.asarray(alpha, dtype=float), bp.shape)
+    gamma = np.broadcast_to(np.asarray(gamma, dtype=float), bp.shape)
+    if USE_KERNEL and _kernels.available():
+        return _kernels.block_solve(pi, bp, R, Cm, alpha, gamma, Y)
+    return _block_solve_numpy(pi, bp, R, Cm, alpha, gamma, Y)
+
+
+def _block_solve_numpy(pi, bp, R, Cm, alpha, gamma, Y):
     """Solve ``M_i x_i + nu_i 1 = y_i``, ``1^T x_i = 0`` for every row and column of ``Y``.
 
     ``M_i = bp_i diag(1 / pi_i) + alpha_i r_i r_i^T + gamma_i c_i c_i^T``. Woodbury:
