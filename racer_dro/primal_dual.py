@@ -191,7 +191,10 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint):
                 step, dtheta, z, ztheta, dec, grad_c, lam, st.cost, budget, beta
             )
         dpi = float(np.max(np.abs(step))) if step.size else 0.0
-        fixed = engine.fixed_point_residual(st, lam)
+        # the closed-form primal step must reproduce the policy at an optimum; it
+        # costs a softmax over (n, K), so it is evaluated only once the step is small
+        small = dpi <= max(tol, 1e-7)
+        fixed = engine.fixed_point_residual(st, lam) if small else math.inf
         records.append(
             {
                 "iteration": it,
