@@ -38,7 +38,7 @@ import pandas as pd
 
 from racer_dro import formulas
 from racer_dro._validation import check_finite, check_positive
-from racer_dro.newton import Engine, softmax_logits
+from racer_dro.newton import Engine, block_solve, softmax_logits
 from racer_dro.problem import RoutingProblem, Solution, make_solution
 
 __all__ = [
@@ -275,33 +275,94 @@ def _full_policy(problem, engine, st, lam):
     return pi
 
 
+def _frozen_tilts(problem, policy):
+    """Each side's tilt ``(tau, m, L)`` at ``policy`` (``None`` when nominal or degenerate):
+    the worst-case ratio of a row with values ``f`` is ``exp(-(s f - m) / tau - L)``, ``s = +-1``."""
+    p = np.asarray(problem.weights)
+    support = p > 0
+    out = []
+    for sign, values, worst in (
+        (1.0, problem.reward_values(policy), problem.worst_case_reward(policy)),
+        (-1.0, problem.cost_values(policy), problem.worst_case_cost(policy)),
+    ):
+        tau = worst.temperature
+        if not (0 < tau < math.inf):
+            out.append(None)
+            continue
+        fs = sign * values
+        m = float(fs[support].min())
+        a = np.log(p[support]) - (fs[support] - m) / tau
+        top = float(a.max())
+        out.append((tau, m, top + math.log(float(np.exp(a - top).sum()))))
+    return out
+
+
+def _solve_rows(R, Cm, lam, beta, tilts, theta, tol=1e-10, max_iter=100):
+    """Each row's own problem with the tilts frozen, by per-row damped Newton.
+
+    Row ``i`` maximises ``-tau_r w_r(pi_i) - lambda tau_c w_c(pi_i) + beta H(pi_i)``
+    with ``w = exp(-(s f_i(pi_i) - m) / tau - L)`` (a nominal side contributes the
+    linear ``+- f_i(pi_i)``): strictly concave, optimality = the row's primal step
+    with its worst-case ratio following its own policy. This is the limit of a
+    row's problem as its weight tends to 0 (zero-weight rows), and with the tilts
+    of a subsample's solution a warm start for large problems. The Hessian is the
+    block of :mod:`racer_dro.newton` (no global coupling): ``O(n K)`` per step.
+    """
+    n = R.shape[0]
+    ones = np.ones(n)
+
+    def parts(theta):
+        theta, pi, log_pi = softmax_logits(theta)
+        value = -beta * np.einsum("ij,ij->i", pi, log_pi)
+        grad = -beta * log_pi
+        curv = []
+        for sign, table, scale, tilt in (
+            (1.0, R, 1.0, tilts[0]),
+            (-1.0, Cm, lam, tilts[1]),
+        ):
+            f = np.einsum("ij,ij->i", pi, table)
+            if tilt is None:
+                value = value + sign * scale * f
+                grad = grad + sign * scale * table
+                curv.append(np.zeros(n))
+                continue
+            tau, m, L = tilt
+            w = np.exp(np.minimum(-(sign * f - m) / tau - L, 700.0))
+            value = value - scale * tau * w
+            grad = grad + sign * scale * w[:, None] * table
+            curv.append(scale * w / tau)
+        return theta, pi, value, grad, curv
+
+    theta, pi, value, grad, curv = parts(theta)
+    for _ in range(max_iter):
+        X, T = block_solve(pi, beta * ones, R, Cm, curv[0], curv[1], grad[:, :, None])
+        step, dtheta = X[:, :, 0], T[:, :, 0]
+        if np.max(np.abs(step)) <= tol:
+            break
+        dec = np.einsum("ij,ij->i", grad, step)
+        t = np.ones(n)
+        new_theta = theta + dtheta
+        for _ in range(40):
+            trial = parts(new_theta)
+            ok = trial[2] >= value + 1e-4 * t * dec - 1e-15 * (1 + np.abs(value))
+            if ok.all():
+                break
+            t = np.where(ok, t, 0.5 * t)
+            new_theta = np.where(ok[:, None], new_theta, theta + t[:, None] * dtheta)
+        theta, pi, value, grad, curv = trial
+    return theta
+
+
 def _fill_zero_weight(problem, policy, active, lam):
-    """A zero-weight row does not enter the problem; its limit as its weight tends to 0
-    is the fixed point of its own primal step (the worst-case ratios follow its own
-    policy through the frozen tilt): found by damped fixed-point iteration."""
+    """A zero-weight row does not enter the problem; it gets the limit of its own optimum
+    as its weight tends to 0 (:func:`_solve_rows` with the solution's tilts)."""
     pi = np.array(policy, dtype=float)
     zero = ~active
     pi[zero] = 1.0 / problem.n_arms
-    worst_r = problem.worst_case_reward(pi)
-    worst_c = problem.worst_case_cost(pi)
+    tilts = _frozen_tilts(problem, pi)
     R, Cm = problem.rewards[zero], problem.costs[zero]
-    full = pi.copy()
-    theta = np.zeros_like(R)
-    for _ in range(2000):
-        full[zero] = pi[zero]
-        w_r = _ratios_off_support(problem, problem.reward_values(full), 1.0, worst_r)[
-            zero
-        ]
-        w_c = _ratios_off_support(problem, problem.cost_values(full), -1.0, worst_c)[
-            zero
-        ]
-        target = formulas.arm_scores(R, Cm, w_r, w_c, lam) / problem.beta
-        new = 0.5 * theta + 0.5 * target
-        done = np.max(np.abs(new - theta)) <= 1e-12 * (1 + np.max(np.abs(theta)))
-        theta = new
-        pi[zero] = formulas.softmax_policy(theta)
-        if done:
-            break
+    theta = _solve_rows(R, Cm, lam, problem.beta, tilts, np.zeros_like(R), tol=1e-13)
+    pi[zero] = softmax_logits(theta)[1]
     return pi
 
 
@@ -358,10 +419,14 @@ def _distances_to_final(history, thetas, theta_star, lam_star, p):
 
 
 def _subsample_start(problem, engine, constrained, method):
-    """The multiplier of an evenly spaced tenth of the rows (large problems), else 0."""
+    """``(lambda, theta)`` from an evenly spaced tenth of the rows (large problems).
+
+    The subsample's multiplier, and each row's own optimum with the subsample
+    solution's tilts frozen (:func:`_solve_rows`): a start from which a few
+    full-size Newton steps remain. ``(0, None)`` for small problems."""
     n = engine.p.shape[0]
     if n <= _SUBSAMPLE_ABOVE:
-        return 0.0
+        return 0.0, None
     size = max(n // _SUBSAMPLE_FACTOR, 2)
     rows = np.flatnonzero(engine.active)[np.linspace(0, n - 1, size).astype(int)]
     try:
@@ -376,9 +441,17 @@ def _subsample_start(problem, engine, constrained, method):
                 sub, tol=1e-6, max_iter=200, constrained=constrained, method=method
             )
     except ValueError:  # e.g. the budget is infeasible on the subsample
-        return 0.0
+        return 0.0, None
     lam = float(sol.multiplier)
-    return lam if math.isfinite(lam) else 0.0
+    if not math.isfinite(lam):
+        return 0.0, None
+    tilts = _frozen_tilts(sub, sol.policy)
+    theta0 = _initial_logits(engine, lam)
+    # only a start: the full-size Newton refines it, so 1e-6 will do
+    theta = _solve_rows(
+        engine.rewards, engine.costs, lam, engine.beta, tilts, theta0, tol=1e-6
+    )
+    return lam, theta
 
 
 def solve_primal_dual(
@@ -452,12 +525,11 @@ def solve_primal_dual(
             "method='nested' (or 'auto') with `constrained=True`"
         )
     engine = Engine(problem)
-    lam0 = _subsample_start(problem, engine, constrained, method)
-    theta = (
-        _initial_logits(engine, lam0)
-        if init is None
-        else _init_from_policy(problem, engine, init)
-    )
+    lam0, theta = _subsample_start(problem, engine, constrained, method)
+    if init is not None:
+        theta = _init_from_policy(problem, engine, init)
+    elif theta is None:
+        theta = _initial_logits(engine, lam0)
     if method != "nested" and not constrained:
         step_tol = max(min(tol, 1e-10) * 1e-2, 1e-14)
         cap = 100 if method == "auto" else 500
