@@ -447,9 +447,9 @@ def _subsample_start(problem, engine, constrained, method):
         return 0.0, None
     tilts = _frozen_tilts(sub, sol.policy)
     theta0 = _initial_logits(engine, lam)
-    # only a start: the full-size Newton refines it, so 1e-6 will do
+    # only a start: the full-size Newton refines it, so a policy to 1e-4 will do
     theta = _solve_rows(
-        engine.rewards, engine.costs, lam, engine.beta, tilts, theta0, tol=1e-6
+        engine.rewards, engine.costs, lam, engine.beta, tilts, theta0, tol=1e-4
     )
     return lam, theta
 
