@@ -47,17 +47,50 @@ RADIUS = 0.1
 BETA = 0.01
 
 
-def make_problem(n: int, seed: int = 0, *, beta: float = BETA) -> RoutingProblem:
-    """A random RACER instance with both sides robust and an active budget."""
+def make_data(n: int, seed: int = 0, *, n_arms: int = 2):
+    """Rewards and costs of the problem family, shape (n, n_arms).
+
+    Arm 0: rewards ``U(0, 1)``, costs ``U(0.5, 1.5)``; every other arm: rewards
+    ``U(0, 1) + N(0.1, 0.2)``, costs ``U(1, 8)`` (for two arms exactly the
+    binary family of earlier versions, draw for draw).
+    """
     rng = np.random.default_rng(seed)
+    extra = n_arms - 1
+    if extra == 1:
+        rewards = np.column_stack(
+            [rng.uniform(0, 1, n), rng.uniform(0, 1, n) + rng.normal(0.1, 0.2, n)]
+        )
+        costs = np.column_stack([rng.uniform(0.5, 1.5, n), rng.uniform(1, 8, n)])
+        return rewards, costs
     rewards = np.column_stack(
-        [rng.uniform(0, 1, n), rng.uniform(0, 1, n) + rng.normal(0.1, 0.2, n)]
+        [
+            rng.uniform(0, 1, n),
+            rng.uniform(0, 1, (n, extra)) + rng.normal(0.1, 0.2, (n, extra)),
+        ]
     )
-    costs = np.column_stack([rng.uniform(0.5, 1.5, n), rng.uniform(1, 8, n)])
+    costs = np.column_stack([rng.uniform(0.5, 1.5, n), rng.uniform(1, 8, (n, extra))])
+    return rewards, costs
+
+
+def make_problem(
+    n: int, seed: int = 0, *, beta: float = BETA, n_arms: int = 2
+) -> RoutingProblem:
+    """A random RACER instance with both sides robust and an active budget."""
+    rewards, costs = make_data(n, seed, n_arms=n_arms)
     kw = {"beta": beta, "reward_temperature": 0.5, "cost_radius": RADIUS}
     probe = RoutingProblem(rewards, costs, 1e9, **kw)
-    budget = probe.min_cost + 0.3 * (probe.all_reasoning_cost - probe.min_cost)
+    budget = probe.min_cost + 0.3 * (probe.max_cost - probe.min_cost)
     return RoutingProblem(rewards, costs, budget, **kw)
+
+
+def frozen_binary_problem(n: int, seed: int = 0, *, beta: float = BETA):
+    """The same binary instance for the frozen pre-K-arm solver (``benchmarks._frozen_binary``)."""
+    from benchmarks._frozen_binary import RoutingProblem as FrozenProblem
+
+    rewards, costs = make_data(n, seed, n_arms=2)
+    kw = {"beta": beta, "reward_temperature": 0.5, "cost_radius": RADIUS}
+    budget = make_problem(n, seed, beta=beta).budget  # the same budget as ours
+    return FrozenProblem(rewards, costs, budget, **kw)
 
 
 def cvxpy_kl_worst_case(values: np.ndarray, radius: float) -> float:

@@ -8,6 +8,7 @@ import numbers
 import numpy as np
 
 __all__ = [
+    "check_arm_names",
     "check_nonnegative",
     "check_positive",
     "check_rewards_costs",
@@ -33,6 +34,11 @@ def check_values(
         Required number of dimensions.
     ncols : int, optional
         Required number of columns when ``ndim == 2``.
+
+    Examples
+    --------
+    >>> check_values([1, 2], "values").tolist()
+    [1.0, 2.0]
     """
     if hasattr(values, "to_numpy"):  # pandas
         values = values.to_numpy()
@@ -46,8 +52,7 @@ def check_values(
         raise ValueError(f"`{name}` must be {ndim}-dimensional, got shape {arr.shape}")
     if ndim == 2 and ncols is not None and arr.shape[1] != ncols:
         raise ValueError(
-            f"`{name}` must have shape (n, {ncols}) (column 0 = instruct, "
-            f"column 1 = reasoning), got shape {arr.shape}"
+            f"`{name}` must have shape (n, {ncols}), got shape {arr.shape}"
         )
     if arr.shape[0] == 0:
         raise ValueError(
@@ -62,30 +67,59 @@ def check_values(
 def check_rewards_costs(
     rewards, costs, n_rows: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``rewards`` and ``costs`` as finite float arrays of shape (n, 2), costs >= 0.
+    """Return ``rewards`` and ``costs`` as finite float arrays of shape (n, K), costs >= 0.
 
-    Column 0 is the cheap arm (instruct), column 1 the expensive one (reasoning).
-    With ``n_rows``, both must have one row per row of ``X``; without, ``costs``
-    must have the shape of ``rewards``.
+    Column ``a`` is arm ``a`` (a model or a judge); ``K >= 2`` arms, arm 0
+    conventionally the cheapest (default) one. Both must have the same shape;
+    with ``n_rows``, one row per row of ``X`` as well.
     """
-    rewards = check_values(rewards, "rewards", ndim=2, ncols=2)
-    costs = check_values(costs, "costs", ndim=2, ncols=2)
-    if n_rows is None:
-        if costs.shape != rewards.shape:
-            raise ValueError(
-                f"`costs` must have the same shape as `rewards` {rewards.shape}, "
-                f"got {costs.shape}"
-            )
-    else:
-        for name, arr in (("rewards", rewards), ("costs", costs)):
-            if arr.shape[0] != n_rows:
-                raise ValueError(
-                    f"`{name}` must have one row per row of `X` ({n_rows}), "
-                    f"got shape {arr.shape}"
-                )
+    rewards = check_values(rewards, "rewards", ndim=2)
+    costs = check_values(costs, "costs", ndim=2)
+    if costs.shape != rewards.shape:
+        raise ValueError(
+            f"`costs` must have the same shape as `rewards` {rewards.shape}, "
+            f"got {costs.shape}"
+        )
+    if rewards.shape[1] < 2:
+        raise ValueError(
+            f"`rewards` and `costs` need K >= 2 arms (columns), got shape {rewards.shape}"
+        )
+    if n_rows is not None and rewards.shape[0] != n_rows:
+        raise ValueError(
+            f"`rewards` and `costs` must have one row per row of `X` ({n_rows}), "
+            f"got shape {rewards.shape}"
+        )
     if np.any(costs < 0):
         raise ValueError(f"`costs` must be non-negative, got minimum {costs.min()!r}")
     return rewards, costs
+
+
+def check_arm_names(arm_names, n_arms: int, name: str = "arm_names"):
+    """Return ``arm_names`` as an object array of ``n_arms`` distinct names (``None`` kept).
+
+    Examples
+    --------
+    >>> check_arm_names(["small", "large"], 2).tolist()
+    ['small', 'large']
+    """
+    if arm_names is None:
+        return None
+    if isinstance(arm_names, str):
+        raise TypeError(f"`{name}` must be a sequence of names, got a string")
+    names = np.asarray(list(arm_names), dtype=object)
+    if names.ndim != 1 or names.shape[0] != n_arms:
+        raise ValueError(
+            f"`{name}` must name each of the {n_arms} arms (columns of `rewards`), "
+            f"got {names.shape[0] if names.ndim == 1 else names.shape} names"
+        )
+    if len(set(names.tolist())) != n_arms:
+        seen, repeated = set(), []
+        for item in names.tolist():
+            if item in seen:
+                repeated.append(item)
+            seen.add(item)
+        raise ValueError(f"`{name}` must be distinct, got repeated {repeated!r}")
+    return names
 
 
 def check_weights(weights, n: int, name: str = "weights") -> np.ndarray:

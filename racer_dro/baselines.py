@@ -1,13 +1,18 @@
 """Plain judge-routing baselines with a common interface.
 
-Every router follows the scikit-learn contract and shares
+Every router follows the scikit-learn contract and shares the judge-routing
+interface of :class:`racer_dro.RacerRouter`:
 
-* ``fit(X, rewards, costs)`` -- ``rewards`` and ``costs`` of shape (n, 2),
-  column 0 the cheap judge (instruct), column 1 the expensive one
-  (reasoning / strong judge); optional for the routers that do not use them
-  (all-cheap, all-expensive, random at a given rate);
-* ``predict(X)`` -- 0/1 per row, 1 = use the expensive judge;
-* ``predict_proba(X)`` -- shape (n, 2), ``[P(cheap), P(expensive)]``.
+* ``fit(X, rewards, costs, arm_names=None)`` -- ``rewards`` and ``costs`` of
+  shape (n, K), ``K >= 2`` arms (models or judges), arm 0 conventionally the
+  cheapest; optional for the routers that do not use them (all-cheap,
+  all-expensive, random at a given rate: then ``K`` comes from ``arm_names``,
+  or is 2); names kept as ``arm_names_``;
+* ``predict(X)`` -- the arm index per row;
+* ``predict_proba(X)`` -- shape (n, K);
+* ``predict_arm_values(X)`` -- ``(reward, cost)``, each (n, K): the router's
+  estimate of each arm's reward and cost at each query (what a budget pacer
+  trades off).
 
 Routers: :class:`AllCheapRouter`, :class:`AllExpensiveRouter`,
 :class:`RandomJudgeRouter` (random at a fixed or budget-matched rate) and
@@ -26,7 +31,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from racer_dro._validation import check_rewards_costs
+from racer_dro._validation import check_arm_names, check_rewards_costs
 
 __all__ = [
     "AllCheapRouter",
@@ -62,9 +67,13 @@ def _infeasible(budget: float, minimum: float):
 class _RouterBase(BaseEstimator):
     """Shared plumbing: validation of the training data and of X at predict."""
 
-    def _validate_fit(self, X, rewards, costs, *, required=True):
+    def _validate_fit(self, X, rewards, costs, arm_names=None, *, required=True):
         X = validate_data(self, X, reset=True, dtype=float, ensure_all_finite=True)
         if not required and rewards is None and costs is None:
+            n_arms = 2 if arm_names is None else len(list(arm_names))
+            self.arm_names_ = check_arm_names(arm_names, n_arms)
+            self.classes_ = np.arange(n_arms)
+            self.arm_rewards_ = self.arm_costs_ = None
             return X, None, None
         if rewards is None or costs is None:
             missing = " and ".join(
@@ -77,6 +86,10 @@ class _RouterBase(BaseEstimator):
                 "`costs` here"
             )
         rewards, costs = check_rewards_costs(rewards, costs, X.shape[0])
+        self.arm_names_ = check_arm_names(arm_names, rewards.shape[1])
+        self.classes_ = np.arange(rewards.shape[1])
+        self.arm_rewards_ = rewards.mean(axis=0)
+        self.arm_costs_ = costs.mean(axis=0)
         return X, rewards, costs
 
     def _validate_predict(self, X):
@@ -84,8 +97,22 @@ class _RouterBase(BaseEstimator):
         return validate_data(self, X, reset=False, dtype=float, ensure_all_finite=True)
 
     def predict(self, X) -> np.ndarray:
-        """0 (cheap judge) or 1 (expensive judge) per row."""
-        return (self.predict_proba(X)[:, 1] > 0.5).astype(int)
+        """The most probable arm per row (index into ``classes_``)."""
+        return np.argmax(self.predict_proba(X), axis=1)
+
+    def predict_arm_values(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """``(reward, cost)``, each (n, K): the training means of each arm, every row.
+
+        Raises ``ValueError`` when the router was fitted without rewards and costs.
+        """
+        X = self._validate_predict(X)
+        if self.arm_rewards_ is None:
+            raise ValueError(
+                f"{type(self).__name__} was fitted without `rewards` and `costs`: "
+                "it has no arm values"
+            )
+        n = X.shape[0]
+        return np.tile(self.arm_rewards_, (n, 1)), np.tile(self.arm_costs_, (n, 1))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -94,28 +121,38 @@ class _RouterBase(BaseEstimator):
 
 
 class _ConstantRouter(_RouterBase):
-    """Always the judge ``_judge`` (0 cheap, 1 expensive)."""
+    """Always one arm: the cheapest (``_cheapest = True``) or the dearest on average."""
 
-    _judge: int
+    _cheapest: bool
 
-    def fit(self, X, rewards=None, costs=None):
-        """Validate the data and remember the feature layout; returns self.
+    def fit(self, X, rewards=None, costs=None, arm_names=None):
+        """Validate the data and choose the arm; returns self.
 
-        ``rewards`` and ``costs`` are optional (unused; validated when given).
+        ``rewards`` and ``costs`` are optional: with them the arm is the one with
+        the smallest (largest) mean training cost (ties: the first (last) arm),
+        without them arm 0 (arm K - 1).
+
+        Attributes set: ``arm_`` (the arm), ``classes_``, ``arm_names_``.
         """
-        self._validate_fit(X, rewards, costs, required=False)
+        self._validate_fit(X, rewards, costs, arm_names, required=False)
+        if self.arm_costs_ is None:
+            self.arm_ = 0 if self._cheapest else len(self.classes_) - 1
+        elif self._cheapest:
+            self.arm_ = int(np.argmin(self.arm_costs_))
+        else:
+            self.arm_ = _dearest(self.arm_costs_)
         return self
 
     def predict_proba(self, X) -> np.ndarray:
-        """``[1, 0]`` (cheap) or ``[0, 1]`` (expensive) for every row."""
+        """Probability one on ``arm_`` for every row, shape (n, K)."""
         X = self._validate_predict(X)
-        proba = np.zeros((X.shape[0], 2))
-        proba[:, self._judge] = 1.0
+        proba = np.zeros((X.shape[0], len(self.classes_)))
+        proba[:, self.arm_] = 1.0
         return proba
 
 
 class AllCheapRouter(_ConstantRouter):
-    """Always use the cheap judge (instruct mode).
+    """Always use the cheapest arm (the cheap judge, instruct mode).
 
     Examples
     --------
@@ -126,11 +163,11 @@ class AllCheapRouter(_ConstantRouter):
     [0, 0, 0]
     """
 
-    _judge = 0
+    _cheapest = True
 
 
 class AllExpensiveRouter(_ConstantRouter):
-    """Always use the expensive judge (reasoning mode / strong judge).
+    """Always use the dearest arm on average (reasoning mode / strong judge / premium model).
 
     Examples
     --------
@@ -141,21 +178,24 @@ class AllExpensiveRouter(_ConstantRouter):
     [1, 1, 1]
     """
 
-    _judge = 1
+    _cheapest = False
 
 
 class RandomJudgeRouter(_RouterBase):
-    """Route to the expensive judge at random, at a fixed or a budget-matched rate.
+    """Route at random between the cheapest and the dearest arm, at a fixed or budget-matched rate.
+
+    The two arms are those with the smallest and largest mean training cost
+    (arm 0 and arm K - 1 when fitted without costs); with K = 2 they are the
+    cheap and the expensive judge.
 
     Parameters
     ----------
     rate : float in [0, 1], optional
-        Probability of the expensive judge.
+        Probability of the expensive arm.
     budget : float, optional
         Mean cost per query to meet instead: the rate is
-        ``(budget - mean c(0)) / mean(c(1) - c(0))`` on the training data,
-        clipped to [0, 1] (1 when the expensive judge is not dearer on
-        average). Give exactly one of ``rate`` and ``budget``.
+        ``(budget - mean c(cheap)) / mean(c(dear) - c(cheap))`` on the training
+        data, clipped to [0, 1]. Give exactly one of ``rate`` and ``budget``.
     random_state : int, RandomState instance or None, default=None
         Seeds the draws. ``predict`` is deterministic given the fitted
         router: the same X gives the same routing.
@@ -164,6 +204,7 @@ class RandomJudgeRouter(_RouterBase):
     ----------
     rate_ : float
         The routing probability used.
+    cheap_arm_, expensive_arm_ : int
     seed_ : int
         The seed of the draws at predict.
 
@@ -182,15 +223,20 @@ class RandomJudgeRouter(_RouterBase):
         self.budget = budget
         self.random_state = random_state
 
-    def fit(self, X, rewards=None, costs=None):
+    def fit(self, X, rewards=None, costs=None, arm_names=None):
         """Set ``rate_`` (from ``rate`` or from ``budget`` on the training costs).
 
         ``rewards`` and ``costs`` may be omitted with ``rate`` (for routing
         preference pairs, say); ``budget`` needs ``costs``.
         """
         X, rewards, costs = self._validate_fit(
-            X, rewards, costs, required=self.budget is not None
+            X, rewards, costs, arm_names, required=self.budget is not None
         )
+        if costs is None:
+            cheap_arm, dear_arm = 0, len(self.classes_) - 1
+        else:
+            cheap_arm = int(np.argmin(self.arm_costs_))
+            dear_arm = _dearest(self.arm_costs_)
         if (self.rate is None) == (self.budget is None):
             raise ValueError(
                 "give exactly one of `rate` and `budget`, got "
@@ -200,47 +246,50 @@ class RandomJudgeRouter(_RouterBase):
             rate = _check_real(self.rate, "rate", low=0.0, high=1.0)
         else:
             budget = _check_real(self.budget, "budget")
-            cheap = float(costs[:, 0].mean())
-            extra = float(costs[:, 1].mean()) - cheap
-            minimum = min(cheap, cheap + extra)
-            if budget < minimum:
-                raise _infeasible(budget, minimum)
+            cheap = float(self.arm_costs_[cheap_arm])
+            extra = float(self.arm_costs_[dear_arm]) - cheap
+            if budget < cheap:
+                raise _infeasible(budget, cheap)
             if extra <= 0:
                 rate = 1.0
             else:
                 rate = float(np.clip((budget - cheap) / extra, 0.0, 1.0))
         self.rate_ = rate
+        self.cheap_arm_, self.expensive_arm_ = cheap_arm, dear_arm
         self.seed_ = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
         return self
 
     def predict_proba(self, X) -> np.ndarray:
-        """``[1 - rate_, rate_]`` for every row (the routing probability)."""
+        """``1 - rate_`` on the cheap arm and ``rate_`` on the expensive one, shape (n, K)."""
         X = self._validate_predict(X)
-        n = X.shape[0]
-        return np.column_stack([np.full(n, 1.0 - self.rate_), np.full(n, self.rate_)])
+        proba = np.zeros((X.shape[0], len(self.classes_)))
+        proba[:, self.cheap_arm_] += 1.0 - self.rate_
+        proba[:, self.expensive_arm_] += self.rate_
+        return proba
 
     def predict(self, X) -> np.ndarray:
-        """Independent Bernoulli(``rate_``) draws, seeded by ``seed_``."""
+        """Independent Bernoulli(``rate_``) draws of the expensive arm, seeded by ``seed_``."""
         X = self._validate_predict(X)
         rng = np.random.default_rng(self.seed_)
-        return (rng.random(X.shape[0]) < self.rate_).astype(int)
+        dear = rng.random(X.shape[0]) < self.rate_
+        return np.where(dear, self.expensive_arm_, self.cheap_arm_)
 
 
 class KNNRouter(_RouterBase):
-    """RouterBench's k-nearest-neighbour router with a cost trade-off.
+    """RouterBench's k-nearest-neighbour router over K arms with a cost trade-off.
 
     Each arm's reward and cost at a query are predicted by the mean over its
     ``n_neighbors`` nearest training queries (Euclidean distance); the query
-    goes to the expensive judge when
+    goes to the arm maximising
 
-    ``predicted reward gain - cost_weight * predicted extra cost > 0``.
+    ``predicted reward - cost_weight * predicted cost``.
 
-    With ``budget``, the cost weight is the smallest ``lambda >= 0`` at which
-    the rule, applied to the training queries with leave-one-out neighbour
-    predictions (each query's own outcome excluded), keeps the realised mean
-    training cost within the budget.
+    With ``budget``, the cost weight is the smallest ``lambda >= 0`` (to a
+    relative 1e-9, by bisection) at which the rule, applied to the training
+    queries with leave-one-out neighbour predictions (each query's own outcome
+    excluded), keeps the realised mean training cost within the budget.
 
     Parameters
     ----------
@@ -249,8 +298,7 @@ class KNNRouter(_RouterBase):
         Mean cost per query to meet on the training data.
     cost_weight : float >= 0, optional
         A fixed trade-off ``lambda`` instead of ``budget`` (at most one of the
-        two; neither means ``lambda = 0``: route wherever the predicted gain
-        is positive).
+        two; neither means ``lambda = 0``).
 
     Attributes
     ----------
@@ -276,9 +324,9 @@ class KNNRouter(_RouterBase):
         self.budget = budget
         self.cost_weight = cost_weight
 
-    def fit(self, X, rewards, costs):
+    def fit(self, X, rewards, costs, arm_names=None):
         """Index the training queries and calibrate the cost weight."""
-        X, rewards, costs = self._validate_fit(X, rewards, costs)
+        X, rewards, costs = self._validate_fit(X, rewards, costs, arm_names)
         k = self.n_neighbors
         if isinstance(k, bool) or not isinstance(k, numbers.Integral):
             raise TypeError(f"`n_neighbors` must be an integer, got {k!r}")
@@ -291,23 +339,19 @@ class KNNRouter(_RouterBase):
             raise ValueError("give at most one of `budget` and `cost_weight`, got both")
         self.nn_ = NearestNeighbors(n_neighbors=int(k)).fit(X)
         self._rewards, self._costs = rewards, costs
+        r_hat, c_hat = self._loo_predictions(X)
         if self.budget is None:
             lam = 0.0
             if self.cost_weight is not None:
                 lam = _check_real(self.cost_weight, "cost_weight", low=0.0)
-            gain, extra = self._loo_predictions(X)
-            routed = gain - lam * extra > 0
             self.cost_weight_ = lam
-            self.training_cost_ = float(
-                np.where(routed, costs[:, 1], costs[:, 0]).mean()
-            )
+            self.training_cost_ = _realised_cost(r_hat, c_hat, costs, lam)
             return self
         budget = _check_real(self.budget, "budget")
         minimum = float(costs.min(axis=1).mean())
         if budget < minimum:
             raise _infeasible(budget, minimum)
-        gain, extra = self._loo_predictions(X)
-        self.cost_weight_, self.training_cost_ = _calibrate(gain, extra, costs, budget)
+        self.cost_weight_, self.training_cost_ = _calibrate(r_hat, c_hat, costs, budget)
         return self
 
     def _loo_predictions(self, X):
@@ -321,65 +365,67 @@ class KNNRouter(_RouterBase):
         keep = np.ones_like(idx, dtype=bool)
         keep[np.arange(idx.shape[0]), drop] = False
         idx = idx[keep].reshape(idx.shape[0], -1)
-        return self._gain_extra(idx)
+        return self._rewards[idx].mean(axis=1), self._costs[idx].mean(axis=1)
 
-    def _gain_extra(self, idx):
-        r = self._rewards[idx].mean(axis=1)  # (n, 2)
-        c = self._costs[idx].mean(axis=1)
-        return r[:, 1] - r[:, 0], c[:, 1] - c[:, 0]
-
-    def predicted_gain(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """Predicted reward gain and extra cost of the expensive judge, each (n,)."""
+    def predict_arm_values(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Neighbour-mean reward and cost of every arm, each (n, K)."""
         X = self._validate_predict(X)
         idx = self.nn_.kneighbors(X, return_distance=False)
-        return self._gain_extra(idx)
+        return self._rewards[idx].mean(axis=1), self._costs[idx].mean(axis=1)
 
     def predict_proba(self, X) -> np.ndarray:
-        """``[1, 0]`` or ``[0, 1]`` per row (the rule is deterministic)."""
-        gain, extra = self.predicted_gain(X)
-        routed = (gain - self.cost_weight_ * extra > 0).astype(float)
-        return np.column_stack([1.0 - routed, routed])
+        """Probability one on the chosen arm (the rule is deterministic), shape (n, K)."""
+        r_hat, c_hat = self.predict_arm_values(X)
+        choice = _choose(r_hat, c_hat, self.cost_weight_)
+        proba = np.zeros_like(r_hat)
+        proba[np.arange(choice.shape[0]), choice] = 1.0
+        return proba
 
 
-def _calibrate(gain, extra, costs, budget) -> tuple[float, float]:
-    """Smallest lambda >= 0 whose rule keeps the mean training cost within budget.
+def _dearest(mean_costs) -> int:
+    """The arm with the largest mean cost (ties: the last one, so equal costs give K - 1)."""
+    return len(mean_costs) - 1 - int(np.argmax(mean_costs[::-1]))
 
-    The rule ``gain - lambda * extra > 0`` changes only where lambda crosses a
-    breakpoint ``gain_i / extra_i >= 0``; the mean cost is tracked across the
-    sorted breakpoints with cumulative sums (O(n log n)). Returns the midpoint
-    of the first feasible interval and the training cost there.
+
+def _choose(r_hat, c_hat, lam):
+    """``argmax_a r_hat(a) - lambda c_hat(a)`` per row (ties: the first arm)."""
+    return np.argmax(r_hat - lam * c_hat, axis=1)
+
+
+def _realised_cost(r_hat, c_hat, costs, lam) -> float:
+    choice = _choose(r_hat, c_hat, lam)
+    return float(costs[np.arange(costs.shape[0]), choice].mean())
+
+
+def _calibrate(r_hat, c_hat, costs, budget) -> tuple[float, float]:
+    """Smallest lambda >= 0 whose rule keeps the realised mean training cost within budget.
+
+    Bracketed by doubling, then bisection to a relative 1e-9. Above the
+    largest ratio of predicted reward to predicted cost differences the rule
+    picks each row's cheapest predicted arm; if even that misses the budget,
+    a warning is given and that lambda is used.
     """
-    n = gain.shape[0]
-    c0, c1 = costs[:, 0], costs[:, 1]
-    routed0 = gain > 0
-    cost0 = float(np.where(routed0, c1, c0).sum() / n)
+    cost0 = _realised_cost(r_hat, c_hat, costs, 0.0)
     if cost0 <= budget:
         return 0.0, cost0
-    nonzero = extra != 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        brk = np.where(nonzero, gain / np.where(nonzero, extra, 1.0), -1.0)
-    # Rows whose status flips for some lambda > 0 (gain = 0 and extra < 0
-    # flip just above 0: breakpoint 0).
-    flips = nonzero & (brk >= 0) & ~((brk == 0) & (extra > 0))
-    order = np.argsort(brk[flips], kind="stable")
-    b = brk[flips][order]
-    rows = np.flatnonzero(flips)[order]
-    # Flipping a routed row (extra > 0) saves c1 - c0; an unrouted one adds it.
-    delta = np.where(routed0[rows], c0[rows] - c1[rows], c1[rows] - c0[rows]) / n
-    cum = cost0 + np.cumsum(delta)
-    # Only the last row of a group of equal breakpoints gives a reachable state.
-    last = np.append(b[1:] != b[:-1], True)
-    ok = np.flatnonzero(last & (cum <= budget))
-    if ok.size == 0:
-        top = float(b[-1]) if b.size else 0.0
-        lam = 2.0 * top + 1.0
+    spread_r = float(np.ptp(r_hat, axis=1).max())
+    gaps = np.diff(np.sort(c_hat, axis=1), axis=1)
+    positive = gaps[gaps > 0]
+    top = 2.0 * spread_r / float(positive.min()) + 1.0 if positive.size else 1.0
+    cost_top = _realised_cost(r_hat, c_hat, costs, top)
+    if cost_top > budget:
         warnings.warn(
             f"`budget` = {budget!r} cannot be met by the KNN rule on the training "
-            f"data for any cost weight; using cost_weight_ = {lam!r} (training cost "
-            f"{float(cum[-1]) if b.size else cost0!r})",
+            f"data for any cost weight; using cost_weight_ = {top!r} (training cost "
+            f"{cost_top!r})",
             stacklevel=3,
         )
-        return lam, float(cum[-1]) if b.size else cost0
-    j = ok[0]
-    upper = b[j + 1] if j + 1 < b.size else 2.0 * b[j] + 1.0
-    return float((b[j] + upper) / 2.0), float(cum[j])
+        return top, cost_top
+    lo, hi = 0.0, top
+    while hi - lo > 1e-9 * hi:
+        mid = 0.5 * (lo + hi)
+        if _realised_cost(r_hat, c_hat, costs, mid) <= budget:
+            hi = mid
+        else:
+            lo = mid
+    return hi, _realised_cost(r_hat, c_hat, costs, hi)

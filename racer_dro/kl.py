@@ -26,11 +26,21 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import brentq
-from scipy.special import logsumexp
 
 from racer_dro._validation import check_sense, check_side, check_values, check_weights
 
-__all__ = ["KLWorstCase", "kl_divergence", "kl_worst_case"]
+__all__ = [
+    "KLWorstCase",
+    "MinSense",
+    "exponential_tilt",
+    "kl_divergence",
+    "kl_worst_case",
+    "small_shift_temperature",
+    "temperature_from_radius",
+    "tilt_kl",
+    "worst_case_curvature",
+    "worst_case_min",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,22 +108,48 @@ def _log_weights(p: np.ndarray) -> np.ndarray:
         return np.log(p)
 
 
-def _tilt(g: np.ndarray, logp: np.ndarray, tau: float):
-    """Exponential tilt ``q ∝ p exp(-g / tau)`` of shifted values ``g >= 0`` (on the support).
+def exponential_tilt(g: np.ndarray, logp: np.ndarray, tau: float):
+    """Exponential tilt ``q ∝ p exp(-g / tau)`` of shifted values ``g >= 0`` and its log-normaliser.
 
-    Returns ``(q, L)`` with ``L = log sum_i p_i exp(-g_i / tau)``.
+    Theorem 3.1 of RACER: the minimiser of ``E_rho[f] + tau KL(rho || p)`` is
+    ``rho ∝ p exp(-f / tau)`` and the minimum is ``-tau log sum_i p_i exp(-f_i / tau)``;
+    with ``g = f - min f`` the exponent is shifted by its maximum (one exponential).
+
+    Returns ``(q, L)`` with ``L = log sum_i p_i exp(-g_i / tau)``, so that the
+    penalised worst case of ``f = g + m`` is ``m - tau L``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> q, L = exponential_tilt(np.array([0.0, 1.0]), np.log([0.5, 0.5]), 1.0)
+    >>> q.round(4).tolist(), round(L, 4)
+    ([0.7311, 0.2689], -0.3799)
     """
     a = logp - g / tau
-    L = logsumexp(a)
-    q = np.exp(a - L)
-    return q, float(L)
+    amax = float(a.max())
+    e = np.exp(a - amax)
+    s = float(e.sum())
+    return e / s, amax + math.log(s)
 
 
-def _tilt_kl(g: np.ndarray, logp: np.ndarray, q: np.ndarray, tau: float) -> float:
-    """``KL(q || p)`` for ``q ∝ p exp(-g / tau)``, centred at ``E_q g`` to avoid cancellation."""
+def tilt_kl(g: np.ndarray, logp: np.ndarray, q: np.ndarray, tau: float) -> float:
+    """``KL(q || p)`` for the tilt ``q ∝ p exp(-g / tau)``, centred at ``E_q g`` (no cancellation).
+
+    ``KL = -E_q[h] - log E_p exp(-h)`` with ``h = (g - E_q g) / tau``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g, logp = np.array([0.0, 1.0]), np.log([0.5, 0.5])
+    >>> q, _ = exponential_tilt(g, logp, 1.0)
+    >>> round(tilt_kl(g, logp, q, 1.0), 6)
+    0.110944
+    """
     c = float(q @ g)
     h = (g - c) / tau
-    kl = -float(q @ h) - float(logsumexp(logp - h))
+    a = logp - h
+    top = float(a.max())
+    kl = -float(q @ h) - (top + math.log(float(np.exp(a - top).sum())))
     return max(kl, 0.0)
 
 
@@ -136,8 +172,8 @@ def _radius_bracket(g, logp, p, radius):
 
     def kl_of(s):
         tau = math.exp(s)
-        q, _ = _tilt(g, logp, tau)
-        return _tilt_kl(g, logp, q, tau)
+        q, _ = exponential_tilt(g, logp, tau)
+        return tilt_kl(g, logp, q, tau)
 
     s_hi, step = s0, 1.0
     for _ in range(200):
@@ -164,8 +200,20 @@ _TINY_RADIUS = 1e-10  # below it KL's rounding (~1e-16) blurs a root found numer
 _LOG_TAU_MAX = 700.0  # exp(700) ~ 1e304: beyond it the temperature overflows
 
 
-def _small_radius_temperature(g, p, radius) -> float:
-    """``sqrt(Var_p(g) / (2 radius))``, the root of ``KL = radius`` as ``radius -> 0``."""
+def small_shift_temperature(g, p, radius) -> float:
+    """``sqrt(Var_p(g) / (2 radius))``: the root of ``KL = radius`` as ``radius -> 0``.
+
+    For a small tilt ``KL(tau) = Var_p(g) / (2 tau^2) + O(tau^-3)``, so this is
+    the temperature of the KL ball's worst case to relative ``O(sqrt(radius))``
+    (the Gaussian closed form ``mu - sigma sqrt(2 delta)``). Computed on
+    ``g / max |g|`` so that ``Var(g)`` cannot underflow.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> small_shift_temperature(np.array([0.0, 2.0]), np.array([0.5, 0.5]), 0.5)
+    1.0
+    """
     scale = float(np.max(np.abs(g)))
     if scale == 0:
         return math.inf
@@ -180,7 +228,7 @@ def _radius_temperature_brentq(g, logp, p, radius) -> float | None:
     if bracket is None:
         return None
     if bracket == "small":
-        return _small_radius_temperature(g, p, radius)
+        return small_shift_temperature(g, p, radius)
     s_lo, s_hi, kl_of = bracket
     s = brentq(
         lambda s: kl_of(s) - radius,
@@ -198,26 +246,24 @@ def _radius_temperature_newton(
 ) -> float | None:
     """Root of ``KL(tau) = radius`` by safeguarded Newton on ``log KL`` versus ``log tau``.
 
-    Fast with a warm start (used inside the primal-dual solver); falls back on
-    :func:`_radius_temperature_brentq` if it fails to converge.
+    ``d KL / d log tau = -Var_q(g) / tau^2``. Fast with a warm start (inside the
+    primal-dual solver); falls back on the bracketed root if it fails.
     """
     if tau_init is None or not (0 < tau_init < math.inf):
-        mean = float(p @ g)
-        var = float(p @ (g - mean) ** 2)
-        tau_init = math.sqrt(max(var, 1e-300) / (2.0 * radius))
+        tau_init = small_shift_temperature(g, p, radius)
     log_delta = math.log(radius)
     s = math.log(tau_init)
     lo, hi = -math.inf, math.inf  # phi(lo) > 0 > phi(hi)
     for _ in range(max_iter):
         tau = math.exp(s)
-        q, _ = _tilt(g, logp, tau)
-        kl = _tilt_kl(g, logp, q, tau)
+        q, _ = exponential_tilt(g, logp, tau)
+        kl = tilt_kl(g, logp, q, tau)
         if kl <= 0:
             hi = min(hi, s)
             s = s - 2.0 if lo == -math.inf else 0.5 * (lo + s)
             continue
         phi = math.log(kl) - log_delta
-        if abs(phi) < 1e-14:
+        if abs(phi) < 1e-13:
             return tau
         if phi > 0:
             lo = max(lo, s)
@@ -235,7 +281,7 @@ def _radius_temperature_newton(
                 new = lo + 4.0
             else:
                 new = hi - 4.0
-        if abs(new - s) < 1e-15 * max(1.0, abs(s)):
+        if abs(new - s) < 1e-14 * max(1.0, abs(s)):
             return math.exp(new)
         s = new
         if (
@@ -247,12 +293,76 @@ def _radius_temperature_newton(
     return _radius_temperature_brentq(g, logp, p, radius)
 
 
-def _worst_case_min(
+def temperature_from_radius(g, p, radius, *, tau_init=None, root="brentq"):
+    """The temperature ``tau`` with ``KL(rho_tau || p) = radius`` for the tilt of ``g >= 0``.
+
+    The constrained worst case ``min_{KL(rho || p) <= delta} E_rho[f]`` equals
+    ``max_{tau > 0} -tau log E_p[exp(-f / tau)] - tau delta`` (RACER, the dual of
+    the KL ball), attained at the tilt whose KL is ``delta``. Radii below 1e-10
+    use :func:`small_shift_temperature` (a numerical root would be blurred by
+    KL's rounding); otherwise a root in ``log tau`` by safeguarded Newton
+    (``root="newton"``, with a warm start) or by ``brentq`` on a bracket.
+    Returns ``None`` when the radius is within rounding of the threshold
+    ``-log p(argmin g)`` (all mass on the minimisers is then exact).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g, p = np.array([0.0, 1.0, 2.0]), np.full(3, 1 / 3)
+    >>> tau = temperature_from_radius(g, p, 0.1)
+    >>> q, _ = exponential_tilt(g, np.log(p), tau)
+    >>> round(tilt_kl(g, np.log(p), q, tau), 12)
+    0.1
+    """
+    if radius < _TINY_RADIUS:
+        # KL(tau) = Var / (2 tau^2) to relative O(sqrt(radius)) < 1e-5, so the
+        # small-shift temperature moves the value by < 1e-5 sigma sqrt(2 radius)
+        return small_shift_temperature(g, p, radius)
+    logp = _log_weights(p)
+    if root == "newton":
+        return _radius_temperature_newton(g, logp, p, radius, tau_init)
+    return _radius_temperature_brentq(g, logp, p, radius)
+
+
+@dataclass(frozen=True, eq=False)
+class MinSense:
+    """The worst case ``min E_rho[f]`` in the min sense (:func:`worst_case_min`).
+
+    ``value`` (the worst case), ``q`` (worst-case weights), ``tau`` (tilt
+    temperature; ``inf`` nominal, ``0`` all on the minimisers), ``kl``,
+    ``expectation`` (``E_q f``), ``shifted`` (``g = f - min f``, 0 off the
+    support) and ``variance`` (``Var_q(g)``).
+    """
+
+    value: float
+    q: np.ndarray
+    tau: float
+    kl: float
+    expectation: float
+    shifted: np.ndarray
+    variance: float
+    radius: float | None = None
+
+
+def worst_case_min(
     f, p, *, radius=None, temperature=None, tau_init=None, root="brentq"
 ):
-    """Core of :func:`kl_worst_case` for ``sense="min"`` on validated inputs.
+    """``min_rho E_rho[f]`` over a KL ball (``radius``) or with a KL penalty (``temperature``).
 
-    Returns ``(value, q, tau, kl, expectation)``.
+    The one computation of the worst case behind :func:`kl_worst_case`, the
+    routing problem's ``R`` and ``C`` and the solvers. Penalised form:
+    ``-tau log sum_i p_i exp(-f_i / tau)`` at ``q ∝ p exp(-f / tau)`` (Theorem 3.1);
+    radius form: the same tilt at :func:`temperature_from_radius`; edge cases
+    (``radius = 0`` or ``temperature = inf``: ``p``; radius beyond
+    ``-log p(argmin f)``: all mass on the minimisers; constant ``f``: ``f``).
+    Inputs are validated by the callers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> res = worst_case_min(np.array([0.0, 1.0]), np.array([0.5, 0.5]), temperature=1.0)
+    >>> round(res.value, 4), res.q.round(4).tolist()
+    (0.3799, [0.7311, 0.2689])
     """
     support = p > 0
     m = float(f[support].min())
@@ -263,36 +373,84 @@ def _worst_case_min(
         or (radius is not None and radius == 0)
     )
     if nominal or not np.any(g > 0):
-        expectation = m + float(p @ g)
-        return expectation, p.copy(), math.inf, 0.0, expectation
+        mean = float(p @ g)
+        return MinSense(m + mean, p.copy(), math.inf, 0.0, m + mean, g, math.nan)
+    scale = float(g.max())
+    if not 1e-100 <= scale <= 1e100:
+        # V is positively homogeneous: V_delta(s g) = s V_delta(g) and
+        # V_tau(s g) = s V_{tau / s}(g); solving on g / s keeps every square and
+        # exponent finite (|f| ~ 1e154 overflowed Var(g) to inf)
+        res = worst_case_min(
+            g / scale,
+            p,
+            radius=radius,
+            temperature=None if temperature is None else temperature / scale,
+            tau_init=None if tau_init is None else tau_init / scale,
+            root=root,
+        )
+        return MinSense(
+            m + scale * res.value,
+            res.q,
+            scale * res.tau,
+            res.kl,
+            m + scale * res.expectation,
+            g,
+            scale * scale * res.variance,
+            radius,
+        )
     logp = _log_weights(p)
     if temperature is not None:
         tau = float(temperature)
-        q, L = _tilt(g, logp, tau)
-        kl = _tilt_kl(g, logp, q, tau)
-        return m - tau * L, q, tau, kl, m + float(q @ g)
+        q, L = exponential_tilt(g, logp, tau)
+        kl = tilt_kl(g, logp, q, tau)
+        eg = float(q @ g)
+        return MinSense(m - tau * L, q, tau, kl, m + eg, g, float(q @ (g - eg) ** 2))
     at_min, threshold = _threshold(g, p)
-    if radius >= threshold:
+    tau = None
+    if radius < threshold:
+        tau = temperature_from_radius(g, p, radius, tau_init=tau_init, root=root)
+    if (
+        tau is None
+    ):  # beyond (or within rounding of) the threshold: all on the minimisers
         q = np.where(at_min, p, 0.0)
         q /= q.sum()
-        return m, q, 0.0, threshold, m
-    if radius < _TINY_RADIUS:
-        # KL(tau) = Var / (2 tau^2) to relative O(sqrt(radius)) < 1e-5, so the
-        # small-shift temperature moves the value by < 1e-5 sigma sqrt(2 radius)
-        # (< 1e-10 sigma); a numerical root would be blurred by KL's rounding
-        tau = _small_radius_temperature(g, p, radius)
-    elif root == "newton":
-        tau = _radius_temperature_newton(g, logp, p, radius, tau_init)
-    else:
-        tau = _radius_temperature_brentq(g, logp, p, radius)
-    if tau is None:  # radius within rounding of the threshold
-        q = np.where(at_min, p, 0.0)
-        q /= q.sum()
-        return m, q, 0.0, threshold, m
-    q, _ = _tilt(g, logp, tau)
-    kl = _tilt_kl(g, logp, q, tau)
-    expectation = m + float(q @ g)
-    return expectation, q, tau, kl, expectation
+        return MinSense(m, q, 0.0, threshold, m, g, 0.0, radius)
+    q, _ = exponential_tilt(g, logp, tau)
+    kl = tilt_kl(g, logp, q, tau)
+    eg = float(q @ g)
+    var = float(q @ (g - eg) ** 2)
+    return MinSense(m + eg, q, tau, kl, m + eg, g, var, radius)
+
+
+def worst_case_curvature(side: MinSense):
+    """Hessian of the min-sense worst case ``V(f)`` in ``f``: ``-curv diag(q) + sum c u u^T``.
+
+    Penalised form: ``V = -tau log sum p exp(-f / tau)``, so
+    ``Hess V = -(diag(q) - q q^T) / tau``. Radius form: ``V`` is the envelope over
+    ``tau`` of the penalised dual; differentiating ``KL(tau(f)) = delta``
+    implicitly adds ``v v^T / (tau Var_q(g))`` with ``v = q (g - E_q g)``.
+    Returns ``(curv, [(c, u), ...])``; ``(0, [])`` where ``V`` is linear
+    (nominal) or not twice differentiable (all mass on the minimisers).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> side = worst_case_min(np.array([0.0, 1.0]), np.array([0.5, 0.5]), temperature=2.0)
+    >>> curv, terms = worst_case_curvature(side)
+    >>> curv, len(terms)
+    (0.5, 1)
+    """
+    tau = side.tau
+    if not (0 < tau < math.inf):
+        return 0.0, []
+    q = side.q
+    lowrank = [(1.0 / tau, q)]
+    if side.radius is not None and side.variance > 0:
+        # radius form: the temperature moves with f
+        g = side.shifted
+        v = q * (g - float(q @ g))
+        lowrank.append((1.0 / (tau * side.variance), v))
+    return 1.0 / tau, lowrank
 
 
 def kl_worst_case(
@@ -348,15 +506,13 @@ def kl_worst_case(
     radius, temperature = check_side(radius, temperature, "radius", "temperature")
     sense = check_sense(sense)
     sign = 1.0 if sense == "min" else -1.0
-    value, q, tau, kl, expectation = _worst_case_min(
-        sign * f, p, radius=radius, temperature=temperature
-    )
+    res = worst_case_min(sign * f, p, radius=radius, temperature=temperature)
     return KLWorstCase(
-        value=sign * value,
-        weights=q,
-        temperature=tau,
+        value=sign * res.value,
+        weights=res.q,
+        temperature=res.tau,
         radius=radius,
-        kl=kl,
-        expectation=sign * expectation,
+        kl=res.kl,
+        expectation=sign * res.expectation,
         sense=sense,
     )

@@ -59,7 +59,6 @@ import warnings
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array
 
 __all__ = ["BudgetPacer", "arm_values"]
 
@@ -67,45 +66,29 @@ __all__ = ["BudgetPacer", "arm_values"]
 def arm_values(router, X) -> tuple[np.ndarray, np.ndarray]:
     """Per-query reward and cost estimates of each arm, ``(reward, cost)`` of shape (n, K).
 
-    Uses ``router.predict_arm_values(X)`` (the judge-routing interface). ADAPTER,
-    until every router implements it: today's binary ``RacerRouter`` gives
-    ``(a(x), b(x))`` through ``policy_model_.gain`` (or ``policy_.gain``) and
-    ``KNNRouter`` through ``predicted_gain``; both become ``reward = [0, a]``,
-    ``cost = [0, b]`` (only differences between arms matter).
+    Reads ``router.predict_arm_values(X)``, the judge-routing interface that
+    :class:`~racer_dro.RacerRouter`, the judge baselines and the escalation
+    routers implement (only differences between arms matter), and checks it.
 
     Examples
     --------
     >>> import numpy as np
-    >>> class Knn:
-    ...     def predicted_gain(self, X):
-    ...         return np.asarray(X)[:, 0], np.ones(len(X))
-    >>> reward, cost = arm_values(Knn(), [[0.5], [0.2]])
+    >>> class Gain:  # arm 1 gains x and costs 1 more than arm 0
+    ...     def predict_arm_values(self, X):
+    ...         a = np.asarray(X)[:, 0]
+    ...         return np.column_stack([0 * a, a]), np.column_stack([0 * a, 1 + 0 * a])
+    >>> reward, cost = arm_values(Gain(), [[0.5], [0.2]])
     >>> reward.tolist(), cost.tolist()
     ([[0.0, 0.5], [0.0, 0.2]], [[0.0, 1.0], [0.0, 1.0]])
     """
-    if hasattr(router, "predict_arm_values"):
-        reward, cost = router.predict_arm_values(X)
-        reward = np.asarray(reward, dtype=float)
-        cost = np.asarray(cost, dtype=float)
-    else:
-        # --- adapter for the binary routers of today (remove once they implement
-        # predict_arm_values) ---
-        policy = getattr(router, "policy_", None) or getattr(
-            router, "policy_model_", None
+    if not hasattr(router, "predict_arm_values"):
+        raise TypeError(
+            f"`router` ({type(router).__name__}) must expose predict_arm_values(X) "
+            "returning (reward, cost) arrays of shape (n, K)"
         )
-        if policy is not None and hasattr(policy, "gain"):
-            Xa = check_array(X, dtype=float)
-            a, b = policy.gain(Xa)
-        elif hasattr(router, "predicted_gain"):
-            a, b = router.predicted_gain(X)
-        else:
-            raise TypeError(
-                f"`router` ({type(router).__name__}) must be fitted and expose "
-                "predict_arm_values(X) (or a binary RacerRouter / KNNRouter)"
-            )
-        a, b = np.asarray(a, float), np.asarray(b, float)
-        reward = np.column_stack([np.zeros_like(a), a])
-        cost = np.column_stack([np.zeros_like(b), b])
+    reward, cost = router.predict_arm_values(X)
+    reward = np.asarray(reward, dtype=float)
+    cost = np.asarray(cost, dtype=float)
     if reward.ndim != 2 or reward.shape != cost.shape or reward.shape[1] < 2:
         raise ValueError(
             "the router's arm values must be two (n, K) arrays with K >= 2, got "

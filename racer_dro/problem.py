@@ -1,18 +1,20 @@
-"""The RACER routing problem (data) and the solution record both solvers return.
+"""The RACER routing problem over K arms (data) and the solution record both solvers return.
 
-Per training query ``i``: rewards ``r_i(a)`` and costs ``c_i(a)`` for
-``a in {0 (instruct), 1 (reasoning)}``, nominal weights ``rho_n``. For a tabular
-policy ``pi_i = pi(1 | z_i)`` the per-query values are
-``f_i(pi) = pi_i f_i(1) + (1 - pi_i) f_i(0)``, the worst-case reward is
+Per training query ``i``: rewards ``r_i(a)`` and costs ``c_i(a)`` for arms
+``a = 0, ..., K - 1`` (``K >= 2`` models or judges; the binary reasoning/instruct
+case is ``K = 2``), nominal weights ``rho_n``. A tabular policy ``pi_i`` is a
+distribution over the arms and the per-query values are
+``f_i(pi) = sum_a pi_i(a) f_i(a)``; the worst-case reward is
 ``R(pi) = min_rho E_rho[r(pi)]`` and the worst-case cost ``C(pi) = max_rho E_rho[c(pi)]``
 (each over its own KL ball or with its own KL penalty, or nominal), and the
-regularised saddle problem is (DESIGN.md)::
+regularised saddle problem is (DESIGN.md, "K arms")::
 
     max_pi min_{lambda >= 0} R(pi) - lambda (C(pi) - B) + beta H(pi) + (beta / 2) lambda^2
       = max_pi R(pi) + beta H(pi) - (C(pi) - B)_+^2 / (2 beta),
 
-with ``H(pi) = sum_i rho_n(i) h(pi_i)`` and ``h`` the binary entropy (nats). The
+with ``H(pi) = sum_i rho_n(i) sum_a -pi_i(a) log pi_i(a)`` (nats). The
 hard-constraint problem is ``max_pi R(pi) + beta H(pi)`` subject to ``C(pi) <= B``.
+The formulas live in :mod:`racer_dro.formulas` and :mod:`racer_dro.kl`.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy.special import entr
 
+from racer_dro import formulas
 from racer_dro._validation import (
     check_finite,
     check_positive,
@@ -36,7 +38,7 @@ from racer_dro._validation import (
 )
 from racer_dro.kl import KLWorstCase, kl_worst_case
 
-__all__ = ["RoutingProblem", "Solution"]
+__all__ = ["RoutingProblem", "Solution", "make_solution"]
 
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
@@ -51,15 +53,16 @@ class RoutingProblem:
 
     Parameters
     ----------
-    rewards : array-like of shape (n, 2)
-        Per-query rewards; column 0 = instruct, column 1 = reasoning.
-    costs : array-like of shape (n, 2)
-        Per-query non-negative costs, same layout.
+    rewards : array-like of shape (n, K)
+        Per-query rewards of each arm, ``K >= 2`` (for the binary judge:
+        column 0 = instruct, column 1 = reasoning).
+    costs : array-like of shape (n, K)
+        Per-query non-negative costs, same shape.
     budget : float
         The budget ``B`` on the worst-case cost. It must be at least the
-        worst-case cost of the cheapest policy (reasoning exactly where it is
-        cheaper); a budget above the all-reasoning cost is allowed (the
-        constraint is then inactive).
+        worst-case cost of the cheapest policy (each query's cheapest arm);
+        a budget above every policy's cost is allowed (the constraint is then
+        inactive).
     beta : float, default=0.01
         Entropy (and dual) regulariser, ``beta > 0``.
     reward_radius, reward_temperature : float, optional
@@ -75,13 +78,12 @@ class RoutingProblem:
     ----------
     weights : ndarray of shape (n,)
         The normalised nominal weights ``rho_n``.
-    reward_gain, cost_gain : ndarray of shape (n,)
-        ``r(1) - r(0)`` and ``c(1) - c(0)``.
+    n_samples, n_arms : int
     reward_mode, cost_mode : {"none", "temperature", "radius"}
     min_cost : float
         Worst-case cost of the cheapest policy (the smallest feasible budget).
-    all_reasoning_cost : float
-        Worst-case cost of the all-reasoning policy.
+    max_cost : float
+        Worst-case cost of the dearest policy (each query's dearest arm).
 
     Examples
     --------
@@ -91,8 +93,8 @@ class RoutingProblem:
     >>> rewards = rng.uniform(size=(100, 2))
     >>> costs = np.column_stack([np.ones(100), rng.uniform(2, 10, size=100)])
     >>> problem = RoutingProblem(rewards, costs, budget=3.0, reward_temperature=1.0, cost_radius=0.1)
-    >>> problem.n_samples, problem.reward_mode, problem.cost_mode
-    (100, 'temperature', 'radius')
+    >>> problem.n_samples, problem.n_arms, problem.reward_mode, problem.cost_mode
+    (100, 2, 'temperature', 'radius')
     >>> bool(problem.min_cost <= 3.0)
     True
     """
@@ -138,7 +140,7 @@ class RoutingProblem:
         if budget < min_cost - 1e-12 * (1.0 + abs(min_cost)):
             raise ValueError(
                 f"`budget` = {budget!r} is infeasible: the minimum achievable worst-case cost "
-                f"(reasoning only where it is cheaper) is {min_cost!r}"
+                f"(each query's cheapest arm) is {min_cost!r}"
             )
 
     # ------------------------------------------------------------------ derived data
@@ -154,15 +156,10 @@ class RoutingProblem:
             check_weights(self.sample_weight, self.n_samples, "sample_weight")
         )
 
-    @cached_property
-    def reward_gain(self) -> np.ndarray:
-        """``Dr = r(1) - r(0)``."""
-        return _readonly(self.rewards[:, 1] - self.rewards[:, 0])
-
-    @cached_property
-    def cost_gain(self) -> np.ndarray:
-        """``Dc = c(1) - c(0)``."""
-        return _readonly(self.costs[:, 1] - self.costs[:, 0])
+    @property
+    def n_arms(self) -> int:
+        """Number of arms ``K``."""
+        return self.rewards.shape[1]
 
     @property
     def reward_mode(self) -> str:
@@ -184,33 +181,39 @@ class RoutingProblem:
         return self._cost_of_values(self.costs.min(axis=1)).value
 
     @cached_property
-    def all_reasoning_cost(self) -> float:
-        """Worst-case cost of the all-reasoning policy ``pi = 1``."""
-        return self._cost_of_values(self.costs[:, 1]).value
+    def max_cost(self) -> float:
+        """Worst-case cost of the dearest policy (each query's dearest arm)."""
+        return self._cost_of_values(self.costs.max(axis=1)).value
 
     # ------------------------------------------------------------------ policy values
     def check_policy(self, policy, name: str = "policy") -> np.ndarray:
-        """Validate a tabular policy: shape (n,), entries in [0, 1]."""
-        pi = check_values(policy, name, ndim=1)
-        if pi.shape[0] != self.n_samples:
+        """Validate a tabular policy: shape (n, K), non-negative rows summing to one."""
+        pi = check_values(policy, name, ndim=2)
+        if pi.shape != self.rewards.shape:
             raise ValueError(
-                f"`{name}` must have length {self.n_samples}, got {pi.shape[0]}"
+                f"`{name}` must have shape {self.rewards.shape} (one distribution over "
+                f"the arms per query), got {pi.shape}"
             )
         if np.any(pi < 0) or np.any(pi > 1):
             raise ValueError(
                 f"`{name}` must lie in [0, 1], got range [{pi.min()!r}, {pi.max()!r}]"
             )
+        total = pi.sum(axis=1)
+        if np.any(np.abs(total - 1.0) > 1e-9):
+            raise ValueError(
+                f"`{name}` rows must sum to one, got sums in [{total.min()!r}, {total.max()!r}]"
+            )
         return pi
 
     def reward_values(self, policy) -> np.ndarray:
-        """Per-query expected rewards ``r_i(pi) = pi_i r_i(1) + (1 - pi_i) r_i(0)``."""
+        """Per-query expected rewards ``r_i(pi) = sum_a pi_i(a) r_i(a)``."""
         pi = self.check_policy(policy)
-        return self.rewards[:, 0] + pi * self.reward_gain
+        return np.einsum("ij,ij->i", pi, self.rewards)
 
     def cost_values(self, policy) -> np.ndarray:
         """Per-query expected costs ``c_i(pi)``."""
         pi = self.check_policy(policy)
-        return self.costs[:, 0] + pi * self.cost_gain
+        return np.einsum("ij,ij->i", pi, self.costs)
 
     def worst_case_reward(self, policy) -> KLWorstCase:
         """``R(pi)``: the lower KL worst case of the rewards (``sense="min"``)."""
@@ -236,9 +239,8 @@ class RoutingProblem:
         )
 
     def entropy(self, policy) -> float:
-        """``H(pi) = sum_i rho_n(i) h(pi_i)`` in nats."""
-        pi = self.check_policy(policy)
-        return float(self.weights @ (entr(pi) + entr(1.0 - pi)))
+        """``H(pi) = sum_i rho_n(i) sum_a -pi_i(a) log pi_i(a)`` in nats."""
+        return formulas.policy_entropy(self.check_policy(policy), self.weights)
 
     def objective(self, policy, *, constrained: bool = False) -> float:
         """The regularised objective at ``policy``.
@@ -246,11 +248,14 @@ class RoutingProblem:
         ``R + beta H - (C - B)_+^2 / (2 beta)``, or ``R + beta H`` when
         ``constrained`` (the hard-constraint problem; feasibility is not checked).
         """
-        value = self.worst_case_reward(policy).value + self.beta * self.entropy(policy)
-        if not constrained:
-            excess = max(self.worst_case_cost(policy).value - self.budget, 0.0)
-            value -= excess**2 / (2.0 * self.beta)
-        return float(value)
+        reward = self.worst_case_reward(policy).value
+        entropy = self.entropy(policy)
+        if constrained:
+            return formulas.constrained_objective(reward, entropy, self.beta)
+        cost = self.worst_case_cost(policy).value
+        return formulas.penalised_objective(
+            reward, cost, entropy, self.budget, self.beta
+        )
 
     def replace(self, **changes) -> RoutingProblem:
         """A copy with some fields changed (validated again)."""
@@ -271,8 +276,8 @@ class Solution:
 
     Attributes
     ----------
-    policy : ndarray of shape (n,)
-        ``pi_i = P(reasoning | query i)``.
+    policy : ndarray of shape (n, K)
+        ``pi_i(a)``: the probability of arm ``a`` for query ``i``.
     multiplier : float
         The multiplier ``lambda``: ``(C(pi) - B)_+ / beta`` for the regularised
         problem, the budget constraint's dual value for the hard-constraint one.
@@ -303,7 +308,7 @@ class Solution:
     >>> problem = RoutingProblem(rng.uniform(size=(50, 2)), rng.uniform(1, 3, size=(50, 2)), budget=2.0)
     >>> sol = solve_primal_dual(problem)
     >>> sol.policy.shape, sol.converged
-    ((50,), True)
+    ((50, 2), True)
     """
 
     policy: np.ndarray
@@ -317,3 +322,59 @@ class Solution:
     constrained: bool = False
     method: str = ""
     n_iter: int = 0
+
+
+def make_solution(
+    problem: RoutingProblem,
+    policy,
+    *,
+    converged: bool,
+    constrained: bool = False,
+    multiplier: float | None = None,
+    objective: float | None = None,
+    history=None,
+    method: str = "",
+    n_iter: int = 0,
+) -> Solution:
+    """Assemble a :class:`Solution` from a policy: ``R``, ``C``, ``H``, objective, multiplier.
+
+    The values are evaluated exactly at ``policy`` (the same code for every
+    solver). ``multiplier`` defaults to the dual step ``(C - B)_+ / beta`` of the
+    regularised problem (:func:`racer_dro.formulas.dual_step`); the hard-constraint
+    solvers pass their multiplier. ``objective`` defaults to eq. 2 (regularised)
+    or ``R + beta H`` (hard constraint); CVXPY passes its optimal value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> problem = RoutingProblem(np.array([[0.0, 1.0]]), np.array([[1.0, 3.0]]), budget=2.0, beta=1.0)
+    >>> make_solution(problem, np.array([[0.5, 0.5]]), converged=True).multiplier
+    0.0
+    """
+    pi = problem.check_policy(policy)
+    reward = problem.worst_case_reward(pi).value
+    cost = problem.worst_case_cost(pi).value
+    entropy = problem.entropy(pi)
+    if multiplier is None:
+        multiplier = formulas.dual_step(cost, problem.budget, problem.beta)
+    if objective is None:
+        objective = (
+            formulas.constrained_objective(reward, entropy, problem.beta)
+            if constrained
+            else formulas.penalised_objective(
+                reward, cost, entropy, problem.budget, problem.beta
+            )
+        )
+    return Solution(
+        policy=pi,
+        multiplier=float(multiplier),
+        objective=float(objective),
+        worst_case_reward=float(reward),
+        worst_case_cost=float(cost),
+        converged=bool(converged),
+        history=history,
+        entropy=float(entropy),
+        constrained=bool(constrained),
+        method=method,
+        n_iter=int(n_iter),
+    )

@@ -2,7 +2,7 @@
 
 The regularised saddle problem with the multiplier eliminated (DESIGN.md)::
 
-    max_pi R(pi) + beta H(pi) - (C(pi) - B)_+^2 / (2 beta),   0 <= pi <= 1,
+    max_pi R(pi) + beta H(pi) - (C(pi) - B)_+^2 / (2 beta),   pi_i in the simplex over K arms,
 
 or, with ``constrained=True``, ``max_pi R(pi) + beta H(pi)`` subject to ``C(pi) <= B``.
 
@@ -11,7 +11,10 @@ or, with ``constrained=True``, ``max_pi R(pi) + beta H(pi)`` subject to ``C(pi) 
   written with exponential cones (``y exp(x / y) <= z``) and ``tau`` a variable:
   ``t - tau delta`` subject to ``ExpCone(t - f, tau, z)``, ``rho_n^T z <= tau``;
 * ``C`` is the convex mirror image;
-* ``H = sum_i rho_n(i) (entr(pi_i) + entr(1 - pi_i))``.
+* ``H = sum_i rho_n(i) sum_a entr(pi_i(a))`` (``cp.entr`` on each entry).
+
+This module imports nothing from the solver it checks (only the problem
+definition and the shared formulas).
 
 Two equivalent formulations are available -- ``"atoms"`` (``cp.log_sum_exp`` for the
 temperature form) and ``"cones"`` (explicit exponential cones everywhere) -- and the
@@ -29,7 +32,8 @@ import cvxpy as cp
 import numpy as np
 import pandas as pd
 
-from racer_dro.problem import RoutingProblem, Solution
+from racer_dro.kl import kl_worst_case
+from racer_dro.problem import RoutingProblem, Solution, make_solution
 
 __all__ = ["SolverError", "solve_cvxpy"]
 
@@ -101,15 +105,11 @@ def _worst_cost(f, p, mode, radius, temperature, formulation, constraints):
 def _build(problem: RoutingProblem, active, constrained: bool, formulation: str):
     p = np.asarray(problem.weights)[active]
     p = p / p.sum()
-    n = p.shape[0]
-    pi = cp.Variable(n)
-    constraints = [pi >= 0, pi <= 1]
-    f_r = problem.rewards[active, 0] + cp.multiply(
-        np.asarray(problem.reward_gain)[active], pi
-    )
-    f_c = problem.costs[active, 0] + cp.multiply(
-        np.asarray(problem.cost_gain)[active], pi
-    )
+    rewards, costs = problem.rewards[active], problem.costs[active]
+    pi = cp.Variable(rewards.shape)
+    constraints = [pi >= 0, cp.sum(pi, axis=1) == 1]
+    f_r = cp.sum(cp.multiply(rewards, pi), axis=1)
+    f_c = cp.sum(cp.multiply(costs, pi), axis=1)
     reward = _worst_reward(
         f_r,
         p,
@@ -128,7 +128,7 @@ def _build(problem: RoutingProblem, active, constrained: bool, formulation: str)
         formulation,
         constraints,
     )
-    entropy = p @ (cp.entr(pi) + cp.entr(1 - pi))
+    entropy = p @ cp.sum(cp.entr(pi), axis=1)
     budget_con = None
     if constrained:
         budget_con = cost <= problem.budget
@@ -142,6 +142,53 @@ def _build(problem: RoutingProblem, active, constrained: bool, formulation: str)
         )
     prog = cp.Problem(cp.Maximize(objective), constraints)
     return prog, pi, budget_con
+
+
+def _fill_zero_weight(problem, policy, active, multiplier):
+    """Zero-weight rows: the maximiser of each row's own limit problem, by CVXPY.
+
+    As ``rho_n(i) -> 0`` row ``i`` contributes ``rho_n(i)`` times
+    ``-tau_r w_r(pi_i) - lambda tau_c w_c(pi_i) + beta sum_a entr(pi_i(a))`` with
+    ``w = exp(-+(f_i(pi_i) - m) / tau - L)`` the tilt's weight ratio at the other
+    rows' worst case (linear terms for a nominal side): a concave program per row.
+    """
+
+    pi_all = np.array(policy, dtype=float)
+    zero = ~active
+    pi_all[zero] = 1.0 / problem.n_arms
+    p = np.asarray(problem.weights)
+    rows = np.flatnonzero(zero)
+    pi = cp.Variable((rows.size, problem.n_arms))
+    terms = []
+    for sign, values, table, temp_radius in (
+        (1.0, problem.reward_values(pi_all), problem.rewards, "reward"),
+        (-1.0, problem.cost_values(pi_all), problem.costs, "cost"),
+    ):
+        worst = kl_worst_case(
+            values,
+            weights=p,
+            radius=getattr(problem, f"{temp_radius}_radius"),
+            temperature=getattr(problem, f"{temp_radius}_temperature"),
+            sense="min" if sign > 0 else "max",
+        )
+        f = cp.sum(cp.multiply(table[rows], pi), axis=1)
+        scale = 1.0 if sign > 0 else multiplier
+        tau = worst.temperature
+        if math.isinf(tau) or tau == 0:  # nominal (or degenerate): linear in pi
+            terms.append(sign * scale * cp.sum(f))
+            continue
+        fs = sign * values[active]
+        m = float(fs.min())
+        logq = np.log(p[active]) - (fs - m) / tau
+        L = float(np.log(np.sum(np.exp(logq - logq.max()))) + logq.max())
+        terms.append(-scale * tau * cp.sum(cp.exp(-(sign * f - m) / tau - L)))
+    objective = sum(terms) + problem.beta * cp.sum(cp.entr(pi))
+    cp.Problem(cp.Maximize(objective), [pi >= 0, cp.sum(pi, axis=1) == 1]).solve(
+        solver="CLARABEL"
+    )
+    out = np.clip(pi.value, 0.0, None)
+    pi_all[zero] = out / out.sum(axis=1, keepdims=True)
+    return pi_all
 
 
 def solve_cvxpy(
@@ -191,7 +238,7 @@ def solve_cvxpy(
     ...                          budget=2.0, beta=0.1, reward_temperature=0.5)
     >>> sol = solve_cvxpy(problem)
     >>> sol.converged, sol.policy.shape
-    (True, (30,))
+    (True, (30, 2))
     """
     if not isinstance(problem, RoutingProblem):
         raise TypeError(
@@ -243,7 +290,7 @@ def solve_cvxpy(
             candidate = (
                 status,
                 prog.value,
-                np.clip(pi.value, 0.0, 1.0),
+                _normalised_rows(pi.value),
                 budget_con,
             )
             if status == cp.OPTIMAL:
@@ -267,30 +314,34 @@ def solve_cvxpy(
             stacklevel=2,
         )
 
-    policy = np.empty(problem.n_samples)
+    policy = np.empty(problem.rewards.shape)
     policy[active] = pi_active
-    reward = problem.worst_case_reward(np.where(active, policy, 0.0)).value
-    cost = problem.worst_case_cost(np.where(active, policy, 0.0)).value
+    policy[~active] = 1.0 / problem.n_arms
+    multiplier = None
     if constrained:
         dual = budget_con.dual_value
         multiplier = float(np.asarray(dual).item()) if dual is not None else math.nan
         multiplier = max(multiplier, 0.0)
-    else:
-        multiplier = max(cost - problem.budget, 0.0) / problem.beta
     if not active.all():
-        from racer_dro.primal_dual import _fill_zero_weight
-
-        policy = _fill_zero_weight(problem, policy, active, multiplier)
-    return Solution(
-        policy=policy,
-        multiplier=float(multiplier),
+        lam = multiplier
+        if lam is None:
+            lam = max(problem.worst_case_cost(policy).value - problem.budget, 0.0)
+            lam /= problem.beta
+        policy = _fill_zero_weight(problem, policy, active, lam)
+    return make_solution(
+        problem,
+        policy,
+        converged=converged,
+        constrained=constrained,
+        multiplier=multiplier,
         objective=float(value),
-        worst_case_reward=float(reward),
-        worst_case_cost=float(cost),
-        converged=bool(converged),
         history=history,
-        entropy=problem.entropy(policy),
-        constrained=bool(constrained),
         method=f"cvxpy:{history['solver'].iloc[-1]}",
         n_iter=len(attempts),
     )
+
+
+def _normalised_rows(values):
+    """Clip an interior-point solution to ``>= 0`` and renormalise each row (rounding)."""
+    out = np.clip(np.asarray(values, dtype=float), 0.0, None)
+    return out / out.sum(axis=1, keepdims=True)

@@ -1,6 +1,7 @@
-"""RacerRouter: a parametric RACER policy for unseen queries (Algorithm 1 of RACER).
+"""RacerRouter: a parametric RACER policy over K arms for unseen queries (Algorithm 1 of RACER).
 
-The policy ``pi_theta(1 | z)`` is trained by primal-dual on the training rows
+The policy ``pi_theta(a | z)`` over arms ``a = 0, ..., K - 1`` (models or judges;
+the binary reasoning/instruct judge is ``K = 2``) is trained by primal-dual on the training rows
 for the regularised saddle problem (DESIGN.md, "racer_dro: the math")::
 
     max_theta min_{lambda >= 0} R(pi_theta) - lambda (C(pi_theta) - B)
@@ -10,22 +11,25 @@ with ``R`` the worst-case reward and ``C`` the worst-case cost over KL
 neighbourhoods of the empirical distribution (one per side, or none).
 
 Primal step. The gradient of the Lagrangian with respect to ``theta`` is
-``sum_i rho_n(i) (s_i - beta z_i) d pi_i / d theta`` with the per-row score
-``s_i = w_r(i) Dr_i - lambda w_c(i) Dc_i`` (worst-case weight ratios
-``w = rho_worst / rho_n`` at the current policy, by the envelope theorem) and
-``z_i`` the policy's logit. For a flexible enough policy class the maximiser
-is therefore ``logit pi(x) = E[s | x] / beta``: the closed-form primal step of
-the tabular problem applied to the score *averaged over queries with the same
-features*. By linearity ``E[s | x] = a(x) - lambda b(x)`` with
-``a(x) = E[w_r Dr | x]`` and ``b(x) = E[w_c Dc | x]``; each is estimated by a
+``sum_i rho_n(i) sum_a (s_i(a) - beta log pi_i(a)) d pi_i(a) / d theta`` with the
+per-row, per-arm score ``s_i(a) = w_r(i) r_i(a) - lambda w_c(i) c_i(a)``
+(:func:`racer_dro.formulas.arm_scores`; worst-case weight ratios
+``w = rho_worst / rho_n`` at the current policy, by the envelope theorem). For a
+flexible enough policy class the maximiser is therefore
+``pi(a | x) ∝ exp(E[s(a) | x] / beta)``: the closed-form primal step of the tabular
+problem applied to the score *averaged over queries with the same features*. Only
+differences between arms matter, so by linearity
+``E[s(a) - s(0) | x] = a_a(x) - lambda b_a(x)`` with
+``a_a(x) = E[w_r (r(a) - r(0)) | x]`` and ``b_a(x) = E[w_c (c(a) - c(0)) | x]``
+(``a_0 = b_0 = 0``); each of these ``2 (K - 1)`` functions is estimated by a
 clone of ``policy_model``: values ``v_i`` in ``[lo, hi]`` become soft targets
 ``q_i = (v_i - lo) / (hi - lo)``, each row is duplicated as class 1 with
 weight ``q_i n rho_n(i)`` and class 0 with weight ``(1 - q_i) n rho_n(i)``,
 and the fitted probability ``p(x)``, an estimate of ``E[q | x]`` (the
 minimiser of the expected log-loss), maps back to ``lo + (hi - lo) p(x)``.
-The policy is ``pi(x) = expit((a_hat(x) - lambda b_hat(x)) / beta)``.
+The policy is ``pi(. | x) = softmax((a_hat(x) - lambda b_hat(x)) / beta)``.
 
-(Fitting a classifier to the tabular soft targets ``expit(s_i / beta)``
+(For K = 2, fitting a classifier to the tabular soft targets ``expit(s_i / beta)``
 instead estimates ``E[expit(s / beta) | x]``, the probability that reasoning
 helps a query like ``x`` rather than whether it helps on average; with 0/1
 judge-correctness rewards and small ``beta`` that routes many queries of
@@ -44,7 +48,7 @@ concentrated (small temperature or radius against a wide spread of costs),
 so each iteration uses the running average of the weights at all iterates
 so far (fictitious play), whose fixed points are those of the undamped
 iteration. Iterations stop when the policy on the training rows stops moving
-(weighted mean absolute change below 1e-4), or after ``max_iter``; with
+(weighted mean total-variation change below 1e-4), or after ``max_iter``; with
 neither side robust one iteration is exact.
 
 Selection (Algorithm 1, step e). Every iterate is scored on the validation
@@ -68,21 +72,29 @@ import warnings
 import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
-from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
-from racer_dro._validation import check_nonnegative, check_positive, check_rewards_costs
+from racer_dro import formulas
+from racer_dro._validation import (
+    check_arm_names,
+    check_nonnegative,
+    check_positive,
+    check_rewards_costs,
+)
 from racer_dro.problem import RoutingProblem
 
 __all__ = ["RacerPolicy", "RacerRouter"]
 
 _ROBUST = ("none", "reward", "cost", "both")
-_TOL = 1e-4  # stop when the weighted mean change of the training policy is below it
-_SE_FACTOR = 2.0  # validation budget check: cost <= budget + 2 standard errors
+_TOL = (
+    1e-4  # stop when the weighted mean total-variation change of the policy is below it
+)
+_SE_FACTOR = 2.0
+_X_MAX = 1e50  # |X| beyond which the policy models fit constants (measured: 1e80 does)
 
 
 class _ConstantModel:
@@ -122,42 +134,43 @@ def _predict_mean(model, lo, hi, X) -> np.ndarray:
 
 
 class RacerPolicy:
-    """A fitted RACER policy ``pi(x) = expit((a(x) - lambda b(x)) / beta)``.
+    """A fitted RACER policy ``pi(. | x) = softmax((a(x) - lambda b(x)) / beta)`` over K arms.
 
-    ``a`` estimates the worst-case-weighted reward gain ``E[w_r Dr | x]``,
-    ``b`` the worst-case-weighted extra cost ``E[w_c Dc | x]``; each is a
-    fitted clone of the router's ``policy_model`` (see the module notes).
+    ``a_k`` estimates the worst-case-weighted reward difference
+    ``E[w_r (r(k) - r(0)) | x]``, ``b_k`` the worst-case-weighted cost difference
+    ``E[w_c (c(k) - c(0)) | x]`` (``a_0 = b_0 = 0``); each is a fitted clone of the
+    router's ``policy_model`` (see the module notes).
 
     Attributes
     ----------
-    reward_model, cost_model : classifier
-        The fitted clones behind ``a`` and ``b``.
-    reward_range, cost_range : tuple of float
-        ``(lo, hi)`` mapping each classifier's probability ``p`` to
-        ``lo + (hi - lo) p``.
+    reward_fits, cost_fits : list of (classifier, lo, hi)
+        One per arm ``k >= 1``: the fitted clone and the range mapping its
+        probability ``p`` to ``lo + (hi - lo) p``.
     multiplier : float
     beta : float
     """
 
-    classes_ = np.array([0, 1])
-
-    def __init__(self, reward_fit, cost_fit, multiplier: float, beta: float):
-        self.reward_model, *self.reward_range = reward_fit
-        self.cost_model, *self.cost_range = cost_fit
+    def __init__(self, reward_fits, cost_fits, multiplier: float, beta: float):
+        self.reward_fits = list(reward_fits)
+        self.cost_fits = list(cost_fits)
         self.multiplier = float(multiplier)
         self.beta = float(beta)
+        self.classes_ = np.arange(len(self.reward_fits) + 1)
 
-    def gain(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """``(a(x), b(x))``: estimated weighted reward gain and extra cost."""
-        a = _predict_mean(self.reward_model, *self.reward_range, X)
-        b = _predict_mean(self.cost_model, *self.cost_range, X)
+    def arm_values(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """``(a(x), b(x))``, each (n, K): weighted reward and cost relative to arm 0."""
+        n = X.shape[0]
+        a = np.zeros((n, len(self.classes_)))
+        b = np.zeros_like(a)
+        for k, (fit_r, fit_c) in enumerate(zip(self.reward_fits, self.cost_fits), 1):
+            a[:, k] = _predict_mean(*fit_r, X)
+            b[:, k] = _predict_mean(*fit_c, X)
         return a, b
 
     def predict_proba(self, X) -> np.ndarray:
-        """``[1 - pi(x), pi(x)]``, shape (n, 2)."""
-        a, b = self.gain(X)
-        pi = expit((a - self.multiplier * b) / self.beta)
-        return np.column_stack([1.0 - pi, pi])
+        """``pi(a | x)``, shape (n, K)."""
+        a, b = self.arm_values(X)
+        return formulas.softmax_policy(a - self.multiplier * b, self.beta)
 
 
 class RacerRouter(ClassifierMixin, BaseEstimator):
@@ -174,21 +187,23 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         robust ignores its temperature and radius.
     beta : float, default=0.01
         Entropy (and dual) regulariser, ``beta > 0``.
-    reward_temperature, cost_temperature : float, default=1.0
+    reward_temperature, cost_temperature : float, optional
         KL penalty temperature of a robust side (penalised worst case,
-        Theorem 3.1); smaller is more robust. It acts on the scale of the
+        Theorem 3.1); smaller is more robust. A robust side with neither a
+        temperature nor a radius uses temperature 1; giving both raises. It acts on the scale of the
         rewards (costs): with costs in units of the mean instruct cost and
         reasoning several times dearer, ``cost_temperature=1`` is very
         conservative.
     reward_radius, cost_radius : float, optional
-        KL ball radius of a robust side. When given, the side uses the KL
-        ball and its temperature is ignored. A radius at least the KL
+        KL ball radius of a robust side (at most one of radius and
+        temperature per side, as in :class:`RoutingProblem`). A radius at least the KL
         divergence of a deployment shift from the training distribution
         bounds the deployment's expected cost (in the population).
     policy_model : classifier, optional
         Any scikit-learn classifier with ``predict_proba`` whose ``fit``
         accepts ``sample_weight``; cloned before use (twice per iteration).
         Default ``LogisticRegression(solver="newton-cholesky", tol=1e-8)``.
+        ``2 (K - 1)`` clones are fitted per iteration.
     validation_fraction : float in (0, 1), default=0.2
         Share of rows held out to select the iterate.
     max_iter : int, default=200
@@ -201,6 +216,8 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
     policy_model_ : RacerPolicy
         The kept iterate: its fitted reward and cost classifiers, multiplier
         and ``beta``; ``policy_model_.predict_proba`` is the policy.
+    arm_names_ : ndarray of object or None
+        The arm names given to ``fit`` (e.g. model names).
     multiplier_ : float
         The multiplier ``lambda`` of the kept iterate.
     best_iteration_ : int
@@ -215,11 +232,11 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         ``validation_cost`` (worst case on the validation rows),
         ``validation_cost_se``, ``feasible`` (validation cost within the
         budget up to two standard errors), ``policy_change`` (weighted mean
-        absolute change of the training policy).
+        total-variation change of the training policy).
     train_indices_, validation_indices_ : ndarray of int
         The split.
     classes_ : ndarray
-        ``[0, 1]`` (1 = reasoning).
+        ``[0, ..., K - 1]``: the arm indices ``predict`` returns.
     n_features_in_, feature_names_in_
         As in scikit-learn.
 
@@ -235,10 +252,12 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
     >>> router = RacerRouter(3.0, robust="cost", cost_radius=0.2, random_state=0)
     >>> router = router.fit(train.X, train.rewards, train.costs)
     >>> test = make_judge_data(1000, random_state=1)
-    >>> pi = router.predict_proba(test.X)[:, 1]
-    >>> cost = (test.costs[:, 0] + pi * (test.costs[:, 1] - test.costs[:, 0])).mean()
-    >>> bool(cost < 3.0)
+    >>> pi = router.predict_proba(test.X)  # (n, K): here K = 2
+    >>> bool((pi * test.costs).sum(axis=1).mean() < 3.0)
     True
+    >>> reward, cost = router.predict_arm_values(test.X[:2])  # a(x), b(x) per arm
+    >>> reward.shape
+    (2, 2)
     """
 
     def __init__(
@@ -247,8 +266,8 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         *,
         robust="both",
         beta=0.01,
-        reward_temperature=1.0,
-        cost_temperature=1.0,
+        reward_temperature=None,
+        cost_temperature=None,
         reward_radius=None,
         cost_radius=None,
         policy_model=None,
@@ -270,8 +289,13 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ set-up
     def _side(self, robust_side: bool, radius, temperature, side: str) -> dict:
-        """Problem keywords of one side (a radius wins over the temperature)."""
+        """Problem keywords of one side (temperature 1 when neither is given)."""
         rname, tname = f"{side}_radius", f"{side}_temperature"
+        if radius is not None and temperature is not None:
+            raise ValueError(
+                f"give at most one of `{rname}` and `{tname}` (a KL ball or a KL "
+                "penalty), got both"
+            )
         if radius is not None:
             radius = check_nonnegative(radius, rname, allow_inf=True)
         if temperature is not None:
@@ -280,12 +304,7 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
             return {}
         if radius is not None:
             return {rname: radius}
-        if temperature is None:
-            raise ValueError(
-                f"`robust`={self.robust!r} makes the {side} side robust: give "
-                f"`{tname}` or `{rname}`"
-            )
-        return {tname: temperature}
+        return {tname: 1.0 if temperature is None else temperature}
 
     def _problem_keywords(self) -> dict:
         if not isinstance(self.robust, str) or self.robust not in _ROBUST:
@@ -340,19 +359,21 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         return float(frac), int(self.max_iter)
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, rewards, costs, sample_weight=None):
+    def fit(self, X, rewards, costs, sample_weight=None, arm_names=None):
         """Train the parametric policy by primal-dual, keeping the best validated iterate.
 
         Parameters
         ----------
         X : array-like of shape (n, d)
             Query features (pandas accepted; column names are kept).
-        rewards : array-like of shape (n, 2)
-            Rewards of instruct (column 0) and reasoning (column 1).
-        costs : array-like of shape (n, 2)
-            Non-negative costs, same layout.
+        rewards : array-like of shape (n, K)
+            Rewards of each arm, ``K >= 2`` (arm 0 conventionally the cheapest).
+        costs : array-like of shape (n, K)
+            Non-negative costs, same shape.
         sample_weight : array-like of shape (n,), optional
             Nominal weights ``rho_n`` (renormalised within each split).
+        arm_names : sequence of K distinct names, optional
+            Kept as ``arm_names_``.
 
         Returns
         -------
@@ -362,7 +383,17 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         base = clone(self._check_policy_model())
         frac, max_iter = self._check_scalars()
         X = validate_data(self, X, reset=True, dtype=float, ensure_all_finite=True)
+        top = float(np.max(np.abs(X))) if X.size else 0.0
+        if top > _X_MAX:
+            # squares and inner products of such features overflow float64: every
+            # classifier then fits a constant and the "converged" policy would be
+            # meaningless (issue 12)
+            raise ValueError(
+                f"`X` has entries up to {top:.3g}; features beyond {_X_MAX:g} overflow "
+                "the policy model's arithmetic: rescale them (e.g. StandardScaler)"
+            )
         rewards, costs = check_rewards_costs(rewards, costs, X.shape[0])
+        names = check_arm_names(arm_names, rewards.shape[1])
         n = X.shape[0]
         # Validates budget, weights, beta and the sides; an infeasible budget
         # raises here, naming `budget` and the minimum achievable cost.
@@ -441,12 +472,13 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         self.converged_ = converged
         self.train_indices_ = train_idx
         self.validation_indices_ = val_idx
-        self.classes_ = np.array([0, 1])
+        self.classes_ = np.arange(rewards.shape[1])
+        self.arm_names_ = names
         return self
 
     @staticmethod
     def _score(problem, val_problem, policy, policy_k, X_val, budget) -> dict:
-        val_pi = policy_k.predict_proba(X_val)[:, 1]
+        val_pi = policy_k.predict_proba(X_val)
         val_c = val_problem.worst_case_cost(val_pi).value
         values = val_problem.cost_values(val_pi)
         rho = val_problem.weights
@@ -466,14 +498,25 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ prediction
     def predict_proba(self, X) -> np.ndarray:
-        """``[P(instruct), P(reasoning)]`` of the kept policy, shape (n, 2)."""
+        """``pi(a | x)`` of the kept policy, shape (n, K)."""
         check_is_fitted(self, "policy_model_")
         X = validate_data(self, X, reset=False, dtype=float, ensure_all_finite=True)
         return self.policy_model_.predict_proba(X)
 
     def predict(self, X) -> np.ndarray:
-        """1 (reasoning) where the policy's probability exceeds 1/2, else 0."""
-        return (self.predict_proba(X)[:, 1] > 0.5).astype(int)
+        """The most probable arm per row (index into ``classes_``)."""
+        return np.argmax(self.predict_proba(X), axis=1)
+
+    def predict_arm_values(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """``(reward, cost)``, each (n, K): RACER's ``a(x)`` and ``b(x)`` per arm.
+
+        The estimated worst-case-weighted reward and cost of each arm relative to
+        arm 0 (only differences between arms matter); the policy is
+        ``softmax((reward - multiplier_ * cost) / beta)``.
+        """
+        check_is_fitted(self, "policy_model_")
+        X = validate_data(self, X, reset=False, dtype=float, ensure_all_finite=True)
+        return self.policy_model_.arm_values(X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -503,6 +546,8 @@ class _PrimalDual:
         X2 = np.vstack([X, X])
         y2 = np.concatenate([np.ones(n), np.zeros(n)])
         robust = problem.reward_mode != "none" or problem.cost_mode != "none"
+        dr = problem.rewards[:, 1:] - problem.rewards[:, :1]  # relative to arm 0
+        dc = problem.costs[:, 1:] - problem.costs[:, :1]
         w_r = np.ones(n)
         w_c = np.ones(n)
         policy = None
@@ -510,16 +555,26 @@ class _PrimalDual:
         self.converged = False
         for k in range(self.max_iter):
             policy_k = RacerPolicy(
-                _fit_mean(self.base, X2, y2, row_weight, w_r * problem.reward_gain),
-                _fit_mean(self.base, X2, y2, row_weight, w_c * problem.cost_gain),
+                [
+                    _fit_mean(self.base, X2, y2, row_weight, w_r * dr[:, j])
+                    for j in range(dr.shape[1])
+                ],
+                [
+                    _fit_mean(self.base, X2, y2, row_weight, w_c * dc[:, j])
+                    for j in range(dc.shape[1])
+                ],
                 0.0,
                 problem.beta,
             )
-            a, b = policy_k.gain(X)
+            a, b = policy_k.arm_values(X)
             lam = _dual_root(problem, a, b, guess=lam)
             policy_k.multiplier = lam
-            new = expit((a - lam * b) / problem.beta)
-            change = math.inf if policy is None else float(rho @ np.abs(new - policy))
+            new = formulas.softmax_policy(a - lam * b, problem.beta)
+            change = (
+                math.inf
+                if policy is None
+                else 0.5 * float(rho @ np.abs(new - policy).sum(axis=1))
+            )
             policy = new
             self.last_change = change
             yield policy_k, policy, change
@@ -527,8 +582,12 @@ class _PrimalDual:
                 self.converged = True
                 return
             # Fictitious play: average the worst-case weights over the iterates.
-            n_r = _score_weights(problem.worst_case_reward(policy), rho)
-            n_c = _score_weights(problem.worst_case_cost(policy), rho)
+            n_r = formulas.worst_case_ratios(
+                problem.worst_case_reward(policy).weights, rho
+            )
+            n_c = formulas.worst_case_ratios(
+                problem.worst_case_cost(policy).weights, rho
+            )
             step = 1.0 / (k + 2)
             w_r = w_r + step * (n_r - w_r)
             w_c = w_c + step * (n_c - w_c)
@@ -567,7 +626,7 @@ def _dual_root(
     beta, budget = problem.beta, problem.budget
 
     def excess(lam: float) -> float:
-        pi = expit((a - lam * b) / beta)
+        pi = formulas.softmax_policy(a - lam * b, beta)
         return problem.worst_case_cost(pi).value - budget - beta * lam
 
     if excess(0.0) <= 0:
@@ -588,6 +647,7 @@ def _dual_root(
                     lo = 0.0
         return float(brentq(excess, lo, hi, xtol=1e-14, rtol=1e-10, maxiter=500))
     scale = float(np.max(np.abs(a))) / max(float(np.mean(np.abs(b))), 1e-300)
+    scale = scale if math.isfinite(scale) else 1.0
     lo, hi = 0.0, scale if scale > 0 else 1.0
     for _ in range(200):
         if excess(hi) < 0:
@@ -604,11 +664,3 @@ def _better(record: dict, best: dict) -> bool:
     if record["feasible"]:
         return record["validation_reward"] > best["validation_reward"]
     return record["validation_cost"] < best["validation_cost"]
-
-
-def _score_weights(worst, nominal: np.ndarray) -> np.ndarray:
-    """Worst-case weight ratios ``rho_worst / rho_n`` (0 where ``rho_n = 0``)."""
-    out = np.zeros_like(nominal)
-    pos = nominal > 0
-    out[pos] = worst.weights[pos] / nominal[pos]
-    return out

@@ -33,6 +33,7 @@ STUDY_NAMES = (
     "metarouter",
     "metarouter-shift",
     "racer",
+    "racer-models",
     "uncertainty",
     "pacing",
     "multimodel",

@@ -16,6 +16,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("metarouter", "racer_dro", "simulations", "benchmarks")
 FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
+# benchmarks._frozen_binary is a verbatim copy of the binary solver before the K-arm
+# rewrite, kept only as the timing baseline; its examples name the modules it was copied from
+FROZEN = "benchmarks._frozen_binary"
 
 
 def package_modules(packages=PACKAGES) -> list[str]:
@@ -25,7 +28,7 @@ def package_modules(packages=PACKAGES) -> list[str]:
         names.append(package)
         path = [str(ROOT / package)]
         for info in pkgutil.walk_packages(path, prefix=f"{package}."):
-            if not info.name.endswith("__main__"):
+            if not info.name.endswith("__main__") and not info.name.startswith(FROZEN):
                 names.append(info.name)
     return sorted(names)
 

@@ -26,7 +26,7 @@ shift_weights = ratio / ratio.sum()
 
 def realised(policy, weights):
     """Expected accuracy (%) and cost of a tabular policy under query weights."""
-    p = np.column_stack([1 - policy, policy])
+    p = policy  # (n, K): each query's distribution over the arms
     accuracy = 100 * np.sum(weights[:, None] * p * train.rewards)
     cost = np.sum(weights[:, None] * p * train.costs)
     return accuracy, cost

@@ -3,6 +3,7 @@
 * ``metarouter``: efficiency gain of meta-routers over random routing (Meta-Router, section 4);
 * ``metarouter-shift``: which step-1 learner wins under covariate shift and scarce GS rows;
 * ``racer``: budget-constrained judge routing under distribution shift (RACER);
+* ``racer-models``: K-arm RACER among RouterBench's 11 models against the single models' hull;
 * ``uncertainty``: routing uncertain pairs to a strong judge vs random routing (Xu et al.);
 * ``pacing``: static RACER policies vs the same routers paced online (Balseiro, Lu and Mirrokni);
 * ``multimodel``: the K-model meta-router on the cost-quality plane (AIQ, APGR).
@@ -21,6 +22,7 @@ from simulations.studies import (
     metarouter_study,
     multimodel_study,
     pacing_study,
+    racer_models_study,
     racer_study,
     uncertainty_study,
 )
@@ -52,6 +54,15 @@ STUDIES: dict[str, Study] = {
         summarise=racer_study.summarise,
         plot=racer_study.plot,
         rounds=(5, 100),
+    ),
+    "racer-models": Study(
+        name="racer-models",
+        description="K-arm RACER among RouterBench's 11 models vs the single models' hull",
+        make_configs=racer_models_study.make_configs,
+        run_round=racer_models_study.run_round,
+        summarise=racer_models_study.summarise,
+        plot=racer_models_study.plot,
+        rounds=(5, 30),
     ),
     "uncertainty": Study(
         name="uncertainty",

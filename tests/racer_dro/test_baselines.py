@@ -224,3 +224,70 @@ def test_sklearn_contract_and_pandas(router, data):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     with pytest.raises(ValueError, match="feature"):
         est.predict(frame.iloc[:, :3])
+
+
+def _k_arm_data(n=600, seed=0):
+    """Three arms: a cheap weak one, a middle one and a dear strong one."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 2))
+    rewards = (rng.random((n, 3)) < [0.4, 0.6, 0.8]).astype(float)
+    costs = np.column_stack([np.ones(n), np.full(n, 3.0), np.full(n, 9.0)])
+    return X, rewards, costs
+
+
+def test_k_arm_constant_and_random_routers_and_arm_values():
+    X, rewards, costs = _k_arm_data()
+    names = ["small", "medium", "large"]
+    cheap = AllCheapRouter().fit(X, rewards, costs, arm_names=names)
+    dear = AllExpensiveRouter().fit(X, rewards, costs, arm_names=names)
+    assert cheap.predict_proba(X).shape == (600, 3)
+    assert set(cheap.predict(X)) == {0} and set(dear.predict(X)) == {2}
+    assert dear.arm_names_.tolist() == names
+    r_hat, c_hat = dear.predict_arm_values(X[:4])
+    np.testing.assert_allclose(r_hat, np.tile(rewards.mean(axis=0), (4, 1)))
+    np.testing.assert_allclose(c_hat, np.tile(costs.mean(axis=0), (4, 1)))
+    # budget 5 between the cheap (1) and the dear (9) arm: rate (5 - 1) / 8
+    rnd = RandomJudgeRouter(budget=5.0, random_state=0).fit(X, rewards, costs)
+    assert rnd.rate_ == pytest.approx(0.5, rel=1e-12)
+    proba = rnd.predict_proba(X[:2])
+    np.testing.assert_allclose(proba, [[0.5, 0.0, 0.5]] * 2)
+    assert set(rnd.predict(X)) == {0, 2}
+
+
+def test_k_arm_knn_against_a_hand_written_rule():
+    X, rewards, costs = _k_arm_data(seed=1)
+    router = KNNRouter(12, cost_weight=0.05).fit(X, rewards, costs)
+    test = np.random.default_rng(9).standard_normal((50, 2))
+    d2 = ((test[:, None, :] - X[None, :, :]) ** 2).sum(-1)
+    idx = np.argsort(d2, axis=1, kind="stable")[:, :12]
+    score = rewards[idx].mean(1) - 0.05 * costs[idx].mean(1)
+    np.testing.assert_array_equal(router.predict(test), score.argmax(axis=1))
+    r_hat, c_hat = router.predict_arm_values(test)
+    np.testing.assert_allclose(r_hat, rewards[idx].mean(1))
+    np.testing.assert_allclose(c_hat, costs[idx].mean(1))
+    # with a budget the realised leave-one-out training cost meets it
+    fitted = KNNRouter(12, budget=4.0).fit(X, rewards, costs)
+    assert fitted.training_cost_ <= 4.0
+    assert fitted.predict_proba(test).shape == (50, 3)
+
+
+@pytest.mark.parametrize(
+    "router", [AllCheapRouter(), RandomJudgeRouter(rate=0.5), KNNRouter(5)]
+)
+def test_k_arm_bad_input_names_the_argument(router):
+    X, rewards, costs = _k_arm_data(n=50)
+    with pytest.raises(ValueError, match="`costs`.*same shape"):
+        router.fit(X, rewards, costs[:, :2])
+    with pytest.raises(ValueError, match="`rewards`.*K >= 2"):
+        router.fit(X, rewards[:, :1], costs[:, :1])
+    with pytest.raises(ValueError, match="`arm_names`.*3 arms"):
+        router.fit(X, rewards, costs, arm_names=["a", "b"])
+    with pytest.raises(ValueError, match="`arm_names`.*distinct"):
+        router.fit(X, rewards, costs, arm_names=["a", "b", "a"])
+
+
+def test_k_arm_budget_below_the_cheapest_arm_names_budget():
+    X, rewards, costs = _k_arm_data(n=50)
+    for router in (RandomJudgeRouter(budget=0.5), KNNRouter(5, budget=0.5)):
+        with pytest.raises(ValueError, match="`budget`.*infeasible"):
+            router.fit(X, rewards, costs)

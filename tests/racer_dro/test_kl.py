@@ -293,3 +293,32 @@ def test_radius_at_the_rounding_floor_of_kl(radius):
     assert np.isfinite(low.temperature) and np.isfinite(high.temperature)
     assert low.value == pytest.approx(f.mean() - shift, abs=1e-3 * shift + 1e-15)
     assert high.value == pytest.approx(f.mean() + shift, abs=1e-3 * shift + 1e-15)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    base=st.lists(st.floats(-1, 1, allow_nan=False), min_size=2, max_size=12),
+    exponent=st.integers(-300, 300),
+    radius=st.floats(1e-6, 2.0),
+    sense=st.sampled_from(["min", "max"]),
+)
+def test_fuzz_certificates_at_every_magnitude(base, exponent, radius, sense):
+    """Issue 12: at |f| from 1e-300 to 1e300 the radius form returns a certificate:
+    KL within the radius, weights a distribution, value between the extreme and the mean.
+    Tolerances: KL to 1e-9 relative (the root is solved to ~1e-13 in log tau); the
+    value's bounds to 1e-12 of max |f| (rounding of the weighted sums)."""
+    f = np.asarray(base) * 10.0**exponent
+    res = kl_worst_case(f, radius=radius, sense=sense)
+    assert np.all(res.weights >= 0)
+    assert res.weights.sum() == pytest.approx(1.0, abs=1e-12)
+    assert res.kl <= radius * (1 + 1e-9) + 1e-15
+    scale = float(np.max(np.abs(f))) if np.any(f) else 1.0
+    mean = float(f.mean())
+    slack = 1e-12 * scale
+    if sense == "min":
+        assert f.min() - slack <= res.value <= mean + slack
+    else:
+        assert mean - slack <= res.value <= f.max() + slack
+    # scale invariance: the worst case of f / s times s (s a power of ten, exact)
+    unit = kl_worst_case(np.asarray(base), radius=radius, sense=sense)
+    assert res.value == pytest.approx(unit.value * 10.0**exponent, rel=1e-9, abs=1e-300)

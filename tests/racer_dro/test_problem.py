@@ -33,15 +33,21 @@ def test_fields_are_validated_and_frozen():
     with pytest.raises(ValueError):
         problem.rewards[0, 0] = 5.0  # read-only arrays: the problem cannot drift
     np.testing.assert_allclose(problem.weights, np.full(20, 1 / 20))
-    np.testing.assert_allclose(problem.reward_gain, rewards[:, 1] - rewards[:, 0])
+    assert problem.n_arms == 2
 
 
 @pytest.mark.parametrize(
     ("change", "exc", "match"),
     [
-        ({"rewards": np.ones((5, 3))}, ValueError, "`rewards`"),
+        ({"rewards": np.ones((5, 3))}, ValueError, "`costs`.*same shape"),
+        ({"rewards": np.ones((20, 3))}, ValueError, "`costs`.*same shape"),
         ({"rewards": np.ones(20)}, ValueError, "`rewards`"),
         ({"costs": np.ones((19, 2))}, ValueError, "`costs`"),
+        (
+            {"rewards": np.ones((20, 1)), "costs": np.ones((20, 1))},
+            ValueError,
+            "`rewards`.*K >= 2",
+        ),
         ({"rewards": np.full((20, 2), np.nan)}, ValueError, "`rewards`.*NaN"),
         ({"costs": np.full((20, 2), np.inf)}, ValueError, "`costs`.*finite"),
         ({"costs": -np.ones((20, 2))}, ValueError, "`costs`.*non-negative"),
@@ -107,7 +113,19 @@ def test_infeasible_budget_accounts_for_cost_robustness():
 def test_budget_above_all_reasoning_is_allowed():
     rewards, costs = _data()
     problem = RoutingProblem(rewards, costs, budget=100.0)
-    assert problem.all_reasoning_cost == pytest.approx(costs[:, 1].mean())
+    assert problem.max_cost == pytest.approx(costs[:, 1].mean())
+
+
+def test_infeasible_budget_with_k_arms_names_the_cheapest_arm_cost():
+    rng = np.random.default_rng(0)
+    costs = rng.uniform(1, 5, size=(30, 4))
+    rewards = rng.uniform(size=(30, 4))
+    minimum = costs.min(axis=1).mean()  # each query's cheapest arm
+    with pytest.raises(ValueError, match=r"`budget`.*infeasible.*cheapest arm"):
+        RoutingProblem(rewards, costs, budget=minimum - 1e-3)
+    problem = RoutingProblem(rewards, costs, budget=minimum)
+    assert problem.min_cost == pytest.approx(minimum, rel=1e-14)
+    assert problem.max_cost == pytest.approx(costs.max(axis=1).mean(), rel=1e-14)
 
 
 def test_policy_values_and_objective_against_references():
@@ -123,18 +141,19 @@ def test_policy_values_and_objective_against_references():
         sample_weight=w,
     )
     pi = np.linspace(0.05, 0.95, 20)
+    policy = np.column_stack([1 - pi, pi])
     p = w / w.sum()
     r = rewards[:, 0] + pi * (rewards[:, 1] - rewards[:, 0])
     c = costs[:, 0] + pi * (costs[:, 1] - costs[:, 0])
     R = dual_value(r, p, 0.1)
     C = -penalised_value(-c, p, 0.7)
     H = float(p @ (-pi * np.log(pi) - (1 - pi) * np.log(1 - pi)))
-    assert problem.worst_case_reward(pi).value == pytest.approx(R, abs=1e-10)
-    assert problem.worst_case_cost(pi).value == pytest.approx(C, abs=1e-12)
-    assert problem.entropy(pi) == pytest.approx(H, rel=1e-13)
+    assert problem.worst_case_reward(policy).value == pytest.approx(R, abs=1e-10)
+    assert problem.worst_case_cost(policy).value == pytest.approx(C, abs=1e-12)
+    assert problem.entropy(policy) == pytest.approx(H, rel=1e-13)
     expected = R + 0.05 * H - max(C - 2.0, 0) ** 2 / (2 * 0.05)
-    assert problem.objective(pi) == pytest.approx(expected, abs=1e-9)
-    assert problem.objective(pi, constrained=True) == pytest.approx(
+    assert problem.objective(policy) == pytest.approx(expected, abs=1e-9)
+    assert problem.objective(policy, constrained=True) == pytest.approx(
         R + 0.05 * H, abs=1e-10
     )
 
@@ -142,9 +161,11 @@ def test_policy_values_and_objective_against_references():
 @pytest.mark.parametrize(
     ("policy", "match"),
     [
-        (np.full(19, 0.5), "length"),
-        (np.full(20, 1.5), r"\[0, 1\]"),
-        (np.full(20, np.nan), "finite"),
+        (np.full((19, 2), 0.5), "shape"),
+        (np.full(20, 0.5), "2-dimensional"),
+        (np.full((20, 2), 1.5), r"\[0, 1\]"),
+        (np.full((20, 2), 0.4), "sum to one"),
+        (np.full((20, 2), np.nan), "finite"),
     ],
 )
 def test_bad_policy(policy, match):
@@ -195,7 +216,7 @@ def test_fuzz_validation_either_valid_or_named_error(
         )
         return
     # valid: then every documented condition holds
-    assert cols == 2 and budget >= 1.0 - 1e-9
+    assert cols >= 2 and budget >= 1.0 - 1e-9
     assert not (radius is not None and temperature is not None)
     assert radius is None or radius >= 0
     assert temperature is None or temperature > 0

@@ -29,16 +29,21 @@ COST = {
 }
 
 
-def _problem(n, seed, *, budget_quantile, beta, **kw):
-    """Random instance; the budget sits between the cheapest and the all-reasoning cost
-    (``budget_quantile`` in [0, 1]) or above it (> 1: inactive constraint)."""
+def _problem(n, seed, *, budget_quantile, beta, n_arms=2, **kw):
+    """Random instance; the budget sits between the cheapest and the dearest policy's
+    cost (``budget_quantile`` in [0, 1]) or above it (> 1: inactive constraint).
+    Arm ``a >= 1`` is dearer and on average better than arm 0."""
     rng = np.random.default_rng(seed)
+    extra = n_arms - 1
     rewards = np.column_stack(
-        [rng.uniform(0, 1, n), rng.uniform(0, 1, n) + rng.normal(0.1, 0.2, n)]
+        [
+            rng.uniform(0, 1, n),
+            rng.uniform(0, 1, (n, extra)) + rng.normal(0.1, 0.2, (n, extra)),
+        ]
     )
-    costs = np.column_stack([rng.uniform(0.5, 1.5, n), rng.uniform(1, 8, n)])
+    costs = np.column_stack([rng.uniform(0.5, 1.5, n), rng.uniform(1, 8, (n, extra))])
     probe = RoutingProblem(rewards, costs, 1e6, beta=beta, **kw)
-    lo, hi = probe.min_cost, probe.all_reasoning_cost
+    lo, hi = probe.min_cost, probe.max_cost
     budget = lo + budget_quantile * (hi - lo)
     return RoutingProblem(rewards, costs, budget, beta=beta, **kw)
 
@@ -75,9 +80,32 @@ def test_agreement_every_variant(reward, cost, beta):
     else:
         assert pd_sol.multiplier > 0.0
     # C is 1-Lipschitz in the sup norm of the per-query costs, so the two multipliers
-    # differ by at most max_i |Dc_i (pi_i - pi'_i)| / beta (plus rounding)
-    bound = np.max(np.abs(problem.cost_gain * (pd_sol.policy - cx_sol.policy))) / beta
+    # differ by at most max_i |c_i . (pi_i - pi'_i)| / beta (plus rounding)
+    diff = np.sum(problem.costs * (pd_sol.policy - cx_sol.policy), axis=1)
+    bound = np.max(np.abs(diff)) / beta
     assert abs(pd_sol.multiplier - cx_sol.multiplier) <= bound + 1e-9 / beta
+
+
+@pytest.mark.parametrize("n_arms", [2, 3, 5, 11])
+@pytest.mark.parametrize(
+    ("reward", "cost"),
+    [("none", "none"), ("temperature", "temperature"), ("radius", "radius")],
+)
+def test_agreement_by_number_of_arms(n_arms, reward, cost):
+    # the issue's requirement: objective gap < 1e-6, policy gap < 1e-3, for every K
+    problem = _problem(
+        80,
+        n_arms,
+        budget_quantile=0.3,
+        beta=0.05,
+        n_arms=n_arms,
+        **REWARD[reward],
+        **COST[cost],
+    )
+    pd_sol, cx_sol = solve_primal_dual(problem), solve_cvxpy(problem)
+    assert pd_sol.policy.shape == cx_sol.policy.shape == (80, n_arms)
+    _agree(pd_sol, cx_sol, problem)
+    assert pd_sol.multiplier > 0  # the budget binds
 
 
 @pytest.mark.parametrize(

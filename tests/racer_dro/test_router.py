@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scipy.special import expit
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
@@ -23,6 +22,7 @@ import racer_dro.router as router_module
 from racer_dro import RacerRouter, RoutingProblem, solve_primal_dual
 from racer_dro.datasets import make_judge_data
 from racer_dro.primal_dual import policy_step
+from tests.racer_dro.kl_reference import cvxpy_inner
 
 # An (almost) unregularised logistic model on one-hot groups can represent any
 # group-wise policy: the parametric problem is then a small convex program.
@@ -112,9 +112,9 @@ def test_group_policy_solves_the_robust_problem(sides):
         ref, ref_value = _cvxpy_group_policy(
             g, rewards, costs, budget, beta, radii=(0.05, 0.1)
         )
-    group_policy = np.array([policy[g == k].mean() for k in range(5)])
+    group_policy = np.array([policy[g == k, 1].mean() for k in range(5)])
     # Constant within groups (the model sees only the group).
-    assert max(np.ptp(policy[g == k]) for k in range(5)) < 1e-9
+    assert max(np.ptp(policy[g == k, 1]) for k in range(5)) < 1e-9
     # The averaged weights converge like 1/k; stopping at a policy change of
     # 1e-4 leaves the policy within ~5e-3 of the optimum (measured 5e-4 and
     # 4e-3) and the objective within ~1e-6 (it is flat at the optimum). CLARABEL
@@ -144,31 +144,43 @@ def test_acer_on_groups_is_the_tabular_solution_of_the_group_means():
     tabular = solve_primal_dual(
         RoutingProblem(means_r[g[tr]], means_c[g[tr]], 2.5, beta=0.02), tol=1e-12
     )
-    ours = router.predict_proba(X[tr])[:, 1]
+    ours = router.predict_proba(X[tr])
     np.testing.assert_allclose(ours, tabular.policy, atol=1e-6)
     assert router.multiplier_ == pytest.approx(tabular.multiplier, rel=1e-5)
 
 
 def test_scores_match_the_closed_form_primal_step():
-    # The router's worst-case weight ratios give B's policy_step (independent code).
+    # policy_step against an independent reference: the worst-case weights by
+    # CVXPY directly over the simplex (tests/racer_dro/kl_reference.py, which
+    # imports nothing from racer_dro) and the softmax written out here.
+    # CLARABEL's weights carry a relative error of ~1e-6; the scores reach
+    # |c| lambda w / beta ~ 10 * 0.7 * 2 / 0.05 = 280, so a logit may move by
+    # ~3e-4 and a probability by ~1e-4 (measured max 5e-4): atol 2e-3.
     _, _, rewards, costs = _groups(n=300, seed=2)
     rng = np.random.default_rng(0)
-    for sides in (
-        {"reward_temperature": 0.3, "cost_radius": 0.2},
-        {"reward_radius": 0.1},
+    pi = rng.dirichlet(np.ones(2), size=300)
+    p = np.full(300, 1 / 300)
+    for sides, kw_r, kw_c in (
+        (
+            {"reward_temperature": 0.3, "cost_radius": 0.2},
+            {"temperature": 0.3},
+            {"radius": 0.2},
+        ),
+        ({"reward_radius": 0.1}, {"radius": 0.1}, None),
     ):
         problem = RoutingProblem(rewards, costs, 3.0, beta=0.05, **sides)
-        pi = rng.uniform(size=300)
-        w_r = router_module._score_weights(
-            problem.worst_case_reward(pi), problem.weights
+        r, c = (pi * rewards).sum(axis=1), (pi * costs).sum(axis=1)
+        w_r = cvxpy_inner(r, p, **kw_r)[1] / p
+        w_c = (
+            np.ones(300)
+            if kw_c is None
+            else cvxpy_inner(c, p, sense="max", **kw_c)[1] / p
         )
-        w_c = router_module._score_weights(problem.worst_case_cost(pi), problem.weights)
-        s = w_r * problem.reward_gain - 0.7 * w_c * problem.cost_gain
+        s = (w_r[:, None] * rewards - 0.7 * w_c[:, None] * costs) / 0.05
+        s -= s.max(axis=1, keepdims=True)
+        expected = np.exp(s) / np.exp(s).sum(axis=1, keepdims=True)
         np.testing.assert_allclose(
-            expit(s / 0.05),
-            policy_step(problem, pi, 0.7),
-            rtol=1e-9,
-            atol=1e-12,
+            policy_step(problem, pi, 0.7), expected, rtol=0, atol=2e-3
         )
 
 
@@ -188,10 +200,7 @@ def test_history_meets_the_dual_condition():
 
 
 def _expected(pi, rewards, costs):
-    return (
-        rewards[:, 0] + pi * (rewards[:, 1] - rewards[:, 0]),
-        costs[:, 0] + pi * (costs[:, 1] - costs[:, 0]),
-    )
+    return (pi * rewards).sum(axis=1), (pi * costs).sum(axis=1)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -200,7 +209,7 @@ def test_acer_generalises_to_unseen_queries(seed):
     train = make_judge_data(2000, random_state=seed)
     test = make_judge_data(4000, random_state=1000 + seed)
     router = RacerRouter(budget, robust="none", random_state=seed)
-    pi = router.fit(train.X, train.rewards, train.costs).predict_proba(test.X)[:, 1]
+    pi = router.fit(train.X, train.rewards, train.costs).predict_proba(test.X)
     reward, cost = (
         v.mean() for v in _expected(pi, test.expected_rewards, test.expected_costs)
     )
@@ -234,9 +243,7 @@ def test_acer_generalises_to_unseen_queries(seed):
     # In-distribution budget compliance (realised costs): the fitted policy meets
     # the budget on 1600 training rows; its held-out mean cost deviates by the
     # training and test sampling errors, 3 combined standard errors.
-    _, train_cost = _expected(
-        router.predict_proba(train.X)[:, 1], train.rewards, train.costs
-    )
+    _, train_cost = _expected(router.predict_proba(train.X), train.rewards, train.costs)
     _, test_cost = _expected(pi, test.rewards, test.costs)
     se = math.sqrt(train_cost.var() / 1600 + test_cost.var() / test_cost.size)
     assert test_cost.mean() <= budget + 3 * se
@@ -259,9 +266,7 @@ def test_robust_variants_hold_the_budget_under_a_costlier_shift():
             train.X, train.rewards, train.costs
         )
         for label, data in (("same", same), ("shifted", shifted)):
-            _, c = _expected(
-                router.predict_proba(data.X)[:, 1], data.rewards, data.costs
-            )
+            _, c = _expected(router.predict_proba(data.X), data.rewards, data.costs)
             se = math.sqrt(
                 c.var() / 1600 + c.var() / c.size
             )  # training + test sampling
@@ -287,16 +292,15 @@ def test_budget_above_all_reasoning_routes_everything():
     assert np.all(router.predict(X) == 1)
 
 
-def test_radius_overrides_temperature_and_non_robust_sides_ignore_theirs():
+def test_radius_and_temperature_together_raise_and_non_robust_sides_ignore_theirs():
     data = make_judge_data(600, random_state=4)
     args = (data.X, data.rewards, data.costs)
+    # as in RoutingProblem: at most one of a side's radius and temperature
+    for side in ("reward", "cost"):
+        both = RacerRouter(3.0, **{f"{side}_radius": 0.1, f"{side}_temperature": 7.0})
+        with pytest.raises(ValueError, match=f"`{side}_radius`.*`{side}_temperature`"):
+            both.fit(*args)
     a = RacerRouter(3.0, robust="cost", cost_radius=0.1, random_state=0).fit(*args)
-    b = RacerRouter(
-        3.0, robust="cost", cost_radius=0.1, cost_temperature=7.0, random_state=0
-    )
-    np.testing.assert_array_equal(
-        a.predict_proba(data.X), b.fit(*args).predict_proba(data.X)
-    )
     c = RacerRouter(3.0, robust="none", random_state=0).fit(*args)
     d = RacerRouter(
         3.0, robust="none", reward_radius=0.3, cost_temperature=0.1, random_state=0
@@ -304,6 +308,12 @@ def test_radius_overrides_temperature_and_non_robust_sides_ignore_theirs():
     np.testing.assert_array_equal(c.predict_proba(data.X), d.predict_proba(data.X))
     # ... and a robust side changes the policy.
     assert not np.allclose(a.predict_proba(data.X), c.predict_proba(data.X))
+    # a robust side with neither uses temperature 1
+    e = RacerRouter(3.0, robust="cost", random_state=0).fit(*args)
+    f = RacerRouter(3.0, robust="cost", cost_temperature=1.0, random_state=0)
+    np.testing.assert_array_equal(
+        e.predict_proba(data.X), f.fit(*args).predict_proba(data.X)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -321,11 +331,6 @@ def small():
         ({"cost_temperature": -2.0}, ValueError, "`cost_temperature`"),
         ({"cost_radius": -0.1}, ValueError, "`cost_radius`"),
         ({"reward_radius": -0.1}, ValueError, "`reward_radius`"),
-        (
-            {"robust": "cost", "cost_temperature": None},
-            ValueError,
-            "`cost_temperature`",
-        ),
         ({"validation_fraction": 0.0}, ValueError, "`validation_fraction`"),
         ({"validation_fraction": 1.0}, ValueError, "`validation_fraction`"),
         ({"max_iter": 0}, ValueError, "`max_iter`"),
@@ -354,7 +359,8 @@ def test_data_validation(small):
     X_nan = X.copy()
     X_nan[0, 0] = np.nan
     for args, match in (
-        ((X, r[:, :1], c), "`rewards`"),
+        ((X, r[:, :1], c[:, :1]), "`rewards`.*K >= 2"),
+        ((X, r[:, :1], c), "`costs`.*same shape"),
         ((X, r, c[:10]), "`costs`"),
         ((X, r_nan, c), "`rewards` must be finite"),
         ((X, r, c_neg), "`costs` must be non-negative"),
@@ -416,7 +422,7 @@ def test_sklearn_contract_pandas_seeds_and_custom_model(small):
         policy_model=DecisionTreeClassifier(max_depth=3),
         random_state=0,
     ).fit(small.X, small.rewards, small.costs)
-    assert tree.policy_model_.reward_model.get_depth() <= 3
+    assert tree.policy_model_.reward_fits[0][0].get_depth() <= 3
 
 
 def test_sample_weight_is_normalised(small):
@@ -453,3 +459,80 @@ def test_non_positive_parameters_are_rejected_by_name(name, value, small):
         RacerRouter(3.0, robust="both", **{name: value}).fit(
             small.X, small.rewards, small.costs
         )
+
+
+def _k_arm_groups(n=600, seed=0):
+    """Five groups, three arms: which arm is worth its cost depends on the group."""
+    rng = np.random.default_rng(seed)
+    g = rng.integers(5, size=n)
+    acc = np.array(
+        [
+            [0.5, 0.8, 0.85],
+            [0.6, 0.6, 0.9],
+            [0.9, 0.9, 0.9],
+            [0.3, 0.5, 0.95],
+            [0.7, 0.75, 0.8],
+        ]
+    )
+    rewards = (rng.random((n, 3)) < acc[g]).astype(float)
+    costs = np.column_stack([np.ones(n), np.full(n, 3.0), np.full(n, 8.0)])
+    return g, np.eye(5)[g], rewards, costs
+
+
+def test_k_arm_acer_on_groups_is_the_tabular_solution_of_the_group_means():
+    g, X, rewards, costs = _k_arm_groups()
+    router = RacerRouter(
+        3.0, robust="none", beta=0.05, policy_model=EXACT, random_state=0
+    )
+    router.fit(X, rewards, costs, arm_names=["small", "medium", "large"])
+    assert router.arm_names_.tolist() == ["small", "medium", "large"]
+    tr = router.train_indices_
+    means_r = np.array([rewards[tr][g[tr] == k].mean(axis=0) for k in range(5)])
+    means_c = np.array([costs[tr][g[tr] == k].mean(axis=0) for k in range(5)])
+    tabular = solve_primal_dual(
+        RoutingProblem(means_r[g[tr]], means_c[g[tr]], 3.0, beta=0.05), tol=1e-12
+    )
+    ours = router.predict_proba(X[tr])
+    assert ours.shape == (tr.size, 3)
+    # the almost unregularised logistic fits reproduce group means to ~1e-7
+    np.testing.assert_allclose(ours, tabular.policy, atol=1e-5)
+    assert router.multiplier_ == pytest.approx(tabular.multiplier, rel=1e-4)
+    np.testing.assert_array_equal(
+        router.predict(X), ours_full := router.predict_proba(X).argmax(axis=1)
+    )
+    assert set(ours_full) <= {0, 1, 2}
+    reward, cost = router.predict_arm_values(X[:3])
+    assert reward.shape == cost.shape == (3, 3)
+    np.testing.assert_allclose(reward[:, 0], 0.0)  # differences to arm 0
+    logits = (reward - router.multiplier_ * cost) / router.beta
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(
+        router.predict_proba(X[:3]), expected / expected.sum(axis=1, keepdims=True)
+    )
+
+
+def test_k_arm_bad_input_names_the_argument():
+    _, X, rewards, costs = _k_arm_groups(n=100)
+    with pytest.raises(ValueError, match="`arm_names`.*3 arms"):
+        RacerRouter(3.0).fit(X, rewards, costs, arm_names=["a", "b"])
+    with pytest.raises(ValueError, match="`arm_names`.*distinct"):
+        RacerRouter(3.0).fit(X, rewards, costs, arm_names=["a", "b", "b"])
+    with pytest.raises(ValueError, match="`costs`.*same shape"):
+        RacerRouter(3.0).fit(X, rewards, costs[:, :2])
+    with pytest.raises(ValueError, match="K >= 2"):
+        RacerRouter(3.0).fit(X, rewards[:, :1], costs[:, :1])
+    with pytest.raises(ValueError, match="`budget`.*infeasible.*cheapest arm"):
+        RacerRouter(0.5).fit(X, rewards, costs)
+
+
+def test_features_at_1e300_raise_rather_than_a_constant_converged_policy(small):
+    # issue 12: the classifiers overflow and fit constants; an error naming `X`
+    with pytest.raises(ValueError, match="`X` has entries up to .*e\\+300"):
+        RacerRouter(3.0, random_state=0).fit(
+            small.X * 1e300, small.rewards, small.costs
+        )
+    # a large but safe scale still routes (not a constant policy; measured std 0.45
+    # at scale 1 and 1e30, 0 at 1e80, where the logistic fits break down)
+    router = RacerRouter(3.0, robust="none", random_state=0)
+    router.fit(small.X * 1e30, small.rewards, small.costs)
+    assert router.predict_proba(small.X * 1e30)[:, 1].std() > 0.1

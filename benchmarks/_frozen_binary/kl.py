@@ -1,0 +1,367 @@
+"""Worst-case (and best-case) expectations over a KL neighbourhood, in closed form.
+
+For values ``f`` and nominal weights ``rho_n`` (DESIGN.md, "racer_dro: the math"):
+
+* penalised form, temperature ``tau``::
+
+      min_rho E_rho[f] + tau KL(rho || rho_n) = -tau log sum_i rho_n(i) exp(-f_i / tau),
+
+  attained at ``rho(i) ∝ rho_n(i) exp(-f_i / tau)`` (Theorem 3.1 of RACER);
+* constrained form, radius ``delta``::
+
+      min_{KL(rho || rho_n) <= delta} E_rho[f] = max_{tau > 0} -tau log E_{rho_n}[exp(-f / tau)] - tau delta,
+
+  attained at the same exponential tilt with the ``tau`` for which ``KL = delta``
+  (found by 1-D root finding in ``log tau``; ``KL`` is strictly decreasing in ``tau``).
+
+``sense="max"`` is the mirror image (``max E_rho[f] = -min E_rho[-f]``). All
+computations shift by the extreme value and use ``scipy.special.logsumexp``, so
+``|f| / tau`` up to 1e4 and beyond neither overflows nor loses the answer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq
+from scipy.special import logsumexp
+
+from benchmarks._frozen_binary._validation import (
+    check_sense,
+    check_side,
+    check_values,
+    check_weights,
+)
+
+__all__ = ["KLWorstCase", "kl_divergence", "kl_worst_case"]
+
+
+@dataclass(frozen=True, eq=False)
+class KLWorstCase:
+    """The result of :func:`kl_worst_case`.
+
+    Attributes
+    ----------
+    value : float
+        The worst-case value. Radius form: ``min (or max) E_rho[f]`` over the KL
+        ball. Temperature form: the penalised optimum
+        ``min_rho E_rho[f] + tau KL(rho || rho_n)`` (``max ... - tau KL`` for
+        ``sense="max"``). Neither: the nominal mean.
+    weights : ndarray of shape (n,)
+        The worst-case distribution ``rho`` (non-negative, sums to one).
+    temperature : float
+        The temperature of the exponential tilt: the given one, the root of
+        ``KL = radius`` for the radius form, ``inf`` when ``rho = rho_n`` and
+        ``0`` when all mass sits on the extreme values.
+    radius : float or None
+        The radius that was given (``None`` for the temperature form).
+    kl : float
+        ``KL(weights || rho_n)``.
+    expectation : float
+        ``E_rho[f]`` under the worst-case weights (equals ``value`` for the radius
+        form).
+    sense : {"min", "max"}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from benchmarks._frozen_binary import kl_worst_case
+    >>> res = kl_worst_case(np.array([0.0, 1.0, 2.0]), radius=0.1)
+    >>> bool(res.value < 1.0), round(res.kl, 12)
+    (True, 0.1)
+    """
+
+    value: float
+    weights: np.ndarray
+    temperature: float
+    radius: float | None
+    kl: float
+    expectation: float
+    sense: str
+
+
+def kl_divergence(p, q) -> float:
+    """``KL(p || q) = sum_i p_i log(p_i / q_i)`` for probability vectors (``0 log 0 = 0``).
+
+    Examples
+    --------
+    >>> kl_divergence([0.5, 0.5], [0.5, 0.5])
+    0.0
+    """
+    p = np.asarray(p, dtype=float)
+    q = np.asarray(q, dtype=float)
+    mask = p > 0
+    if np.any(q[mask] <= 0):
+        return math.inf
+    return float(np.sum(p[mask] * (np.log(p[mask]) - np.log(q[mask]))))
+
+
+def _log_weights(p: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.log(p)
+
+
+def _tilt(g: np.ndarray, logp: np.ndarray, tau: float):
+    """Exponential tilt ``q ∝ p exp(-g / tau)`` of shifted values ``g >= 0`` (on the support).
+
+    Returns ``(q, L)`` with ``L = log sum_i p_i exp(-g_i / tau)``.
+    """
+    a = logp - g / tau
+    L = logsumexp(a)
+    q = np.exp(a - L)
+    return q, float(L)
+
+
+def _tilt_kl(g: np.ndarray, logp: np.ndarray, q: np.ndarray, tau: float) -> float:
+    """``KL(q || p)`` for ``q ∝ p exp(-g / tau)``, centred at ``E_q g`` to avoid cancellation."""
+    c = float(q @ g)
+    h = (g - c) / tau
+    kl = -float(q @ h) - float(logsumexp(logp - h))
+    return max(kl, 0.0)
+
+
+def _threshold(g: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, float]:
+    """Minimisers (``g == 0`` on the support) and ``-log P(argmin)``."""
+    at_min = (g == 0) & (p > 0)
+    rest = float(p[~at_min].sum())
+    return at_min, -math.log1p(-rest) if rest < 1 else math.inf
+
+
+def _radius_bracket(g, logp, p, radius):
+    """A bracket ``(s_lo, s_hi)`` in ``s = log tau`` with ``KL(s_lo) > radius > KL(s_hi)``.
+
+    Returns ``None`` when the radius is within rounding of the all-on-minimisers
+    threshold (then the threshold solution is exact to machine precision).
+    """
+    mean = float(p @ g)
+    var = float(p @ (g - mean) ** 2)
+    s0 = 0.5 * math.log(max(var, 1e-300) / (2.0 * radius))
+
+    def kl_of(s):
+        tau = math.exp(s)
+        q, _ = _tilt(g, logp, tau)
+        return _tilt_kl(g, logp, q, tau)
+
+    s_hi, step = s0, 1.0
+    for _ in range(200):
+        if kl_of(s_hi) < radius:
+            break
+        if s_hi >= _LOG_TAU_MAX:
+            # KL never fell below the radius: the radius sits at the rounding floor
+            # of KL (a few 1e-16), where the small-shift temperature is exact
+            return "small"
+        s_hi = min(s_hi + step, _LOG_TAU_MAX)
+        step *= 2.0
+    s_lo, step = s0, 1.0
+    for _ in range(80):
+        if kl_of(s_lo) > radius:
+            break
+        s_lo -= step
+        step = min(step * 2.0, 64.0)
+    else:
+        return None
+    return s_lo, s_hi, kl_of
+
+
+_TINY_RADIUS = 1e-10  # below it KL's rounding (~1e-16) blurs a root found numerically
+_LOG_TAU_MAX = 700.0  # exp(700) ~ 1e304: beyond it the temperature overflows
+
+
+def _small_radius_temperature(g, p, radius) -> float:
+    """``sqrt(Var_p(g) / (2 radius))``, the root of ``KL = radius`` as ``radius -> 0``."""
+    scale = float(np.max(np.abs(g)))
+    if scale == 0:
+        return math.inf
+    h = g / scale  # Var(g) itself can underflow (g ~ 1e-190)
+    mean = float(p @ h)
+    return scale * math.sqrt(float(p @ (h - mean) ** 2) / (2.0 * radius))
+
+
+def _radius_temperature_brentq(g, logp, p, radius) -> float | None:
+    """Root of ``KL(tau) = radius`` by ``scipy.optimize.brentq`` in ``log tau``."""
+    bracket = _radius_bracket(g, logp, p, radius)
+    if bracket is None:
+        return None
+    if bracket == "small":
+        return _small_radius_temperature(g, p, radius)
+    s_lo, s_hi, kl_of = bracket
+    s = brentq(
+        lambda s: kl_of(s) - radius,
+        s_lo,
+        s_hi,
+        xtol=1e-14,
+        rtol=4 * np.finfo(float).eps,
+        maxiter=500,
+    )
+    return math.exp(s)
+
+
+def _radius_temperature_newton(
+    g, logp, p, radius, tau_init=None, max_iter=100
+) -> float | None:
+    """Root of ``KL(tau) = radius`` by safeguarded Newton on ``log KL`` versus ``log tau``.
+
+    Fast with a warm start (used inside the primal-dual solver); falls back on
+    :func:`_radius_temperature_brentq` if it fails to converge.
+    """
+    if tau_init is None or not (0 < tau_init < math.inf):
+        mean = float(p @ g)
+        var = float(p @ (g - mean) ** 2)
+        tau_init = math.sqrt(max(var, 1e-300) / (2.0 * radius))
+    log_delta = math.log(radius)
+    s = math.log(tau_init)
+    lo, hi = -math.inf, math.inf  # phi(lo) > 0 > phi(hi)
+    for _ in range(max_iter):
+        tau = math.exp(s)
+        q, _ = _tilt(g, logp, tau)
+        kl = _tilt_kl(g, logp, q, tau)
+        if kl <= 0:
+            hi = min(hi, s)
+            s = s - 2.0 if lo == -math.inf else 0.5 * (lo + s)
+            continue
+        phi = math.log(kl) - log_delta
+        if abs(phi) < 1e-14:
+            return tau
+        if phi > 0:
+            lo = max(lo, s)
+        else:
+            hi = min(hi, s)
+        c = float(q @ g)
+        var_q = float(q @ (g - c) ** 2)
+        dphi = -var_q / (tau * tau * kl)
+        step = -phi / dphi if dphi < 0 else math.inf
+        new = s + min(max(step, -4.0), 4.0)  # bounded step in log tau
+        if not (lo < new < hi) or not math.isfinite(new):
+            if math.isfinite(lo) and math.isfinite(hi):
+                new = 0.5 * (lo + hi)
+            elif math.isfinite(lo):
+                new = lo + 4.0
+            else:
+                new = hi - 4.0
+        if abs(new - s) < 1e-15 * max(1.0, abs(s)):
+            return math.exp(new)
+        s = new
+        if (
+            math.isfinite(lo)
+            and math.isfinite(hi)
+            and hi - lo < 1e-15 * max(1.0, abs(s))
+        ):
+            return math.exp(s)
+    return _radius_temperature_brentq(g, logp, p, radius)
+
+
+def _worst_case_min(
+    f, p, *, radius=None, temperature=None, tau_init=None, root="brentq"
+):
+    """Core of :func:`kl_worst_case` for ``sense="min"`` on validated inputs.
+
+    Returns ``(value, q, tau, kl, expectation)``.
+    """
+    support = p > 0
+    m = float(f[support].min())
+    g = np.where(support, f - m, 0.0)
+    nominal = (
+        (radius is None and temperature is None)
+        or (temperature is not None and math.isinf(temperature))
+        or (radius is not None and radius == 0)
+    )
+    if nominal or not np.any(g > 0):
+        expectation = m + float(p @ g)
+        return expectation, p.copy(), math.inf, 0.0, expectation
+    logp = _log_weights(p)
+    if temperature is not None:
+        tau = float(temperature)
+        q, L = _tilt(g, logp, tau)
+        kl = _tilt_kl(g, logp, q, tau)
+        return m - tau * L, q, tau, kl, m + float(q @ g)
+    at_min, threshold = _threshold(g, p)
+    if radius >= threshold:
+        q = np.where(at_min, p, 0.0)
+        q /= q.sum()
+        return m, q, 0.0, threshold, m
+    if radius < _TINY_RADIUS:
+        # KL(tau) = Var / (2 tau^2) to relative O(sqrt(radius)) < 1e-5, so the
+        # small-shift temperature moves the value by < 1e-5 sigma sqrt(2 radius)
+        # (< 1e-10 sigma); a numerical root would be blurred by KL's rounding
+        tau = _small_radius_temperature(g, p, radius)
+    elif root == "newton":
+        tau = _radius_temperature_newton(g, logp, p, radius, tau_init)
+    else:
+        tau = _radius_temperature_brentq(g, logp, p, radius)
+    if tau is None:  # radius within rounding of the threshold
+        q = np.where(at_min, p, 0.0)
+        q /= q.sum()
+        return m, q, 0.0, threshold, m
+    q, _ = _tilt(g, logp, tau)
+    kl = _tilt_kl(g, logp, q, tau)
+    expectation = m + float(q @ g)
+    return expectation, q, tau, kl, expectation
+
+
+def kl_worst_case(
+    values, *, weights=None, radius=None, temperature=None, sense="min"
+) -> KLWorstCase:
+    """Worst-case expectation of ``values`` over a KL neighbourhood of ``weights``.
+
+    Parameters
+    ----------
+    values : array-like of shape (n,)
+        Finite values ``f_i``.
+    weights : array-like of shape (n,), optional
+        Nominal weights ``rho_n`` (non-negative, positive sum; normalised here).
+        Uniform by default. Points with zero weight get zero worst-case weight.
+    radius : float, optional
+        KL radius ``delta >= 0`` (constrained form). ``0`` gives the nominal
+        weights; ``delta >= -log rho_n(argmin f)`` puts all mass on the minimisers.
+    temperature : float, optional
+        KL penalty ``tau > 0`` (penalised form). ``inf`` gives the nominal weights.
+        Give at most one of ``radius`` and ``temperature``; with neither the
+        nominal mean is returned.
+    sense : {"min", "max"}
+        ``"min"``: the worst case of a reward (lower expectation); ``"max"``: the
+        worst case of a cost (upper expectation).
+
+    Returns
+    -------
+    KLWorstCase
+        ``value``, ``weights`` (the worst-case distribution), ``temperature``,
+        ``radius``, ``kl``, ``expectation``, ``sense``.
+
+    Notes
+    -----
+    The radius form finds ``tau`` with ``KL(rho_tau || rho_n) = delta`` by
+    :func:`scipy.optimize.brentq` in ``log tau``, on a bracket grown outward from
+    the small-shift guess ``sqrt(Var(f) / (2 delta))``; ``KL`` is strictly
+    decreasing in ``tau`` when ``f`` is not constant on the support.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from benchmarks._frozen_binary import kl_worst_case
+    >>> f = np.array([1.0, 2.0, 3.0, 4.0])
+    >>> low = kl_worst_case(f, radius=0.05)
+    >>> high = kl_worst_case(f, radius=0.05, sense="max")
+    >>> bool(low.value < f.mean() < high.value)
+    True
+    >>> round(kl_worst_case(f, temperature=1e-6).value, 4)  # tiny temperature: near the minimum
+    1.0
+    """
+    f = check_values(values, "values", ndim=1)
+    p = check_weights(weights, f.shape[0], "weights")
+    radius, temperature = check_side(radius, temperature, "radius", "temperature")
+    sense = check_sense(sense)
+    sign = 1.0 if sense == "min" else -1.0
+    value, q, tau, kl, expectation = _worst_case_min(
+        sign * f, p, radius=radius, temperature=temperature
+    )
+    return KLWorstCase(
+        value=sign * value,
+        weights=q,
+        temperature=tau,
+        radius=radius,
+        kl=kl,
+        expectation=sign * expectation,
+        sense=sense,
+    )

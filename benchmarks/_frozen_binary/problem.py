@@ -1,0 +1,319 @@
+"""The RACER routing problem (data) and the solution record both solvers return.
+
+Per training query ``i``: rewards ``r_i(a)`` and costs ``c_i(a)`` for
+``a in {0 (instruct), 1 (reasoning)}``, nominal weights ``rho_n``. For a tabular
+policy ``pi_i = pi(1 | z_i)`` the per-query values are
+``f_i(pi) = pi_i f_i(1) + (1 - pi_i) f_i(0)``, the worst-case reward is
+``R(pi) = min_rho E_rho[r(pi)]`` and the worst-case cost ``C(pi) = max_rho E_rho[c(pi)]``
+(each over its own KL ball or with its own KL penalty, or nominal), and the
+regularised saddle problem is (DESIGN.md)::
+
+    max_pi min_{lambda >= 0} R(pi) - lambda (C(pi) - B) + beta H(pi) + (beta / 2) lambda^2
+      = max_pi R(pi) + beta H(pi) - (C(pi) - B)_+^2 / (2 beta),
+
+with ``H(pi) = sum_i rho_n(i) h(pi_i)`` and ``h`` the binary entropy (nats). The
+hard-constraint problem is ``max_pi R(pi) + beta H(pi)`` subject to ``C(pi) <= B``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy.special import entr
+
+from benchmarks._frozen_binary._validation import (
+    check_finite,
+    check_positive,
+    check_rewards_costs,
+    check_side,
+    check_values,
+    check_weights,
+)
+from benchmarks._frozen_binary.kl import KLWorstCase, kl_worst_case
+
+__all__ = ["RoutingProblem", "Solution"]
+
+
+def _readonly(arr: np.ndarray) -> np.ndarray:
+    arr = np.array(arr, dtype=float, copy=True)
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class RoutingProblem:
+    """A RACER routing problem: rewards, costs, a budget and the robustness of each side.
+
+    Parameters
+    ----------
+    rewards : array-like of shape (n, 2)
+        Per-query rewards; column 0 = instruct, column 1 = reasoning.
+    costs : array-like of shape (n, 2)
+        Per-query non-negative costs, same layout.
+    budget : float
+        The budget ``B`` on the worst-case cost. It must be at least the
+        worst-case cost of the cheapest policy (reasoning exactly where it is
+        cheaper); a budget above the all-reasoning cost is allowed (the
+        constraint is then inactive).
+    beta : float, default=0.01
+        Entropy (and dual) regulariser, ``beta > 0``.
+    reward_radius, reward_temperature : float, optional
+        The reward side's KL ball radius or KL penalty temperature (at most one;
+        neither = not robust).
+    cost_radius, cost_temperature : float, optional
+        The same for the cost side.
+    sample_weight : array-like of shape (n,), optional
+        Nominal weights ``rho_n`` (non-negative, positive sum; normalised).
+        Uniform by default.
+
+    Attributes
+    ----------
+    weights : ndarray of shape (n,)
+        The normalised nominal weights ``rho_n``.
+    reward_gain, cost_gain : ndarray of shape (n,)
+        ``r(1) - r(0)`` and ``c(1) - c(0)``.
+    reward_mode, cost_mode : {"none", "temperature", "radius"}
+    min_cost : float
+        Worst-case cost of the cheapest policy (the smallest feasible budget).
+    all_reasoning_cost : float
+        Worst-case cost of the all-reasoning policy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from benchmarks._frozen_binary import RoutingProblem
+    >>> rng = np.random.default_rng(0)
+    >>> rewards = rng.uniform(size=(100, 2))
+    >>> costs = np.column_stack([np.ones(100), rng.uniform(2, 10, size=100)])
+    >>> problem = RoutingProblem(rewards, costs, budget=3.0, reward_temperature=1.0, cost_radius=0.1)
+    >>> problem.n_samples, problem.reward_mode, problem.cost_mode
+    (100, 'temperature', 'radius')
+    >>> bool(problem.min_cost <= 3.0)
+    True
+    """
+
+    rewards: np.ndarray
+    costs: np.ndarray
+    budget: float
+    beta: float = 0.01
+    reward_radius: float | None = None
+    cost_radius: float | None = None
+    reward_temperature: float | None = None
+    cost_temperature: float | None = None
+    sample_weight: np.ndarray | None = None
+
+    def __post_init__(self):
+        rewards, costs = check_rewards_costs(self.rewards, self.costs)
+        budget = check_finite(self.budget, "budget")
+        beta = check_positive(self.beta, "beta")
+        reward_radius, reward_temperature = check_side(
+            self.reward_radius,
+            self.reward_temperature,
+            "reward_radius",
+            "reward_temperature",
+        )
+        cost_radius, cost_temperature = check_side(
+            self.cost_radius, self.cost_temperature, "cost_radius", "cost_temperature"
+        )
+        sample_weight = None
+        if self.sample_weight is not None:
+            check_weights(self.sample_weight, rewards.shape[0], "sample_weight")
+            sample_weight = _readonly(check_values(self.sample_weight, "sample_weight"))
+        set_ = object.__setattr__
+        set_(self, "rewards", _readonly(rewards))
+        set_(self, "costs", _readonly(costs))
+        set_(self, "budget", budget)
+        set_(self, "beta", beta)
+        set_(self, "reward_radius", reward_radius)
+        set_(self, "reward_temperature", reward_temperature)
+        set_(self, "cost_radius", cost_radius)
+        set_(self, "cost_temperature", cost_temperature)
+        set_(self, "sample_weight", sample_weight)
+        min_cost = self.min_cost
+        if budget < min_cost - 1e-12 * (1.0 + abs(min_cost)):
+            raise ValueError(
+                f"`budget` = {budget!r} is infeasible: the minimum achievable worst-case cost "
+                f"(reasoning only where it is cheaper) is {min_cost!r}"
+            )
+
+    # ------------------------------------------------------------------ derived data
+    @property
+    def n_samples(self) -> int:
+        """Number of queries ``n``."""
+        return self.rewards.shape[0]
+
+    @cached_property
+    def weights(self) -> np.ndarray:
+        """Normalised nominal weights ``rho_n`` (uniform unless ``sample_weight`` is given)."""
+        return _readonly(
+            check_weights(self.sample_weight, self.n_samples, "sample_weight")
+        )
+
+    @cached_property
+    def reward_gain(self) -> np.ndarray:
+        """``Dr = r(1) - r(0)``."""
+        return _readonly(self.rewards[:, 1] - self.rewards[:, 0])
+
+    @cached_property
+    def cost_gain(self) -> np.ndarray:
+        """``Dc = c(1) - c(0)``."""
+        return _readonly(self.costs[:, 1] - self.costs[:, 0])
+
+    @property
+    def reward_mode(self) -> str:
+        """``"radius"``, ``"temperature"`` or ``"none"`` for the reward side."""
+        return _mode(self.reward_radius, self.reward_temperature)
+
+    @property
+    def cost_mode(self) -> str:
+        """``"radius"``, ``"temperature"`` or ``"none"`` for the cost side."""
+        return _mode(self.cost_radius, self.cost_temperature)
+
+    @cached_property
+    def min_cost(self) -> float:
+        """Worst-case cost of the cheapest policy: ``C`` at ``f_i = min(c_i(0), c_i(1))``.
+
+        ``C`` is non-decreasing in every ``f_i`` (the worst-case weights are
+        non-negative), so this is the smallest achievable worst-case cost.
+        """
+        return self._cost_of_values(self.costs.min(axis=1)).value
+
+    @cached_property
+    def all_reasoning_cost(self) -> float:
+        """Worst-case cost of the all-reasoning policy ``pi = 1``."""
+        return self._cost_of_values(self.costs[:, 1]).value
+
+    # ------------------------------------------------------------------ policy values
+    def check_policy(self, policy, name: str = "policy") -> np.ndarray:
+        """Validate a tabular policy: shape (n,), entries in [0, 1]."""
+        pi = check_values(policy, name, ndim=1)
+        if pi.shape[0] != self.n_samples:
+            raise ValueError(
+                f"`{name}` must have length {self.n_samples}, got {pi.shape[0]}"
+            )
+        if np.any(pi < 0) or np.any(pi > 1):
+            raise ValueError(
+                f"`{name}` must lie in [0, 1], got range [{pi.min()!r}, {pi.max()!r}]"
+            )
+        return pi
+
+    def reward_values(self, policy) -> np.ndarray:
+        """Per-query expected rewards ``r_i(pi) = pi_i r_i(1) + (1 - pi_i) r_i(0)``."""
+        pi = self.check_policy(policy)
+        return self.rewards[:, 0] + pi * self.reward_gain
+
+    def cost_values(self, policy) -> np.ndarray:
+        """Per-query expected costs ``c_i(pi)``."""
+        pi = self.check_policy(policy)
+        return self.costs[:, 0] + pi * self.cost_gain
+
+    def worst_case_reward(self, policy) -> KLWorstCase:
+        """``R(pi)``: the lower KL worst case of the rewards (``sense="min"``)."""
+        return kl_worst_case(
+            self.reward_values(policy),
+            weights=self.weights,
+            radius=self.reward_radius,
+            temperature=self.reward_temperature,
+            sense="min",
+        )
+
+    def worst_case_cost(self, policy) -> KLWorstCase:
+        """``C(pi)``: the upper KL worst case of the costs (``sense="max"``)."""
+        return self._cost_of_values(self.cost_values(policy))
+
+    def _cost_of_values(self, values) -> KLWorstCase:
+        return kl_worst_case(
+            values,
+            weights=self.weights,
+            radius=self.cost_radius,
+            temperature=self.cost_temperature,
+            sense="max",
+        )
+
+    def entropy(self, policy) -> float:
+        """``H(pi) = sum_i rho_n(i) h(pi_i)`` in nats."""
+        pi = self.check_policy(policy)
+        return float(self.weights @ (entr(pi) + entr(1.0 - pi)))
+
+    def objective(self, policy, *, constrained: bool = False) -> float:
+        """The regularised objective at ``policy``.
+
+        ``R + beta H - (C - B)_+^2 / (2 beta)``, or ``R + beta H`` when
+        ``constrained`` (the hard-constraint problem; feasibility is not checked).
+        """
+        value = self.worst_case_reward(policy).value + self.beta * self.entropy(policy)
+        if not constrained:
+            excess = max(self.worst_case_cost(policy).value - self.budget, 0.0)
+            value -= excess**2 / (2.0 * self.beta)
+        return float(value)
+
+    def replace(self, **changes) -> RoutingProblem:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _mode(radius, temperature) -> str:
+    if radius is not None:
+        return "radius"
+    if temperature is not None:
+        return "temperature"
+    return "none"
+
+
+@dataclass(frozen=True, eq=False)
+class Solution:
+    """A solution of a :class:`RoutingProblem`, as returned by both solvers.
+
+    Attributes
+    ----------
+    policy : ndarray of shape (n,)
+        ``pi_i = P(reasoning | query i)``.
+    multiplier : float
+        The multiplier ``lambda``: ``(C(pi) - B)_+ / beta`` for the regularised
+        problem, the budget constraint's dual value for the hard-constraint one.
+    objective : float
+        ``R + beta H - (C - B)_+^2 / (2 beta)`` (regularised) or ``R + beta H``
+        (hard constraint).
+    worst_case_reward, worst_case_cost : float
+        ``R(pi)`` and ``C(pi)``.
+    converged : bool
+        Whether the solver met its tolerance (or reported an optimal status).
+    history : pandas.DataFrame or None
+        Per-iteration record (the primal-dual solver: distances to the final
+        iterate and the dual gap; CVXPY: the attempts made).
+    entropy : float
+        ``H(pi)``.
+    constrained : bool
+        Whether this solves the hard-constraint problem.
+    method : str
+        Which solver produced it.
+    n_iter : int
+        Outer iterations (primal-dual) or attempts (CVXPY).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from benchmarks._frozen_binary import RoutingProblem, solve_primal_dual
+    >>> rng = np.random.default_rng(0)
+    >>> problem = RoutingProblem(rng.uniform(size=(50, 2)), rng.uniform(1, 3, size=(50, 2)), budget=2.0)
+    >>> sol = solve_primal_dual(problem)
+    >>> sol.policy.shape, sol.converged
+    ((50,), True)
+    """
+
+    policy: np.ndarray
+    multiplier: float
+    objective: float
+    worst_case_reward: float
+    worst_case_cost: float
+    converged: bool
+    history: pd.DataFrame | None = None
+    entropy: float = math.nan
+    constrained: bool = False
+    method: str = ""
+    n_iter: int = 0

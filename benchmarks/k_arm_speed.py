@@ -1,0 +1,59 @@
+"""Speed table for issue 11 (one run; shared 2-core machine, ``OMP_NUM_THREADS=1``).
+
+``python -m benchmarks.k_arm_speed`` times ``solve_primal_dual`` against the frozen
+pre-K-arm binary solver (``benchmarks/_frozen_binary``, a copy of commit a87663d)
+and ``solve_cvxpy`` at n = 2,000 (K = 2 and 11; medians of 3), and
+``python -m benchmarks.k_arm_speed K n`` times one large instance once (CVXPY is
+not attempted there).
+"""
+
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from benchmarks._frozen_binary import solve_primal_dual as frozen_solve
+from benchmarks.dro import frozen_binary_problem, make_problem
+from racer_dro import solve_cvxpy, solve_primal_dual
+
+
+def _median_time(fn, repeats):
+    times, out = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def row(K: int, n: int, repeats: int = 3, with_cvxpy: bool = True) -> str:
+    """One line of the table: ours, the frozen binary solver (K = 2), CVXPY (small n)."""
+    p = make_problem(n, n_arms=K)
+    t_new, s_new = _median_time(lambda: solve_primal_dual(p), repeats)
+    line = f"K={K:2d} n={n:>8d}  ours {t_new:8.3f}s conv={s_new.converged} iters={s_new.n_iter}"
+    if K == 2:
+        fp = frozen_binary_problem(n)
+        t_old, s_old = _median_time(lambda: frozen_solve(fp), repeats)
+        line += (
+            f" | frozen binary {t_old:8.3f}s ratio {t_old / t_new:6.2f}x"
+            f" obj diff {abs(s_old.objective - s_new.objective):.1e}"
+        )
+    if with_cvxpy:
+        t_cx, s_cx = _median_time(lambda: solve_cvxpy(p), repeats)
+        gap = abs(s_cx.objective - s_new.objective)
+        diff = np.abs(s_cx.policy - s_new.policy).max()
+        line += f" | cvxpy {t_cx:7.3f}s ratio {t_cx / t_new:6.1f}x gap {gap:.1e} policy {diff:.1e}"
+    return line
+
+
+def main(argv) -> None:
+    if len(argv) == 2:
+        print(row(int(argv[0]), int(argv[1]), repeats=1, with_cvxpy=False), flush=True)
+        return
+    for K in (2, 11):
+        print(row(K, 2000), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,167 @@
+"""The RACER formulas, one function each, used by the solvers, the router and the reference.
+
+Notation (DESIGN.md, "racer_dro: the math" and "K arms"): query ``i`` has rewards
+``r_i(a)`` and costs ``c_i(a)`` for arms ``a = 0, ..., K - 1``, nominal weight
+``rho_n(i)``; a tabular policy ``pi_i`` is a distribution over the arms and
+``f_i(pi) = sum_a pi_i(a) f_i(a)``. ``R`` is the worst-case (lower) reward,
+``C`` the worst-case (upper) cost, ``H = sum_i rho_n(i) sum_a -pi_i(a) log pi_i(a)``.
+The regularised saddle problem is
+
+    max_pi min_{lambda >= 0} L(pi, lambda) = R - lambda (C - B) + beta H + (beta / 2) lambda^2,    (1)
+
+whose inner minimum gives the penalised objective
+``P = R + beta H - (C - B)_+^2 / (2 beta)`` (2) at the dual step
+``lambda = (C - B)_+ / beta`` (3). The primal step is the softmax
+``pi_i(a) ∝ exp((w_r(i) r_i(a) - lambda w_c(i) c_i(a)) / beta)`` (4) with the worst-case
+weight ratios ``w = rho_worst / rho_n`` (5) (RACER, Algorithm 1; the binary case
+``K = 2`` is ``logit pi_i = (w_r Dr_i - lambda w_c Dc_i) / beta``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import entr
+
+__all__ = [
+    "arm_scores",
+    "constrained_objective",
+    "dual_step",
+    "lagrangian",
+    "penalised_objective",
+    "policy_entropy",
+    "primal_step",
+    "softmax_policy",
+    "worst_case_ratios",
+]
+
+
+def softmax_policy(logits, beta: float = 1.0) -> np.ndarray:
+    """Row-wise softmax ``pi_i(a) = exp(s_i(a) / beta) / sum_b exp(s_i(b) / beta)``.
+
+    The closed form of the entropy-regularised best response (eq. 4); shifted by
+    each row's maximum, so any finite scores are safe.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> softmax_policy(np.array([[0.0, np.log(3.0)]])).round(3).tolist()
+    [[0.25, 0.75]]
+    """
+    s = np.asarray(logits, dtype=float) / beta
+    s = s - s.max(axis=1, keepdims=True)
+    e = np.exp(s)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def arm_scores(rewards, costs, reward_ratio, cost_ratio, multiplier: float):
+    """Per-query, per-arm scores ``s_i(a) = w_r(i) r_i(a) - lambda w_c(i) c_i(a)`` (eq. 4).
+
+    ``reward_ratio`` and ``cost_ratio`` are the worst-case weight ratios (eq. 5),
+    shape (n,); by the envelope theorem ``s_i(a) rho_n(i)`` is the gradient of
+    ``R - lambda C`` in ``pi_i(a)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> arm_scores(np.array([[0.0, 1.0]]), np.array([[1.0, 3.0]]), np.ones(1), np.ones(1), 0.5).tolist()
+    [[-0.5, -0.5]]
+    """
+    rewards = np.asarray(rewards, dtype=float)
+    costs = np.asarray(costs, dtype=float)
+    w_r = np.asarray(reward_ratio, dtype=float)[:, None]
+    w_c = np.asarray(cost_ratio, dtype=float)[:, None]
+    return w_r * rewards - multiplier * (w_c * costs)
+
+
+def primal_step(rewards, costs, reward_ratio, cost_ratio, multiplier, beta):
+    """The closed-form primal step (eq. 4): ``softmax(arm_scores / beta)`` per query.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pi = primal_step(np.array([[0.0, 1.0]]), np.array([[1.0, 1.0]]), np.ones(1), np.ones(1), 0.0, 1.0)
+    >>> pi.round(4).tolist()
+    [[0.2689, 0.7311]]
+    """
+    return softmax_policy(
+        arm_scores(rewards, costs, reward_ratio, cost_ratio, multiplier), beta
+    )
+
+
+def dual_step(worst_case_cost: float, budget: float, beta: float) -> float:
+    """The exact dual step ``lambda = (C - B)_+ / beta`` (eq. 3): the minimiser of (1).
+
+    Examples
+    --------
+    >>> dual_step(2.5, 2.0, 0.1)
+    5.0
+    """
+    return max(float(worst_case_cost) - float(budget), 0.0) / float(beta)
+
+
+def lagrangian(reward, cost, entropy, multiplier, budget, beta) -> float:
+    """``L = R - lambda (C - B) + beta H + (beta / 2) lambda^2`` (eq. 1).
+
+    Examples
+    --------
+    >>> lagrangian(1.0, 2.5, 0.0, 5.0, 2.0, 0.1)  # at the dual step: equals eq. 2
+    -0.25
+    """
+    return float(
+        reward
+        - multiplier * (cost - budget)
+        + beta * entropy
+        + 0.5 * beta * multiplier**2
+    )
+
+
+def penalised_objective(reward, cost, entropy, budget, beta) -> float:
+    """``P = R + beta H - (C - B)_+^2 / (2 beta)`` (eq. 2): eq. 1 at the dual step.
+
+    Examples
+    --------
+    >>> penalised_objective(1.0, 2.5, 0.0, 2.0, 0.1)
+    -0.25
+    """
+    excess = max(float(cost) - float(budget), 0.0)
+    return float(reward + beta * entropy - excess * excess / (2.0 * beta))
+
+
+def constrained_objective(reward, entropy, beta) -> float:
+    """``R + beta H``: the objective of the hard-constraint problem (``C <= B``).
+
+    Examples
+    --------
+    >>> constrained_objective(1.0, 0.5, 0.1)
+    1.05
+    """
+    return float(reward + beta * entropy)
+
+
+def worst_case_ratios(worst, nominal) -> np.ndarray:
+    """Worst-case weight ratios ``w = rho_worst / rho_n`` (eq. 5), 0 where ``rho_n = 0``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> worst_case_ratios(np.array([0.75, 0.25, 0.0]), np.array([0.5, 0.5, 0.0])).tolist()
+    [1.5, 0.5, 0.0]
+    """
+    worst = np.asarray(worst, dtype=float)
+    nominal = np.asarray(nominal, dtype=float)
+    out = np.zeros_like(nominal)
+    pos = nominal > 0
+    out[pos] = worst[pos] / nominal[pos]
+    return out
+
+
+def policy_entropy(policy, weights) -> float:
+    """``H(pi) = sum_i rho_n(i) sum_a -pi_i(a) log pi_i(a)`` in nats (``0 log 0 = 0``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(policy_entropy(np.array([[0.5, 0.5]]), np.ones(1)), 6)
+    0.693147
+    """
+    return float(np.asarray(weights, dtype=float) @ entr(policy).sum(axis=1))

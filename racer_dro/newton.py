@@ -1,0 +1,218 @@
+"""Newton machinery for the K-arm RACER policy problem (used by :mod:`racer_dro.primal_dual`).
+
+At a fixed multiplier the policy problem ``max_pi F(pi) = R(pi) - lambda C(pi) + beta H(pi)``
+is strictly concave. Its Hessian in ``pi`` (rows constrained to the simplex) is
+
+* block diagonal, one ``K x K`` block per query:
+  ``-(beta rho_n(i) diag(1 / pi_i) + a_i r_i r_i^T + g_i c_i c_i^T)`` with
+  ``a_i = q_r(i) / tau_r`` and ``g_i = lambda q_c(i) / tau_c`` (the diagonal of
+  the worst cases' Hessians, :func:`racer_dro.kl.worst_case_curvature`);
+* plus a global low-rank part (rank one per side with a temperature, two with a
+  radius), coupling all queries.
+
+Each block is diagonal plus rank two: its inverse on the simplex's tangent space
+(sum of the step's entries zero per row) follows from Woodbury with a 2 x 2
+capacitance per row and one row multiplier; the global part is added by a second
+Woodbury with a capacitance of at most 4 x 4. A Newton step therefore costs
+``O(n K)``. Directions are computed in ``pi`` and mapped to the logits
+``theta = log pi + const`` as ``d theta = d pi / pi`` (computed without the division).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from racer_dro import _kernels, formulas
+from racer_dro.kl import MinSense, worst_case_curvature, worst_case_min
+
+__all__ = ["Engine", "State"]
+
+USE_KERNEL = True  # the numba kernel for the block solve (numpy is the reference)
+THETA_FLOOR = -50.0  # logits kept within 50 of each row's maximum: pi >= 2e-22 * max
+
+
+def softmax_logits(theta):
+    """Centred logits, ``pi = softmax(theta)`` and ``log pi`` per row."""
+    theta = theta - theta.max(axis=1, keepdims=True)
+    np.maximum(theta, THETA_FLOOR, out=theta)
+    e = np.exp(theta)
+    s = e.sum(axis=1, keepdims=True)
+    return theta, e / s, theta - np.log(s)
+
+
+@dataclass
+class State:
+    """The policy problem evaluated at logits ``theta`` (rows with positive weight)."""
+
+    theta: np.ndarray
+    pi: np.ndarray
+    log_pi: np.ndarray
+    reward: float  # R
+    cost: float  # C
+    entropy: float  # H
+    rs: MinSense  # reward side, min sense of f_r
+    cs: MinSense  # cost side, min sense of -f_c
+
+
+class Engine:
+    """The policy problem of a :class:`~racer_dro.RoutingProblem` on its positive-weight rows."""
+
+    def __init__(self, problem):
+        self.problem = problem
+        p_all = np.asarray(problem.weights)
+        self.active = p_all > 0
+        a = self.active
+        self.p = p_all[a] / p_all[a].sum()
+        self.rewards = np.ascontiguousarray(problem.rewards[a])
+        self.costs = np.ascontiguousarray(problem.costs[a])
+        self.beta = problem.beta
+        self.budget = problem.budget
+        self.tau = {1.0: None, -1.0: None}  # warm starts of the radius roots
+
+    # ------------------------------------------------------------------ evaluation
+    def _side(self, f, sign):
+        pr = self.problem
+        if sign > 0:
+            radius, temperature = pr.reward_radius, pr.reward_temperature
+        else:
+            radius, temperature = pr.cost_radius, pr.cost_temperature
+        side = worst_case_min(
+            sign * f,
+            self.p,
+            radius=radius,
+            temperature=temperature,
+            tau_init=self.tau[sign],
+            root="newton",
+        )
+        if radius is not None and 0 < side.tau < math.inf:
+            self.tau[sign] = side.tau
+        return side
+
+    def state(self, theta) -> State:
+        theta, pi, log_pi = softmax_logits(theta)
+        fr = np.einsum("ij,ij->i", pi, self.rewards)
+        fc = np.einsum("ij,ij->i", pi, self.costs)
+        rs, cs = self._side(fr, 1.0), self._side(fc, -1.0)
+        entropy = -float(self.p @ np.einsum("ij,ij->i", pi, log_pi))
+        return State(theta, pi, log_pi, rs.value, -cs.value, entropy, rs, cs)
+
+    def penalised(self, st: State) -> float:
+        """Eq. 2 of :mod:`racer_dro.formulas` at the state."""
+        return formulas.penalised_objective(
+            st.reward, st.cost, st.entropy, self.budget, self.beta
+        )
+
+    def fixed_lambda_value(self, st: State, lam: float) -> float:
+        """``F = R - lambda C + beta H``."""
+        return st.reward - lam * st.cost + self.beta * st.entropy
+
+    def fixed_point_residual(self, st: State, lam: float) -> float:
+        """``max |primal_step(pi) - pi|``: the closed-form primal step reproduces the policy."""
+        if st.pi.size == 0:
+            return 0.0
+        target = formulas.primal_step(
+            self.rewards,
+            self.costs,
+            formulas.worst_case_ratios(st.rs.q, self.p),
+            formulas.worst_case_ratios(st.cs.q, self.p),
+            lam,
+            self.beta,
+        )
+        return float(np.max(np.abs(target - st.pi)))
+
+    # ------------------------------------------------------------------ Newton
+    def direction(self, st: State, lam: float):
+        """Newton step of ``F`` at fixed ``lambda`` and ``d pi / d lambda``.
+
+        Returns ``(step_pi, step_theta, z_pi, z_theta, grad, grad_c)`` where
+        ``step`` solves ``-Hess F step = grad F`` and ``z = Hess F^{-1} grad C``
+        (implicit differentiation of the optimum in ``lambda``), both on the
+        simplex's tangent space.
+        """
+        p, beta, pi = self.p, self.beta, st.pi
+        R, Cm = self.rewards, self.costs
+        qr, qc = st.rs.q, st.cs.q
+        curv_r, low_r = worst_case_curvature(st.rs)
+        curv_c, low_c = worst_case_curvature(st.cs)
+        grad = qr[:, None] * R - lam * qc[:, None] * Cm - beta * p[:, None] * st.log_pi
+        grad_c = qc[:, None] * Cm
+        alpha = curv_r * qr
+        gamma = lam * curv_c * qc
+        cols, coefs = [], []
+        for coef, vec in low_r:
+            cols.append(vec[:, None] * R)
+            coefs.append(coef)
+        if lam > 0:
+            for coef, vec in low_c:
+                cols.append(vec[:, None] * Cm)
+                coefs.append(lam * coef)
+        Y = np.stack([grad, grad_c] + cols, axis=2)  # (n, K, m)
+        X, T = block_solve(pi, beta * p, R, Cm, alpha, gamma, Y)
+        if cols:
+            mu = len(cols)
+            W = np.asarray(coefs)
+            U = Y[:, :, 2:]
+            SU, TU = X[:, :, 2:], T[:, :, 2:]
+            UtS = np.einsum("nkj,nkl->jl", U, SU)  # U^T S(U)
+            UtY = np.einsum("nkj,nkl->jl", U, X[:, :, :2])
+            cap = np.eye(mu) - UtS * W[None, :]
+            try:
+                t = np.linalg.solve(cap, UtY)  # (mu, 2)
+            except np.linalg.LinAlgError:
+                t = None
+            if t is not None and np.all(np.isfinite(t)):
+                Wt = W[:, None] * t
+                Xs = X[:, :, :2] + np.einsum("nkj,jl->nkl", SU, Wt)
+                Ts = T[:, :, :2] + np.einsum("nkj,jl->nkl", TU, Wt)
+            else:  # extreme curvature: the block part alone is still an ascent direction
+                Xs, Ts = X[:, :, :2], T[:, :, :2]
+        else:
+            Xs, Ts = X, T
+        return Xs[:, :, 0], Ts[:, :, 0], -Xs[:, :, 1], -Ts[:, :, 1], grad, grad_c
+
+
+def block_solve(pi, bp, R, Cm, alpha, gamma, Y):
+    """The per-query block solve: the compiled kernel when numba is available."""
+    alpha = np.broadcast_to(np.asarray(alpha, dtype=float), bp.shape)
+    gamma = np.broadcast_to(np.asarray(gamma, dtype=float), bp.shape)
+    if USE_KERNEL and _kernels.available():
+        return _kernels.block_solve(pi, bp, R, Cm, alpha, gamma, Y)
+    return _block_solve_numpy(pi, bp, R, Cm, alpha, gamma, Y)
+
+
+def _block_solve_numpy(pi, bp, R, Cm, alpha, gamma, Y):
+    """Solve ``M_i x_i + nu_i 1 = y_i``, ``1^T x_i = 0`` for every row and column of ``Y``.
+
+    ``M_i = bp_i diag(1 / pi_i) + alpha_i r_i r_i^T + gamma_i c_i c_i^T``. Woodbury:
+    ``M^{-1} y = D^{-1}(y - V s)``, ``s = (I + G V^T D^{-1} V)^{-1} G V^T D^{-1} y``
+    with ``D^{-1} = pi / bp``, ``V = [r, c]``, ``G = diag(alpha, gamma)``; the row
+    multiplier ``nu`` removes the component along ``M^{-1} 1``. Returns ``x`` (the
+    step in ``pi``) and ``x / pi`` (the step in the logits), shape of ``Y``.
+    """
+    Y1 = np.concatenate([Y, np.ones(Y.shape[:2] + (1,))], axis=2)
+    dinv = pi / bp[:, None]  # (n, K)
+    # V^T D^{-1} V, a symmetric 2 x 2 per row
+    drr = np.einsum("nk,nk,nk->n", dinv, R, R)
+    drc = np.einsum("nk,nk,nk->n", dinv, R, Cm)
+    dcc = np.einsum("nk,nk,nk->n", dinv, Cm, Cm)
+    a11 = 1.0 + alpha * drr
+    a12 = alpha * drc
+    a21 = gamma * drc
+    a22 = 1.0 + gamma * dcc
+    det = a11 * a22 - a12 * a21
+    Z = dinv[:, :, None] * Y1
+    vr = np.einsum("nk,nkm->nm", R, Z) * alpha[:, None]
+    vc = np.einsum("nk,nkm->nm", Cm, Z) * gamma[:, None]
+    s1 = (a22[:, None] * vr - a12[:, None] * vc) / det[:, None]
+    s2 = (a11[:, None] * vc - a21[:, None] * vr) / det[:, None]
+    E = Y1 - R[:, :, None] * s1[:, None, :] - Cm[:, :, None] * s2[:, None, :]
+    MinvY = dinv[:, :, None] * E
+    tot = MinvY.sum(axis=1)  # (n, m + 1)
+    nu = tot[:, :-1] / tot[:, -1:]
+    E = E[:, :, :-1] - nu[:, None, :] * E[:, :, -1:]
+    X = dinv[:, :, None] * E
+    T = E / bp[:, None, None]
+    return X, T
