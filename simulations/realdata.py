@@ -220,53 +220,35 @@ def load_routerbench(
     >>> round(data.cost_ratio())  # doctest: +SKIP
     53
     """
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise DataError(
-            f"`data_dir` {data_dir} is not a directory; give the directory of the "
-            "RouterBench CSVs"
-        )
-    if isinstance(tasks, str):
-        tasks = [tasks]
-    if isinstance(splits, str):
-        splits = [splits]
     frames, dropped = [], {}
     prem = alt = None
-    for task in tasks:
-        if task not in TASK_FILES:
-            raise ValueError(
-                f"`tasks` must be among {sorted(TASK_FILES)}, got {task!r}"
+    for task, split, path in _task_paths(data_dir, tasks, splits):
+        raw, (prem, alt) = _read_table(path, [premium, alternative])
+        if prem == alt:
+            raise ValueError("`premium` and `alternative` must be different models")
+        missing = raw[[prem, alt]].isna().any(axis=1)
+        dropped[path.name] = int(missing.sum())
+        raw = raw.loc[~missing]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "sample_id": raw["sample_id"].astype(str).to_numpy(),
+                    "task": "winogrande" if task == "winograde" else task,
+                    "split": split,
+                    "text": [parse_prompt(p) for p in raw["prompt"]],
+                    "correct_premium": raw[prem].to_numpy(dtype=float),
+                    "correct_alternative": raw[alt].to_numpy(dtype=float),
+                    "cost_premium": raw[f"{prem}|total_cost"].to_numpy(dtype=float),
+                    "cost_alternative": raw[f"{alt}|total_cost"].to_numpy(dtype=float),
+                    "len_premium": [
+                        _response_length(v) for v in raw[f"{prem}|model_response"]
+                    ],
+                    "len_alternative": [
+                        _response_length(v) for v in raw[f"{alt}|model_response"]
+                    ],
+                }
             )
-        for split in splits:
-            if split not in ("train", "test"):
-                raise ValueError(f"`splits` must be 'train' or 'test', got {split!r}")
-            path = data_dir / f"{TASK_FILES[task]}_{split}.csv"
-            raw, prem, alt = _read_table(path, premium, alternative)
-            missing = raw[[prem, alt]].isna().any(axis=1)
-            dropped[path.name] = int(missing.sum())
-            raw = raw.loc[~missing]
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "sample_id": raw["sample_id"].astype(str).to_numpy(),
-                        "task": "winogrande" if task == "winograde" else task,
-                        "split": split,
-                        "text": [parse_prompt(p) for p in raw["prompt"]],
-                        "correct_premium": raw[prem].to_numpy(dtype=float),
-                        "correct_alternative": raw[alt].to_numpy(dtype=float),
-                        "cost_premium": raw[f"{prem}|total_cost"].to_numpy(dtype=float),
-                        "cost_alternative": raw[f"{alt}|total_cost"].to_numpy(
-                            dtype=float
-                        ),
-                        "len_premium": [
-                            _response_length(v) for v in raw[f"{prem}|model_response"]
-                        ],
-                        "len_alternative": [
-                            _response_length(v) for v in raw[f"{alt}|model_response"]
-                        ],
-                    }
-                )
-            )
+        )
     frame = pd.concat(frames, ignore_index=True)
     if frame.empty:
         raise DataError(
@@ -283,8 +265,33 @@ def load_routerbench(
     return RouterBenchData(frame, prem, alt, n_dropped, dropped)
 
 
-def _read_table(path: Path, premium: str, alternative: str):
-    """Read one RouterBench CSV and resolve the two models; DataError naming ``path``."""
+def _task_paths(data_dir, tasks, splits):
+    """``(task, split, path)`` of each requested file; errors name the argument."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(
+            f"`data_dir` {data_dir} is not a directory; give the directory of the "
+            "RouterBench CSVs"
+        )
+    tasks = [tasks] if isinstance(tasks, str) else list(tasks)
+    splits = [splits] if isinstance(splits, str) else list(splits)
+    for task in tasks:
+        if task not in TASK_FILES:
+            raise ValueError(
+                f"`tasks` must be among {sorted(TASK_FILES)}, got {task!r}"
+            )
+        for split in splits:
+            if split not in ("train", "test"):
+                raise ValueError(f"`splits` must be 'train' or 'test', got {split!r}")
+            yield task, split, data_dir / f"{TASK_FILES[task]}_{split}.csv"
+
+
+def _read_table(path: Path, models) -> tuple[pd.DataFrame, list[str]]:
+    """Read one RouterBench CSV and resolve ``models`` to its columns.
+
+    Raises a DataError naming ``path`` for a missing, empty or malformed file,
+    absent columns or non-numeric correctness and cost cells.
+    """
     fix = "--data must hold the RouterBench-format CSVs of simulations.realdata"
     if not path.is_file():
         present = sorted(p.name for p in path.parent.glob("*.csv"))
@@ -300,19 +307,16 @@ def _read_table(path: Path, premium: str, alternative: str):
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} is empty; {fix}") from None
     try:
-        prem = resolve_model(premium, raw.columns)
-        alt = resolve_model(alternative, raw.columns)
+        columns = [resolve_model(m, raw.columns) for m in models]
     except ValueError as err:
         raise DataError(f"{path}: {err}; {fix}") from None
-    if prem == alt:
-        raise ValueError("`premium` and `alternative` must be different models")
     needed = ["sample_id", "prompt"] + [
-        f"{m}|{kind}" for m in (prem, alt) for kind in ("total_cost", "model_response")
+        f"{m}|{kind}" for m in columns for kind in ("total_cost", "model_response")
     ]
     absent = [c for c in needed if c not in raw.columns]
     if absent:
         raise DataError(f"{path}: no column {', '.join(map(repr, absent))}; {fix}")
-    for column in (prem, alt, f"{prem}|total_cost", f"{alt}|total_cost"):
+    for column in [*columns, *(f"{m}|total_cost" for m in columns)]:
         values = pd.to_numeric(raw[column], errors="coerce")
         bad = values.isna() & raw[column].notna()
         if bad.any():
@@ -322,7 +326,7 @@ def _read_table(path: Path, premium: str, alternative: str):
                 f"{raw[column][bad].iloc[0]!r}); {fix}"
             )
         raw[column] = values
-    return raw, prem, alt
+    return raw, columns
 
 
 def make_featuriser(
@@ -501,55 +505,39 @@ def load_routerbench_models(
     >>> data.correct.shape  # doctest: +SKIP
     (299, 2)
     """
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise ValueError(f"`data_dir` {str(data_dir)!r} is not a directory")
-    tasks = [tasks] if isinstance(tasks, str) else list(tasks)
-    splits = [splits] if isinstance(splits, str) else list(splits)
     models = [models] if isinstance(models, str) else list(models)
     if len(models) < 2:
         raise ValueError(f"`models` must name at least two models, got {models!r}")
     frames, correct, cost, length = [], [], [], []
     dropped, columns = {}, None
-    for task in tasks:
-        if task not in TASK_FILES:
-            raise ValueError(
-                f"`tasks` must be among {sorted(TASK_FILES)}, got {task!r}"
+    for task, split, path in _task_paths(data_dir, tasks, splits):
+        raw, columns = _read_table(path, models)
+        if len(set(columns)) != len(columns):
+            raise ValueError(f"`models` names a model twice: {models!r}")
+        cost_cols = [f"{c}|total_cost" for c in columns]
+        missing = raw[columns + cost_cols].isna().any(axis=1)
+        dropped[path.name] = int(missing.sum())
+        raw = raw.loc[~missing]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "sample_id": raw["sample_id"].astype(str).to_numpy(),
+                    "task": "winogrande" if task == "winograde" else task,
+                    "split": split,
+                    "text": [parse_prompt(p) for p in raw["prompt"]],
+                }
             )
-        for split in splits:
-            if split not in ("train", "test"):
-                raise ValueError(f"`splits` must be 'train' or 'test', got {split!r}")
-            path = data_dir / f"{TASK_FILES[task]}_{split}.csv"
-            if not path.exists():
-                raise ValueError(f"`data_dir` has no file {path.name}")
-            raw = pd.read_csv(path)
-            columns = [resolve_model(m, raw.columns) for m in models]
-            if len(set(columns)) != len(columns):
-                raise ValueError(f"`models` names a model twice: {models!r}")
-            cost_cols = [f"{c}|total_cost" for c in columns]
-            missing = raw[columns + cost_cols].isna().any(axis=1)
-            dropped[path.name] = int(missing.sum())
-            raw = raw.loc[~missing]
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "sample_id": raw["sample_id"].astype(str).to_numpy(),
-                        "task": "winogrande" if task == "winograde" else task,
-                        "split": split,
-                        "text": [parse_prompt(p) for p in raw["prompt"]],
-                    }
-                )
-            )
-            correct.append(raw[columns].to_numpy(dtype=float))
-            cost.append(raw[cost_cols].to_numpy(dtype=float))
-            length.append(
-                np.array(
-                    [
-                        [_response_length(v) for v in raw[f"{c}|model_response"]]
-                        for c in columns
-                    ]
-                ).T.reshape(len(raw), len(columns))
-            )
+        )
+        correct.append(raw[columns].to_numpy(dtype=float))
+        cost.append(raw[cost_cols].to_numpy(dtype=float))
+        length.append(
+            np.array(
+                [
+                    [_response_length(v) for v in raw[f"{c}|model_response"]]
+                    for c in columns
+                ]
+            ).T.reshape(len(raw), len(columns))
+        )
     n_dropped = sum(dropped.values())
     if n_dropped:
         warnings.warn(
