@@ -34,8 +34,10 @@ single models' mean training costs; a router's ``w`` is the smallest of its grid
 routing of the training pool costs at most the budget (decision costs are each model's
 mean training cost: a call's cost is unknown before it is made); reported are the test
 accuracy and the realised test cost over the budget. Under the shift the test set is
-every mbpp query (``n_test`` applies in distribution only). K-arm RACER: see
-``_karm_racer_hook``.
+every mbpp query (``n_test`` applies in distribution only). ``racer_k`` is K-arm
+RACER (:func:`racer_points`), fitted on the GS rows once per budget: it takes the
+budget itself, so its budget points are fits at that budget and its curve the fits at
+``RACER_FRACTIONS``.
 """
 
 from __future__ import annotations
@@ -49,10 +51,29 @@ import pandas as pd
 
 from simulations.studies import _common
 
-ROUTERS = ("oracle", "meta_r", "pooled", "gs_only", "knn")
+ROUTERS = ("oracle", "meta_r", "pooled", "gs_only", "knn", "racer_k")
 BASELINES = ("random_mixing", "best_single")
 SETTING = ("data", "scenario", "models", "n_gs")
 BUDGET_FRACTIONS = (0.1, 0.25, 0.5)
+HEADLINE_LEGEND = {
+    "models": "model set (five, pair, all on RouterBench; simK: K simulated models)",
+    "n_gs": "gold-standard queries in the training pool (the rest carry judge verdicts)",
+    "aiq": "RouterBench's AIQ: area under the non-decreasing convex hull of the "
+    "router's (test cost, test accuracy) points over the largest cost, mean over rounds",
+    "aiq_low": "95% bootstrap interval of the mean AIQ over rounds (lower)",
+    "aiq_high": "95% bootstrap interval of the mean AIQ over rounds (upper)",
+    "quality_at_b25": "test accuracy at the budget 25% of the way from the cheapest "
+    "to the dearest model's mean training cost",
+    "quality_low_at_b25": "95% bootstrap interval of that accuracy (lower)",
+    "quality_high_at_b25": "95% bootstrap interval of that accuracy (upper)",
+    "cost_over_budget_at_b25": "realised mean test cost over that budget",
+    "gain_over_mixing_at_b25": "accuracy minus random mixing of single models at "
+    "the same realised test cost",
+}
+
+#: K-arm RACER is fitted once per budget: these fractions trace its curve (and
+#: include the reported budgets)
+RACER_FRACTIONS = (0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0)
 MODEL_SETS = {
     "pair": ("mixtral-8x7b", "gpt-4-1106-preview"),
     "five": (
@@ -236,15 +257,44 @@ def _simulated_round(config: dict, seed: int) -> dict:
 
 
 # --------------------------------------------------------------------------- routers
-def _karm_racer_hook(config: dict, data: dict, seeds: dict):
-    """HOOK(K-arm RACER): return ``(gain_train, gain_test)`` arrays of shape (n, K).
+def racer_points(data: dict, fractions, seed: int) -> list[tuple]:
+    """K-arm RACER (``racer_dro.RacerRouter``) at budgets between the cheapest and dearest model.
 
-    K-arm RACER (issue on the K-arm extension, built on another branch) routes with a
-    policy over K arms; once it lands, fit it here on ``data["X"]``, the GS rows of
-    ``data["quality"]`` and ``data["cost_train"]``, return per-arm scores, and add
-    ``"racer_k"`` to ``ROUTERS``. Until then no scores are produced.
+    Fitted on the GS rows only (each model's observed quality is its reward, its
+    training cost per query its cost, in units of the reference model's mean cost),
+    with the default robustness (KL balls on reward and cost). Unlike the meta-routers,
+    RACER takes the budget itself rather than a trade-off ``w``: each budget is one
+    fit, and its point is the stochastic policy's expected cost and quality.
+
+    Returns ``(fraction, budget, train_cost, test_cost, test_quality)`` per fraction,
+    costs in the data's units.
     """
-    return
+    from racer_dro import RacerRouter
+
+    gs = np.all(np.isfinite(data["quality"]), axis=1)
+    X, quality, cost = data["X"][gs], data["quality"][gs], data["cost_train"][gs]
+    unit = float(cost[:, data["reference"]].mean()) or 1.0
+    c_tr = data["cost_train"].mean(axis=0)
+    lo, hi = c_tr.min(), c_tr.max()
+    out = []
+    for frac in fractions:
+        budget = lo + frac * (hi - lo)
+        router = RacerRouter(budget / unit, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # validation-split notes
+            router.fit(X, quality, cost / unit)
+        pi_tr = router.predict_proba(data["X"])
+        pi_te = router.predict_proba(data["X_test"])
+        out.append(
+            (
+                frac,
+                budget,
+                float(np.mean(np.sum(pi_tr * data["cost_train"], axis=1))),
+                float(np.mean(np.sum(pi_te * data["cost_test"], axis=1))),
+                float(np.mean(np.sum(pi_te * data["quality_test"], axis=1))),
+            )
+        )
+    return out
 
 
 def fit_routers(config: dict, data: dict, seeds: dict) -> dict[str, tuple]:
@@ -285,9 +335,6 @@ def fit_routers(config: dict, data: dict, seeds: dict) -> dict[str, tuple]:
         pred = knn.predict(Z)
         out.setdefault("knn", []).append(pred - pred[:, [ref]])
     out["knn"] = tuple(out["knn"])
-    hooked = _karm_racer_hook(config, data, seeds)
-    if hooked is not None:
-        out["racer_k"] = hooked
     return out
 
 
@@ -351,7 +398,7 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
     """One round: curve points, single models, budget points and binary metrics."""
     from metarouter.metrics import binary_field_metrics, mixing_quality
 
-    names = ["data", "meta", "pooled", "gs_only", "oracle"]
+    names = ["data", "meta", "pooled", "gs_only", "oracle", "racer"]
     seeds = dict(zip(names, _common.child_ints(seed, len(names))))
     if config["data"] == "sim":
         data = _simulated_round(config, seeds["data"])
@@ -388,6 +435,18 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
                     "quality": q,
                 }
             )
+    racer = racer_points(data, RACER_FRACTIONS, seeds["racer"])
+    for _, budget, tc, c, q in racer:
+        rows.append(
+            {
+                "kind": "curve",
+                "router": "racer_k",
+                "w": budget,
+                "train_cost": tc,
+                "cost": c,
+                "quality": q,
+            }
+        )
     lo, hi = c_tr.min(), c_tr.max()
     for frac in BUDGET_FRACTIONS:
         budget = lo + frac * (hi - lo)
@@ -396,6 +455,8 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
         within = np.flatnonzero(c_tr <= budget)
         best = within[np.argmax(q_tr[within])]
         points["best_single"] = (c_tr[best], c_te[best], q_te[best])
+        at = [r for r in racer if np.isclose(r[0], frac)]
+        points["racer_k"] = at[0][2:]
         for name, (tc, c, q) in points.items():
             rows.append(
                 {
@@ -502,6 +563,7 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     order = {r: i for i, r in enumerate(ROUTERS + BASELINES)}
     head = head.assign(_o=head["router"].map(order)).sort_values(by + ["_o"])
     head = head.drop(columns="_o").reset_index(drop=True)
+    head.attrs["legend"] = HEADLINE_LEGEND
     tables_out = {"headline": head, "budget": budget_table, "per_round_aiq": aiq}
     binary = rows[rows["kind"] == "binary"]
     if not binary.empty:
