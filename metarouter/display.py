@@ -273,10 +273,15 @@ class EfficiencyGainDisplay:
     gains : mapping of name -> ndarray
         Efficiency gain of each router at ``pmur``
         (:func:`metarouter.efficiency_gain`).
+    intervals : mapping of name -> (ndarray, ndarray), default=None
+        Lower and upper bounds of an interval around each router's curve (for
+        example a bootstrap band over Monte Carlo rounds), drawn shaded.
 
     Attributes
     ----------
     lines_ : dict of name -> Line2D
+    bands_ : dict of name -> PolyCollection
+        The shaded intervals (empty without ``intervals``).
     ax_, figure_ : matplotlib Axes and Figure
 
     Examples
@@ -288,20 +293,32 @@ class EfficiencyGainDisplay:
     >>> disp = EfficiencyGainDisplay.from_predictions(r, r, pmur=[0.0, 0.5, 1.0])
     >>> disp.lines_["router"].get_ydata().tolist()
     [0.0, 0.5, 0.0]
+    >>> band = EfficiencyGainDisplay([0.0, 1.0], {"a": [0.0, 0.0]},
+    ...                              intervals={"a": ([-1.0, -1.0], [1.0, 1.0])}).plot()
+    >>> band.bands_["a"].get_paths()[0].vertices[:, 1].min()
+    np.float64(-1.0)
     """
 
-    def __init__(self, pmur, gains):
+    def __init__(self, pmur, gains, *, intervals=None):
         self.pmur = pmur
         self.gains = gains
+        self.intervals = intervals
 
     def plot(self, ax=None, **line_kwargs):
         """Draw EG against PMUR onto ``ax`` (a new figure when None)."""
         ax = _axes(ax)
         self.lines_ = {}
         x = np.asarray(self.pmur, dtype=float)
+        self.bands_ = {}
+        intervals = {} if self.intervals is None else self.intervals
         for name, g in self.gains.items():
             kw = {"marker": ".", "label": str(name), **line_kwargs}
             (self.lines_[name],) = ax.plot(x, np.asarray(g, dtype=float), **kw)
+            if name in intervals:
+                low, high = (np.asarray(b, dtype=float) for b in intervals[name])
+                self.bands_[name] = ax.fill_between(
+                    x, low, high, color=self.lines_[name].get_color(), alpha=0.15
+                )
         ax.axhline(0.0, color="grey", linewidth=0.8)
         ax.set_xlabel("premium share (PMUR)")
         ax.set_ylabel("efficiency gain over random")

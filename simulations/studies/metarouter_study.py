@@ -400,9 +400,13 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def figures(rows: pd.DataFrame) -> dict:
     """EG against PMUR: one figure per (data, d, learner), one panel per n_gs (Figure 1).
 
-    Returns ``{file name: matplotlib Figure}``.
+    Each panel is a :class:`metarouter.EfficiencyGainDisplay` of the routers' median
+    EG over rounds with its 95% bootstrap band. Returns ``{file name: Figure}``.
     """
-    from simulations import plotting
+    import matplotlib.pyplot as plt
+
+    from metarouter import EfficiencyGainDisplay
+    from simulations.plotting import ROUTER_LABEL
 
     eg = efficiency_gain_table(rows, n_boot=400)
     figs = {}
@@ -412,20 +416,34 @@ def figures(rows: pd.DataFrame) -> dict:
             "xgb": "XGBoost",
             "xgb_small": "XGBoost (small)",
         }.get(learner, learner)
-        fig = plotting.line_panels(
-            sub[sub["router"] != "random"],
-            x="pmur",
-            y="eg",
-            low="eg_low",
-            high="eg_high",
-            hue="router",
-            panel="n_gs",
-            panel_label="GS sample size n",
-            hue_order=[r for r in ROUTERS if r != "random"],
-            xlabel="PMUR (share of queries sent to premium)",
-            ylabel="EG vs random (quality gain per query)",
-            title=f"Efficiency gain over random routing - {data} data, d = {d}, {learner_name}"
+        panels = sorted(sub["n_gs"].unique())
+        fig, axes = plt.subplots(
+            1,
+            len(panels),
+            figsize=(max(6.0, 4.8 * len(panels)), 4.4),
+            sharey=True,
+            squeeze=False,
+            layout="constrained",
+        )
+        for ax, n_gs in zip(axes[0], panels):
+            gains, bands, pmur = {}, {}, None
+            for router in [r for r in ROUTERS if r != "random"]:
+                line = sub[(sub["n_gs"] == n_gs) & (sub["router"] == router)]
+                if line.empty:
+                    continue
+                line = line.sort_values("pmur")
+                label = ROUTER_LABEL.get(router, router)
+                pmur = line["pmur"].to_numpy(float)
+                gains[label] = line["eg"].to_numpy(float)
+                bands[label] = (line["eg_low"].to_numpy(), line["eg_high"].to_numpy())
+            EfficiencyGainDisplay(pmur, gains, intervals=bands).plot(ax=ax)
+            ax.set_title(f"GS sample size n = {n_gs}")
+            ax.set_xlabel("PMUR (share of queries sent to premium)")
+        axes[0][0].set_ylabel("EG vs random (quality gain per query)")
+        fig.suptitle(
+            f"Efficiency gain over random routing - {data} data, d = {d}, {learner_name}"
             f" (median over {int(sub['rounds'].iloc[0])} rounds, 95% bootstrap band)",
+            fontsize=10,
         )
         figs[f"eg_vs_pmur_{data}_d{d}_{learner}.png"] = fig
     return figs

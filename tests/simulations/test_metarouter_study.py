@@ -168,9 +168,17 @@ def test_summary_tables_and_figure(rows, tmp_path):
     assert ax.get_title() == "GS sample size n = 100"
     assert ax.get_xlabel() == "PMUR (share of queries sent to premium)"
     assert ax.get_ylabel() == "EG vs random (quality gain per query)"
-    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "meta-router (R-learner)" in legend and "pooled GS+PB" in legend
     assert len(legend) == 5  # every router except random (the zero line)
+    # the panel is an EfficiencyGainDisplay of the EG table: lines and bands drawn
+    eg = metarouter_study.efficiency_gain_table(rows, n_boot=400)
+    meta = eg[(eg["router"] == "meta_r") & (eg["n_gs"] == 100)].sort_values("pmur")
+    (line,) = [
+        ln for ln in ax.get_lines() if ln.get_label() == "meta-router (R-learner)"
+    ]
+    np.testing.assert_allclose(line.get_ydata(), meta["eg"].to_numpy(float))
+    assert len(ax.collections) == 5  # one shaded band per router
     paths = metarouter_study.plot(rows, tmp_path)
     assert len(paths) == 1 and paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
