@@ -439,6 +439,9 @@ def figures(rows: pd.DataFrame) -> dict:
             EfficiencyGainDisplay(pmur, gains, intervals=bands).plot(ax=ax)
             ax.set_title(f"GS sample size n = {n_gs}")
             ax.set_xlabel("PMUR (share of queries sent to premium)")
+            ax.set_ylabel("")
+            if ax is not axes[0][0]:
+                ax.get_legend().remove()  # one legend: the routers are the same
         axes[0][0].set_ylabel("EG vs random (quality gain per query)")
         fig.suptitle(
             f"Efficiency gain over random routing - {data} data, d = {d}, {learner_name}"
