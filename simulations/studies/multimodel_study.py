@@ -257,6 +257,13 @@ def _simulated_round(config: dict, seed: int) -> dict:
 
 
 # --------------------------------------------------------------------------- routers
+def _reference_policy(n: int, n_models: int, reference: int) -> np.ndarray:
+    """Every query to the reference (the cheapest model on the training pool)."""
+    pi = np.zeros((n, n_models))
+    pi[:, reference] = 1.0
+    return pi
+
+
 def racer_points(data: dict, fractions, seed: int) -> list[tuple]:
     """K-arm RACER (``racer_dro.RacerRouter``) at budgets between the cheapest and dearest model.
 
@@ -280,11 +287,21 @@ def racer_points(data: dict, fractions, seed: int) -> list[tuple]:
     for frac in fractions:
         budget = lo + frac * (hi - lo)
         router = RacerRouter(budget / unit, random_state=seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # validation-split notes
-            router.fit(X, quality, cost / unit)
-        pi_tr = router.predict_proba(data["X"])
-        pi_te = router.predict_proba(data["X_test"])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # validation-split notes
+                router.fit(X, quality, cost / unit)
+            pi_tr = router.predict_proba(data["X"])
+            pi_te = router.predict_proba(data["X_test"])
+        except ValueError as err:
+            if "infeasible" not in str(err):
+                raise
+            # below the worst-case cost of the cheapest arms (the KL ball on cost
+            # weighs the dearer queries up): the only feasible policy sends every
+            # query to the cheapest model
+            k, ref = data["cost_train"].shape[1], data["reference"]
+            pi_tr = _reference_policy(data["X"].shape[0], k, ref)
+            pi_te = _reference_policy(data["X_test"].shape[0], k, ref)
         out.append(
             (
                 frac,
