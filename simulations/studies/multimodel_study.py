@@ -297,7 +297,7 @@ def racer_points(data: dict, fractions, seed: int) -> list[tuple]:
             if "infeasible" not in str(err):
                 raise
             # below the worst-case cost of the cheapest arms (the KL ball on cost
-            # weighs the dearer queries up): the only feasible policy sends every
+            # weighs the dearer queries up): no policy meets it; the fallback sends every
             # query to the cheapest model
             k, ref = data["cost_train"].shape[1], data["reference"]
             pi_tr = _reference_policy(data["X"].shape[0], k, ref)
