@@ -22,10 +22,15 @@ from threadpoolctl import threadpool_limits
 __all__ = [
     "ROLE_FINAL",
     "ROLE_FOLDS",
+    "ROLE_LEARNER",
+    "ROLE_MODEL",
     "ROLE_MU0",
     "ROLE_MU1",
     "ROLE_OUTCOME",
+    "ROLE_OVERLAP",
     "ROLE_PROPENSITY",
+    "ROLE_SELECT",
+    "ROLE_TEMPLATE",
     "child_seed",
     "child_seeds",
     "default_cate_regressor",
@@ -39,9 +44,13 @@ __all__ = [
     "seeded_clone",
 ]
 
-# Each nuisance role gets its own seed stream, so R and DR learners fitted with the
-# same ``random_state`` draw identical folds and identical propensity models.
+# The one numbering of seed roles: each role gets its own seed stream from a
+# ``random_state``. Learner roles (0-5): R and DR learners fitted with the same
+# ``random_state`` draw identical folds and identical propensity models. Router roles
+# (20-23) seed the meta-router's own steps; 30 seeds the K-model router's template.
 ROLE_FOLDS, ROLE_PROPENSITY, ROLE_OUTCOME, ROLE_MU0, ROLE_MU1, ROLE_FINAL = range(6)
+ROLE_LEARNER, ROLE_MODEL, ROLE_OVERLAP, ROLE_SELECT = 20, 21, 22, 23
+ROLE_TEMPLATE = 30
 _MAX_SEED = np.iinfo(np.int32).max
 # Shallow trees and an l2 penalty: deeper defaults (15 leaves, min 10 per leaf)
 # gave overconfident propensities and DR pseudo-outcomes 50x noisier in a quick

@@ -49,6 +49,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from metarouter._crossfit import (
     ROLE_FOLDS,
     ROLE_PROPENSITY,
+    ROLE_TEMPLATE,
     _base_entropy,
     child_seed,
     child_seeds,
@@ -68,7 +69,6 @@ __all__ = ["MultiModelRouter", "routing_scores", "trade_off_grid"]
 # "auto", whose selection folds are its own) is fitted per model with its own
 # cross-fitting, seeded identically for every model.
 _SHARES_NUISANCES = ("r", "dr", "dr-split", "dr-joint", "offset")
-_ROLE_TEMPLATE = 30
 
 
 def _models_and_quality(quality, models):
@@ -304,7 +304,7 @@ class MultiModelRouter(BaseEstimator):
         used = is_gs | is_pb
         source = is_gs.astype(np.int64)
         base = _base_entropy(self.random_state)
-        template = self._template(child_seed(base, _ROLE_TEMPLATE))
+        template = self._template(child_seed(base, ROLE_TEMPLATE))
         params = template.get_params(deep=False)
         shares = (
             table is not None

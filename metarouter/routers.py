@@ -19,7 +19,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from metarouter._crossfit import (
     ROLE_FOLDS,
+    ROLE_LEARNER,
+    ROLE_MODEL,
+    ROLE_OVERLAP,
     ROLE_PROPENSITY,
+    ROLE_SELECT,
     _base_entropy,
     child_seed,
     child_seeds,
@@ -48,7 +52,6 @@ from metarouter.selection import select_learner
 
 __all__ = ["GSOnlyRouter", "MetaRouter", "PooledRouter", "RandomRouter"]
 
-_ROLE_LEARNER, _ROLE_MODEL, _ROLE_OVERLAP, _ROLE_SELECT = 20, 21, 22, 23
 # the string values of ``MetaRouter(cate_learner=...)`` that build a learner
 LEARNER_NAMES = ("r", "dr", "dr-split", "dr-joint", "offset", "gs-only")
 
@@ -397,7 +400,7 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         if isinstance(name, str) and name == "auto":
             if np.any(s == 0):
                 name, self.cv_results_ = select_learner(
-                    self, X, y, s, sw, random_state=child_seed(base, _ROLE_SELECT)
+                    self, X, y, s, sw, random_state=child_seed(base, ROLE_SELECT)
                 )
             else:  # no PB rows: nothing to correct, nothing to choose
                 name, self.cv_results_ = "gs-only", None
@@ -406,7 +409,7 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         self.scale_, self.outcome_unit_ = c, u
         learner = None
         if np.any(s == 0):
-            learner = self._make_learner(child_seed(base, _ROLE_LEARNER), name)
+            learner = self._make_learner(child_seed(base, ROLE_LEARNER), name)
         # 2. estimate the shift (on the overlap region) and 3. correct PB labels
         keep, target = self._estimate_and_correct(
             learner, X, o, s, sw, folds, propensity, base
@@ -421,7 +424,7 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
                 X[keep],
                 target[keep],
                 None if sw is None else sw[keep],
-                child_seed(base, _ROLE_MODEL),
+                child_seed(base, ROLE_MODEL),
             )
         return self
 
@@ -487,7 +490,7 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
             else self.propensity_model
         )
         seeds = child_seeds(
-            child_seed(base, _ROLE_OVERLAP), ROLE_PROPENSITY, len(splits)
+            child_seed(base, ROLE_OVERLAP), ROLE_PROPENSITY, len(splits)
         )
         out = fit_out_of_fold(
             {"p": (model, s, splits, seeds, "proba", None)}, X, sw, n_jobs=self.n_jobs
@@ -570,7 +573,7 @@ class PooledRouter(_RouteMixin, RegressorMixin, BaseEstimator):
             default_regressor() if self.outcome_model is None else self.outcome_model
         )
         self.model_ = _fit_model(
-            model, X, o, sw, child_seed(_base_entropy(self.random_state), _ROLE_MODEL)
+            model, X, o, sw, child_seed(_base_entropy(self.random_state), ROLE_MODEL)
         )
         return self
 
@@ -630,7 +633,7 @@ class GSOnlyRouter(_RouteMixin, RegressorMixin, BaseEstimator):
             X[gs],
             y[gs] / self.outcome_unit_,
             None if sw is None else sw[gs],
-            child_seed(_base_entropy(self.random_state), _ROLE_MODEL),
+            child_seed(_base_entropy(self.random_state), ROLE_MODEL),
         )
         return self
 
