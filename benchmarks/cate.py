@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from joblib import parallel_config
-from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.base import clone
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
@@ -49,6 +49,7 @@ from benchmarks._core import (
     time_call,
     time_pair,
 )
+from metarouter.cate import SplitByTreatment
 from metarouter.datasets import NIE_WAGER_SETUPS as SETUPS
 from metarouter.datasets import make_nie_wager_data as nie_wager
 
@@ -177,60 +178,6 @@ def base_learners(base: str, params: dict, seed: int):
         kw = {**params, "n_jobs": 1, "random_state": seed, "tree_method": "hist"}
         return XGBRegressor(**kw), XGBClassifier(**kw)
     raise ValueError(f"`base` must be 'rf' or 'xgb', got {base!r}.")
-
-
-class SplitByTreatment(RegressorMixin, BaseEstimator):
-    """econml ``model_regression`` that fits ``mu_0`` and ``mu_1`` separately.
-
-    econml's DRLearner fits ``model_regression`` on ``[X, T]`` (binary ``T``
-    one-hot encoded in the last column) and predicts it with ``T`` set to 0
-    and to 1. This wrapper fits a clone of ``estimator`` on the rows with
-    ``T = 0`` and another on the rows with ``T = 1`` (both without the ``T``
-    column), as ``metarouter.DRLearner`` does.
-
-    Parameters
-    ----------
-    estimator : regressor
-        Cloned for each treatment level (its ``random_state`` is kept).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.linear_model import LinearRegression
-    >>> XT = np.array([[0.0, 0], [1, 0], [2, 0], [0, 1], [1, 1], [2, 1]])
-    >>> y = np.array([0.0, 1, 2, 5, 7, 9])
-    >>> SplitByTreatment(LinearRegression()).fit(XT, y).predict(XT).round(6).tolist()
-    [0.0, 1.0, 2.0, 5.0, 7.0, 9.0]
-    """
-
-    def __init__(self, estimator=None):
-        self.estimator = estimator
-
-    def fit(self, XT, y, sample_weight=None):
-        XT, y = np.asarray(XT, dtype=float), np.asarray(y, dtype=float).ravel()
-        X, t = XT[:, :-1], XT[:, -1]
-        self.models_ = []
-        for level in (0, 1):
-            rows = t == level
-            model = clone(self.estimator)
-            if sample_weight is None:
-                model.fit(X[rows], y[rows])
-            else:
-                model.fit(
-                    X[rows], y[rows], sample_weight=np.asarray(sample_weight)[rows]
-                )
-            self.models_.append(model)
-        return self
-
-    def predict(self, XT):
-        XT = np.asarray(XT, dtype=float)
-        X, t = XT[:, :-1], XT[:, -1]
-        out = np.empty(XT.shape[0])
-        for level in (0, 1):
-            rows = t == level
-            if np.any(rows):
-                out[rows] = self.models_[level].predict(X[rows])
-        return out
 
 
 def learner_fits(
@@ -425,8 +372,8 @@ def _router_parts(X, y, s, reg, clf, k: int, seed: int):
     ``(times per part, fitted step-2 model, scale constant)``.
     """
     from metarouter import MetaRouter, RLearner
-    from metarouter._crossfit import _base_entropy, child_seed
-    from metarouter.routers import _ROLE_LEARNER, _ROLE_MODEL, _align, _fit_model
+    from metarouter._crossfit import ROLE_LEARNER, ROLE_MODEL, _base_entropy, child_seed
+    from metarouter.routers import _align, _fit_model
 
     def whole():
         router = MetaRouter(
@@ -451,7 +398,7 @@ def _router_parts(X, y, s, reg, clf, k: int, seed: int):
             reg,
             n_folds=k,
             n_jobs=N_JOBS,
-            random_state=child_seed(base, _ROLE_LEARNER),
+            random_state=child_seed(base, ROLE_LEARNER),
         )
         learner.fit(X, o, s)
         t2 = time.perf_counter()
@@ -459,7 +406,7 @@ def _router_parts(X, y, s, reg, clf, k: int, seed: int):
         target = o.copy()
         target[pb] = o[pb] + learner.predict(X[pb])
         t3 = time.perf_counter()
-        model = _fit_model(reg, X, target, None, child_seed(base, _ROLE_MODEL))
+        model = _fit_model(reg, X, target, None, child_seed(base, ROLE_MODEL))
         t4 = time.perf_counter()
         times.update(scale=t1 - t0, learner=t2 - t1, shift=t3 - t2, step2=t4 - t3)
         return times, model, c

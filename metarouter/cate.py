@@ -29,7 +29,7 @@ import warnings
 from abc import ABCMeta, abstractmethod
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from metarouter._crossfit import (
@@ -61,7 +61,13 @@ from metarouter._validation import (
     check_vector,
 )
 
-__all__ = ["DRLearner", "EconMLAdapter", "RLearner", "clip_propensity"]
+__all__ = [
+    "DRLearner",
+    "EconMLAdapter",
+    "RLearner",
+    "SplitByTreatment",
+    "clip_propensity",
+]
 
 
 #: ``RLearner(min_final_weight="auto")`` with a user's ``cate_model``: rows with
@@ -638,3 +644,59 @@ class EconMLAdapter(BaseEstimator):
         check_is_fitted(self, "estimator_")
         X = validate_data(self, X, reset=False)
         return np.asarray(self.estimator_.effect(X), dtype=float).ravel()
+
+
+class SplitByTreatment(RegressorMixin, BaseEstimator):
+    """econml ``model_regression`` that fits ``mu_0`` and ``mu_1`` separately.
+
+    econml's DRLearner fits ``model_regression`` on ``[X, T]`` (binary ``T``
+    one-hot encoded in the last column) and predicts it with ``T`` set to 0
+    and to 1. This wrapper fits a clone of ``estimator`` on the rows with
+    ``T = 0`` and another on the rows with ``T = 1`` (both without the ``T``
+    column), as ``DRLearner(outcome_design="split")`` does: with it, econml's
+    DRLearner computes the split design (used by the tests and the benchmarks
+    to compare like with like).
+
+    Parameters
+    ----------
+    estimator : regressor
+        Cloned for each treatment level (its ``random_state`` is kept).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LinearRegression
+    >>> XT = np.array([[0.0, 0], [1, 0], [2, 0], [0, 1], [1, 1], [2, 1]])
+    >>> y = np.array([0.0, 1, 2, 5, 7, 9])
+    >>> SplitByTreatment(LinearRegression()).fit(XT, y).predict(XT).round(6).tolist()
+    [0.0, 1.0, 2.0, 5.0, 7.0, 9.0]
+    """
+
+    def __init__(self, estimator=None):
+        self.estimator = estimator
+
+    def fit(self, XT, y, sample_weight=None):
+        XT, y = np.asarray(XT, dtype=float), np.asarray(y, dtype=float).ravel()
+        X, t = XT[:, :-1], XT[:, -1]
+        self.models_ = []
+        for level in (0, 1):
+            rows = t == level
+            model = clone(self.estimator)
+            if sample_weight is None:
+                model.fit(X[rows], y[rows])
+            else:
+                model.fit(
+                    X[rows], y[rows], sample_weight=np.asarray(sample_weight)[rows]
+                )
+            self.models_.append(model)
+        return self
+
+    def predict(self, XT):
+        XT = np.asarray(XT, dtype=float)
+        X, t = XT[:, :-1], XT[:, -1]
+        out = np.empty(XT.shape[0])
+        for level in (0, 1):
+            rows = t == level
+            if np.any(rows):
+                out[rows] = self.models_[level].predict(X[rows])
+        return out

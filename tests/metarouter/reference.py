@@ -7,7 +7,7 @@ of the library code (no imports from ``metarouter``).
 import itertools
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.base import clone
 
 
 def _proba_of_one(model, X):
@@ -57,37 +57,6 @@ def dr_learner_reference(X, y, t, folds, outcome_model, propensity_model, clip):
     p = np.minimum(np.maximum(p, clip), 1.0 - clip)
     phi = mu1 - mu0 + t * (y - mu1) / p - (1 - t) * (y - mu0) / (1 - p)
     return {"mu0": mu0, "mu1": mu1, "p": p, "pseudo": phi}
-
-
-class SplitByLastColumn(RegressorMixin, BaseEstimator):
-    """Regressor on ``[X, T]`` that fits one copy of ``base`` per value of T.
-
-    econml's DRLearner fits a single ``model_regression`` on ``[X, W, T]``; this
-    wrapper makes that model equal to separate ``mu_0`` and ``mu_1`` fits, the
-    paper's (and our) DR-learner, so the two can be compared exactly.
-    """
-
-    def __init__(self, base):
-        self.base = base
-
-    def fit(self, XT, y, sample_weight=None):
-        XT = np.asarray(XT, dtype=float)
-        X, T = XT[:, :-1], XT[:, -1]
-        self.models_ = {}
-        for level in (0.0, 1.0):
-            rows = T == level
-            self.models_[level] = clone(self.base).fit(X[rows], y[rows])
-        return self
-
-    def predict(self, XT):
-        XT = np.asarray(XT, dtype=float)
-        X, T = XT[:, :-1], XT[:, -1]
-        out = np.empty(X.shape[0])
-        for level, model in self.models_.items():
-            rows = T == level
-            if rows.any():
-                out[rows] = model.predict(X[rows])
-        return out
 
 
 def wasserstein_scale_reference(r, y):

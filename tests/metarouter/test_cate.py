@@ -16,8 +16,8 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from metarouter import DRLearner, RLearner
 from metarouter._crossfit import fit_out_of_fold
+from metarouter.cate import SplitByTreatment
 from tests.metarouter.reference import (
-    SplitByLastColumn,
     dr_learner_reference,
     r_learner_reference,
 )
@@ -144,9 +144,9 @@ def test_dr_learner_matches_econml_drlearner_on_shared_folds():
     folds = _folds(t)
     ours = _linear_dr().fit(X, y, t, folds=folds)
     # econml's single model_regression on [X, T] becomes separate mu_0, mu_1 fits
-    # via SplitByLastColumn; min_propensity equals our clip.
+    # via SplitByTreatment; min_propensity equals our clip.
     econ = EconDRLearner(
-        model_regression=SplitByLastColumn(LinearRegression()),
+        model_regression=SplitByTreatment(LinearRegression()),
         model_propensity=LogisticRegression(),
         model_final=LinearRegression(),
         min_propensity=CLIP,
