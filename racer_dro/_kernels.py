@@ -14,13 +14,15 @@ try:  # numba is optional: the numpy path is the reference
 except ImportError:  # pragma: no cover - exercised only without numba
     numba = None
 
-__all__ = ["available", "block_solve"]
+__all__ = ["available", "block_solve", "solve_rows"]
 
 
 def available() -> bool:
     """Whether the compiled kernel can be used."""
     return numba is not None
 
+
+floor_ = -50.0  # newton.THETA_FLOOR (not imported: no cycle)
 
 if numba is not None:
 
@@ -81,6 +83,160 @@ if numba is not None:
                     X[i, k, j] = dinv[k] * e
                     T[i, k, j] = e / bp[i]
 
+    @numba.njit(cache=True, fastmath=False)
+    def _row_parts(
+        theta_in, Ri, Ci, lam, beta, tilts, theta, pi, log_pi, grad
+    ):  # pragma: no cover
+        """One row of ``primal_dual._row_parts``: returns ``(value, curv_r, curv_c)``."""
+        K = theta_in.shape[0]
+        top = theta_in[0]
+        for k in range(1, K):
+            top = max(top, theta_in[k])
+        s = 0.0
+        for k in range(K):
+            t = theta_in[k] - top
+            t = max(t, floor_)
+            theta[k] = t
+            pi[k] = np.exp(t)
+            s += pi[k]
+        log_s = np.log(s)
+        ent = 0.0
+        for k in range(K):
+            pi[k] = pi[k] / s
+            log_pi[k] = theta[k] - log_s
+            ent += pi[k] * log_pi[k]
+            grad[k] = -beta * log_pi[k]
+        value = -beta * ent
+        curv_r = 0.0
+        curv_c = 0.0
+        for side in range(2):
+            sign = 1.0 if side == 0 else -1.0
+            scale = 1.0 if side == 0 else lam
+            table = Ri if side == 0 else Ci
+            f = 0.0
+            for k in range(K):
+                f += pi[k] * table[k]
+            tau = tilts[side, 0]
+            if tilts[side, 3] == 0.0:  # nominal side: linear
+                value += sign * scale * f
+                for k in range(K):
+                    grad[k] += sign * scale * table[k]
+                continue
+            w = np.exp(min(-(sign * f - tilts[side, 1]) / tau - tilts[side, 2], 700.0))
+            value -= scale * tau * w
+            for k in range(K):
+                grad[k] += sign * scale * w * table[k]
+            if side == 0:
+                curv_r = scale * w / tau
+            else:
+                curv_c = scale * w / tau
+        return value, curv_r, curv_c
+
+    @numba.njit(cache=True, fastmath=False)
+    def _row_block_solve(pi, bp, Ri, Ci, alpha, gamma, y, x, t):  # pragma: no cover
+        """:func:`_block_solve_kernel` for one row and one right-hand side."""
+        K = pi.shape[0]
+        drr = 0.0
+        drc = 0.0
+        dcc = 0.0
+        for k in range(K):
+            d = pi[k] / bp
+            drr += d * Ri[k] * Ri[k]
+            drc += d * Ri[k] * Ci[k]
+            dcc += d * Ci[k] * Ci[k]
+        a11 = 1.0 + alpha * drr
+        a12 = alpha * drc
+        a21 = gamma * drc
+        a22 = 1.0 + gamma * dcc
+        det = a11 * a22 - a12 * a21
+        vr1 = 0.0
+        vc1 = 0.0
+        vr = 0.0
+        vc = 0.0
+        for k in range(K):
+            d = pi[k] / bp
+            vr1 += Ri[k] * d
+            vc1 += Ci[k] * d
+            z = d * y[k]
+            vr += Ri[k] * z
+            vc += Ci[k] * z
+        vr1 *= alpha
+        vc1 *= gamma
+        vr *= alpha
+        vc *= gamma
+        s1 = (a22 * vr1 - a12 * vc1) / det
+        s2 = (a11 * vc1 - a21 * vr1) / det
+        u1 = (a22 * vr - a12 * vc) / det
+        u2 = (a11 * vc - a21 * vr) / det
+        tot1 = 0.0
+        tot = 0.0
+        for k in range(K):
+            d = pi[k] / bp
+            e1 = 1.0 - Ri[k] * s1 - Ci[k] * s2
+            ey = y[k] - Ri[k] * u1 - Ci[k] * u2
+            tot1 += d * e1
+            tot += d * ey
+            x[k] = e1  # kept for the second pass
+            t[k] = ey
+        nu = tot / tot1
+        for k in range(K):
+            e = t[k] - nu * x[k]
+            x[k] = pi[k] / bp * e
+            t[k] = e / bp
+
+    @numba.njit(cache=True, fastmath=False)
+    def _solve_rows_kernel(
+        R, Cm, lam, beta, tilts, theta0, tol, theta_tol, max_iter, out
+    ):  # pragma: no cover
+        n, K = R.shape
+        theta = np.empty(K)
+        pi = np.empty(K)
+        log_pi = np.empty(K)
+        grad = np.empty(K)
+        ttheta = np.empty(K)
+        tpi = np.empty(K)
+        tlog = np.empty(K)
+        tgrad = np.empty(K)
+        new = np.empty(K)
+        x = np.empty(K)
+        t = np.empty(K)
+        for i in range(n):
+            Ri = R[i]
+            Ci = Cm[i]
+            value, cr, cc = _row_parts(
+                theta0[i], Ri, Ci, lam, beta, tilts, theta, pi, log_pi, grad
+            )
+            for _ in range(max_iter):
+                _row_block_solve(pi, beta, Ri, Ci, cr, cc, grad, x, t)
+                big = 0.0
+                move = 0.0
+                dec = 0.0
+                for k in range(K):
+                    big = max(big, abs(x[k]))
+                    if not (theta[k] <= floor_ and t[k] < 0):
+                        move = max(move, abs(t[k]))
+                    dec += grad[k] * x[k]
+                if big <= tol and move <= theta_tol:
+                    break
+                step = 1.0
+                for _ls in range(40):
+                    for k in range(K):
+                        new[k] = theta[k] + step * t[k]
+                    tv, tcr, tcc = _row_parts(
+                        new, Ri, Ci, lam, beta, tilts, ttheta, tpi, tlog, tgrad
+                    )
+                    if tv >= value + 1e-4 * step * dec - 1e-15 * (1.0 + abs(value)):
+                        break
+                    step *= 0.5
+                value, cr, cc = tv, tcr, tcc
+                for k in range(K):
+                    theta[k] = ttheta[k]
+                    pi[k] = tpi[k]
+                    log_pi[k] = tlog[k]
+                    grad[k] = tgrad[k]
+            for k in range(K):
+                out[i, k] = theta[k]
+
 
 def block_solve(pi, bp, R, Cm, alpha, gamma, Y):
     """Compiled :func:`racer_dro.newton._block_solve_numpy`: returns ``(X, T)``.
@@ -108,3 +264,32 @@ def block_solve(pi, bp, R, Cm, alpha, gamma, Y):
         T,
     )
     return X, T
+
+
+def solve_rows(R, Cm, lam, beta, tilts, theta, tol, theta_tol, max_iter):
+    """Compiled ``primal_dual._solve_rows_numpy`` (per-row Newton, frozen tilts).
+
+    ``tilts`` is a (2, 4) array: per side (reward, cost) ``tau, m, L, robust``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> R = np.array([[0.0, 1.0]]); C = np.array([[1.0, 1.0]])
+    >>> theta = solve_rows(R, C, 0.0, 1.0, np.zeros((2, 4)), np.zeros((1, 2)), 1e-12, 1e-8, 100)
+    >>> np.round(theta, 6).tolist()  # pi ∝ exp(r / beta): logits r - max r
+    [[-1.0, 0.0]]
+    """
+    out = np.empty(np.shape(R))
+    _solve_rows_kernel(
+        np.ascontiguousarray(R, dtype=float),
+        np.ascontiguousarray(Cm, dtype=float),
+        float(lam),
+        float(beta),
+        np.ascontiguousarray(tilts, dtype=float),
+        np.ascontiguousarray(theta, dtype=float),
+        float(tol),
+        float(theta_tol),
+        int(max_iter),
+        out,
+    )
+    return out
