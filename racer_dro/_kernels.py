@@ -14,7 +14,7 @@ try:  # numba is optional: the numpy path is the reference
 except ImportError:  # pragma: no cover - exercised only without numba
     numba = None
 
-__all__ = ["available", "block_solve", "solve_rows"]
+__all__ = ["available", "block_solve", "direction", "solve_rows"]
 
 
 def available() -> bool:
@@ -83,7 +83,138 @@ if numba is not None:
                     X[i, k, j] = dinv[k] * e
                     T[i, k, j] = e / bp[i]
 
+    @numba.njit(cache=True, fastmath=False, inline="always")
+    def _row_columns(
+        i, pi, log_pi, R, Cm, p, beta, lam, qr, qc, uvec, utab, Y
+    ):  # pragma: no cover
+        """Row ``i`` of ``[grad, grad_c, u_1 * table_1, ...]`` (``newton.Engine.direction``)."""
+        K = pi.shape[1]
+        for k in range(K):
+            Y[k, 0] = (
+                qr[i] * R[i, k] - lam * qc[i] * Cm[i, k] - beta * p[i] * log_pi[i, k]
+            )
+            Y[k, 1] = qc[i] * Cm[i, k]
+        for j in range(uvec.shape[1]):
+            for k in range(K):
+                tab = R[i, k] if utab[j] == 0 else Cm[i, k]
+                Y[k, 2 + j] = uvec[i, j] * tab
+
+    @numba.njit(cache=True, fastmath=False, inline="always")
+    def _row_block_multi(
+        i, pi, bp, R, Cm, alpha, gamma, Y, X, T, e1, dinv
+    ):  # pragma: no cover
+        """:func:`_block_solve_kernel` for row ``i`` with the row's columns in ``Y`` (K, m)."""
+        K = pi.shape[1]
+        m = Y.shape[1]
+        drr = 0.0
+        drc = 0.0
+        dcc = 0.0
+        vr = 0.0
+        vc = 0.0
+        for k in range(K):
+            d = pi[i, k] / bp[i]
+            dinv[k] = d
+            r = R[i, k]
+            c = Cm[i, k]
+            drr += d * r * r
+            drc += d * r * c
+            dcc += d * c * c
+            vr += r * d
+            vc += c * d
+        a11 = 1.0 + alpha[i] * drr
+        a12 = alpha[i] * drc
+        a21 = gamma[i] * drc
+        a22 = 1.0 + gamma[i] * dcc
+        det = a11 * a22 - a12 * a21
+        vr *= alpha[i]
+        vc *= gamma[i]
+        s1 = (a22 * vr - a12 * vc) / det
+        s2 = (a11 * vc - a21 * vr) / det
+        tot1 = 0.0
+        for k in range(K):
+            e1[k] = 1.0 - R[i, k] * s1 - Cm[i, k] * s2
+            tot1 += dinv[k] * e1[k]
+        for j in range(m):
+            vr = 0.0
+            vc = 0.0
+            for k in range(K):
+                z = dinv[k] * Y[k, j]
+                vr += R[i, k] * z
+                vc += Cm[i, k] * z
+            vr *= alpha[i]
+            vc *= gamma[i]
+            s1 = (a22 * vr - a12 * vc) / det
+            s2 = (a11 * vc - a21 * vr) / det
+            tot = 0.0
+            for k in range(K):
+                ey = Y[k, j] - R[i, k] * s1 - Cm[i, k] * s2
+                X[k, j] = ey
+                tot += dinv[k] * ey
+            nu = tot / tot1
+            for k in range(K):
+                e = X[k, j] - nu * e1[k]
+                X[k, j] = dinv[k] * e
+                T[k, j] = e / bp[i]
+
     @numba.njit(cache=True, fastmath=False)
+    def _direction_moments(
+        pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab
+    ):  # pragma: no cover
+        """``U^T S(U)`` and ``U^T S([grad, grad_c])`` of the low-rank coupling (first pass)."""
+        n, K = pi.shape
+        mu = uvec.shape[1]
+        m = 2 + mu
+        Y = np.empty((K, m))
+        X = np.empty((K, m))
+        T = np.empty((K, m))
+        e1 = np.empty(K)
+        dinv = np.empty(K)
+        UtX = np.zeros((mu, m))
+        for i in range(n):
+            _row_columns(i, pi, log_pi, R, Cm, p, beta, lam, qr, qc, uvec, utab, Y)
+            _row_block_multi(i, pi, bp, R, Cm, alpha, gamma, Y, X, T, e1, dinv)
+            for a in range(mu):
+                for j in range(m):
+                    acc = 0.0
+                    for k in range(K):
+                        acc += Y[k, 2 + a] * X[k, j]
+                    UtX[a, j] += acc
+        return UtX
+
+    @numba.njit(cache=True, fastmath=False)
+    def _direction_steps(
+        pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab, Wt, out
+    ):  # pragma: no cover
+        """Second pass: ``out = [step, dtheta, z, ztheta, grad, grad_c]``, each (n, K)."""
+        n, K = pi.shape
+        mu = uvec.shape[1]
+        m = 2 + mu
+        Y = np.empty((K, m))
+        X = np.empty((K, m))
+        T = np.empty((K, m))
+        e1 = np.empty(K)
+        dinv = np.empty(K)
+        for i in range(n):
+            _row_columns(i, pi, log_pi, R, Cm, p, beta, lam, qr, qc, uvec, utab, Y)
+            _row_block_multi(i, pi, bp, R, Cm, alpha, gamma, Y, X, T, e1, dinv)
+            for k in range(K):
+                xs0 = X[k, 0]
+                ts0 = T[k, 0]
+                xs1 = X[k, 1]
+                ts1 = T[k, 1]
+                for a in range(mu):
+                    xs0 += X[k, 2 + a] * Wt[a, 0]
+                    ts0 += T[k, 2 + a] * Wt[a, 0]
+                    xs1 += X[k, 2 + a] * Wt[a, 1]
+                    ts1 += T[k, 2 + a] * Wt[a, 1]
+                out[0, i, k] = xs0
+                out[1, i, k] = ts0
+                out[2, i, k] = -xs1
+                out[3, i, k] = -ts1
+                out[4, i, k] = Y[k, 0]
+                out[5, i, k] = Y[k, 1]
+
+    @numba.njit(cache=True, fastmath=False, inline="always")
     def _row_parts(
         theta_in, Ri, Ci, lam, beta, tilts, theta, pi, log_pi, grad
     ):  # pragma: no cover
@@ -132,7 +263,7 @@ if numba is not None:
                 curv_c = scale * w / tau
         return value, curv_r, curv_c
 
-    @numba.njit(cache=True, fastmath=False)
+    @numba.njit(cache=True, fastmath=False, inline="always")
     def _row_block_solve(pi, bp, Ri, Ci, alpha, gamma, y, x, t):  # pragma: no cover
         """:func:`_block_solve_kernel` for one row and one right-hand side."""
         K = pi.shape[0]
@@ -293,3 +424,61 @@ def solve_rows(R, Cm, lam, beta, tilts, theta, tol, theta_tol, max_iter):
         out,
     )
     return out
+
+
+def direction(pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank):
+    """Compiled ``newton.Engine.direction`` (two fused passes over the rows).
+
+    ``lowrank`` is a list of ``(coef, vec, table)`` (``table`` 0: rewards, 1:
+    costs): the global coupling's columns ``vec * table`` with weights ``coef``.
+    Returns ``(step, dtheta, z, ztheta, grad, grad_c)``, each (n, K). The second
+    Woodbury (the capacitance solve) is the numpy reference's, on the moments of
+    the first pass.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pi = np.array([[0.5, 0.5]]); R = np.array([[0.0, 1.0]]); C = np.array([[1.0, 2.0]])
+    >>> out = direction(pi, np.log(pi), R, C, np.ones(1), 1.0, 0.0, np.ones(1), np.ones(1),
+    ...                 np.zeros(1), np.zeros(1), [])
+    >>> out[0].round(3).tolist()  # the Newton step of r.pi + H(pi) from the uniform policy
+    [[-0.125, 0.125]]
+    """
+    n, K = np.shape(pi)
+    mu = len(lowrank)
+    uvec = np.empty((n, mu))
+    utab = np.empty(mu, dtype=np.int64)
+    W = np.empty(mu)
+    for j, (coef, vec, table) in enumerate(lowrank):
+        uvec[:, j] = vec
+        utab[j] = table
+        W[j] = coef
+    args = (
+        np.ascontiguousarray(pi),
+        np.ascontiguousarray(log_pi),
+        np.ascontiguousarray(R),
+        np.ascontiguousarray(Cm),
+        np.ascontiguousarray(p, dtype=float),
+        beta * np.ascontiguousarray(p, dtype=float),
+        float(beta),
+        float(lam),
+        np.ascontiguousarray(qr, dtype=float),
+        np.ascontiguousarray(qc, dtype=float),
+        np.ascontiguousarray(np.broadcast_to(alpha, (n,)), dtype=float),
+        np.ascontiguousarray(np.broadcast_to(gamma, (n,)), dtype=float),
+        uvec,
+        utab,
+    )
+    Wt = np.zeros((mu, 2))
+    if mu:
+        UtX = _direction_moments(*args)
+        cap = np.eye(mu) - UtX[:, 2:] * W[None, :]
+        try:
+            t = np.linalg.solve(cap, UtX[:, :2])
+        except np.linalg.LinAlgError:
+            t = None
+        if t is not None and np.all(np.isfinite(t)):
+            Wt = W[:, None] * t
+    out = np.empty((6, n, K))
+    _direction_steps(*args, Wt, out)
+    return tuple(out)

@@ -137,10 +137,17 @@ class Engine:
         qr, qc = st.rs.q, st.cs.q
         curv_r, low_r = worst_case_curvature(st.rs)
         curv_c, low_c = worst_case_curvature(st.cs)
-        grad = qr[:, None] * R - lam * qc[:, None] * Cm - beta * p[:, None] * st.log_pi
-        grad_c = qc[:, None] * Cm
         alpha = curv_r * qr
         gamma = lam * curv_c * qc
+        if USE_KERNEL and _kernels.available():
+            lowrank = [(coef, vec, 0) for coef, vec in low_r]
+            if lam > 0:
+                lowrank += [(lam * coef, vec, 1) for coef, vec in low_c]
+            return _kernels.direction(
+                pi, st.log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank
+            )
+        grad = qr[:, None] * R - lam * qc[:, None] * Cm - beta * p[:, None] * st.log_pi
+        grad_c = qc[:, None] * Cm
         cols, coefs = [], []
         for coef, vec in low_r:
             cols.append(vec[:, None] * R)
