@@ -14,7 +14,7 @@ try:  # numba is optional: the numpy path is the reference
 except ImportError:  # pragma: no cover - exercised only without numba
     numba = None
 
-__all__ = ["available", "block_solve", "direction", "solve_rows"]
+__all__ = ["available", "block_solve", "direction", "softmax_values", "solve_rows"]
 
 
 def available() -> bool:
@@ -26,7 +26,7 @@ floor_ = -50.0  # newton.THETA_FLOOR (not imported: no cycle)
 
 if numba is not None:
 
-    @numba.njit(cache=True, fastmath=False)
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _block_solve_kernel(pi, bp, R, Cm, alpha, gamma, Y, X, T):  # pragma: no cover
         n, K = pi.shape
         m = Y.shape[2]
@@ -83,7 +83,39 @@ if numba is not None:
                     X[i, k, j] = dinv[k] * e
                     T[i, k, j] = e / bp[i]
 
-    @numba.njit(cache=True, fastmath=False, inline="always")
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    def _softmax_kernel(
+        theta_in, R, Cm, theta, pi, log_pi, fr, fc, plogp
+    ):  # pragma: no cover
+        n, K = theta_in.shape
+        for i in range(n):
+            top = theta_in[i, 0]
+            for k in range(1, K):
+                top = max(top, theta_in[i, k])
+            s = 0.0
+            for k in range(K):
+                t = max(theta_in[i, k] - top, floor_)
+                theta[i, k] = t
+                e = np.exp(t)
+                pi[i, k] = e
+                s += e
+            log_s = np.log(s)
+            a = 0.0
+            b = 0.0
+            c = 0.0
+            for k in range(K):
+                q = pi[i, k] / s
+                pi[i, k] = q
+                lp = theta[i, k] - log_s
+                log_pi[i, k] = lp
+                a += q * R[i, k]
+                b += q * Cm[i, k]
+                c += q * lp
+            fr[i] = a
+            fc[i] = b
+            plogp[i] = c
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
     def _row_columns(
         i, pi, log_pi, R, Cm, p, beta, lam, qr, qc, uvec, utab, Y
     ):  # pragma: no cover
@@ -99,7 +131,7 @@ if numba is not None:
                 tab = R[i, k] if utab[j] == 0 else Cm[i, k]
                 Y[k, 2 + j] = uvec[i, j] * tab
 
-    @numba.njit(cache=True, fastmath=False, inline="always")
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
     def _row_block_multi(
         i, pi, bp, R, Cm, alpha, gamma, Y, X, T, e1, dinv
     ):  # pragma: no cover
@@ -156,7 +188,7 @@ if numba is not None:
                 X[k, j] = dinv[k] * e
                 T[k, j] = e / bp[i]
 
-    @numba.njit(cache=True, fastmath=False)
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _direction_moments(
         pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab
     ):  # pragma: no cover
@@ -181,7 +213,7 @@ if numba is not None:
                     UtX[a, j] += acc
         return UtX
 
-    @numba.njit(cache=True, fastmath=False)
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _direction_steps(
         pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab, Wt, out
     ):  # pragma: no cover
@@ -214,7 +246,7 @@ if numba is not None:
                 out[4, i, k] = Y[k, 0]
                 out[5, i, k] = Y[k, 1]
 
-    @numba.njit(cache=True, fastmath=False, inline="always")
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
     def _row_parts(
         theta_in, Ri, Ci, lam, beta, tilts, theta, pi, log_pi, grad
     ):  # pragma: no cover
@@ -263,7 +295,7 @@ if numba is not None:
                 curv_c = scale * w / tau
         return value, curv_r, curv_c
 
-    @numba.njit(cache=True, fastmath=False, inline="always")
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
     def _row_block_solve(pi, bp, Ri, Ci, alpha, gamma, y, x, t):  # pragma: no cover
         """:func:`_block_solve_kernel` for one row and one right-hand side."""
         K = pi.shape[0]
@@ -315,7 +347,7 @@ if numba is not None:
             x[k] = pi[k] / bp * e
             t[k] = e / bp
 
-    @numba.njit(cache=True, fastmath=False)
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _solve_rows_kernel(
         R, Cm, lam, beta, tilts, theta0, tol, theta_tol, max_iter, out
     ):  # pragma: no cover
@@ -481,4 +513,26 @@ def direction(pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank):
             Wt = W[:, None] * t
     out = np.empty((6, n, K))
     _direction_steps(*args, Wt, out)
+    return tuple(out)
+
+
+def softmax_values(theta, R, Cm):
+    """Compiled ``newton.softmax_logits`` plus ``f_r = pi . r``, ``f_c = pi . c`` and
+    ``sum_a pi log pi`` per row, in one pass: ``(theta, pi, log_pi, f_r, f_c, plogp)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = softmax_values(np.zeros((1, 2)), np.array([[0.0, 1.0]]), np.ones((1, 2)))
+    >>> out[1].tolist(), float(out[3][0]), float(out[4][0])
+    ([[0.5, 0.5]], 0.5, 1.0)
+    """
+    n, K = np.shape(theta)
+    out = [np.empty((n, K)) for _ in range(3)] + [np.empty(n) for _ in range(3)]
+    _softmax_kernel(
+        np.ascontiguousarray(theta, dtype=float),
+        np.ascontiguousarray(R),
+        np.ascontiguousarray(Cm),
+        *out,
+    )
     return tuple(out)

@@ -92,11 +92,17 @@ class Engine:
         return side
 
     def state(self, theta) -> State:
-        theta, pi, log_pi = softmax_logits(theta)
-        fr = np.einsum("ij,ij->i", pi, self.rewards)
-        fc = np.einsum("ij,ij->i", pi, self.costs)
+        if USE_KERNEL and _kernels.available():
+            theta, pi, log_pi, fr, fc, plogp = _kernels.softmax_values(
+                theta, self.rewards, self.costs
+            )
+        else:
+            theta, pi, log_pi = softmax_logits(theta)
+            fr = np.einsum("ij,ij->i", pi, self.rewards)
+            fc = np.einsum("ij,ij->i", pi, self.costs)
+            plogp = np.einsum("ij,ij->i", pi, log_pi)
         rs, cs = self._side(fr, 1.0), self._side(fc, -1.0)
-        entropy = -float(self.p @ np.einsum("ij,ij->i", pi, log_pi))
+        entropy = -float(self.p @ plogp)
         return State(theta, pi, log_pi, rs.value, -cs.value, entropy, rs, cs)
 
     def penalised(self, st: State) -> float:
