@@ -449,8 +449,14 @@ def _distances_to_final(history, thetas, theta_star, lam_star, p):
     _, pi_star, log_star = softmax_logits(theta_star)
     kl, l2 = [], []
     for t in thetas:
-        _, pi, log_pi = softmax_logits(t)
-        kl.append(max(float(p @ np.einsum("ij,ij->i", pi, log_pi - log_star)), 0.0))
+        if newton.USE_KERNEL and _kernels.available():
+            # one pass: pi, sum pi log pi_star (as "f_c") and sum pi log pi
+            _, pi, _, _, cross, plogp = _kernels.softmax_values(t, pi_star, log_star)
+            row_kl = plogp - cross
+        else:
+            _, pi, log_pi = softmax_logits(t)
+            row_kl = np.einsum("ij,ij->i", pi, log_pi - log_star)
+        kl.append(max(float(p @ row_kl), 0.0))
         l2.append(float(np.sqrt(np.sum((pi - pi_star) ** 2))))
     history["kl_to_final"] = kl
     history["l2_to_final"] = l2
