@@ -14,7 +14,7 @@ try:  # numba is optional: the numpy path is the reference
 except ImportError:  # pragma: no cover - exercised only without numba
     numba = None
 
-__all__ = ["available", "block_solve"]
+__all__ = ["available", "block_solve", "direction", "softmax_values", "solve_rows"]
 
 
 def available() -> bool:
@@ -22,9 +22,11 @@ def available() -> bool:
     return numba is not None
 
 
+floor_ = -50.0  # newton.THETA_FLOOR (not imported: no cycle)
+
 if numba is not None:
 
-    @numba.njit(cache=True, fastmath=False)
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _block_solve_kernel(pi, bp, R, Cm, alpha, gamma, Y, X, T):  # pragma: no cover
         n, K = pi.shape
         m = Y.shape[2]
@@ -81,6 +83,323 @@ if numba is not None:
                     X[i, k, j] = dinv[k] * e
                     T[i, k, j] = e / bp[i]
 
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    def _softmax_kernel(
+        theta_in, R, Cm, theta, pi, log_pi, fr, fc, plogp
+    ):  # pragma: no cover
+        n, K = theta_in.shape
+        for i in range(n):
+            top = theta_in[i, 0]
+            for k in range(1, K):
+                top = max(top, theta_in[i, k])
+            s = 0.0
+            for k in range(K):
+                t = max(theta_in[i, k] - top, floor_)
+                theta[i, k] = t
+                e = np.exp(t)
+                pi[i, k] = e
+                s += e
+            log_s = np.log(s)
+            a = 0.0
+            b = 0.0
+            c = 0.0
+            for k in range(K):
+                q = pi[i, k] / s
+                pi[i, k] = q
+                lp = theta[i, k] - log_s
+                log_pi[i, k] = lp
+                a += q * R[i, k]
+                b += q * Cm[i, k]
+                c += q * lp
+            fr[i] = a
+            fc[i] = b
+            plogp[i] = c
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+    def _row_columns(
+        i, pi, log_pi, R, Cm, p, beta, lam, qr, qc, uvec, utab, Y
+    ):  # pragma: no cover
+        """Row ``i`` of ``[grad, grad_c, u_1 * table_1, ...]`` (``newton.Engine.direction``)."""
+        K = pi.shape[1]
+        for k in range(K):
+            Y[k, 0] = (
+                qr[i] * R[i, k] - lam * qc[i] * Cm[i, k] - beta * p[i] * log_pi[i, k]
+            )
+            Y[k, 1] = qc[i] * Cm[i, k]
+        for j in range(uvec.shape[1]):
+            for k in range(K):
+                tab = R[i, k] if utab[j] == 0 else Cm[i, k]
+                Y[k, 2 + j] = uvec[i, j] * tab
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+    def _row_block_multi(
+        i, pi, bp, R, Cm, alpha, gamma, Y, X, T, e1, dinv
+    ):  # pragma: no cover
+        """:func:`_block_solve_kernel` for row ``i`` with the row's columns in ``Y`` (K, m)."""
+        K = pi.shape[1]
+        m = Y.shape[1]
+        drr = 0.0
+        drc = 0.0
+        dcc = 0.0
+        vr = 0.0
+        vc = 0.0
+        for k in range(K):
+            d = pi[i, k] / bp[i]
+            dinv[k] = d
+            r = R[i, k]
+            c = Cm[i, k]
+            drr += d * r * r
+            drc += d * r * c
+            dcc += d * c * c
+            vr += r * d
+            vc += c * d
+        a11 = 1.0 + alpha[i] * drr
+        a12 = alpha[i] * drc
+        a21 = gamma[i] * drc
+        a22 = 1.0 + gamma[i] * dcc
+        det = a11 * a22 - a12 * a21
+        vr *= alpha[i]
+        vc *= gamma[i]
+        s1 = (a22 * vr - a12 * vc) / det
+        s2 = (a11 * vc - a21 * vr) / det
+        tot1 = 0.0
+        for k in range(K):
+            e1[k] = 1.0 - R[i, k] * s1 - Cm[i, k] * s2
+            tot1 += dinv[k] * e1[k]
+        for j in range(m):
+            vr = 0.0
+            vc = 0.0
+            for k in range(K):
+                z = dinv[k] * Y[k, j]
+                vr += R[i, k] * z
+                vc += Cm[i, k] * z
+            vr *= alpha[i]
+            vc *= gamma[i]
+            s1 = (a22 * vr - a12 * vc) / det
+            s2 = (a11 * vc - a21 * vr) / det
+            tot = 0.0
+            for k in range(K):
+                ey = Y[k, j] - R[i, k] * s1 - Cm[i, k] * s2
+                X[k, j] = ey
+                tot += dinv[k] * ey
+            nu = tot / tot1
+            for k in range(K):
+                e = X[k, j] - nu * e1[k]
+                X[k, j] = dinv[k] * e
+                T[k, j] = e / bp[i]
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    def _direction_moments(
+        pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab
+    ):  # pragma: no cover
+        """``U^T S(U)`` and ``U^T S([grad, grad_c])`` of the low-rank coupling (first pass)."""
+        n, K = pi.shape
+        mu = uvec.shape[1]
+        m = 2 + mu
+        Y = np.empty((K, m))
+        X = np.empty((K, m))
+        T = np.empty((K, m))
+        e1 = np.empty(K)
+        dinv = np.empty(K)
+        UtX = np.zeros((mu, m))
+        for i in range(n):
+            _row_columns(i, pi, log_pi, R, Cm, p, beta, lam, qr, qc, uvec, utab, Y)
+            _row_block_multi(i, pi, bp, R, Cm, alpha, gamma, Y, X, T, e1, dinv)
+            for a in range(mu):
+                for j in range(m):
+                    acc = 0.0
+                    for k in range(K):
+                        acc += Y[k, 2 + a] * X[k, j]
+                    UtX[a, j] += acc
+        return UtX
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    def _direction_steps(
+        pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab, Wt, out
+    ):  # pragma: no cover
+        """Second pass: ``out = [step, dtheta, z, ztheta, grad, grad_c]``, each (n, K)."""
+        n, K = pi.shape
+        mu = uvec.shape[1]
+        m = 2 + mu
+        Y = np.empty((K, m))
+        X = np.empty((K, m))
+        T = np.empty((K, m))
+        e1 = np.empty(K)
+        dinv = np.empty(K)
+        for i in range(n):
+            _row_columns(i, pi, log_pi, R, Cm, p, beta, lam, qr, qc, uvec, utab, Y)
+            _row_block_multi(i, pi, bp, R, Cm, alpha, gamma, Y, X, T, e1, dinv)
+            for k in range(K):
+                xs0 = X[k, 0]
+                ts0 = T[k, 0]
+                xs1 = X[k, 1]
+                ts1 = T[k, 1]
+                for a in range(mu):
+                    xs0 += X[k, 2 + a] * Wt[a, 0]
+                    ts0 += T[k, 2 + a] * Wt[a, 0]
+                    xs1 += X[k, 2 + a] * Wt[a, 1]
+                    ts1 += T[k, 2 + a] * Wt[a, 1]
+                out[0, i, k] = xs0
+                out[1, i, k] = ts0
+                out[2, i, k] = -xs1
+                out[3, i, k] = -ts1
+                out[4, i, k] = Y[k, 0]
+                out[5, i, k] = Y[k, 1]
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+    def _row_parts(
+        theta_in, Ri, Ci, lam, beta, tilts, theta, pi, log_pi, grad
+    ):  # pragma: no cover
+        """One row of ``primal_dual._row_parts``: returns ``(value, curv_r, curv_c)``."""
+        K = theta_in.shape[0]
+        top = theta_in[0]
+        for k in range(1, K):
+            top = max(top, theta_in[k])
+        s = 0.0
+        for k in range(K):
+            t = theta_in[k] - top
+            t = max(t, floor_)
+            theta[k] = t
+            pi[k] = np.exp(t)
+            s += pi[k]
+        log_s = np.log(s)
+        ent = 0.0
+        for k in range(K):
+            pi[k] = pi[k] / s
+            log_pi[k] = theta[k] - log_s
+            ent += pi[k] * log_pi[k]
+            grad[k] = -beta * log_pi[k]
+        value = -beta * ent
+        curv_r = 0.0
+        curv_c = 0.0
+        for side in range(2):
+            sign = 1.0 if side == 0 else -1.0
+            scale = 1.0 if side == 0 else lam
+            table = Ri if side == 0 else Ci
+            f = 0.0
+            for k in range(K):
+                f += pi[k] * table[k]
+            tau = tilts[side, 0]
+            if tilts[side, 3] == 0.0:  # nominal side: linear
+                value += sign * scale * f
+                for k in range(K):
+                    grad[k] += sign * scale * table[k]
+                continue
+            w = np.exp(min(-(sign * f - tilts[side, 1]) / tau - tilts[side, 2], 700.0))
+            value -= scale * tau * w
+            for k in range(K):
+                grad[k] += sign * scale * w * table[k]
+            if side == 0:
+                curv_r = scale * w / tau
+            else:
+                curv_c = scale * w / tau
+        return value, curv_r, curv_c
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+    def _row_block_solve(pi, bp, Ri, Ci, alpha, gamma, y, x, t):  # pragma: no cover
+        """:func:`_block_solve_kernel` for one row and one right-hand side."""
+        K = pi.shape[0]
+        drr = 0.0
+        drc = 0.0
+        dcc = 0.0
+        for k in range(K):
+            d = pi[k] / bp
+            drr += d * Ri[k] * Ri[k]
+            drc += d * Ri[k] * Ci[k]
+            dcc += d * Ci[k] * Ci[k]
+        a11 = 1.0 + alpha * drr
+        a12 = alpha * drc
+        a21 = gamma * drc
+        a22 = 1.0 + gamma * dcc
+        det = a11 * a22 - a12 * a21
+        vr1 = 0.0
+        vc1 = 0.0
+        vr = 0.0
+        vc = 0.0
+        for k in range(K):
+            d = pi[k] / bp
+            vr1 += Ri[k] * d
+            vc1 += Ci[k] * d
+            z = d * y[k]
+            vr += Ri[k] * z
+            vc += Ci[k] * z
+        vr1 *= alpha
+        vc1 *= gamma
+        vr *= alpha
+        vc *= gamma
+        s1 = (a22 * vr1 - a12 * vc1) / det
+        s2 = (a11 * vc1 - a21 * vr1) / det
+        u1 = (a22 * vr - a12 * vc) / det
+        u2 = (a11 * vc - a21 * vr) / det
+        tot1 = 0.0
+        tot = 0.0
+        for k in range(K):
+            d = pi[k] / bp
+            e1 = 1.0 - Ri[k] * s1 - Ci[k] * s2
+            ey = y[k] - Ri[k] * u1 - Ci[k] * u2
+            tot1 += d * e1
+            tot += d * ey
+            x[k] = e1  # kept for the second pass
+            t[k] = ey
+        nu = tot / tot1
+        for k in range(K):
+            e = t[k] - nu * x[k]
+            x[k] = pi[k] / bp * e
+            t[k] = e / bp
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    def _solve_rows_kernel(
+        R, Cm, lam, beta, tilts, theta0, tol, theta_tol, max_iter, out
+    ):  # pragma: no cover
+        n, K = R.shape
+        theta = np.empty(K)
+        pi = np.empty(K)
+        log_pi = np.empty(K)
+        grad = np.empty(K)
+        ttheta = np.empty(K)
+        tpi = np.empty(K)
+        tlog = np.empty(K)
+        tgrad = np.empty(K)
+        new = np.empty(K)
+        x = np.empty(K)
+        t = np.empty(K)
+        for i in range(n):
+            Ri = R[i]
+            Ci = Cm[i]
+            value, cr, cc = _row_parts(
+                theta0[i], Ri, Ci, lam, beta, tilts, theta, pi, log_pi, grad
+            )
+            for _ in range(max_iter):
+                _row_block_solve(pi, beta, Ri, Ci, cr, cc, grad, x, t)
+                big = 0.0
+                move = 0.0
+                dec = 0.0
+                for k in range(K):
+                    big = max(big, abs(x[k]))
+                    if not (theta[k] <= floor_ and t[k] < 0):
+                        move = max(move, abs(t[k]))
+                    dec += grad[k] * x[k]
+                if big <= tol and move <= theta_tol:
+                    break
+                step = 1.0
+                for _ls in range(40):
+                    for k in range(K):
+                        new[k] = theta[k] + step * t[k]
+                    tv, tcr, tcc = _row_parts(
+                        new, Ri, Ci, lam, beta, tilts, ttheta, tpi, tlog, tgrad
+                    )
+                    if tv >= value + 1e-4 * step * dec - 1e-15 * (1.0 + abs(value)):
+                        break
+                    step *= 0.5
+                value, cr, cc = tv, tcr, tcc
+                for k in range(K):
+                    theta[k] = ttheta[k]
+                    pi[k] = tpi[k]
+                    log_pi[k] = tlog[k]
+                    grad[k] = tgrad[k]
+            for k in range(K):
+                out[i, k] = theta[k]
+
 
 def block_solve(pi, bp, R, Cm, alpha, gamma, Y):
     """Compiled :func:`racer_dro.newton._block_solve_numpy`: returns ``(X, T)``.
@@ -108,3 +427,112 @@ def block_solve(pi, bp, R, Cm, alpha, gamma, Y):
         T,
     )
     return X, T
+
+
+def solve_rows(R, Cm, lam, beta, tilts, theta, tol, theta_tol, max_iter):
+    """Compiled ``primal_dual._solve_rows_numpy`` (per-row Newton, frozen tilts).
+
+    ``tilts`` is a (2, 4) array: per side (reward, cost) ``tau, m, L, robust``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> R = np.array([[0.0, 1.0]]); C = np.array([[1.0, 1.0]])
+    >>> theta = solve_rows(R, C, 0.0, 1.0, np.zeros((2, 4)), np.zeros((1, 2)), 1e-12, 1e-8, 100)
+    >>> np.round(theta, 6).tolist()  # pi ∝ exp(r / beta): logits r - max r
+    [[-1.0, 0.0]]
+    """
+    out = np.empty(np.shape(R))
+    _solve_rows_kernel(
+        np.ascontiguousarray(R, dtype=float),
+        np.ascontiguousarray(Cm, dtype=float),
+        float(lam),
+        float(beta),
+        np.ascontiguousarray(tilts, dtype=float),
+        np.ascontiguousarray(theta, dtype=float),
+        float(tol),
+        float(theta_tol),
+        int(max_iter),
+        out,
+    )
+    return out
+
+
+def direction(pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank):
+    """Compiled ``newton.Engine.direction`` (two fused passes over the rows).
+
+    ``lowrank`` is a list of ``(coef, vec, table)`` (``table`` 0: rewards, 1:
+    costs): the global coupling's columns ``vec * table`` with weights ``coef``.
+    Returns ``(step, dtheta, z, ztheta, grad, grad_c)``, each (n, K). The second
+    Woodbury (the capacitance solve) is the numpy reference's, on the moments of
+    the first pass.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pi = np.array([[0.5, 0.5]]); R = np.array([[0.0, 1.0]]); C = np.array([[1.0, 2.0]])
+    >>> out = direction(pi, np.log(pi), R, C, np.ones(1), 1.0, 0.0, np.ones(1), np.ones(1),
+    ...                 np.zeros(1), np.zeros(1), [])
+    >>> out[0].round(3).tolist()  # the Newton step of r.pi + H(pi) from the uniform policy
+    [[-0.125, 0.125]]
+    """
+    n, K = np.shape(pi)
+    mu = len(lowrank)
+    uvec = np.empty((n, mu))
+    utab = np.empty(mu, dtype=np.int64)
+    W = np.empty(mu)
+    for j, (coef, vec, table) in enumerate(lowrank):
+        uvec[:, j] = vec
+        utab[j] = table
+        W[j] = coef
+    args = (
+        np.ascontiguousarray(pi),
+        np.ascontiguousarray(log_pi),
+        np.ascontiguousarray(R),
+        np.ascontiguousarray(Cm),
+        np.ascontiguousarray(p, dtype=float),
+        beta * np.ascontiguousarray(p, dtype=float),
+        float(beta),
+        float(lam),
+        np.ascontiguousarray(qr, dtype=float),
+        np.ascontiguousarray(qc, dtype=float),
+        np.ascontiguousarray(np.broadcast_to(alpha, (n,)), dtype=float),
+        np.ascontiguousarray(np.broadcast_to(gamma, (n,)), dtype=float),
+        uvec,
+        utab,
+    )
+    Wt = np.zeros((mu, 2))
+    if mu:
+        UtX = _direction_moments(*args)
+        cap = np.eye(mu) - UtX[:, 2:] * W[None, :]
+        try:
+            t = np.linalg.solve(cap, UtX[:, :2])
+        except np.linalg.LinAlgError:
+            t = None
+        if t is not None and np.all(np.isfinite(t)):
+            Wt = W[:, None] * t
+    out = np.empty((6, n, K))
+    _direction_steps(*args, Wt, out)
+    return tuple(out)
+
+
+def softmax_values(theta, R, Cm):
+    """Compiled ``newton.softmax_logits`` plus ``f_r = pi . r``, ``f_c = pi . c`` and
+    ``sum_a pi log pi`` per row, in one pass: ``(theta, pi, log_pi, f_r, f_c, plogp)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = softmax_values(np.zeros((1, 2)), np.array([[0.0, 1.0]]), np.ones((1, 2)))
+    >>> out[1].tolist(), float(out[3][0]), float(out[4][0])
+    ([[0.5, 0.5]], 0.5, 1.0)
+    """
+    n, K = np.shape(theta)
+    out = [np.empty((n, K)) for _ in range(3)] + [np.empty(n) for _ in range(3)]
+    _softmax_kernel(
+        np.ascontiguousarray(theta, dtype=float),
+        np.ascontiguousarray(R),
+        np.ascontiguousarray(Cm),
+        *out,
+    )
+    return tuple(out)

@@ -92,11 +92,17 @@ class Engine:
         return side
 
     def state(self, theta) -> State:
-        theta, pi, log_pi = softmax_logits(theta)
-        fr = np.einsum("ij,ij->i", pi, self.rewards)
-        fc = np.einsum("ij,ij->i", pi, self.costs)
+        if USE_KERNEL and _kernels.available():
+            theta, pi, log_pi, fr, fc, plogp = _kernels.softmax_values(
+                theta, self.rewards, self.costs
+            )
+        else:
+            theta, pi, log_pi = softmax_logits(theta)
+            fr = np.einsum("ij,ij->i", pi, self.rewards)
+            fc = np.einsum("ij,ij->i", pi, self.costs)
+            plogp = np.einsum("ij,ij->i", pi, log_pi)
         rs, cs = self._side(fr, 1.0), self._side(fc, -1.0)
-        entropy = -float(self.p @ np.einsum("ij,ij->i", pi, log_pi))
+        entropy = -float(self.p @ plogp)
         return State(theta, pi, log_pi, rs.value, -cs.value, entropy, rs, cs)
 
     def penalised(self, st: State) -> float:
@@ -137,10 +143,17 @@ class Engine:
         qr, qc = st.rs.q, st.cs.q
         curv_r, low_r = worst_case_curvature(st.rs)
         curv_c, low_c = worst_case_curvature(st.cs)
-        grad = qr[:, None] * R - lam * qc[:, None] * Cm - beta * p[:, None] * st.log_pi
-        grad_c = qc[:, None] * Cm
         alpha = curv_r * qr
         gamma = lam * curv_c * qc
+        if USE_KERNEL and _kernels.available():
+            lowrank = [(coef, vec, 0) for coef, vec in low_r]
+            if lam > 0:
+                lowrank += [(lam * coef, vec, 1) for coef, vec in low_c]
+            return _kernels.direction(
+                pi, st.log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank
+            )
+        grad = qr[:, None] * R - lam * qc[:, None] * Cm - beta * p[:, None] * st.log_pi
+        grad_c = qc[:, None] * Cm
         cols, coefs = [], []
         for coef, vec in low_r:
             cols.append(vec[:, None] * R)

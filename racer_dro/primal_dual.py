@@ -36,9 +36,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from racer_dro import formulas
+from racer_dro import _kernels, formulas, newton
 from racer_dro._validation import check_finite, check_positive
-from racer_dro.newton import Engine, block_solve, softmax_logits
+from racer_dro.newton import Engine, softmax_logits
 from racer_dro.problem import RoutingProblem, Solution, make_solution
 
 __all__ = [
@@ -297,6 +297,15 @@ def _frozen_tilts(problem, policy):
     return out
 
 
+def _tilt_table(tilts):
+    """Frozen tilts as a (2, 4) array: per side ``(tau, m, L, robust)``."""
+    table = np.zeros((2, 4))
+    for side, tilt in enumerate(tilts):
+        if tilt is not None:
+            table[side] = (*tilt, 1.0)
+    return table
+
+
 def _solve_rows(R, Cm, lam, beta, tilts, theta, tol=1e-10, max_iter=100):
     """Each row's own problem with the tilts frozen, by per-row damped Newton.
 
@@ -306,51 +315,82 @@ def _solve_rows(R, Cm, lam, beta, tilts, theta, tol=1e-10, max_iter=100):
     with its worst-case ratio following its own policy. This is the limit of a
     row's problem as its weight tends to 0 (zero-weight rows), and with the tilts
     of a subsample's solution a warm start for large problems. The Hessian is the
-    block of :mod:`racer_dro.newton` (no global coupling): ``O(n K)`` per step.
+    block of :mod:`racer_dro.newton` (no global coupling): ``O(K)`` per row and
+    step. A row stops when its step moves no policy entry by more than ``tol``
+    and no logit by more than ``max(tol, 1e-8)`` (logits at the floor that the
+    step pushes further down excepted): a row saturated on the wrong arm has a
+    tiny step in ``pi`` but a large one in the logits. Compiled
+    (:func:`racer_dro._kernels.solve_rows`) when numba is available;
+    :func:`_solve_rows_numpy` is the reference.
     """
-    n = R.shape[0]
-    ones = np.ones(n)
+    table = _tilt_table(tilts)
+    theta_tol = max(tol, 1e-8)
+    if newton.USE_KERNEL and _kernels.available():
+        return _kernels.solve_rows(
+            R, Cm, lam, beta, table, theta, tol, theta_tol, max_iter
+        )
+    return _solve_rows_numpy(R, Cm, lam, beta, table, theta, tol, theta_tol, max_iter)
 
-    def parts(theta):
-        theta, pi, log_pi = softmax_logits(theta)
-        value = -beta * np.einsum("ij,ij->i", pi, log_pi)
-        grad = -beta * log_pi
-        curv = []
-        for sign, table, scale, tilt in (
-            (1.0, R, 1.0, tilts[0]),
-            (-1.0, Cm, lam, tilts[1]),
-        ):
-            f = np.einsum("ij,ij->i", pi, table)
-            if tilt is None:
-                value = value + sign * scale * f
-                grad = grad + sign * scale * table
-                curv.append(np.zeros(n))
-                continue
-            tau, m, L = tilt
-            w = np.exp(np.minimum(-(sign * f - m) / tau - L, 700.0))
-            value = value - scale * tau * w
-            grad = grad + sign * scale * w[:, None] * table
-            curv.append(scale * w / tau)
-        return theta, pi, value, grad, curv
 
-    theta, pi, value, grad, curv = parts(theta)
+def _row_parts(theta, R, Cm, lam, beta, table):
+    """Centred logits, policy, each row's objective, gradient in ``pi`` and curvatures."""
+    theta, pi, log_pi = softmax_logits(theta)
+    value = -beta * np.einsum("ij,ij->i", pi, log_pi)
+    grad = -beta * log_pi
+    curv = []
+    for side, (sign, tab, scale) in enumerate(((1.0, R, 1.0), (-1.0, Cm, lam))):
+        f = np.einsum("ij,ij->i", pi, tab)
+        tau, m, L, robust = table[side]
+        if not robust:
+            value = value + sign * scale * f
+            grad = grad + sign * scale * tab
+            curv.append(np.zeros(len(f)))
+            continue
+        w = np.exp(np.minimum(-(sign * f - m) / tau - L, 700.0))
+        value = value - scale * tau * w
+        grad = grad + sign * scale * w[:, None] * tab
+        curv.append(scale * w / tau)
+    return theta, pi, value, grad, curv
+
+
+def _solve_rows_numpy(R, Cm, lam, beta, table, theta, tol, theta_tol, max_iter):
+    """Vectorised reference of :func:`_solve_rows` (the same per-row iteration)."""
+    out = np.empty(R.shape)
+    rows = np.arange(R.shape[0])
+    theta, pi, value, grad, curv = _row_parts(theta, R, Cm, lam, beta, table)
     for _ in range(max_iter):
-        X, T = block_solve(pi, beta * ones, R, Cm, curv[0], curv[1], grad[:, :, None])
-        step, dtheta = X[:, :, 0], T[:, :, 0]
-        if np.max(np.abs(step)) <= tol:
+        if rows.size == 0:
             break
+        Rs, Cs = R[rows], Cm[rows]
+        X, T = newton._block_solve_numpy(
+            pi, np.full(rows.size, beta), Rs, Cs, curv[0], curv[1], grad[:, :, None]
+        )
+        step, dtheta = X[:, :, 0], T[:, :, 0]
+        free = ~((theta <= newton.THETA_FLOOR) & (dtheta < 0))
+        done = (np.max(np.abs(step), axis=1) <= tol) & (
+            np.max(np.where(free, np.abs(dtheta), 0.0), axis=1) <= theta_tol
+        )
+        out[rows[done]] = theta[done]
+        keep = ~done
+        rows, theta, value, grad, step, dtheta = (
+            a[keep] for a in (rows, theta, value, grad, step, dtheta)
+        )
+        if rows.size == 0:
+            break
+        Rs, Cs = R[rows], Cm[rows]
         dec = np.einsum("ij,ij->i", grad, step)
-        t = np.ones(n)
+        t = np.ones(rows.size)
         new_theta = theta + dtheta
         for _ in range(40):
-            trial = parts(new_theta)
+            trial = _row_parts(new_theta, Rs, Cs, lam, beta, table)
             ok = trial[2] >= value + 1e-4 * t * dec - 1e-15 * (1 + np.abs(value))
             if ok.all():
                 break
             t = np.where(ok, t, 0.5 * t)
             new_theta = np.where(ok[:, None], new_theta, theta + t[:, None] * dtheta)
         theta, pi, value, grad, curv = trial
-    return theta
+    out[rows] = theta
+    return out
 
 
 def _fill_zero_weight(problem, policy, active, lam):
@@ -409,8 +449,14 @@ def _distances_to_final(history, thetas, theta_star, lam_star, p):
     _, pi_star, log_star = softmax_logits(theta_star)
     kl, l2 = [], []
     for t in thetas:
-        _, pi, log_pi = softmax_logits(t)
-        kl.append(max(float(p @ np.einsum("ij,ij->i", pi, log_pi - log_star)), 0.0))
+        if newton.USE_KERNEL and _kernels.available():
+            # one pass: pi, sum pi log pi_star (as "f_c") and sum pi log pi
+            _, pi, _, _, cross, plogp = _kernels.softmax_values(t, pi_star, log_star)
+            row_kl = plogp - cross
+        else:
+            _, pi, log_pi = softmax_logits(t)
+            row_kl = np.einsum("ij,ij->i", pi, log_pi - log_star)
+        kl.append(max(float(p @ row_kl), 0.0))
         l2.append(float(np.sqrt(np.sum((pi - pi_star) ** 2))))
     history["kl_to_final"] = kl
     history["l2_to_final"] = l2

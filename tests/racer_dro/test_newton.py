@@ -4,7 +4,7 @@ reference, and against a dense KKT solve) and the solver with and without the ke
 import numpy as np
 import pytest
 
-from racer_dro import RoutingProblem, _kernels, newton, solve_primal_dual
+from racer_dro import RoutingProblem, _kernels, newton, primal_dual, solve_primal_dual
 
 
 def _blocks(n, K, seed):
@@ -57,3 +57,91 @@ def test_solver_with_and_without_the_kernel_agree(monkeypatch):
     # the same iterates up to rounding: both converged to 1e-12 in the policy
     np.testing.assert_allclose(compiled.policy, reference.policy, atol=1e-12)
     assert compiled.objective == pytest.approx(reference.objective, abs=1e-12)
+
+
+@pytest.mark.skipif(not _kernels.available(), reason="numba is not installed")
+@pytest.mark.parametrize("K", [2, 5, 11])
+@pytest.mark.parametrize("tol", [1e-4, 1e-13])
+def test_row_solve_kernel_agrees_with_the_numpy_reference(K, tol):
+    # frozen tilts of a solved problem, a multiplier away from its optimum and the
+    # cold start (r - lambda c) / beta: rows far from their optimum and rows
+    # saturated at the logit floor
+    rng = np.random.default_rng(K)
+    rewards = rng.uniform(size=(600, K))
+    costs = np.column_stack(
+        [rng.uniform(0.5, 1.5, 600), rng.uniform(1, 8, (600, K - 1))]
+    )
+    problem = RoutingProblem(
+        rewards, costs, 3.0, beta=0.01, reward_temperature=0.5, cost_radius=0.1
+    )
+    sol = solve_primal_dual(problem)
+    table = primal_dual._tilt_table(primal_dual._frozen_tilts(problem, sol.policy))
+    lam, beta = 1.3 * sol.multiplier, problem.beta
+    R, C = problem.rewards, problem.costs
+    theta0 = (R - lam * C) / beta
+    args = (R, C, lam, beta, table, theta0, tol, max(tol, 1e-8), 100)
+    compiled = newton.softmax_logits(_kernels.solve_rows(*args))[1]
+    reference = newton.softmax_logits(primal_dual._solve_rows_numpy(*args))[1]
+    # the same per-row iteration; only the order of the K-term sums differs, and
+    # ~10 Newton steps on rows with pi down to 1e-22 (damped steps, line-search
+    # decisions) amplify that rounding to ~2e-11 on a few entries (measured), so
+    # 1e-10 on the policy
+    np.testing.assert_allclose(compiled, reference, rtol=0, atol=1e-10)
+    # and it is each row's optimum: the row's own primal step with its frozen
+    # tilt reproduces the policy (the fixed point that defines the row solve)
+    if tol < 1e-8:
+        f_r = np.einsum("ij,ij->i", compiled, R)
+        f_c = np.einsum("ij,ij->i", compiled, C)
+        w_r = np.exp(-(f_r - table[0, 1]) / table[0, 0] - table[0, 2])
+        w_c = np.exp(-(-f_c - table[1, 1]) / table[1, 0] - table[1, 2])
+        logits = (w_r[:, None] * R - lam * w_c[:, None] * C) / beta
+        step = np.exp(logits - logits.max(axis=1, keepdims=True))
+        step /= step.sum(axis=1, keepdims=True)
+        # 1e-9: the row tolerance 1e-13 in pi, times the primal step's Lipschitz
+        # constant ~ |R| / beta w / tau ~ 1e3, with margin
+        np.testing.assert_allclose(step, compiled, atol=1e-9)
+
+
+@pytest.mark.skipif(not _kernels.available(), reason="numba is not installed")
+@pytest.mark.parametrize("K", [2, 5, 11])
+@pytest.mark.parametrize("lam", [0.0, 20.0])
+def test_fused_direction_agrees_with_the_numpy_reference_to_1e_12(K, lam, monkeypatch):
+    # a radius side (two coupling columns) and a temperature side (one), at a
+    # policy away from the optimum; lam = 0 drops the cost side's coupling
+    rng = np.random.default_rng(K)
+    rewards = rng.uniform(size=(400, K))
+    costs = np.column_stack(
+        [rng.uniform(0.5, 1.5, 400), rng.uniform(1, 8, (400, K - 1))]
+    )
+    problem = RoutingProblem(
+        rewards, costs, 3.0, beta=0.01, reward_temperature=0.5, cost_radius=0.1
+    )
+    engine = newton.Engine(problem)
+    st = engine.state(0.3 * (rewards - 20.0 * costs) / problem.beta)
+    compiled = engine.direction(st, lam)
+    monkeypatch.setattr(newton, "USE_KERNEL", False)
+    reference = engine.direction(st, lam)
+    # the same arithmetic in another order: relative rounding ~1e-16 (measured 3e-16)
+    for a, b in zip(compiled, reference):
+        assert np.max(np.abs(a - b)) <= 1e-12 * np.max(np.abs(b))
+
+
+@pytest.mark.skipif(not _kernels.available(), reason="numba is not installed")
+@pytest.mark.parametrize("K", [2, 5, 11])
+def test_fused_softmax_agrees_with_the_numpy_reference_to_1e_12(K):
+    # logits spread over +-100: rows with entries at the floor 50 below the max
+    rng = np.random.default_rng(K)
+    theta = rng.normal(0.0, 30.0, size=(500, K))
+    R, C = rng.uniform(size=(500, K)), rng.uniform(1, 8, size=(500, K))
+    compiled = _kernels.softmax_values(theta, R, C)
+    th, pi, log_pi = newton.softmax_logits(theta)
+    reference = (
+        th,
+        pi,
+        log_pi,
+        *(np.einsum("ij,ij->i", pi, t) for t in (R, C, log_pi)),
+    )
+    # the same operations; only the order of the K-term sums may differ (measured 7e-15
+    # absolute on log pi ~ -50, i.e. relative 1e-16)
+    for a, b in zip(compiled, reference):
+        assert np.max(np.abs(a - b)) <= 1e-12 * max(1.0, np.max(np.abs(b)))
