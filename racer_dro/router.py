@@ -230,7 +230,8 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         Maximum number of primal-dual iterations.
     n_iter_no_change : int or None, default=5
         Early stopping (Algorithm 1 selects the iterate on the validation
-        split anyway): stop once the kept iterate has not changed for this many
+        split anyway): stop once the kept iterate (the best validated so far,
+        see Selection in the module notes) has not changed for this many
         iterations. None runs to the tolerance or ``max_iter``.
     random_state : int, RandomState instance or None, default=None
         Seeds the train/validation split and the policy model.
