@@ -37,6 +37,12 @@ def make_data(n: int, d: int, n_arms: int, random_state: int = 0):
     The middle arm's accuracy is the mean of the two judges' plus 0.03
     (clipped to [0, 1]); its cost is the mean of their realised costs.
     Returns ``(X, rewards, costs)``.
+
+    Examples
+    --------
+    >>> X, rewards, costs = make_data(100, 8, 3)
+    >>> X.shape, rewards.shape, costs.shape
+    ((100, 8), (100, 3), (100, 3))
     """
     data = make_judge_data(n, d=d, random_state=random_state)
     if n_arms == 2:
@@ -78,7 +84,14 @@ def _timed_fit(router, X, rewards, costs):
 
 
 def row(n: int, d: int, n_arms: int, reference: bool = False) -> dict:
-    """One row of the table (see the module notes)."""
+    """One row of the table (see the module notes).
+
+    Examples
+    --------
+    >>> r = row(600, 8, 2)
+    >>> r["iterations"] >= 1 and r["val_cost_se"] > 0
+    True
+    """
     X, rewards, costs = make_data(n, d, n_arms)
     none = RacerRouter(BUDGET, robust="none", random_state=0)
     t_none = _timed_fit(none, X, rewards, costs)
@@ -122,7 +135,11 @@ def row(n: int, d: int, n_arms: int, reference: bool = False) -> dict:
 
 
 def table(quick: bool = False, verbose: bool = False) -> pd.DataFrame:
-    """The rows: paper scale (n = 40,000, d = 1,024), or the quick instance."""
+    """The rows: paper scale (n = 40,000, d = 1,024), or the quick instance.
+
+    No example here: even the quick table takes seconds; its columns are
+    checked in ``tests/benchmarks/test_racer_fit.py``.
+    """
     n, d = (3000, 32) if quick else (40000, 1024)
     rows = []
     for k in (2, 3):
@@ -133,6 +150,15 @@ def table(quick: bool = False, verbose: bool = False) -> pd.DataFrame:
 
 
 def main(argv=None) -> None:
+    """Print the table (``--quick``: the small instance with the reference fit).
+
+    Examples
+    --------
+    >>> main(["--help"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    SystemExit: 0
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small instance")
     args = parser.parse_args(argv)
