@@ -334,6 +334,8 @@ def small():
         ({"validation_fraction": 0.0}, ValueError, "`validation_fraction`"),
         ({"validation_fraction": 1.0}, ValueError, "`validation_fraction`"),
         ({"max_iter": 0}, ValueError, "`max_iter`"),
+        ({"n_iter_no_change": 0}, ValueError, "`n_iter_no_change`"),
+        ({"n_iter_no_change": 2.5}, TypeError, "`n_iter_no_change`"),
         ({"budget": float("nan")}, ValueError, "`budget`"),
         ({"budget": 0.3}, ValueError, r"`budget`.*infeasible.*minimum achievable"),
         (
@@ -536,3 +538,44 @@ def test_features_at_1e300_raise_rather_than_a_constant_converged_policy(small):
     router = RacerRouter(3.0, robust="none", random_state=0)
     router.fit(small.X * 1e30, small.rewards, small.costs)
     assert router.predict_proba(small.X * 1e30)[:, 1].std() > 0.1
+
+
+def test_warm_lbfgs_refits_reach_the_exact_newton_iterates():
+    """The default model's refits (L-BFGS warm-started from the previous iterate)
+    solve the same logistic objective as fresh Newton fits: the iterates agree."""
+    data = make_judge_data(3000, d=32, random_state=2)
+    args = (data.X, data.rewards, data.costs)
+    kw = {"robust": "both", "max_iter": 4, "n_iter_no_change": None, "random_state": 0}
+    exact = LogisticRegression(solver="newton-cholesky", tol=1e-8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fast = RacerRouter(3.0, **kw).fit(*args)
+        slow = RacerRouter(3.0, policy_model=exact, **kw).fit(*args)
+    # L-BFGS stops at a gradient norm of 1e-6 (sklearn's mean-loss scale); the
+    # coefficients then differ by ~1e-5 relative, and the policies by ~1e-4 (the
+    # fictitious-play weights carry the difference forward): tolerance 1e-2 on
+    # the training worst cases and 2e-3 relative on the multiplier.
+    h_fast, h_slow = fast.history_, slow.history_
+    np.testing.assert_allclose(h_fast.train_cost, h_slow.train_cost, rtol=1e-2)
+    np.testing.assert_allclose(h_fast.train_reward, h_slow.train_reward, atol=1e-2)
+    np.testing.assert_allclose(h_fast.multiplier, h_slow.multiplier, rtol=2e-3)
+
+
+def test_early_stopping_keeps_the_best_of_the_iterates_run():
+    data = make_judge_data(3000, d=32, random_state=2)
+    args = (data.X, data.rewards, data.costs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        early = RacerRouter(3.0, robust="both", n_iter_no_change=3, random_state=0)
+        early.fit(*args)
+        full = RacerRouter(
+            3.0, robust="both", n_iter_no_change=None, max_iter=30, random_state=0
+        ).fit(*args)
+    assert early.stopped_early_ and not full.stopped_early_
+    # It stopped exactly 3 iterations after the kept one ...
+    assert early.n_iter_ == early.best_iteration_ + 4
+    # ... and its iterates are the first ones of the full run (same path).
+    k = early.n_iter_
+    np.testing.assert_allclose(
+        early.history_.multiplier, full.history_.multiplier.iloc[:k], rtol=1e-9
+    )
