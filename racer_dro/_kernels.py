@@ -473,8 +473,11 @@ def direction(pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank):
     >>> pi = np.array([[0.5, 0.5]]); R = np.array([[0.0, 1.0]]); C = np.array([[1.0, 2.0]])
     >>> out = direction(pi, np.log(pi), R, C, np.ones(1), 1.0, 0.0, np.ones(1), np.ones(1),
     ...                 np.zeros(1), np.zeros(1), [])
-    >>> out[0].round(3).tolist()  # the Newton step of r.pi + H(pi) from the uniform policy
-    [[-0.125, 0.125]]
+    >>> # the Newton step of r.pi + H(pi) from the uniform policy, by hand: gradient
+    >>> # r - log(pi) - 1, Hessian -diag(1 / pi) = -2 I on the simplex, so the step is
+    >>> # (g - mean g) / 2 = (-0.25, 0.25)
+    >>> out[0].round(3).tolist()
+    [[-0.25, 0.25]]
     """
     n, K = np.shape(pi)
     mu = len(lowrank)
