@@ -27,63 +27,6 @@ floor_ = -50.0  # newton.THETA_FLOOR (not imported: no cycle)
 if numba is not None:
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
-    def _block_solve_kernel(pi, bp, R, Cm, alpha, gamma, Y, X, T):  # pragma: no cover
-        n, K = pi.shape
-        m = Y.shape[2]
-        dinv = np.empty(K)
-        e1 = np.empty(K)
-        ey = np.empty(K)
-        for i in range(n):
-            drr = 0.0
-            drc = 0.0
-            dcc = 0.0
-            for k in range(K):
-                d = pi[i, k] / bp[i]
-                dinv[k] = d
-                drr += d * R[i, k] * R[i, k]
-                drc += d * R[i, k] * Cm[i, k]
-                dcc += d * Cm[i, k] * Cm[i, k]
-            a11 = 1.0 + alpha[i] * drr
-            a12 = alpha[i] * drc
-            a21 = gamma[i] * drc
-            a22 = 1.0 + gamma[i] * dcc
-            det = a11 * a22 - a12 * a21
-            # the column of ones
-            vr = 0.0
-            vc = 0.0
-            for k in range(K):
-                vr += R[i, k] * dinv[k]
-                vc += Cm[i, k] * dinv[k]
-            vr *= alpha[i]
-            vc *= gamma[i]
-            s1 = (a22 * vr - a12 * vc) / det
-            s2 = (a11 * vc - a21 * vr) / det
-            tot1 = 0.0
-            for k in range(K):
-                e1[k] = 1.0 - R[i, k] * s1 - Cm[i, k] * s2
-                tot1 += dinv[k] * e1[k]
-            for j in range(m):
-                vr = 0.0
-                vc = 0.0
-                for k in range(K):
-                    z = dinv[k] * Y[i, k, j]
-                    vr += R[i, k] * z
-                    vc += Cm[i, k] * z
-                vr *= alpha[i]
-                vc *= gamma[i]
-                s1 = (a22 * vr - a12 * vc) / det
-                s2 = (a11 * vc - a21 * vr) / det
-                tot = 0.0
-                for k in range(K):
-                    ey[k] = Y[i, k, j] - R[i, k] * s1 - Cm[i, k] * s2
-                    tot += dinv[k] * ey[k]
-                nu = tot / tot1
-                for k in range(K):
-                    e = ey[k] - nu * e1[k]
-                    X[i, k, j] = dinv[k] * e
-                    T[i, k, j] = e / bp[i]
-
-    @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _softmax_kernel(
         theta_in, R, Cm, theta, pi, log_pi, fr, fc, plogp
     ):  # pragma: no cover
@@ -135,7 +78,7 @@ if numba is not None:
     def _row_block_multi(
         i, pi, bp, R, Cm, alpha, gamma, Y, X, T, e1, dinv
     ):  # pragma: no cover
-        """:func:`_block_solve_kernel` for row ``i`` with the row's columns in ``Y`` (K, m)."""
+        """The block solve of row ``i`` for the row's columns in ``Y`` (K, m), into ``X`` and ``T``."""
         K = pi.shape[1]
         m = Y.shape[1]
         drr = 0.0
@@ -187,6 +130,15 @@ if numba is not None:
                 e = X[k, j] - nu * e1[k]
                 X[k, j] = dinv[k] * e
                 T[k, j] = e / bp[i]
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    def _block_solve_kernel(pi, bp, R, Cm, alpha, gamma, Y, X, T):  # pragma: no cover
+        """:func:`_row_block_multi` over every row (``Y``, ``X``, ``T`` of shape (n, K, m))."""
+        n, K = pi.shape
+        e1 = np.empty(K)
+        dinv = np.empty(K)
+        for i in range(n):
+            _row_block_multi(i, pi, bp, R, Cm, alpha, gamma, Y[i], X[i], T[i], e1, dinv)
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _direction_moments(
@@ -297,7 +249,7 @@ if numba is not None:
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
     def _row_block_solve(pi, bp, Ri, Ci, alpha, gamma, y, x, t):  # pragma: no cover
-        """:func:`_block_solve_kernel` for one row and one right-hand side."""
+        """:func:`_row_block_multi` for one row and one right-hand side (rows given as vectors)."""
         K = pi.shape[0]
         drr = 0.0
         drc = 0.0

@@ -46,6 +46,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from racer_dro.judge_evaluation import call_count
+
 __all__ = ["UncertaintyRouter", "VarianceOnlyRouter"]
 
 _MAX_NEWTON = 100
@@ -233,26 +235,11 @@ class UncertaintyRouter(ClassifierMixin, BaseEstimator):
             if math.isnan(threshold):
                 raise ValueError("`threshold` must not be NaN")
             return u > threshold
-        count = _call_count(calls, n)
+        count = call_count(calls, n)
         order = np.argsort(-u, kind="stable")
         ask = np.zeros(n, dtype=bool)
         ask[order[:count]] = True
         return ask
-
-
-def _call_count(calls, n: int) -> int:
-    if isinstance(calls, bool) or not isinstance(calls, numbers.Real):
-        raise TypeError(f"`calls` must be an int or a float, got {calls!r}")
-    if isinstance(calls, numbers.Integral):
-        if not 0 <= calls <= n:
-            raise ValueError(f"`calls` must be between 0 and the {n} rows, got {calls}")
-        return int(calls)
-    if not (0.0 < calls <= 1.0):
-        raise ValueError(
-            f"`calls` as a fraction must be in (0, 1], got {calls!r} "
-            "(pass an int for a number of pairs)"
-        )
-    return min(n, math.floor(calls * n + 0.5))
 
 
 def _check_binary(y, n: int) -> tuple[np.ndarray, np.ndarray]:
