@@ -232,7 +232,10 @@ class BudgetPacer:
         costs : array-like of shape (T, K)
             Each row's cost of each arm; only the chosen arm's cost is read
             (after its decision), so unchosen arms may be NaN. A NaN (or a
-            negative or infinite value) in a chosen arm is an error.
+            negative or infinite value) in a chosen arm is an error. One
+            exception: the finite entries of arm 0's column (the cheapest arm)
+            are averaged up front to tell whether the budget can be met at all;
+            they never steer a decision otherwise.
 
         Returns
         -------
