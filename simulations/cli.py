@@ -174,6 +174,9 @@ WIDTH = 100
 COLUMN_LEGEND = {
     "data": "sim = simulated data, routerbench = the --data directory",
     "router": "the router compared",
+    "n_gs": "gold-standard (GS) rows in the training data",
+    "d": "number of query features",
+    "learner": "base learner of every regression (rf, xgb, xgb_small: smaller XGBoost)",
     "budget": "cost budget B, in units of the all-instruct cost",
     "scenario": "test distribution (in distribution, or shifted to costlier/cheaper domains)",
     "accuracy": "judge accuracy (%), mean over rounds",
