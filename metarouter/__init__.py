@@ -4,7 +4,7 @@ The GS-PB bias ``Delta(q)`` is a conditional average treatment effect with the
 label source as treatment; it is estimated with cross-fitted R-, DR- or offset
 learners (or chosen among them on held-out GS rows: ``cate_learner="auto"``),
 the preference-based labels are corrected, and the quality-gain model ``m(q)``
-is fitted on the enriched data (seed 003, sections 2-3).
+is fitted on the enriched data (Meta-Router paper, sections 2-3).
 """
 
 from importlib import import_module

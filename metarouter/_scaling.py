@@ -1,4 +1,4 @@
-"""Scale alignment of GS outcomes to the PB scale (seed 003, Remark 1).
+"""Scale alignment of GS outcomes to the PB scale (Meta-Router paper, Remark 1).
 
 GS outcomes ``r`` are rescaled to ``c r`` with ``c > 0`` chosen so that the
 rescaled values are on the PB outcomes' scale:

@@ -2,7 +2,7 @@
 
 In the meta-router the treatment is the label source (1 = gold-standard,
 0 = preference-based) and the CATE is the GS-PB shift ``Delta(q) = m(q) - eta(q)``
-(seed 003, Lemma 1). Both learners also work as general binary-treatment CATE
+(Meta-Router paper, Lemma 1). Both learners also work as general binary-treatment CATE
 estimators.
 
 Sharing nuisance fits
@@ -83,7 +83,15 @@ MIN_FINAL_WEIGHT = 0.01
 
 
 def clip_propensity(propensity: np.ndarray, clip: float) -> tuple[np.ndarray, int]:
-    """Clip to ``[clip, 1 - clip]``; return the clipped values and how many moved."""
+    """Clip to ``[clip, 1 - clip]``; return the clipped values and how many moved.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from metarouter.cate import clip_propensity
+    >>> clip_propensity(np.array([0.001, 0.5, 0.999]), 0.01)
+    (array([0.01, 0.5 , 0.99]), 2)
+    """
     low, high = clip, 1.0 - clip
     n_clipped = int(np.sum((propensity < low) | (propensity > high)))
     return np.clip(propensity, low, high), n_clipped
@@ -278,7 +286,7 @@ class _CrossFitCATE(BaseEstimator, metaclass=ABCMeta):
 
 
 class RLearner(_CrossFitCATE):
-    """R-learner of Nie & Wager (2021), cross-fitted (seed 003, eq. 9).
+    """R-learner of Nie & Wager (2021), cross-fitted (Meta-Router paper, eq. 9).
 
     Out of fold, ``gamma(x) = E[y | x]`` and ``p(x) = P(t = 1 | x)`` are fitted;
     with residuals ``y~ = y - gamma_hat`` and ``t~ = t - p_hat`` the CATE model
@@ -425,7 +433,7 @@ class RLearner(_CrossFitCATE):
 
 
 class DRLearner(_CrossFitCATE):
-    """DR-learner of Kennedy (2023), cross-fitted (seed 003, eq. 10).
+    """DR-learner of Kennedy (2023), cross-fitted (Meta-Router paper, eq. 10).
 
     Out of fold, ``mu_0(x) = E[y | x, t = 0]`` and ``mu_1(x) = E[y | x, t = 1]``
     (two separate models, each fitted on its own treatment group, or one model

@@ -1,4 +1,4 @@
-"""Cost functions of the premium and the alternative model (seed 003, section 2.2).
+"""Cost functions of the premium and the alternative model (Meta-Router paper, section 2.2).
 
 A router's decision rule (eq. 4) is ``m_hat(q) - w (C_p(q) - C_a(q)) > 0``. The
 routers' ``routing_score(X, w, cost)`` accept as ``cost``:
@@ -73,7 +73,7 @@ class UnitCost:
 
 @dataclass(frozen=True)
 class TokenCost:
-    """Token pricing (seed 003, Remark 2).
+    """Token pricing (Meta-Router paper, Remark 2).
 
     ``C_M(q) = input_rate_M * T_in,M(q) + output_rate_M * T_out,M(q) + fixed_M``
     for ``M`` in {premium, alternative}. Token counts are per query and are the
@@ -195,7 +195,20 @@ class TokenCost:
 
 
 def cost_difference(cost, X, n: int) -> np.ndarray:
-    """Per-query ``C_p - C_a`` of length ``n`` from any accepted ``cost``."""
+    """Per-query ``C_p - C_a`` of length ``n`` from any accepted ``cost``.
+
+    ``None`` means a unit cost difference; a scalar is broadcast; a callable is
+    called on ``X``; arrays must have one finite entry per query.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from metarouter.costs import cost_difference
+    >>> cost_difference(None, None, 3)
+    array([1., 1., 1.])
+    >>> cost_difference(lambda X: X[:, 0], np.array([[1.0], [3.0]]), 2)
+    array([1., 3.])
+    """
     if cost is None:
         return np.ones(n)
     if isinstance(cost, UnitCost):

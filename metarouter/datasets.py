@@ -1,6 +1,6 @@
 """Simulated GS/PB routing data with known ``m``, ``eta``, ``Delta`` and propensity.
 
-The design follows seed 003's simulation study (section 4) with a known truth
+The design follows the Meta-Router paper's simulation study (section 4) with a known truth
 in place of HealthBench:
 
 1. Raw query embeddings in ``D = max(64, 2 d)`` dimensions come from a Gaussian
@@ -22,7 +22,7 @@ in place of HealthBench:
    embedding and under-rates it on the other; since ``m0`` increases in ``z4``
    and ``b`` increases faster, the bias reverses the ranking of queries along
    ``z4``, so a router trained on uncorrected PB labels routes the wrong
-   queries, as seed 003 reports for the pooled router), ``0.35``
+   queries, as the Meta-Router paper reports for the pooled router), ``0.35``
    ("homogeneous": a constant offset, which leaves the ranking intact) or ``0``
    ("none"), and the PB mechanism is ``eta(x) = m0(x) - b(x)``, which stays in
    ``[-0.95, 0.95]``. The shift is a simpler function than ``m`` (one
@@ -105,6 +105,16 @@ class RoutingData:
         Density ratio ``f_test(x) / f_GS(x)`` at the training queries: the
         importance weights that carry a GS-row average to the test
         distribution (None when not known in closed form).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from metarouter.datasets import make_routing_data
+    >>> data = make_routing_data(n_gs=5, n_pb=20, n_test=4, d=5, random_state=0)
+    >>> data.X.shape, int(data.source.sum()), data.X_test.shape
+    ((25, 5), 5, (4, 5))
+    >>> bool(np.allclose(data.delta, data.m - data.eta))
+    True
     """
 
     X: np.ndarray

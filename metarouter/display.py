@@ -11,7 +11,7 @@ or shown: that is the caller's choice.
   non-decreasing convex hull of the single models is what random mixing of
   them reaches at equal cost.
 - :class:`EfficiencyGainDisplay`: the efficiency gain of a binary router over
-  random routing at matched premium share (seed 003, section 4).
+  random routing at matched premium share (Meta-Router paper, section 4).
 """
 
 from __future__ import annotations

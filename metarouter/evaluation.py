@@ -1,4 +1,4 @@
-"""Routing evaluation of seed 003, section 4: TE, PMUR and efficiency gain.
+"""Routing evaluation of the Meta-Router paper, section 4: TE, PMUR and efficiency gain.
 
 A router's decision rule is ``m_hat(q) - w > 0`` (unit cost); sweeping ``w`` is
 sweeping a threshold over the scores ``m_hat(q)``. Sending the ``k`` highest

@@ -24,7 +24,7 @@ For each model ``k`` other than the reference the quality gain is
 (e.g. a judge that favours one model family or longer answers). Each ``m_k``
 is fitted by its own binary :class:`~metarouter.MetaRouter` (or any router
 template given as ``estimator``) on GS rows ``(q, Q_k - Q_ref)`` and PB rows
-``(q, verdict_k)`` with the source as treatment (seed 003, Lemma 1 and eq. 6).
+``(q, verdict_k)`` with the source as treatment (Meta-Router paper, Lemma 1 and eq. 6).
 Since the GS/PB assignment is per query, cross-fitting folds (stratified by
 source) are drawn once for all queries and shared by every model, and so is one
 out-of-fold propensity ``P(GS | q)`` when a model's rows are all GS and PB

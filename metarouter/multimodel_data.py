@@ -64,6 +64,16 @@ class MultiModelData:
         Family of each model ("a" is favoured by the judge).
     cost : ndarray of shape (n_models,)
         Cost per query of each model.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from metarouter.multimodel_data import make_multimodel_data
+    >>> data = make_multimodel_data(n_gs=10, n_pb=20, n_test=5, random_state=0)
+    >>> data.gain.shape, data.models[0], float(np.abs(data.gain[:, 0]).max())
+    ((30, 4), 'm0', 0.0)
+    >>> bool(np.isnan(data.quality[10:]).all())  # no GS quality on PB rows
+    True
     """
 
     X: np.ndarray

@@ -1,4 +1,4 @@
-"""Routers: the two-step meta-router and the baselines of seed 003, section 4.
+"""Routers: the two-step meta-router and the baselines of the Meta-Router paper, section 4.
 
 Every router is fitted on query embeddings ``X``, outcomes ``y`` and the label
 source ``source`` (1 = gold-standard, GS; 0 = preference-based, PB). With
@@ -193,7 +193,7 @@ class _RouteMixin:
 
 
 class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
-    """Two-step meta-router (seed 003, section 3.3).
+    """Two-step meta-router (Meta-Router paper, section 3.3).
 
     Step 1 estimates the GS-PB shift ``Delta(q) = m(q) - eta(q)`` as a CATE
     with the source as treatment, after GS outcomes are rescaled to the PB

@@ -2,7 +2,7 @@
 
 KL-ball worst-case reweighting in closed form, the entropy-regularised
 primal-dual solver, its CVXPY reference on the same problem object, the
-parametric ``RacerRouter`` and the uncertainty router of seed 002.
+parametric ``RacerRouter`` and the uncertainty router of the "Ask a Strong LLM Judge" poster.
 """
 
 from importlib import import_module

@@ -6,12 +6,12 @@ Two simulators:
   knowledge) judged by an instruct judge (arm 0) and a reasoning judge
   (arm 1). Reasoning helps a lot in math and code, not at all or negatively
   in safety and knowledge, and costs several times the tokens, more in math
-  and code (the pattern reported by RACER, seeds 000/001). Realised rewards
+  and code (the pattern reported by the RACER paper). Realised rewards
   are judge correctness (0/1); the true expected rewards and costs are
   returned beside them.
 * :func:`make_preference_pairs` -- features of (prompt, response A,
   response B) pairs with a known preference probability, some of them
-  out-of-distribution, for the uncertainty router of seed 002; and
+  out-of-distribution, for the uncertainty router of the "Ask a Strong LLM Judge" poster; and
   :func:`strong_judge_labels`, the verdicts of an accurate, expensive judge.
 
 The structure of both worlds (domain centres, feature directions) is a fixed
@@ -92,6 +92,15 @@ class JudgeData:
         query (domain and difficulty).
     domain_weights : ndarray of shape (4,)
         The domain mix the sample was drawn from.
+
+    Examples
+    --------
+    >>> from racer_dro.datasets import make_judge_data
+    >>> data = make_judge_data(50, d=5, random_state=0)
+    >>> data.rewards.shape, data.costs.shape
+    ((50, 2), (50, 2))
+    >>> sorted({float(v) for v in data.rewards.ravel()})
+    [0.0, 1.0]
     """
 
     X: np.ndarray
@@ -126,6 +135,15 @@ class PreferencePairs:
     latent : ndarray of shape (n, 5)
         The latent coordinates ``(z1, z2, o1, o2, o3)``; the offset ``o`` is 0
         in distribution.
+
+    Examples
+    --------
+    >>> from racer_dro.datasets import make_preference_pairs
+    >>> pairs = make_preference_pairs(40, d=5, ood_fraction=0.25, random_state=0)
+    >>> pairs.X.shape, pairs.latent.shape
+    ((40, 5), (40, 5))
+    >>> bool(((pairs.preference_probability >= 0) & (pairs.preference_probability <= 1)).all())
+    True
     """
 
     X: np.ndarray
@@ -166,6 +184,14 @@ def domain_mix(shift: str | None = None, domain_weights=None) -> np.ndarray:
     Returns
     -------
     ndarray of shape (4,)
+
+    Examples
+    --------
+    >>> from racer_dro.datasets import domain_mix
+    >>> domain_mix("costlier")
+    array([0.4, 0.4, 0.1, 0.1])
+    >>> domain_mix(domain_weights=[1, 1, 2, 0])
+    array([0.25, 0.25, 0.5 , 0.  ])
     """
     if domain_weights is not None:
         if shift is not None:
@@ -384,7 +410,7 @@ def strong_judge_labels(
 
     The judge returns the observed label ``data.y`` with probability
     ``accuracy`` and its opposite otherwise, independently per pair, whatever
-    the pair's distribution (seed 002 takes the strong judge's verdict as
+    the pair's distribution (the poster takes the strong judge's verdict as
     reliable).
 
     Parameters

@@ -1,4 +1,4 @@
-"""Uncertainty-based routing to a strong judge (seed 002, the SNGP idea without the deep body).
+"""Uncertainty-based routing to a strong judge (the "Ask a Strong LLM Judge" poster: the SNGP idea without the deep body).
 
 This is the poster's *variance-only* router (also exported as
 :data:`VarianceOnlyRouter`): it routes on the epistemic variance of its own

@@ -1,4 +1,4 @@
-"""Study 1: efficiency gain of meta-routers against random routing (seed 003, section 4).
+"""Study 1: efficiency gain of meta-routers against random routing (Meta-Router paper, section 4).
 
 Per Monte Carlo round: draw GS and PB training data (simulated with known ``m``, ``eta``,
 ``Delta`` and propensity, or RouterBench queries with a length-biased PB judge), fit six

@@ -1,4 +1,4 @@
-"""Study 2: RACER, budget-constrained judge routing under distribution shift (seeds 000/001).
+"""Study 2: RACER, budget-constrained judge routing under distribution shift (the RACER paper).
 
 Three parts, each a configuration of the grid:
 

@@ -1,4 +1,4 @@
-"""Study 3: ask a strong judge when the reward model is uncertain (seed 002).
+"""Study 3: ask a strong judge when the reward model is uncertain (the "Ask a Strong LLM Judge" poster).
 
 Per round: a pairwise reward model (``racer_dro.UncertaintyRouter``, random Fourier
 features with a Laplace GP head) is trained on a limited number of in-distribution
