@@ -136,7 +136,7 @@ def test_nan_costs_allowed_only_in_unchosen_arms():
     gain = np.array([1.0, -1.0, 1.0, -1.0])
     X, costs = _stream(gain, np.ones(4), np.ones(4))
     costs[[1, 3], 1] = np.nan  # strong arm not chosen there (it loses reward)
-    pacer = BudgetPacer(Estimates(), 1.0)
+    pacer = BudgetPacer(Estimates(), 2.0)  # never binding: the cost bound 2 fits
     np.testing.assert_array_equal(pacer.run(X, costs), [1, 0, 1, 0])
     costs[2, 1] = np.nan
     with pytest.raises(ValueError, match=r"`costs`\[2, 1\].*chosen arm"):
