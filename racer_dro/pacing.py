@@ -21,39 +21,50 @@ dimensionless; by default ``eta = 1 / sqrt(T)``. Only the chosen arm's cost is
 used: unchosen arms may hold NaN.
 
 The cap. An arm other than arm 0 (the cheapest, always allowed) may be chosen
-at query ``t`` (0-based) only if the spend so far plus the arm's cost bound
-``u_t(k)`` fits under ``B (t + 1)``: after every call that costs at most its
-bound the running mean cost is at most ``B``, and while the running mean is
-above ``B`` (after a call that cost more than its bound) only arm 0 is
-allowed, so the spend comes back to the line (the recovery rule). The bound is
-a known ``cost_bound`` (BLM's ``c_bar``; per arm or per query and arm), or
-else the empirical one
+at query ``t`` (0-based) only if the spend so far, plus the arm's cost bound
+``u_t(k)``, plus a reserve ``R`` fits under ``B (t + 1)``. So after every call
+that costs at most ``u_t(k) + R`` the running mean cost is at most ``B``, and
+while the running mean is above ``B`` (after a call that cost more) only arm 0
+is allowed, so the spend comes back to the line (the recovery rule). Given a
+known ``cost_bound`` (BLM's ``c_bar``; per arm, or per query and arm) ``u`` is
+that bound and ``R = 0``; else ``u`` is the empirical bound
 
     ``u_t(k) = (1 + m / sqrt(n_k + 1)) max(c_hat_t(k), largest cost observed for k)``,
 
 ``n_k`` the number of costs observed for arm ``k`` and ``m`` the
-``cost_margin``: a reserve that is large while few costs of the arm have been
-seen and shrinks as they are observed.
+``cost_margin`` (a margin that is large while few costs of the arm have been
+seen and shrinks as they are observed), and ``R = r B T`` with ``r`` the
+``reserve`` fraction of the total budget, held back against a cost spike above
+everything seen (it grows linearly to its full size over the first 10% of the stream).
 
 Guarantees. Write ``D_t = spend_t - B (t + 1)`` and ``e_s = max(0, c_s - u_s)``
-the excess of a call's cost over its bound. Deterministically, on every order
-of arrivals, ``D_t <= max(0, e_s - sum_{s < j <= t} (B - c_j(0)))`` with ``s``
-the last call before ``t`` (0 if none), so the running mean cost is at most
-``B + D_t / (t + 1)``; with a valid ``cost_bound`` (every ``e_s = 0``) and arm
-0 costing at most ``B`` it never exceeds ``B`` at any ``t``. Without a bound the
-issue's target (at most ``1.02 B`` after 10% of the stream) can fail only
-through a call whose cost exceeds its bound by more than the recovery and the
-2% slack absorb, and no pacer can exclude that case: for a pacer that only sees
-a cost after choosing, let ``s >= 0.1 T`` be a time at which it calls a costly
-arm on a stream where that arm costs ``c``; the stream that is identical except
-that this one call costs more than ``1.02 B (s + 1)`` gets the same decisions up
-to ``s`` and a running mean above ``1.02 B`` at ``s`` (and a pacer that never
-calls after ``0.1 T`` uses at most ``0.102`` of the budget). Balseiro, Lu and
-Mirrokni (2020, Theorem 1; costs bounded by ``c_bar``, with their stopping
-rule) bound the total spend by ``B T + c_bar`` and the regret against the best
-fixed multiplier by ``O(sqrt(T))`` with ``eta ~ 1 / sqrt(T)``; their running
-overspend after ``t`` queries is only ``O(sqrt(T) / t)`` (``lambda_t / (eta t)``
-in normalised units), which is why the cap is needed from ``t = 0.1 T`` on.
+(``excess_``) the excess of a call's cost over its bound. Deterministically, on
+every order of arrivals,
+
+    ``D_t <= e_s - R - sum_{s < j <= t} (B - c_j(0))``,
+
+``s`` the last call of an arm other than 0 at or before ``t`` (without one,
+``D_t = sum_{j <= t} (c_j(0) - B)``): the running mean cost is at most
+``B + D_t / (t + 1)``. With a valid ``cost_bound`` (every ``e_s = 0``) and arm
+0 costing at most ``B`` it never exceeds ``B``, at any ``t``. Without a bound,
+the issue's target (at most ``1.02 B`` after the first 10% of the stream) holds
+unless a call costs more than its bound plus the reserve plus ``0.02 B (t + 1)``
+(or more, early in the stream, than the recovery pays back by ``0.1 T``).
+No pacer can exclude that case. If a pacer only sees a cost after choosing, on
+a stream where a costly arm always helps and costs ``c``, let ``s >= 0.1 T`` be
+a query at which it calls that arm; the stream that differs only in that call
+costing more than ``1.02 B (s + 1)`` gets the same decisions up to ``s`` and a
+running mean above ``1.02 B`` at ``s``. Nor can a reserve close it while using
+the budget: a pacer that spends ``>= 0.9 B T`` on the constant stream has
+spent ``>= 0.9 B T - c`` before its last call, and if that call instead costs
+more than ``0.12 B T + c`` the mean at the call exceeds ``1.02 B``.
+
+Balseiro, Lu and Mirrokni (2020, Theorem 1; costs bounded by ``c_bar``, with
+their stopping rule) bound the total spend by ``B T + c_bar`` and the regret
+against the best fixed multiplier by ``O(sqrt(T))`` with ``eta ~ 1 / sqrt(T)``;
+their running overspend after ``t`` queries is only ``O(sqrt(T) / t)``
+(``lambda_t / (eta t)`` in normalised units), which is why the cap is needed
+from ``t = 0.1 T`` on.
 
 References
 ----------
@@ -144,6 +155,10 @@ class BudgetPacer:
         largest observed cost)`` (see the module notes); unused with
         ``cost_bound``. Larger values make an unseen cost spike less likely to
         exceed the bound, at the price of budget left unused near the end.
+    reserve : float in [0, 1), default=0.02
+        Fraction of the total budget ``B T`` held back (never spent) against a
+        cost spike above the empirical bound; unused with ``cost_bound``.
+        Costs a share ``reserve`` of the budget on every stream.
     temperature : float >= 0, default=0.0
         0: the arm maximising ``r_hat - lambda c_hat``. Positive: the arm is
         drawn from the entropy-regularised policy
@@ -153,8 +168,8 @@ class BudgetPacer:
         A known upper bound on each arm's cost (BLM's ``c_bar``), per arm or per
         query and arm (e.g. a judge call's input tokens times their price, known
         before the call). With it the cap uses the bound, and the running mean
-        cost never exceeds ``B`` (when arm 0 costs at most ``B``); a chosen
-        cost above its bound is an error.
+        cost never exceeds ``B`` (when arm 0 costs at most ``B``) and no reserve
+        is held; a chosen cost above its bound is an error.
     target : {"remaining", "budget"}, default="remaining"
         The rate the multiplier steers the spend to: ``"budget"`` is BLM's
         ``B``; ``"remaining"`` is the budget left per query left,
@@ -175,7 +190,8 @@ class BudgetPacer:
         Where the cap forbade the arm the multiplier would have chosen.
     excess_ : ndarray of shape (T,)
         ``max(0, c_t - u_t)``: how much each chosen cost exceeded the bound
-        the cap used for it (0 for arm 0, which the cap always allows).
+        the cap used for it (0 for arm 0, which the cap always allows); the
+        running mean exceeds ``B`` only after an excess above the reserve.
     multiplier_ : float
         The multiplier after the last query.
     mean_cost_ : float
@@ -207,6 +223,7 @@ class BudgetPacer:
         step_size=None,
         initial_multiplier=None,
         cost_margin=1.0,
+        reserve=0.02,
         temperature=0.0,
         cost_bound=None,
         target="remaining",
@@ -217,6 +234,7 @@ class BudgetPacer:
         self.step_size = step_size
         self.initial_multiplier = initial_multiplier
         self.cost_margin = cost_margin
+        self.reserve = reserve
         self.temperature = temperature
         self.cost_bound = cost_bound
         self.target = target
@@ -230,6 +248,7 @@ class BudgetPacer:
             else _check_real(self.step_size, "step_size", positive=True)
         )
         margin = _check_real(self.cost_margin, "cost_margin", low=0.0)
+        reserve = _check_real(self.reserve, "reserve", low=0.0, high=0.999)
         lam = self.initial_multiplier
         if lam is None:
             lam = getattr(self.router, "multiplier_", 0.0)
@@ -238,7 +257,7 @@ class BudgetPacer:
             raise ValueError(
                 f"`target` must be 'remaining' or 'budget', got {self.target!r}"
             )
-        return budget, eta, margin, lam
+        return budget, eta, margin, reserve, lam
 
     def _known_bounds(self, T, K):
         """The ``cost_bound`` as a (T, K) array, or None."""
@@ -288,7 +307,7 @@ class BudgetPacer:
                 f"`costs` must have shape {(T, K)} (one row per query, one column "
                 f"per arm), got {costs.shape}"
             )
-        budget, eta, margin, lam = self._check(T)
+        budget, eta, margin, reserve, lam = self._check(T)
         temperature = _check_real(self.temperature, "temperature", low=0.0)
         known = self._known_bounds(T, K)
         rng = check_random_state(self.random_state)
@@ -313,6 +332,8 @@ class BudgetPacer:
         capped = np.zeros(T, dtype=bool)
         excess = np.zeros(T)
         spent = 0.0
+        held = 0.0 if known is not None else reserve * budget * T
+        ramp = max(1.0, 0.1 * T)  # the reserve grows to its full size by 10% of T
         for t in range(T):
             multipliers[t] = lam
             if known is not None:
@@ -330,7 +351,9 @@ class BudgetPacer:
                 else:
                     k = int(np.argmax(score))
                 if k != 0:
-                    allowed = spent + bound <= budget * (t + 1)
+                    allowed = spent + bound + held * min(
+                        1.0, (t + 1) / ramp
+                    ) <= budget * (t + 1)
                     allowed[0] = True
                     if not allowed[k]:
                         capped[t] = True
