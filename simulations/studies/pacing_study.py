@@ -113,7 +113,14 @@ def _judge_escalation(config, seeds):
     costs = np.column_stack([np.zeros(len(tokens)), tokens / unit])
 
     def pack(idx):
-        return {"X": X[idx], "rewards": rewards[idx], "costs": costs[idx]}
+        # The strong judge's cost (its input tokens) is known before it is called: the
+        # study also paces with it as a per-query cost bound (``paced_known_cost``).
+        return {
+            "X": X[idx],
+            "rewards": rewards[idx],
+            "costs": costs[idx],
+            "cost_bound": costs[idx],
+        }
 
     shuffled = np.random.default_rng(seeds[2]).permutation(te)
     streams = {"long_shuffled": shuffled, "long_by_length": te}  # te is length-sorted
@@ -195,18 +202,23 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
     for stream_name, stream in streams.items():
         for name, router in routers.items():
             modes = ["paced"] if name == "escalation" else ["static", "paced"]
+            if "cost_bound" in stream:
+                modes.append("paced_known_cost")
             for mode in modes:
+                excess = np.nan
                 if mode == "static":
                     pi = router.predict_proba(stream["X"])[:, 1]
                     over = np.nan
                 else:
-                    pacer = BudgetPacer(router, budget)
+                    bound = stream["cost_bound"] if mode == "paced_known_cost" else None
+                    pacer = BudgetPacer(router, budget, cost_bound=bound)
                     pi = pacer.run(stream["X"], stream["costs"]).astype(float)
                     t0 = len(pi) // 10
                     over = float(
                         np.max(pacer.spend_[t0:] / np.arange(t0 + 1, len(pi) + 1))
                         / budget
                     )
+                    excess = int(np.count_nonzero(pacer.excess_))
                 rows.append(
                     {
                         "stream": stream_name,
@@ -216,6 +228,7 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
                         **_metrics(stream, pi),
                         "cost_over_budget": _metrics(stream, pi)["cost"] / budget,
                         "max_running_cost_after_10pct": over,
+                        "calls_above_cost_bound": excess,
                     }
                 )
     return pd.DataFrame(rows)
@@ -228,6 +241,8 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     head = rows.groupby(by, as_index=False, sort=False).agg(
         cost_over_budget=("cost_over_budget", "mean"),
         max_running_over_budget=("max_running_cost_after_10pct", "max"),
+        min_cost_over_budget=("cost_over_budget", "min"),
+        calls_above_cost_bound=("calls_above_cost_bound", "mean"),
         accuracy=("accuracy", "mean"),
         gain_vs_random_equal_cost=("gain_vs_random_equal_cost", "mean"),
         strong_rate=("strong_rate", "mean"),
