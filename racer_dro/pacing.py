@@ -11,39 +11,60 @@ mirror map): with ``lambda_t`` the current multiplier,
 
 then the cost ``c_t`` of the chosen arm is observed and
 
-    ``lambda_{t+1} = max(0, lambda_t + eta (c_t - rho_t) / B * s)``,
+    ``lambda_{t+1} = max(0, lambda_t + eta (g_t - rho_t) / B * s)``,
 
-with ``rho_t = B`` (BLM) or, by default, the budget left per query left (see
-``target``), ``s`` the reward scale (the mean absolute reward difference between the
-arms on the stream's estimates) so that ``eta`` is dimensionless; by default
-``eta = 1 / sqrt(T)``. Only the chosen arm's cost is used: unchosen arms may
-hold NaN.
+with ``g_t`` the cost of the multiplier's choice (``c_t``, or the cost bound of
+the arm the cap refused), ``rho_t = B`` (BLM) or, by default, the budget left per
+query left (see ``target``), ``s`` the reward scale (the mean absolute reward
+difference between the arms on the stream's estimates) so that ``eta`` is
+dimensionless; by default ``eta = 1 / sqrt(T)``. Only the chosen arm's cost is
+used: unchosen arms may hold NaN.
 
-The cap. Cumulative spend may never exceed ``B max(t, w T)`` after ``t``
-queries, ``w`` the warm-up fraction (default 0.1): an arm is allowed only if
-the spend so far plus its cost bound (the larger of its estimated cost and the
-largest cost observed for it so far) fits; arm 0, the cheapest, is always
-allowed. This turns the dual method's average-case guarantee into one that
-holds on every order of arrivals, up to one query's cost beyond its bound.
+The cap. An arm other than arm 0 (the cheapest, always allowed) may be chosen
+at query ``t`` (0-based) only if the spend so far, plus the arm's cost bound
+``u_t(k)``, plus a reserve ``R`` fits under ``B (t + 1)``. So after every call
+that costs at most ``u_t(k) + R`` the running mean cost is at most ``B``, and
+while the running mean is above ``B`` (after a call that cost more) only arm 0
+is allowed, so the spend comes back to the line (the recovery rule). Given a
+known ``cost_bound`` (BLM's ``c_bar``; per arm, or per query and arm) ``u`` is
+that bound and ``R = 0``; else ``u`` is the empirical bound
 
-Guarantees. Theory (Balseiro, Lu and Mirrokni 2020, Theorem 1; arrivals i.i.d.
-or adversarial, costs bounded by ``c_bar``, with the stopping rule): total spend
-at most ``B T`` and regret ``O(sqrt(T))`` against the best fixed multiplier
-with ``eta ~ 1 / sqrt(T)``; without a cap the running overspend after ``t``
-queries is at most ``(lambda_t - lambda_1) / (eta t)`` in normalised units,
-which is ``O(sqrt(T) / t)``, so only the cap bounds it from ``t = 0.1 T`` on.
-With the cap: the running mean cost after the warm-up is at most
-``B + e / t``, ``e`` the largest excess of a query's cost over its bound
-(``e = 0`` with a known ``cost_bound``). Measured on the streams of
-``tests/racer_dro/test_pacing.py`` (T = 4000; four arrival orders including
-best-first and best-last, budgets 0.1/0.25/0.5, a mid-stream shift to costs
-3x the estimates, three arms with log-normal cost noise): the largest running
-mean after 10% of the stream is 1.002 B (the test's bound: 1.02 B), and the
-smallest share of the budget used is 98.6% (the test's bound: 90%). On the
-real streams of the pacing study (250-1200 queries, costs up to 53x the
-cheap arm) the running mean after 10% reached 1.08 B on the short
-judge-escalation stream without a ``cost_bound``: there a single costlier
-query than any before is a large share of ``0.1 B T``.
+    ``u_t(k) = (1 + m / sqrt(n_k + 1)) max(c_hat_t(k), largest cost observed for k)``,
+
+``n_k`` the number of costs observed for arm ``k`` and ``m`` the
+``cost_margin`` (a margin that is large while few costs of the arm have been
+seen and shrinks as they are observed), and ``R = r B T`` with ``r`` the
+``reserve`` fraction of the total budget, held back against a cost spike above
+everything seen (it grows linearly to its full size over the first 10% of the stream).
+
+Guarantees. Write ``D_t = spend_t - B (t + 1)`` and ``e_s = max(0, c_s - u_s)``
+(``excess_``) the excess of a call's cost over its bound. Deterministically, on
+every order of arrivals,
+
+    ``D_t <= e_s - R - sum_{s < j <= t} (B - c_j(0))``,
+
+``s`` the last call of an arm other than 0 at or before ``t`` (without one,
+``D_t = sum_{j <= t} (c_j(0) - B)``): the running mean cost is at most
+``B + D_t / (t + 1)``. With a valid ``cost_bound`` (every ``e_s = 0``) and arm
+0 costing at most ``B`` it never exceeds ``B``, at any ``t``. Without a bound,
+the issue's target (at most ``1.02 B`` after the first 10% of the stream) holds
+unless a call costs more than its bound plus the reserve plus ``0.02 B (t + 1)``
+(or more, early in the stream, than the recovery pays back by ``0.1 T``).
+No pacer can exclude that case. If a pacer only sees a cost after choosing, on
+a stream where a costly arm always helps and costs ``c``, let ``s >= 0.1 T`` be
+a query at which it calls that arm; the stream that differs only in that call
+costing more than ``1.02 B (s + 1)`` gets the same decisions up to ``s`` and a
+running mean above ``1.02 B`` at ``s``. Nor can a reserve close it while using
+the budget: a pacer that spends ``>= 0.9 B T`` on the constant stream has
+spent ``>= 0.9 B T - c`` before its last call, and if that call instead costs
+more than ``0.12 B T + c`` the mean at the call exceeds ``1.02 B``.
+
+Balseiro, Lu and Mirrokni (2020, Theorem 1; costs bounded by ``c_bar``, with
+their stopping rule) bound the total spend by ``B T + c_bar`` and the regret
+against the best fixed multiplier by ``O(sqrt(T))`` with ``eta ~ 1 / sqrt(T)``;
+their running overspend after ``t`` queries is only ``O(sqrt(T) / t)``
+(``lambda_t / (eta t)`` in normalised units), which is why the cap is needed
+from ``t = 0.1 T`` on.
 
 References
 ----------
@@ -120,9 +141,8 @@ class BudgetPacer:
     Parameters
     ----------
     router : fitted router
-        Anything :func:`arm_values` accepts (``predict_arm_values(X)``, or the
-        binary RacerRouter / KNNRouter through the adapter). Arm 0 must be the
-        cheapest (default) arm.
+        Anything :func:`arm_values` accepts (``predict_arm_values(X)``). Arm 0
+        must be the cheapest (default) arm.
     budget : float
         Budget ``B`` on the mean cost per query, in the unit of ``costs``.
     step_size : float, optional
@@ -130,28 +150,31 @@ class BudgetPacer:
     initial_multiplier : float, optional
         ``lambda_1`` in the unit of reward per cost. Default: the router's
         ``multiplier_`` when it has one (RacerRouter), else 0.
-    warmup : float in [0, 1), default=0.1
-        The cap allows a spend of ``B w T`` before the running average is
-        held to ``B`` (see the module notes).
+    cost_margin : float >= 0, default=1.0
+        ``m`` in the empirical cost bound ``(1 + m / sqrt(n_k + 1)) max(c_hat,
+        largest observed cost)`` (see the module notes); unused with
+        ``cost_bound``. Larger values make an unseen cost spike less likely to
+        exceed the bound, at the price of budget left unused near the end.
+    reserve : float in [0, 1), default=0.02
+        Fraction of the total budget ``B T`` held back (never spent) against a
+        cost spike above the empirical bound; unused with ``cost_bound``.
+        Costs a share ``reserve`` of the budget on every stream.
     temperature : float >= 0, default=0.0
         0: the arm maximising ``r_hat - lambda c_hat``. Positive: the arm is
         drawn from the entropy-regularised policy
         ``softmax((r_hat - lambda c_hat) / temperature)`` (RACER's policy has
         ``temperature = beta``).
-    cost_bound : float or array-like of shape (K,), optional
-        A known upper bound on each arm's cost per query (BLM's ``c_bar``, e.g.
-        the judge's context length times its price). With it the cap uses the
-        bound, and the running mean cost after the warm-up never exceeds ``B``.
-        Default: the larger of the arm's estimated cost and the largest cost
-        observed for it so far (one query above every earlier one can then
-        overshoot by its excess).
+    cost_bound : float, array-like of shape (K,) or (T, K), optional
+        A known upper bound on each arm's cost (BLM's ``c_bar``), per arm or per
+        query and arm (e.g. a judge call's input tokens times their price, known
+        before the call). With it the cap uses the bound, and the running mean
+        cost never exceeds ``B`` (when arm 0 costs at most ``B``) and no reserve
+        is held; a chosen cost above its bound is an error.
     target : {"remaining", "budget"}, default="remaining"
         The rate the multiplier steers the spend to: ``"budget"`` is BLM's
         ``B``; ``"remaining"`` is the budget left per query left,
         ``(B T - spend) / (T - t)``, which hands unspent budget back later in the
-        stream (measured on the judge-escalation length shift: 91-95% of the
-        budget used against 88-90% with ``"budget"``, same value on the tests'
-        synthetic streams). Both equal ``B`` while the spend is on track.
+        stream. Both equal ``B`` while the spend is on track.
     random_state : int, RandomState instance or None, default=None
         Seeds the draws when ``temperature > 0``.
 
@@ -165,6 +188,10 @@ class BudgetPacer:
         Cumulative cost after each decision.
     capped_ : ndarray of bool, shape (T,)
         Where the cap forbade the arm the multiplier would have chosen.
+    excess_ : ndarray of shape (T,)
+        ``max(0, c_t - u_t)``: how much each chosen cost exceeded the bound
+        the cap used for it (0 for arm 0, which the cap always allows); the
+        running mean exceeds ``B`` only after an excess above the reserve.
     multiplier_ : float
         The multiplier after the last query.
     mean_cost_ : float
@@ -183,6 +210,9 @@ class BudgetPacer:
     >>> arms = pacer.run(X, costs)
     >>> bool(0.225 <= pacer.mean_cost_ <= 0.25)
     True
+    >>> running = pacer.spend_ / np.arange(1, 2001)
+    >>> bool(running.max() <= 0.25)
+    True
     """
 
     def __init__(
@@ -192,7 +222,8 @@ class BudgetPacer:
         *,
         step_size=None,
         initial_multiplier=None,
-        warmup=0.1,
+        cost_margin=1.0,
+        reserve=0.02,
         temperature=0.0,
         cost_bound=None,
         target="remaining",
@@ -202,7 +233,8 @@ class BudgetPacer:
         self.budget = budget
         self.step_size = step_size
         self.initial_multiplier = initial_multiplier
-        self.warmup = warmup
+        self.cost_margin = cost_margin
+        self.reserve = reserve
         self.temperature = temperature
         self.cost_bound = cost_bound
         self.target = target
@@ -215,12 +247,38 @@ class BudgetPacer:
             if self.step_size is None
             else _check_real(self.step_size, "step_size", positive=True)
         )
-        warmup = _check_real(self.warmup, "warmup", low=0.0, high=0.999)
+        margin = _check_real(self.cost_margin, "cost_margin", low=0.0)
+        reserve = _check_real(self.reserve, "reserve", low=0.0, high=0.999)
         lam = self.initial_multiplier
         if lam is None:
             lam = getattr(self.router, "multiplier_", 0.0)
         lam = _check_real(lam, "initial_multiplier", low=0.0)
-        return budget, eta, warmup, lam
+        if self.target not in ("remaining", "budget"):
+            raise ValueError(
+                f"`target` must be 'remaining' or 'budget', got {self.target!r}"
+            )
+        return budget, eta, margin, reserve, lam
+
+    def _known_bounds(self, T, K):
+        """The ``cost_bound`` as a (T, K) array, or None."""
+        if self.cost_bound is None:
+            return None
+        known = np.asarray(self.cost_bound, dtype=float)
+        if known.ndim == 2 and known.shape != (T, K):
+            raise ValueError(
+                f"`cost_bound` of shape {known.shape} must be a number, one value "
+                f"per arm ({K},) or one per query and arm {(T, K)}"
+            )
+        try:
+            known = np.broadcast_to(known, (T, K))
+        except ValueError:
+            raise ValueError(
+                f"`cost_bound` of shape {known.shape} must be a number, one value "
+                f"per arm ({K},) or one per query and arm {(T, K)}"
+            ) from None
+        if not np.all(np.isfinite(known)) or (known < 0).any():
+            raise ValueError("`cost_bound` must be finite and non-negative")
+        return known
 
     def run(self, X, costs) -> np.ndarray:
         """Route the rows of ``X`` in order; return the arm index of each.
@@ -249,60 +307,57 @@ class BudgetPacer:
                 f"`costs` must have shape {(T, K)} (one row per query, one column "
                 f"per arm), got {costs.shape}"
             )
-        budget, eta, warmup, lam = self._check(T)
+        budget, eta, margin, reserve, lam = self._check(T)
         temperature = _check_real(self.temperature, "temperature", low=0.0)
-        if self.target not in ("remaining", "budget"):
-            raise ValueError(
-                f"`target` must be 'remaining' or 'budget', got {self.target!r}"
-            )
+        known = self._known_bounds(T, K)
         rng = check_random_state(self.random_state)
         min_cost = float(np.mean(cost_hat[:, 0]))
         observed0 = costs[:, 0][np.isfinite(costs[:, 0])]
         if observed0.size:
             min_cost = max(min_cost, float(observed0.mean()))
-        if budget < min_cost - 1e-12 * max(1.0, abs(min_cost)):
+        force_cheapest = budget < min_cost - 1e-12 * max(1.0, abs(min_cost))
+        if force_cheapest:
             warnings.warn(
                 f"`budget` = {budget!r} is below the cheapest arm's mean cost "
                 f"{min_cost!r}: it cannot be met; every query goes to arm 0",
                 stacklevel=2,
             )
-            force_cheapest = True
-        else:
-            force_cheapest = False
         gaps = np.abs(reward - reward[:, :1])[:, 1:]
         scale = float(gaps.mean()) if gaps.size and gaps.mean() > 0 else 1.0
-        grace = budget * warmup * T
-        bound = np.full(K, -np.inf)  # largest observed cost per arm
-        if self.cost_bound is not None:
-            known = np.broadcast_to(np.asarray(self.cost_bound, dtype=float), (K,))
-            if not np.all(np.isfinite(known)) or (known < 0).any():
-                raise ValueError(
-                    f"`cost_bound` must be finite and non-negative, got {self.cost_bound!r}"
-                )
-            bound = known.copy()
+        largest = np.zeros(K)  # largest cost observed per arm
+        seen = np.zeros(K)  # number of costs observed per arm
         arms = np.zeros(T, dtype=int)
         multipliers = np.empty(T)
         spend = np.empty(T)
         capped = np.zeros(T, dtype=bool)
+        excess = np.zeros(T)
         spent = 0.0
+        held = 0.0 if known is not None else reserve * budget * T
+        ramp = max(1.0, 0.1 * T)  # the reserve grows to its full size by 10% of T
         for t in range(T):
             multipliers[t] = lam
-            if force_cheapest:
-                k = 0
+            if known is not None:
+                bound = known[t]
             else:
+                bound = np.maximum(cost_hat[t], largest) * (
+                    1.0 + margin / np.sqrt(seen + 1.0)
+                )
+            k, wanted = 0, None
+            if not force_cheapest:
                 score = reward[t] - lam * cost_hat[t]
                 if temperature > 0:
                     z = np.exp((score - score.max()) / temperature)
                     k = int(rng.choice(K, p=z / z.sum()))
                 else:
                     k = int(np.argmax(score))
-                limit = max(budget * (t + 1), grace)
                 if k != 0:
-                    allowed = spent + np.maximum(cost_hat[t], bound) <= limit
+                    allowed = spent + bound + held * min(
+                        1.0, (t + 1) / ramp
+                    ) <= budget * (t + 1)
                     allowed[0] = True
                     if not allowed[k]:
                         capped[t] = True
-                        wanted = max(cost_hat[t, k], bound[k])
+                        wanted = bound[k]
                         k = int(np.argmax(np.where(allowed, score, -np.inf)))
             c = costs[t, k]
             if not (math.isfinite(c) and c >= 0):
@@ -310,18 +365,20 @@ class BudgetPacer:
                     f"`costs`[{t}, {k}] = {c!r}: the chosen arm's cost must be a "
                     "finite non-negative number (only unchosen arms may be NaN)"
                 )
-            if self.cost_bound is None:
-                bound[k] = max(bound[k], c)
-            elif c > bound[k]:
+            if known is not None and c > bound[k]:
                 raise ValueError(
                     f"`costs`[{t}, {k}] = {c!r} exceeds `cost_bound` {bound[k]!r}"
                 )
+            if k != 0:
+                excess[t] = max(0.0, c - bound[k])
+            largest[k] = max(largest[k], c)
+            seen[k] += 1
             spent += c
             arms[t] = k
             spend[t] = spent
             # The dual subgradient is the cost of the multiplier's choice: where the
             # cap overrode it, its cost bound (else the cap would drive lambda down).
-            g = wanted if capped[t] else c
+            g = c if wanted is None else wanted
             # The target rate: the budget per query (BLM), or what is left per query left.
             rate = budget
             if self.target == "remaining" and t + 1 < T:
@@ -331,6 +388,7 @@ class BudgetPacer:
         self.multipliers_ = multipliers
         self.spend_ = spend
         self.capped_ = capped
+        self.excess_ = excess
         self.multiplier_ = lam
         self.mean_cost_ = spent / T
         return arms

@@ -113,7 +113,14 @@ def _judge_escalation(config, seeds):
     costs = np.column_stack([np.zeros(len(tokens)), tokens / unit])
 
     def pack(idx):
-        return {"X": X[idx], "rewards": rewards[idx], "costs": costs[idx]}
+        # The strong judge's cost (its input tokens) is known before it is called: the
+        # study also paces with it as a per-query cost bound (``paced_known_cost``).
+        return {
+            "X": X[idx],
+            "rewards": rewards[idx],
+            "costs": costs[idx],
+            "cost_bound": costs[idx],
+        }
 
     shuffled = np.random.default_rng(seeds[2]).permutation(te)
     streams = {"long_shuffled": shuffled, "long_by_length": te}  # te is length-sorted
@@ -165,6 +172,20 @@ def _metrics(stream, pi) -> dict:
     }
 
 
+def _useful_spend(router, stream) -> float:
+    """Mean cost of calling, on every query, the dearest arm the router expects to gain.
+
+    An upper bound on what spending can buy by the router's own estimates: a pacer
+    that spends less than the budget where this is below it is not leaving gains unused.
+    """
+    from racer_dro.pacing import arm_values
+
+    reward, _ = arm_values(router, stream["X"])
+    gains = reward[:, 1:] > reward[:, :1]
+    costs = np.nan_to_num(stream["costs"][:, 1:], nan=0.0)
+    return float(np.mean(np.max(np.where(gains, costs, 0.0), axis=1)))
+
+
 def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
     """One round: fit the routers on the training rows, run every stream static and paced."""
     from racer_dro.pacing import BudgetPacer
@@ -195,27 +216,44 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
     for stream_name, stream in streams.items():
         for name, router in routers.items():
             modes = ["paced"] if name == "escalation" else ["static", "paced"]
+            if "cost_bound" in stream:
+                modes.append("paced_known_cost")
             for mode in modes:
+                excess = useful = np.nan
                 if mode == "static":
                     pi = router.predict_proba(stream["X"])[:, 1]
                     over = np.nan
                 else:
-                    pacer = BudgetPacer(router, budget)
+                    bound = stream["cost_bound"] if mode == "paced_known_cost" else None
+                    pacer = BudgetPacer(router, budget, cost_bound=bound)
                     pi = pacer.run(stream["X"], stream["costs"]).astype(float)
                     t0 = len(pi) // 10
                     over = float(
                         np.max(pacer.spend_[t0:] / np.arange(t0 + 1, len(pi) + 1))
                         / budget
                     )
+                    excess = int(np.count_nonzero(pacer.excess_))
+                    useful = _useful_spend(router, stream) / budget
+                metrics = _metrics(stream, pi)
+                # share of the budget used, of what the router's own estimates say
+                # can be spent with a gain (the issue's "where spending more helps")
+                used = (
+                    np.nan
+                    if mode == "static"
+                    else metrics["cost"] / budget / min(1.0, useful)
+                )
                 rows.append(
                     {
                         "stream": stream_name,
                         "router": name,
                         "mode": mode,
                         "n_stream": len(pi),
-                        **_metrics(stream, pi),
-                        "cost_over_budget": _metrics(stream, pi)["cost"] / budget,
+                        **metrics,
+                        "cost_over_budget": metrics["cost"] / budget,
                         "max_running_cost_after_10pct": over,
+                        "calls_above_cost_bound": excess,
+                        "useful_cost_over_budget": useful,
+                        "used_of_spendable": used,
                     }
                 )
     return pd.DataFrame(rows)
@@ -228,6 +266,9 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     head = rows.groupby(by, as_index=False, sort=False).agg(
         cost_over_budget=("cost_over_budget", "mean"),
         max_running_over_budget=("max_running_cost_after_10pct", "max"),
+        min_cost_over_budget=("cost_over_budget", "min"),
+        calls_above_cost_bound=("calls_above_cost_bound", "mean"),
+        min_used_of_spendable=("used_of_spendable", "min"),
         accuracy=("accuracy", "mean"),
         gain_vs_random_equal_cost=("gain_vs_random_equal_cost", "mean"),
         strong_rate=("strong_rate", "mean"),

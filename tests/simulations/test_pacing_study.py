@@ -54,8 +54,13 @@ def test_judge_escalation_length_shift_runs_paced_escalation():
     config = pacing_study.make_configs(False, str(JUDGE))[0]
     rows = pacing_study.run_round(config, round_seed(config, 0))
     esc = rows[rows["router"] == "escalation"]
-    assert set(esc["mode"]) == {"paced"} and len(esc) == 2
+    assert set(esc["mode"]) == {"paced", "paced_known_cost"} and len(esc) == 4
     assert (rows.loc[rows["mode"] == "paced", "cost_over_budget"] <= 1.02).all()
+    # the strong judge's cost (its input tokens) is known before the call: with it as
+    # a per-query cost bound the running mean never exceeds B (up to rounding)
+    known = rows[rows["mode"] == "paced_known_cost"]
+    assert (known["max_running_cost_after_10pct"] <= 1 + 1e-12).all()
+    assert (known["calls_above_cost_bound"] == 0).all()
     assert isinstance(
         pacing_study.summarise(rows.assign(round=0))["headline"], pd.DataFrame
     )
