@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.stats
 from sklearn.linear_model import LinearRegression
 
 from metarouter.inference import (
@@ -112,21 +113,19 @@ def test_small_sample_classical_by_hand():
     )
     assert (ci2.lower, ci2.upper) == pytest.approx((ci.lower, ci.upper), rel=1e-12)
     assert effective_sample_size([1.0, 1.0, 2.0]) == pytest.approx(8 / 3, rel=1e-12)
+    # (the Satterthwaite df of these two examples, 8 and 12, exceed n_eff - 1.)
+    # One row carries the variance: y = (0, 0, 0, 0, 0, 1). Leave-one-out means
+    # 1/5 (five times) and 0, mean 1/6; u_i = 5/6 (theta_(i) - 1/6)^2 = 1/1080 (five
+    # times) and 25/1080, V = 30/1080 = 1/36 (= s^2 / n); sum (u - mean u)^2 =
+    # (5 * 16 + 400) / 1080^2, so nu = 2 V^2 / that = 1800 / 480 = 3.75 < n - 1 = 5
+    ci = functional_interval(np.ones(6), [0.0] * 5 + [1.0], method="classical")
+    assert ci.estimate == pytest.approx(1 / 6, rel=1e-12)
+    assert ci.se == pytest.approx(1 / 6, rel=1e-12)
+    assert ci.df == pytest.approx(3.75, rel=1e-12)
 
 
-def _reference_lam(y, f, w, f_t):
-    """PPI++ tuning with importance weights, written from the formula (plain loops)."""
-    n, N = len(y), len(f_t)
-    wn = np.asarray(w) / np.mean(w)
-    yb = sum(wi * yi for wi, yi in zip(wn, y)) / sum(wn)
-    fb = sum(wi * fi for wi, fi in zip(wn, f)) / sum(wn)
-    s_yf = sum(wi**2 * (yi - yb) * (fi - fb) for wi, yi, fi in zip(wn, y, f)) / n
-    s_ff = sum(wi**2 * (fi - fb) ** 2 for wi, fi in zip(wn, f)) / n
-    return min(max(s_yf / (s_ff + n / N * np.var(f_t)), 0.0), 1.0)
-
-
-def test_small_sample_ppi_is_the_jackknife_with_retuned_lam():
-    """Brute force: refit lam and the estimate on every leave-one-out sample."""
+def test_small_sample_ppi_by_brute_force():
+    """Leave each GS row out in turn (lam held at its estimate), by explicit loops."""
     x_gs, x_t, r, m = _sample(4, n=40, N=300)
     w = np.exp(0.5 * x_gs)
     g_gs, g_t = (x_gs > 0).astype(float), (x_t > 0).astype(float)
@@ -140,24 +139,26 @@ def test_small_sample_ppi_is_the_jackknife_with_retuned_lam():
         m_hat_target=0.8 * m(x_t),
         weights=w,
     )
-    n, N = len(y), len(f_t)
-
-    def estimate(keep):
-        lam = _reference_lam(y[keep], f_gs[keep], w[keep], f_t)
-        rect = np.sum(w[keep] * (y[keep] - lam * f_gs[keep])) / np.sum(w[keep])
-        return lam, lam * np.mean(f_t) + rect
-
-    lam, est = estimate(np.ones(n, bool))
-    loo = np.array([estimate(np.arange(n) != i)[1] for i in range(n)])
+    n, N, lam = len(y), len(f_t), ci.lam
+    d = y - lam * f_gs
+    loo = np.array(
+        [np.sum(np.delete(w * d, i)) / np.sum(np.delete(w, i)) for i in range(n)]
+    )
     var_gs = (n - 1) / n * np.sum((loo - loo.mean()) ** 2)
     var_t = lam**2 * np.var(f_t, ddof=1) / N
-    df_gs = np.sum(w) ** 2 / np.sum(w**2) - 1
+    u = (n - 1) / n * (loo - loo.mean()) ** 2
+    satterthwaite = 2 * var_gs**2 / np.sum((u - u.mean()) ** 2)
+    df_gs = min(np.sum(w) ** 2 / np.sum(w**2) - 1, satterthwaite)
     df = (var_gs + var_t) ** 2 / (var_gs**2 / df_gs + var_t**2 / (N - 1))
     # the same closed forms evaluated two ways: floating-point agreement
-    assert ci.lam == pytest.approx(lam, rel=1e-10)
-    assert ci.estimate == pytest.approx(est, rel=1e-10)
+    assert ci.estimate == pytest.approx(
+        lam * np.mean(f_t) + np.sum(w * d) / np.sum(w), rel=1e-10
+    )
     assert ci.se == pytest.approx(np.sqrt(var_gs + var_t), rel=1e-8)
     assert ci.df == pytest.approx(df, rel=1e-8)
+    assert ci.upper - ci.estimate == pytest.approx(
+        scipy.stats.t.ppf(0.975, df) * ci.se, rel=1e-8
+    )
 
 
 def test_top_share_rule_sends_the_top_share():
