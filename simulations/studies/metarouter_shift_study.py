@@ -148,7 +148,8 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     ``headline``: per setting, the mean test MSE of ``m_hat`` of every router over rounds
     (``se`` its standard error) and ``best``, the router with the smallest mean.
     ``auto_choices``: how often ``auto`` chose each learner. ``intervals``: coverage of the
-    95% intervals of the EG over random at PMUR 0.3 and the PPI / classical width ratio.
+    95% intervals of the EG over random at PMUR 0.3, the PPI / classical width ratio and
+    ``mc_sd``, the binomial sd of a coverage estimate at the nominal 95% over the rounds.
     """
     by = [c for c in SETTING if c in rows.columns]
     g = rows.groupby(by + ["router"], sort=True)["m_mse"]
@@ -177,6 +178,8 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
         rounds=("covered_ppi", "size"),
     )
     iv["width_ratio"] = iv["width_ppi"] / iv["width_classical"]
+    # binomial sd of a coverage estimate over `rounds` rounds at the nominal 95%
+    iv["mc_sd"] = np.sqrt(0.95 * 0.05 / iv["rounds"])
     return {"headline": head, "se": se, "auto_choices": choices, "intervals": iv}
 
 
