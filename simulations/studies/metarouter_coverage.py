@@ -12,6 +12,7 @@ in {50, 100, 300}, 1000 replications (about 6 minutes on 2 shared cores).
 from __future__ import annotations
 
 import argparse
+import sys
 
 from simulations.studies.metarouter_shift_study import coverage_table
 
@@ -32,8 +33,18 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    done = {}
+
+    def progress(shift, n_gs):
+        done[shift, n_gs] = done.get((shift, n_gs), 0) + 100
+        print(f"shift {shift} n_gs {n_gs}: {done[shift, n_gs]} reps", file=sys.stderr)
+
     table = coverage_table(
-        args.reps, shifts=args.shifts, sizes=args.sizes, seed=args.seed
+        args.reps,
+        shifts=args.shifts,
+        sizes=args.sizes,
+        seed=args.seed,
+        progress=progress,
     )
     lo, hi = 0.93, 0.97
     for kind, sub in table.groupby("intervals", sort=False):

@@ -247,7 +247,8 @@ def coverage_table(
     interval covers the truth (``coverage_*``), mean widths and ``width_ratio`` (PPI /
     classical), ``mc_sd`` (binomial sd of a coverage estimate at the nominal 95%,
     ``sqrt(0.95 * 0.05 / reps)``), ``n_eff`` (mean Kish effective sample size of the
-    weights) and ``nonzero_g`` (mean share of GS rows with ``g != 0``).
+    weights) and ``nonzero_g`` (mean share of GS rows with ``g != 0``). ``progress``,
+    if given, is called as ``progress(shift, n_gs)`` after every chunk.
     """
     import metarouter as mr
     from metarouter.datasets import make_shift_data
