@@ -23,8 +23,9 @@ rows carry GS averages to the target. Two intervals:
 
 Small samples (``small_sample=True``, the default): the standard error is the
 jackknife's (leave one GS row out, ``lam`` held at its estimate), and the
-quantile is Student's t on the smaller of two degrees of freedom: ``n_eff - 1``, with ``n_eff = (sum w)^2 / sum w^2`` Kish's effective
-sample size of the weights (``n - 1`` without weights), and the Satterthwaite
+quantile is Student's t on the smaller of two degrees of freedom:
+``n_eff - 1``, with ``n_eff = (sum w)^2 / sum w^2`` Kish's effective sample
+size of the weights (``n - 1`` without weights), and the Satterthwaite
 degrees of freedom of the jackknife variance, small when a few rows carry the
 variance (a multiplier ``g`` that is zero on most rows, as for router A against
 router B, or a few large weights). ``small_sample=False`` gives the asymptotic
