@@ -172,8 +172,9 @@ def functional_interval(
         One minus the nominal coverage.
     small_sample : bool, default=True
         Jackknife standard error (``lam`` held at its estimate) and a t
-        quantile on ``min(n_eff - 1, nu)`` degrees of freedom (``n_eff``: :func:`effective_sample_size`; ``nu``: Satterthwaite's for
-        the jackknife variance; for PPI++ combined with the target part's
+        quantile on ``min(n_eff - 1, nu)`` degrees of freedom (``n_eff``:
+        :func:`effective_sample_size`; ``nu``: Satterthwaite's for the
+        jackknife variance; for PPI++ combined with the target part's
         ``n_target - 1`` by Welch-Satterthwaite). False: the asymptotic
         interval, normal quantile and delta-method standard error (without
         weights, exactly ``ppi_py``'s ``classical_mean_ci`` / ``ppi_mean_ci``).
