@@ -148,7 +148,8 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     ``headline``: per setting, the mean test MSE of ``m_hat`` of every router over rounds
     (``se`` its standard error) and ``best``, the router with the smallest mean.
     ``auto_choices``: how often ``auto`` chose each learner. ``intervals``: coverage of the
-    95% intervals of the EG over random at PMUR 0.3 and the PPI / classical width ratio.
+    95% intervals of the EG over random at PMUR 0.3, the PPI / classical width ratio and
+    ``mc_sd``, the binomial sd of a coverage estimate at the nominal 95% over the rounds.
     """
     by = [c for c in SETTING if c in rows.columns]
     g = rows.groupby(by + ["router"], sort=True)["m_mse"]
@@ -177,6 +178,8 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
         rounds=("covered_ppi", "size"),
     )
     iv["width_ratio"] = iv["width_ppi"] / iv["width_classical"]
+    # binomial sd of a coverage estimate over `rounds` rounds at the nominal 95%
+    iv["mc_sd"] = np.sqrt(0.95 * 0.05 / iv["rounds"])
     return {"headline": head, "se": se, "auto_choices": choices, "intervals": iv}
 
 
@@ -216,30 +219,43 @@ def plot(rows: pd.DataFrame, directory: Path) -> list[Path]:
 
 # --------------------------------------------------------------------------- coverage
 def coverage_table(
-    reps: int = 500,
+    reps: int = 1000,
     *,
-    shifts=(0.0, 0.5, 1.0),
-    sizes=(100, 300),
+    shifts=(0.0, 0.5, 1.0, 1.5),
+    sizes=(50, 100, 300),
     n_target: int = 2000,
     pmur: float = PMUR,
     seed: int = 0,
+    chunk: int = 100,
+    progress=None,
 ) -> pd.DataFrame:
     """Monte Carlo coverage of the 95% intervals of :mod:`metarouter.inference`.
 
-    Two routers are fitted once on a training draw of :func:`make_shift_data`: A, the
-    offset meta-router, and B, the GS-only router. Their rules (top ``pmur`` share by
-    ``m_hat``) are fixed with thresholds from 200,000 target queries, which also give
+    Two routers are fitted once per shift on a training draw of :func:`make_shift_data`:
+    A, the offset meta-router, and B, the GS-only router. Their rules (top ``pmur`` share
+    by ``m_hat``) are fixed with thresholds from 200,000 target queries, which also give
     the true values ``E_target[g m]`` of A's per-query efficiency, A's gain over random
     routing and A's paired difference to B. Each replication draws ``n`` fresh GS rows
-    (from the shifted GS distribution, with the known importance weights) and
-    ``n_target`` target queries; the table reports, per setting, quantity and method,
-    the share of replications whose interval covers the truth and the mean width
-    (``width_ratio``: PPI / classical).
+    (from the shifted GS distribution, with the known importance weights
+    ``exp(-shift x_0 + shift^2 / 2)``: log-normal with sd ``shift``) and ``n_target``
+    fresh target queries; replications are drawn and predicted ``chunk`` at a time (one
+    ``predict`` call per chunk; the rows are independent, so this only saves time).
+
+    Returns one row per setting (shift, ``n_gs``), quantity and ``intervals``
+    (``"small-sample"``, the default of :func:`~metarouter.inference.functional_interval`,
+    or ``"asymptotic"``, ``small_sample=False``): the share of replications whose
+    interval covers the truth (``coverage_*``), mean widths and ``width_ratio`` (PPI /
+    classical), ``mc_sd`` (binomial sd of a coverage estimate at the nominal 95%,
+    ``sqrt(0.95 * 0.05 / reps)``), ``n_eff`` (mean Kish effective sample size of the
+    weights) and ``nonzero_g`` (mean share of GS rows with ``g != 0``). ``progress``,
+    if given, is called as ``progress(shift, n_gs)`` after every chunk.
     """
     import metarouter as mr
     from metarouter.datasets import make_shift_data
-    from metarouter.inference import functional_interval
+    from metarouter.inference import effective_sample_size, functional_interval
 
+    if reps % chunk:
+        raise ValueError(f"`reps` must be a multiple of `chunk`={chunk}, got {reps}.")
     rows = []
     for shift in shifts:
         train = make_shift_data(shift=shift, random_state=seed)
@@ -259,41 +275,65 @@ def coverage_table(
         truth = {k: float(np.mean(g(ma, mb) * big.m_test)) for k, g in rules.items()}
         for n in sizes:
             rng = np.random.default_rng([seed, n, int(10 * shift)])
-            stats = {}
-            for _ in range(reps):
+            stats, n_eff, nonzero = {}, [], {k: [] for k in rules}
+            for _ in range(reps // chunk):
                 draw = make_shift_data(
-                    n, 0, n_target, shift=shift, random_state=int(rng.integers(2**31))
+                    n * chunk,
+                    0,
+                    n_target * chunk,
+                    shift=shift,
+                    random_state=int(rng.integers(2**31)),
                 )
                 pa_gs, pb_gs = a.predict(draw.X), b.predict(draw.X)
                 pa_t, pb_t = a.predict(draw.X_test), b.predict(draw.X_test)
-                for k, g in rules.items():
-                    for method in ("classical", "ppi"):
-                        ci = functional_interval(
-                            g(pa_gs, pb_gs),
-                            draw.y,
-                            m_hat_gs=pa_gs,
-                            g_target=g(pa_t, pb_t),
-                            m_hat_target=pa_t,
-                            weights=draw.target_weight if shift else None,
-                            method=method,
-                        )
-                        hit = ci.lower <= truth[k] <= ci.upper
-                        stats.setdefault((k, method), []).append((hit, ci.width))
+                for j in range(chunk):
+                    gs, tg = (
+                        slice(j * n, (j + 1) * n),
+                        slice(j * n_target, (j + 1) * n_target),
+                    )
+                    w = draw.target_weight[gs] if shift else None
+                    n_eff.append(n if w is None else effective_sample_size(w))
+                    for k, g in rules.items():
+                        g_gs = g(pa_gs[gs], pb_gs[gs])
+                        nonzero[k].append(np.mean(g_gs != 0))
+                        for small in (True, False):
+                            for method in ("classical", "ppi"):
+                                ci = functional_interval(
+                                    g_gs,
+                                    draw.y[gs],
+                                    m_hat_gs=pa_gs[gs],
+                                    g_target=g(pa_t[tg], pb_t[tg]),
+                                    m_hat_target=pa_t[tg],
+                                    weights=w,
+                                    method=method,
+                                    small_sample=small,
+                                )
+                                hit = ci.lower <= truth[k] <= ci.upper
+                                stats.setdefault((k, small, method), []).append(
+                                    (hit, ci.width)
+                                )
+                if progress is not None:
+                    progress(shift, n)
             for k in rules:
-                cl = np.array(stats[k, "classical"])
-                pp = np.array(stats[k, "ppi"])
-                rows.append(
-                    {
-                        "shift": shift,
-                        "n_gs": n,
-                        "quantity": k,
-                        "truth": truth[k],
-                        "coverage_classical": cl[:, 0].mean(),
-                        "coverage_ppi": pp[:, 0].mean(),
-                        "width_classical": cl[:, 1].mean(),
-                        "width_ppi": pp[:, 1].mean(),
-                        "width_ratio": pp[:, 1].mean() / cl[:, 1].mean(),
-                        "reps": reps,
-                    }
-                )
+                for small in (True, False):
+                    cl = np.array(stats[k, small, "classical"])
+                    pp = np.array(stats[k, small, "ppi"])
+                    rows.append(
+                        {
+                            "intervals": "small-sample" if small else "asymptotic",
+                            "shift": shift,
+                            "n_gs": n,
+                            "quantity": k,
+                            "truth": truth[k],
+                            "coverage_classical": cl[:, 0].mean(),
+                            "coverage_ppi": pp[:, 0].mean(),
+                            "width_classical": cl[:, 1].mean(),
+                            "width_ppi": pp[:, 1].mean(),
+                            "width_ratio": pp[:, 1].mean() / cl[:, 1].mean(),
+                            "mc_sd": float(np.sqrt(0.95 * 0.05 / reps)),
+                            "n_eff": float(np.mean(n_eff)),
+                            "nonzero_g": float(np.mean(nonzero[k])),
+                            "reps": reps,
+                        }
+                    )
     return pd.DataFrame(rows)

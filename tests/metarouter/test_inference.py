@@ -2,9 +2,15 @@
 
 import numpy as np
 import pytest
+import scipy.stats
 from sklearn.linear_model import LinearRegression
 
-from metarouter.inference import functional_interval, router_interval, top_share_rule
+from metarouter.inference import (
+    effective_sample_size,
+    functional_interval,
+    router_interval,
+    top_share_rule,
+)
 
 
 def _sample(seed, n=150, N=1500):
@@ -16,7 +22,8 @@ def _sample(seed, n=150, N=1500):
     return x_gs, x_t, r, m
 
 
-def test_ppi_matches_its_formula():
+def test_asymptotic_ppi_matches_its_formula():
+    """small_sample=False: normal quantile and delta-method standard error."""
     x_gs, x_t, r, m = _sample(0)
     w = np.exp(0.3 * x_gs)  # arbitrary positive weights
     g_gs, g_t = (x_gs > 0).astype(float), (x_t > 0).astype(float)
@@ -29,6 +36,7 @@ def test_ppi_matches_its_formula():
         m_hat_target=0.8 * m(x_t),
         weights=w,
         alpha=0.1,
+        small_sample=False,
     )
     n, N = r.size, x_t.size
     wn = w / w.mean()
@@ -54,7 +62,9 @@ def test_ppi_matches_its_formula():
     assert 0 < ci.lam <= 1
     assert se <= best * (1 + 1e-6)
     # lam = 0 is the classical (weighted mean) interval
-    cl = functional_interval(g_gs, r, weights=w, method="classical", alpha=0.1)
+    cl = functional_interval(
+        g_gs, r, weights=w, method="classical", alpha=0.1, small_sample=False
+    )
     est0, se0 = estimate_and_se(0.0)
     assert cl.estimate == pytest.approx(est0, rel=1e-10)
     assert cl.se == pytest.approx(se0, rel=1e-8)
@@ -67,16 +77,88 @@ def test_unweighted_intervals_agree_with_ppi_py():
     x_gs, x_t, r, m = _sample(3)
     g_gs, g_t = (x_gs > 0.3) - 0.4, (x_t > 0.3) - 0.4
     ci = functional_interval(
-        g_gs, r, m_hat_gs=m(x_gs), g_target=g_t, m_hat_target=m(x_t)
+        g_gs, r, m_hat_gs=m(x_gs), g_target=g_t, m_hat_target=m(x_t), small_sample=False
     )
     lo, hi = ppi_py.ppi_mean_ci(
         g_gs * r, g_gs * m(x_gs), g_t * m(x_t), 0.05, lam=ci.lam
     )
     # the same closed forms: floating-point agreement
     assert (ci.lower, ci.upper) == pytest.approx((lo[0], hi[0]), rel=1e-10)
-    cl = functional_interval(g_gs, r, method="classical")
+    cl = functional_interval(g_gs, r, method="classical", small_sample=False)
     lo, hi = ppi_py.classical_mean_ci(g_gs * r, alpha=0.05)
     assert (cl.lower, cl.upper) == pytest.approx((lo, hi), rel=1e-10)
+
+
+def test_small_sample_classical_by_hand():
+    """Tiny examples worked by hand (exact fractions; floating-point rounding only)."""
+    # no weights: the textbook t-interval. y = (1, 2, 3, 6): mean 3, s^2 = 14/3,
+    # se^2 = s^2 / 4 = 7/6, 3 degrees of freedom, t_{0.975, 3} = 3.182446305284263
+    ci = functional_interval(np.ones(4), [1.0, 2.0, 3.0, 6.0], method="classical")
+    assert ci.estimate == pytest.approx(3.0, rel=1e-12)
+    assert ci.se == pytest.approx(np.sqrt(7 / 6), rel=1e-12)
+    assert ci.df == 3.0
+    assert ci.upper - 3.0 == pytest.approx(3.182446305284263 * np.sqrt(7 / 6), rel=1e-9)
+    # weights (1, 1, 2), y = (0, 1, 3): estimate 7/4; leave-one-out means 7/3, 2, 1/2
+    # (mean 29/18, squared deviations (169 + 49 + 400) / 324), jackknife variance
+    # 2/3 * 618/324 = 103/81; Kish n_eff = 16/6 = 8/3, so 5/3 degrees of freedom
+    ci = functional_interval(
+        np.ones(3), [0.0, 1.0, 3.0], weights=[1.0, 1.0, 2.0], method="classical"
+    )
+    assert ci.estimate == pytest.approx(7 / 4, rel=1e-12)
+    assert ci.se == pytest.approx(np.sqrt(103 / 81), rel=1e-12)
+    assert ci.df == pytest.approx(5 / 3, rel=1e-12)
+    # scaling the weights changes nothing (self-normalised)
+    ci2 = functional_interval(
+        np.ones(3), [0.0, 1.0, 3.0], weights=[5.0, 5.0, 10.0], method="classical"
+    )
+    assert (ci2.lower, ci2.upper) == pytest.approx((ci.lower, ci.upper), rel=1e-12)
+    assert effective_sample_size([1.0, 1.0, 2.0]) == pytest.approx(8 / 3, rel=1e-12)
+    # (the Satterthwaite df of these two examples, 8 and 12, exceed n_eff - 1.)
+    # One row carries the variance: y = (0, 0, 0, 0, 0, 1). Leave-one-out means
+    # 1/5 (five times) and 0, mean 1/6; u_i = 5/6 (theta_(i) - 1/6)^2 = 1/1080 (five
+    # times) and 25/1080, V = 30/1080 = 1/36 (= s^2 / n); sum (u - mean u)^2 =
+    # (5 * 16 + 400) / 1080^2, so nu = 2 V^2 / that = 1800 / 480 = 3.75 < n - 1 = 5
+    ci = functional_interval(np.ones(6), [0.0] * 5 + [1.0], method="classical")
+    assert ci.estimate == pytest.approx(1 / 6, rel=1e-12)
+    assert ci.se == pytest.approx(1 / 6, rel=1e-12)
+    assert ci.df == pytest.approx(3.75, rel=1e-12)
+
+
+def test_small_sample_ppi_by_brute_force():
+    """Leave each GS row out in turn (lam held at its estimate), by explicit loops."""
+    x_gs, x_t, r, m = _sample(4, n=40, N=300)
+    w = np.exp(0.5 * x_gs)
+    g_gs, g_t = (x_gs > 0).astype(float), (x_t > 0).astype(float)
+    f_gs, f_t = g_gs * 0.8 * m(x_gs), g_t * 0.8 * m(x_t)
+    y = g_gs * r
+    ci = functional_interval(
+        g_gs,
+        r,
+        m_hat_gs=0.8 * m(x_gs),
+        g_target=g_t,
+        m_hat_target=0.8 * m(x_t),
+        weights=w,
+    )
+    n, N, lam = len(y), len(f_t), ci.lam
+    d = y - lam * f_gs
+    loo = np.array(
+        [np.sum(np.delete(w * d, i)) / np.sum(np.delete(w, i)) for i in range(n)]
+    )
+    var_gs = (n - 1) / n * np.sum((loo - loo.mean()) ** 2)
+    var_t = lam**2 * np.var(f_t, ddof=1) / N
+    u = (n - 1) / n * (loo - loo.mean()) ** 2
+    satterthwaite = 2 * var_gs**2 / np.sum((u - u.mean()) ** 2)
+    df_gs = min(np.sum(w) ** 2 / np.sum(w**2) - 1, satterthwaite)
+    df = (var_gs + var_t) ** 2 / (var_gs**2 / df_gs + var_t**2 / (N - 1))
+    # the same closed forms evaluated two ways: floating-point agreement
+    assert ci.estimate == pytest.approx(
+        lam * np.mean(f_t) + np.sum(w * d) / np.sum(w), rel=1e-10
+    )
+    assert ci.se == pytest.approx(np.sqrt(var_gs + var_t), rel=1e-8)
+    assert ci.df == pytest.approx(df, rel=1e-8)
+    assert ci.upper - ci.estimate == pytest.approx(
+        scipy.stats.t.ppf(0.975, df) * ci.se, rel=1e-8
+    )
 
 
 def test_top_share_rule_sends_the_top_share():
@@ -91,6 +173,8 @@ def test_bad_input_names_the_argument():
     for bad in (np.r_[0.0, np.ones(19)], np.r_[np.inf, np.ones(19)], -np.ones(20)):
         with pytest.raises(ValueError, match="`weights`"):
             functional_interval(g, r, weights=bad, method="classical")
+    with pytest.raises(TypeError, match="`small_sample`"):
+        functional_interval(g, r, method="classical", small_sample="yes")
     with pytest.raises(ValueError, match="`r_gs`"):
         functional_interval(g[:1], r[:1], method="classical")
     with pytest.raises(ValueError, match="`g_target`"):
@@ -159,3 +243,16 @@ def test_coverage_500_replications(shift):
     cov = _coverage(500, shift, seed=2)
     for key, c in cov.items():
         assert 0.93 <= c <= 0.97, (key, c)
+
+
+@pytest.mark.slow
+def test_coverage_small_samples_heavy_weights():
+    """50 GS rows, GS queries shifted 1 sd (weights log-normal with sd 1, Kish n_eff
+    about 50 / e = 18): 1000 replications, binomial sd 0.0069. A harder setting than
+    the issue's: the band is [0.90, 0.98], not [0.93, 0.97], because the classical
+    paired interval (g non-zero on ~20% of rows) still under-covers a little here
+    (measured 0.921 and 0.942 with two seeds); the asymptotic intervals fail it
+    (measured 0.872 classical paired, 0.89 PPI paired, 0.908 classical gain)."""
+    cov = _coverage(1000, 1.0, seed=7, n=50)
+    for key, c in cov.items():
+        assert 0.90 <= c <= 0.98, (key, c)

@@ -86,6 +86,7 @@ def test_summary_arithmetic():
     iv = out["intervals"]
     assert np.allclose(iv["coverage_ppi"], 2 / 3)
     assert np.allclose(iv["width_ratio"], 0.75)
+    assert np.allclose(iv["mc_sd"], np.sqrt(0.95 * 0.05 / 3))
     assert out["auto_choices"]["offset"].iloc[0] == 3
 
 
@@ -102,3 +103,26 @@ def test_summary_picks_the_smallest_mean(rows):
     # the PPI interval uses the router's m_hat: narrower than classical when
     # m_hat is informative (measured ratios 0.73-0.98 in the quick grid)
     assert np.all(iv["width_ratio"] < 1.0)
+
+
+@pytest.mark.slow
+def test_coverage_table_small():
+    """One setting, 200 replications (about 20 s): coverage, widths, n_eff."""
+    table = metarouter_shift_study.coverage_table(200, shifts=(0.5,), sizes=(100,))
+    assert len(table) == 6  # 3 quantities x {small-sample, asymptotic}
+    assert np.allclose(table["mc_sd"], np.sqrt(0.95 * 0.05 / 200))
+    small = table[table["intervals"] == "small-sample"]
+    # binomial sd 0.0154 at 200 replications: [0.90, 0.99] is about +-3 sd
+    cov = small[["coverage_classical", "coverage_ppi"]].to_numpy()
+    assert np.all((cov >= 0.90) & (cov <= 0.99)), small
+    # PPI++ uses the meta-router's m_hat, better than a constant: narrower
+    assert np.all(small["width_ratio"] < 1.0)
+    # log-normal weights with sd 0.5: E[w] = 1, E[w^2] = exp(0.25), so Kish's
+    # n_eff is about 100 / exp(0.25) = 77.9 (mean over 200 draws of a ratio:
+    # 1.5 rows covers its sampling error and O(1/n) bias)
+    assert small["n_eff"].iloc[0] == pytest.approx(100 / np.exp(0.25), abs=1.5)
+    # the gain over random has g = 1 - pmur or -pmur: never zero
+    gain = small[small["quantity"] == "gain_vs_random"]
+    assert gain["nonzero_g"].iloc[0] == 1.0
+    with pytest.raises(ValueError, match="`reps`"):
+        metarouter_shift_study.coverage_table(150)
