@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from benchmarks import harness_report
 from benchmarks._core import Cache, Section, cache_key, children_cpu, describe, spread
 from simulations.backends import THREAD_ENV
 from simulations.engine import (
@@ -381,7 +382,6 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool) -> Section:
 def _section(
     plan: Plan, repeats: int, timed: dict, grid: pd.DataFrame, quick
 ) -> Section:
-    cfg = plan.config
     has_dask = not any(m.get("skipped") for m in timed["dask"])
     variants = [v for v in VARIANTS if v != "dask" or has_dask]
     wall = {v: [m["wall"] for m in timed[v]] for v in variants}
@@ -466,58 +466,7 @@ def _section(
         ),
     }
 
-    label = (
-        f"learner `{cfg['learner']}`, n_gs = {cfg['n_gs']}, d = {cfg['d']}, "
-        f"n_pb = {cfg['n_pb']}, n_test = {cfg['n_test']}, {cfg['n_folds']} folds"
-    )
-    which = "a small configuration of" if quick else "one paper configuration of"
-    intro = "\n".join(
-        [
-            (
-                f"Timed: {which} the meta-router study (`simulations/studies/"
-                f"metarouter_study.py`, simulated data): {label}; {R} rounds per run "
-                f"(rounds 0..{R - 1}, base seed {DEFAULT_BASE_SEED}), {repeats} runs of each "
-                "kind, alternated (bare, serial, loky, dask, then the reverse order)."
-            ),
-            "",
-            (
-                "- *bare loop*: the study's `run_round(config, seed)` called in a plain "
-                "Python loop with the harness's seeds (`round_seed`) under the same "
-                "one-thread cap of the BLAS/OpenMP pools (`threadpool_limits(1)`), the "
-                "rows concatenated: the study's own work (data, model fits, scoring) and "
-                "nothing else."
-            ),
-            (
-                "- *run_study, serial*: `simulations.engine.run_study(backend='serial')` "
-                "into a fresh SQLite store (per-round seeds, row checks, one transaction "
-                "per round, the progress bar drawn into a discarded buffer, the rows read "
-                "back and joined with their configuration at the end)."
-            ),
-            (
-                f"- *loky* / *dask*: the same call on {WORKERS} worker processes, each "
-                "capped at one BLAS/OpenMP thread (XGBoost and the forests are built with "
-                "`n_jobs=1`); the workers are started and warmed (imports, first fits) by "
-                "an untimed run first (dask: a fresh `LocalCluster` per measurement, so an "
-                "idle cluster never loads the other runs)."
-            ),
-            "",
-            (
-                f"Parallel efficiency = serial wall / ({WORKERS} x parallel wall); overhead "
-                "= serial wall / bare wall - 1; both per repeat (the pair ran back to "
-                "back), median [min, max]. *s per round* is the time inside `run_round` "
-                "(stored per round by the harness; timed around the call in the bare "
-                "loop). CPU *workers* is the CPU time of the worker processes (from /proc)."
-            ),
-            "",
-            (
-                f"Projection: {plan.grid_rounds} rounds of every configuration of "
-                f"{plan.grid_name} ({len(plan.grid)} configurations), each run through "
-                f"`run_study` on {WORKERS} loky workers, so every round is timed while the "
-                f"other worker is busy too. Projected wall = {n_target} x sum over "
-                f"configurations of the mean time per round / {WORKERS}."
-            ),
-        ]
-    )
+    intro = harness_report.intro(plan, repeats, quick)
     notes = [
         (
             f"**Projected wall time of {plan.grid_name}** ({len(plan.grid)} configurations "

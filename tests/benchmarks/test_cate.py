@@ -8,13 +8,9 @@ import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from benchmarks.__main__ import main
-from benchmarks.cate import (
-    SplitByTreatment,
-    base_learners,
-    cate,
-    learner_fits,
-    nie_wager,
-)
+from benchmarks.cate_fits import base_learners, cate, learner_fits
+from metarouter.cate import SplitByTreatment
+from metarouter.datasets import make_nie_wager_data as nie_wager
 
 
 def test_quick_smoke_writes_table_and_accuracy_checks_hold(tmp_path):
@@ -28,7 +24,7 @@ def test_quick_smoke_writes_table_and_accuracy_checks_hold(tmp_path):
         for base in ("rf", "xgb"):
             assert f"| {learner} | {base} | 2 | 400 | A |" in text
     assert "Accuracy checks:" in text and "**fails**" not in text
-    assert "| whole fit s | sum of parts s |" in text
+    assert "| base | whole fit s | align s | CATE learner s |" in text
     # a second run resumes from the cache: same figures, no new measurement
     cached = (tmp_path / "c" / "cate-quick.jsonl").read_text()
     assert main([*args, "--no-progress"]) == 0
@@ -134,3 +130,22 @@ def test_children_cpu_sees_the_work_of_loky_workers():
     # each worker reports its own CPU time; /proc counts in clock ticks (10 ms)
     # and adds the workers' small dispatch overhead: within 0.05 s below, 0.3 above
     assert sum(spent) - 0.05 <= seen <= sum(spent) + 0.3
+
+
+def test_router_step_times_are_the_steps_that_ran_within_the_fit():
+    """The benchmark reads the router's steps from ``step_times_`` (public API)."""
+    import time
+
+    from metarouter import MetaRouter
+    from metarouter.datasets import make_routing_data
+
+    data = make_routing_data(60, 200, 10, 5, random_state=0)
+    kw = {"propensity_model": LogisticRegression(), "n_folds": 2, "random_state": 0}
+    start = time.perf_counter()
+    r = MetaRouter("r", LinearRegression(), **kw).fit(data.X, data.y, data.source)
+    wall = time.perf_counter() - start
+    assert set(r.step_times_) == {"align", "shift", "correct", "gain"}
+    assert min(r.step_times_.values()) >= 0 and sum(r.step_times_.values()) <= wall
+    # no correction: only the alignment and step 2 ran
+    g = MetaRouter("gs-only", LinearRegression()).fit(data.X, data.y, data.source)
+    assert set(g.step_times_) == {"align", "gain"}
