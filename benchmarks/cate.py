@@ -43,6 +43,7 @@ from benchmarks._core import (
     spread,
     time_call,
     time_pair,
+    time_rotating,
 )
 from benchmarks.cate_fits import (
     CLIP,
@@ -58,10 +59,16 @@ from benchmarks.cate_fits import (
     counting,
     learner_fits,
     make_folds,
+    on_cores,
     paired_ratio,
     plus,
 )
-from benchmarks.cate_router import router_cell, router_tables, steps_within_whole
+from benchmarks.cate_router import (
+    router_cell,
+    router_tables,
+    step1_ratio,
+    steps_within_whole,
+)
 from metarouter.datasets import make_nie_wager_data as nie_wager
 
 __all__ = [
@@ -93,55 +100,74 @@ def _warm_up(plan: Plan) -> None:
                 fit()
 
 
+def _learners(plan: Plan, base: str):
+    return base_learners(base, getattr(plan, base), seed=0, n_jobs=plan.forest_jobs)
+
+
 def _cell(plan: Plan, learner: str, base: str, k: int, n: int, repeats: int) -> dict:
-    """Time ours and econml alternately; repeat ``r`` uses setup ``setups[r % len]``."""
+    """Time ours and econml in rotation; repeat ``r`` uses setup ``setups[r % len]``.
+
+    econml runs twice: as it runs the given models (its forests on one thread
+    unless configured), and, for forests, under ``parallel_config(n_jobs=2)``
+    (every forest fit on the two cores our learner uses).
+    """
     setups = [plan.setups[r % len(plan.setups)] for r in range(repeats)]
     data = {s: cell_data(s, n, plan) for s in dict.fromkeys(setups)}
-    reg, clf = base_learners(base, getattr(plan, base), seed=0)
+    reg, clf = _learners(plan, base)
     pairs = {}
     for s, (X, y, t, _, _) in data.items():
         pairs[s] = learner_fits(learner, reg, clf, X, y, t, make_folds(t, k, seed=0))
-    fitted = {"a": [], "b": []}
+    sides = {"ours": 0, "econ": 1}
+    if base == "rf" and plan.forest_jobs is None:
+        sides["econ2"] = 1
+    fitted = {key: [] for key in sides}
 
-    def side(key: str, index: int):
+    def side(key: str):
         def call():
-            est = pairs[setups[len(fitted[key])]][index]()
+            est = pairs[setups[len(fitted[key])]][sides[key]]()
             fitted[key].append(est)
 
         return call
 
     workers = []
-    timing = time_pair(
-        counting(side("a", 0), workers), side("b", 1), repeats, warmup=False
-    )
-    mse_ours, mse_econ = [], []
-    for s, ours, econ in zip(setups, fitted["a"], fitted["b"]):
-        X_test, tau = data[s][3], data[s][4]
-        mse_ours.append(float(np.mean((cate(ours, X_test) - tau) ** 2)))
-        mse_econ.append(float(np.mean((cate(econ, X_test) - tau) ** 2)))
-    # the serial part: our final (CATE) fit alone, on the first repeat's data
-    first = fitted["a"][0]
+    fns = {key: side(key) for key in sides}
+    fns["ours"] = counting(fns["ours"], workers)
+    if "econ2" in fns:
+        fns["econ2"] = on_cores(fns["econ2"], N_JOBS)
+    timing = time_rotating(fns, repeats, warmup=False)
+    mse = {key: [] for key in sides}
+    for key in sides:
+        for s, est in zip(setups, fitted[key]):
+            X_test, tau = data[s][3], data[s][4]
+            mse[key].append(float(np.mean((cate(est, X_test) - tau) ** 2)))
+    # our final (CATE) fit alone, single-threaded, on the first repeat's data
+    first = fitted["ours"][0]
     final = clone(first.cate_model_)
     weights = {} if first.weights_ is None else {"sample_weight": first.weights_}
-    final_wall, _, _ = time_call(
-        lambda: final.fit(data[setups[0]][0], first.pseudo_outcome_, **weights)
-    )
-    return {
+    with parallel_config(n_jobs=1):
+        final_wall, _, _ = time_call(
+            lambda: final.fit(data[setups[0]][0], first.pseudo_outcome_, **weights)
+        )
+    rec = {
         "setups": setups,
         "final_wall": final_wall,
-        "ours_wall": timing["a_wall"],
-        "ours_cpu": plus(timing["a_cpu"], workers),
-        "econ_wall": timing["b_wall"],
-        "econ_cpu": timing["b_cpu"],
-        "mse_ours": mse_ours,
-        "mse_econ": mse_econ,
+        "ours_wall": timing["ours"]["wall"],
+        "ours_cpu": plus(timing["ours"]["cpu"], workers),
+        "econ_wall": timing["econ"]["wall"],
+        "econ_cpu": timing["econ"]["cpu"],
+        "mse_ours": mse["ours"],
+        "mse_econ": mse["econ"],
     }
+    if "econ2" in sides:
+        rec["econ2_wall"] = timing["econ2"]["wall"]
+        rec["mse_econ2"] = mse["econ2"]
+    return rec
 
 
 def _joint(plan: Plan, base: str, k: int) -> dict:
     """econml's own DR design (joint regression on [X, T]) next to ours, once per setup."""
     n = plan.joint_n
-    reg, clf = base_learners(base, getattr(plan, base), seed=0)
+    reg, clf = _learners(plan, base)
     rows = {}
     for s in plan.setups:
         X, y, t, X_test, tau = cell_data(s, n, plan)
@@ -170,7 +196,7 @@ def _backend_cell(plan: Plan, base: str, n: int, repeats: int) -> dict:
     if base == "default":
         reg = clf = None  # the library's histogram gradient boosting
     else:
-        reg, clf = base_learners(base, getattr(plan, base), seed=0)
+        reg, clf = _learners(plan, base)
     k = max(plan.fold_counts)
 
     def fit(backend):
@@ -252,6 +278,14 @@ def cells_table(cells) -> pd.DataFrame:
                 "ours wall s": spread(rec["ours_wall"]),
                 "econml wall s": spread(rec["econ_wall"]),
                 "wall ratio": paired_ratio(rec["ours_wall"], rec["econ_wall"]),
+                "econml 2 threads wall s": spread(rec["econ2_wall"])
+                if "econ2_wall" in rec
+                else "-",
+                "wall ratio vs 2 threads": paired_ratio(
+                    rec["ours_wall"], rec["econ2_wall"]
+                )
+                if "econ2_wall" in rec
+                else float("nan"),
                 "2-core bound": two_core_bound(rec),
                 "ours CPU s": spread(rec["ours_cpu"]),
                 "econml CPU s": spread(rec["econ_cpu"]),
@@ -381,11 +415,50 @@ def verdicts(plan: Plan, cells, routers: dict, backends: dict) -> pd.DataFrame:
             f"median over cells {median:.2f} ({by_k})",
             w_max <= 0.6,
         )
+        threads = [
+            (spec, paired_ratio(rec["ours_wall"], rec["econ2_wall"]))
+            for spec, rec in mine
+            if "econ2_wall" in rec
+        ]
+        if threads:
+            add(
+                "check",
+                f"{learner}: econml on 2 threads fits the same estimate",
+                "MSE equal in every fit",
+                all(
+                    r["mse_econ2"] == r["mse_econ"] for _, r in mine if "mse_econ2" in r
+                ),
+            )
+            t_spec, t_max = max(threads, key=lambda c: c[1])
+            add(
+                "target",
+                f"{learner}: wall-time ratio ours / econml with its forests on 2 "
+                "threads at most 0.6 (every forest cell)",
+                f"worst {t_max:.2f} ({t_spec[2]} folds, n={t_spec[3]}); median "
+                f"{np.median([w for _, w in threads]):.2f}",
+                t_max <= 0.6,
+            )
     for base, rec in routers.items():
+        for kind in ("r", "auto"):
+            ratio = step1_ratio(rec, kind)
+            if np.isnan(ratio):
+                continue
+            what = (
+                f"auto, counted as the learner it chose ({rec['chosen']})"
+                if kind == "auto"
+                else "MetaRouter('r')"
+            )
+            add(
+                "target",
+                f"{base}, {what}: step-1 wall / econml's same learner at most 0.6 "
+                "(selection folds apart)",
+                f"{ratio:.2f}",
+                ratio <= 0.6,
+            )
         add(
             "check",
             f"{base}: router steps within the whole fit",
-            f"{len(rec['steps'])} fits",
+            f"{sum(len(v) for v in rec['all_steps'].values())} fits",
             steps_within_whole(rec),
         )
         add(
@@ -452,7 +525,7 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool) -> Section:
             joints[(base, k)] = _cached(cache, key, _joint, plan, base, k)
             bar.update()
         for base in plan.bases:
-            key = cache_key("router", 2, plan, base, repeats)
+            key = cache_key("router", 3, plan, base, repeats)
             routers[base] = _cached(cache, key, router_cell, plan, base, repeats)
             bar.update()
         for base, n in plan.backends:
@@ -462,7 +535,6 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool) -> Section:
             )
             bar.update()
     bar.close()
-    router_steps, router_shared = router_tables(routers)
     return cate_report.section(
         plan,
         quick=quick,
@@ -471,8 +543,7 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool) -> Section:
         tables={
             "cells": cells_table(cells),
             "joint": _joint_table(plan, joints),
-            "router": router_steps,
-            "shared": router_shared,
+            **router_tables(routers),
             "backend": _backend_table(backends),
             "miss": _miss_medians(plan, cells),
         },

@@ -31,8 +31,10 @@ __all__ = [
     "Plan",
     "base_learners",
     "cate",
+    "fold_pairs",
     "learner_fits",
     "make_folds",
+    "on_cores",
 ]
 
 N_JOBS = 2  # our fold-level parallelism (2 cores)
@@ -62,6 +64,9 @@ class Plan:
     router_sizes: tuple  # (n_gs, n_pb) of make_routing_data
     router_folds: int
     backends: tuple  # (base, n): our learner on threads against processes
+    # the forests' own n_jobs: None leaves it to joblib's configuration, so our
+    # learners' final stage (after the fold fits) runs them on N_JOBS threads
+    forest_jobs: int | None = None
 
 
 FULL = Plan(
@@ -118,17 +123,24 @@ QUICK = Plan(
 )
 
 
-def base_learners(base: str, params: dict, seed: int):
-    """``(regressor, classifier)``: single-threaded, seeded, identical settings.
+def base_learners(base: str, params: dict, seed: int, *, n_jobs: int | None = 1):
+    """``(regressor, classifier)``: seeded, identical settings.
+
+    A forest gets ``n_jobs`` (None: as many threads as an enclosing
+    ``joblib.parallel_config`` says, one without); XGBoost is always
+    single-threaded (its threads are OpenMP's, which joblib's configuration
+    does not reach).
 
     Examples
     --------
     >>> reg, clf = base_learners("rf", {"n_estimators": 3}, seed=7)
     >>> reg.n_jobs, clf.random_state
     (1, 7)
+    >>> base_learners("rf", {}, seed=0, n_jobs=None)[0].n_jobs is None
+    True
     """
     if base == "rf":
-        kw = {**params, "n_jobs": 1, "random_state": seed}
+        kw = {**params, "n_jobs": n_jobs, "random_state": seed}
         return RandomForestRegressor(**kw), RandomForestClassifier(**kw)
     if base == "xgb":
         from xgboost import XGBClassifier, XGBRegressor
@@ -256,6 +268,41 @@ def make_folds(t, k: int, seed: int) -> list:
     """
     skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     return [(train, test) for train, test in skf.split(np.zeros_like(t), t)]
+
+
+def fold_pairs(fold_ids) -> list:
+    """``(train, test)`` index pairs from per-row fold ids (a learner's ``folds_``).
+
+    Examples
+    --------
+    >>> [test.tolist() for _, test in fold_pairs(np.array([0, 1, 0, 1]))]
+    [[0, 2], [1, 3]]
+    """
+    ids = np.asarray(fold_ids)
+    return [
+        (np.flatnonzero(ids != f), np.flatnonzero(ids == f)) for f in np.unique(ids)
+    ]
+
+
+def on_cores(fn: Callable[[], object], n_jobs: int) -> Callable[[], object]:
+    """``fn`` run under ``joblib.parallel_config(n_jobs=n_jobs)``.
+
+    Every joblib-parallel model inside (a forest with ``n_jobs=None``) then
+    uses ``n_jobs`` threads: econml's fits given the cores our learners use.
+
+    Examples
+    --------
+    >>> from joblib.parallel import get_active_backend
+    >>> on_cores(lambda: get_active_backend()[1], 2)()
+    2
+    """
+    from joblib import parallel_config
+
+    def call():
+        with parallel_config(n_jobs=n_jobs):
+            return fn()
+
+    return call
 
 
 def cell_data(setup: str, n: int, plan: Plan):

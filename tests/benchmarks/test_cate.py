@@ -24,7 +24,9 @@ def test_quick_smoke_writes_table_and_accuracy_checks_hold(tmp_path):
         for base in ("rf", "xgb"):
             assert f"| {learner} | {base} | 2 | 400 | A |" in text
     assert "Accuracy checks:" in text and "**fails**" not in text
-    assert "| base | whole fit s | align s | CATE learner s |" in text
+    assert "| base | router | whole fit s | align s | CATE learner s |" in text
+    # auto's row: the learner it chose, its selection folds apart
+    assert "| base | chosen | auto fit s | selection folds s |" in text
     # a second run resumes from the cache: same figures, no new measurement
     cached = (tmp_path / "c" / "cate-quick.jsonl").read_text()
     assert main([*args, "--no-progress"]) == 0
@@ -104,6 +106,9 @@ def test_base_learners_are_single_threaded_and_seeded():
         for model in (reg, clf):
             params = model.get_params()
             assert params["n_jobs"] == 1 and params["random_state"] == 7
+    # forests may leave their threads to joblib; XGBoost stays on one thread
+    assert base_learners("rf", {}, seed=0, n_jobs=None)[0].n_jobs is None
+    assert base_learners("xgb", {}, seed=0, n_jobs=None)[0].n_jobs == 1
     with pytest.raises(ValueError, match="`base`"):
         base_learners("svm", {}, seed=0)
 
