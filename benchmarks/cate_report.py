@@ -68,7 +68,8 @@ def _miss_note(miss: pd.DataFrame) -> str:
         "two threads for forests (the library's final stage), single-threaded "
         "for XGBoost (pinned to one thread on both sides). The '2-core bound' "
         "column is the best ratio with perfectly halved nuisance work and the "
-        "final fit kept serial (measured alone); forests can go below it. "
+        "final fit kept serial (measured alone, beside its time on two threads "
+        "in *final fit s*); forests can go below it. "
         "Medians over cells: "
         + "; ".join(lines)
         + ". A CPU ratio above 1 is work our parallel fits add (dispatch and "

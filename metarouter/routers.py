@@ -289,7 +289,8 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         candidates' selection folds), ``"align"``, ``"shift"`` (step 1: the
         CATE learner, and the overlap propensities with ``overlap``),
         ``"correct"`` (the shift predicted on the PB rows) and ``"gain"``
-        (step 2). Input validation is the rest of the fit's time.
+        (step 2); steps that did not run are absent. Input validation is the
+        rest of the fit's time.
     n_features_in_ : int
         Number of features seen in fit.
     feature_names_in_ : ndarray of str
