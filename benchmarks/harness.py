@@ -49,7 +49,7 @@ from simulations.store import ResultStore
 from simulations.studies import STUDIES
 from simulations.studies import metarouter_study as ms
 
-__all__ = ["Plan", "bare_loop", "make_plan", "run"]
+__all__ = ["Plan", "bare_loop", "make_plan", "run", "verdicts"]
 
 #: Worker processes of the parallel runs.
 WORKERS = 2
@@ -379,21 +379,68 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool) -> Section:
     return _section(plan, repeats, timed, grid, quick)
 
 
-def _section(
-    plan: Plan, repeats: int, timed: dict, grid: pd.DataFrame, quick
-) -> Section:
+def _derived(timed: dict) -> tuple[list, dict, list, dict]:
+    """``(variants run, wall times, overhead, efficiency)`` per repeat."""
     has_dask = not any(m.get("skipped") for m in timed["dask"])
     variants = [v for v in VARIANTS if v != "dask" or has_dask]
     wall = {v: [m["wall"] for m in timed[v]] for v in variants}
-    busy = {v: [m["busy"] for m in timed[v]] for v in variants}
-    R = plan.rounds
-
     overhead = _ratios(wall["serial"], wall["bare"], lambda s, b: s / b - 1.0)
     efficiency = {
         v: _ratios(wall["serial"], wall[v], lambda s, p: s / (WORKERS * p))
         for v in variants
         if v in ("loky", "dask")
     }
+    return variants, wall, overhead, efficiency
+
+
+def verdicts(plan: Plan, timed: dict, grid: pd.DataFrame) -> pd.DataFrame:
+    """Every target and check with what was measured and whether it held.
+
+    Columns ``kind`` (``"target"`` or ``"check"``), ``what``, ``measured``, ``met``.
+    """
+    variants, _, overhead, efficiency = _derived(timed)
+    rows = []
+    for v in [v for v in ("loky", "dask") if v in efficiency]:
+        rows.append(
+            (
+                "target",
+                f"parallel efficiency, {v} {WORKERS} workers, at least 0.85",
+                spread(efficiency[v]),
+                describe(efficiency[v])["median"] >= 0.85,
+            )
+        )
+    rows.append(
+        (
+            "target",
+            "harness overhead against the bare loop, at most 5%",
+            _pct_spread(overhead),
+            describe(overhead)["median"] <= 0.05,
+        )
+    )
+    digests = {v: {m["digest"] for m in timed[v]} for v in variants}
+    full = {v: {m["full_digest"] for m in timed[v]} for v in variants if v != "bare"}
+    checks = {
+        "parallel rows identical to serial": all(
+            full[v] == full["serial"] and len(full[v]) == 1 for v in full
+        ),
+        "stored rows equal the bare loop's": len(digests["bare"]) == 1
+        and all(digests[v] == digests["bare"] for v in variants),
+        "overhead finite": all(math.isfinite(x) for x in overhead),
+        "every configuration projected": bool(
+            len(grid) == len(plan.grid)
+            and (grid["rounds measured"] == plan.grid_rounds).all()
+        ),
+    }
+    rows += [("check", k, "", bool(ok)) for k, ok in checks.items()]
+    return pd.DataFrame(rows, columns=["kind", "what", "measured", "met"])
+
+
+def _section(
+    plan: Plan, repeats: int, timed: dict, grid: pd.DataFrame, quick
+) -> Section:
+    variants, wall, overhead, efficiency = _derived(timed)
+    busy = {v: [m["busy"] for m in timed[v]] for v in variants}
+    R = plan.rounds
     rows = []
     for v in variants:
         ms_ = timed[v]
@@ -426,45 +473,13 @@ def _section(
     )
     total_s = float(proj_s.sum())
     tail = float(grid["_max"].max())
-
-    loky_eff = describe(efficiency["loky"])["median"]
     ovh = describe(overhead)["median"]
+    found = verdicts(plan, timed, grid)
     targets = [
-        (
-            f"parallel efficiency, loky {WORKERS} workers, at least 0.85",
-            spread(efficiency["loky"]),
-            loky_eff >= 0.85,
-        ),
-        (
-            "harness overhead against the bare loop, at most 5%",
-            _pct_spread(overhead),
-            ovh <= 0.05,
-        ),
+        (r.what, r.measured, r.met)
+        for r in found[found["kind"] == "target"].itertuples()
     ]
-    if has_dask:
-        targets.insert(
-            1,
-            (
-                f"parallel efficiency, dask {WORKERS} workers, at least 0.85",
-                spread(efficiency["dask"]),
-                describe(efficiency["dask"])["median"] >= 0.85,
-            ),
-        )
-
-    digests = {v: {m["digest"] for m in timed[v]} for v in variants}
-    full = {v: {m["full_digest"] for m in timed[v]} for v in variants if v != "bare"}
-    checks = {
-        "parallel rows identical to serial": all(
-            full[v] == full["serial"] and len(full[v]) == 1 for v in full
-        ),
-        "stored rows equal the bare loop's": len(digests["bare"]) == 1
-        and all(digests[v] == digests["bare"] for v in variants),
-        "overhead finite": all(math.isfinite(x) for x in overhead),
-        "every configuration projected": bool(
-            len(grid) == len(plan.grid)
-            and (grid["rounds measured"] == plan.grid_rounds).all()
-        ),
-    }
+    checks = {r.what: r.met for r in found[found["kind"] == "check"].itertuples()}
 
     intro = harness_report.intro(plan, repeats, quick)
     notes = [
