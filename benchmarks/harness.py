@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from benchmarks import harness_report
 from benchmarks._core import Cache, Section, cache_key, children_cpu, describe, spread
 from simulations.backends import THREAD_ENV
 from simulations.engine import (
@@ -48,7 +49,7 @@ from simulations.store import ResultStore
 from simulations.studies import STUDIES
 from simulations.studies import metarouter_study as ms
 
-__all__ = ["Plan", "bare_loop", "make_plan", "run"]
+__all__ = ["Plan", "bare_loop", "make_plan", "run", "verdicts"]
 
 #: Worker processes of the parallel runs.
 WORKERS = 2
@@ -378,22 +379,68 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool) -> Section:
     return _section(plan, repeats, timed, grid, quick)
 
 
-def _section(
-    plan: Plan, repeats: int, timed: dict, grid: pd.DataFrame, quick
-) -> Section:
-    cfg = plan.config
+def _derived(timed: dict) -> tuple[list, dict, list, dict]:
+    """``(variants run, wall times, overhead, efficiency)`` per repeat."""
     has_dask = not any(m.get("skipped") for m in timed["dask"])
     variants = [v for v in VARIANTS if v != "dask" or has_dask]
     wall = {v: [m["wall"] for m in timed[v]] for v in variants}
-    busy = {v: [m["busy"] for m in timed[v]] for v in variants}
-    R = plan.rounds
-
     overhead = _ratios(wall["serial"], wall["bare"], lambda s, b: s / b - 1.0)
     efficiency = {
         v: _ratios(wall["serial"], wall[v], lambda s, p: s / (WORKERS * p))
         for v in variants
         if v in ("loky", "dask")
     }
+    return variants, wall, overhead, efficiency
+
+
+def verdicts(plan: Plan, timed: dict, grid: pd.DataFrame) -> pd.DataFrame:
+    """Every target and check with what was measured and whether it held.
+
+    Columns ``kind`` (``"target"`` or ``"check"``), ``what``, ``measured``, ``met``.
+    """
+    variants, _, overhead, efficiency = _derived(timed)
+    rows = []
+    for v in [v for v in ("loky", "dask") if v in efficiency]:
+        rows.append(
+            (
+                "target",
+                f"parallel efficiency, {v} {WORKERS} workers, at least 0.85",
+                spread(efficiency[v]),
+                describe(efficiency[v])["median"] >= 0.85,
+            )
+        )
+    rows.append(
+        (
+            "target",
+            "harness overhead against the bare loop, at most 5%",
+            _pct_spread(overhead),
+            describe(overhead)["median"] <= 0.05,
+        )
+    )
+    digests = {v: {m["digest"] for m in timed[v]} for v in variants}
+    full = {v: {m["full_digest"] for m in timed[v]} for v in variants if v != "bare"}
+    checks = {
+        "parallel rows identical to serial": all(
+            full[v] == full["serial"] and len(full[v]) == 1 for v in full
+        ),
+        "stored rows equal the bare loop's": len(digests["bare"]) == 1
+        and all(digests[v] == digests["bare"] for v in variants),
+        "overhead finite": all(math.isfinite(x) for x in overhead),
+        "every configuration projected": bool(
+            len(grid) == len(plan.grid)
+            and (grid["rounds measured"] == plan.grid_rounds).all()
+        ),
+    }
+    rows += [("check", k, "", bool(ok)) for k, ok in checks.items()]
+    return pd.DataFrame(rows, columns=["kind", "what", "measured", "met"])
+
+
+def _section(
+    plan: Plan, repeats: int, timed: dict, grid: pd.DataFrame, quick
+) -> Section:
+    variants, wall, overhead, efficiency = _derived(timed)
+    busy = {v: [m["busy"] for m in timed[v]] for v in variants}
+    R = plan.rounds
     rows = []
     for v in variants:
         ms_ = timed[v]
@@ -426,98 +473,15 @@ def _section(
     )
     total_s = float(proj_s.sum())
     tail = float(grid["_max"].max())
-
-    loky_eff = describe(efficiency["loky"])["median"]
     ovh = describe(overhead)["median"]
+    found = verdicts(plan, timed, grid)
     targets = [
-        (
-            f"parallel efficiency, loky {WORKERS} workers, at least 0.85",
-            spread(efficiency["loky"]),
-            loky_eff >= 0.85,
-        ),
-        (
-            "harness overhead against the bare loop, at most 5%",
-            _pct_spread(overhead),
-            ovh <= 0.05,
-        ),
+        (r.what, r.measured, r.met)
+        for r in found[found["kind"] == "target"].itertuples()
     ]
-    if has_dask:
-        targets.insert(
-            1,
-            (
-                f"parallel efficiency, dask {WORKERS} workers, at least 0.85",
-                spread(efficiency["dask"]),
-                describe(efficiency["dask"])["median"] >= 0.85,
-            ),
-        )
+    checks = {r.what: r.met for r in found[found["kind"] == "check"].itertuples()}
 
-    digests = {v: {m["digest"] for m in timed[v]} for v in variants}
-    full = {v: {m["full_digest"] for m in timed[v]} for v in variants if v != "bare"}
-    checks = {
-        "parallel rows identical to serial": all(
-            full[v] == full["serial"] and len(full[v]) == 1 for v in full
-        ),
-        "stored rows equal the bare loop's": len(digests["bare"]) == 1
-        and all(digests[v] == digests["bare"] for v in variants),
-        "overhead finite": all(math.isfinite(x) for x in overhead),
-        "every configuration projected": bool(
-            len(grid) == len(plan.grid)
-            and (grid["rounds measured"] == plan.grid_rounds).all()
-        ),
-    }
-
-    label = (
-        f"learner `{cfg['learner']}`, n_gs = {cfg['n_gs']}, d = {cfg['d']}, "
-        f"n_pb = {cfg['n_pb']}, n_test = {cfg['n_test']}, {cfg['n_folds']} folds"
-    )
-    which = "a small configuration of" if quick else "one paper configuration of"
-    intro = "\n".join(
-        [
-            (
-                f"Timed: {which} the meta-router study (`simulations/studies/"
-                f"metarouter_study.py`, simulated data): {label}; {R} rounds per run "
-                f"(rounds 0..{R - 1}, base seed {DEFAULT_BASE_SEED}), {repeats} runs of each "
-                "kind, alternated (bare, serial, loky, dask, then the reverse order)."
-            ),
-            "",
-            (
-                "- *bare loop*: the study's `run_round(config, seed)` called in a plain "
-                "Python loop with the harness's seeds (`round_seed`) under the same "
-                "one-thread cap of the BLAS/OpenMP pools (`threadpool_limits(1)`), the "
-                "rows concatenated: the study's own work (data, model fits, scoring) and "
-                "nothing else."
-            ),
-            (
-                "- *run_study, serial*: `simulations.engine.run_study(backend='serial')` "
-                "into a fresh SQLite store (per-round seeds, row checks, one transaction "
-                "per round, the progress bar drawn into a discarded buffer, the rows read "
-                "back and joined with their configuration at the end)."
-            ),
-            (
-                f"- *loky* / *dask*: the same call on {WORKERS} worker processes, each "
-                "capped at one BLAS/OpenMP thread (XGBoost and the forests are built with "
-                "`n_jobs=1`); the workers are started and warmed (imports, first fits) by "
-                "an untimed run first (dask: a fresh `LocalCluster` per measurement, so an "
-                "idle cluster never loads the other runs)."
-            ),
-            "",
-            (
-                f"Parallel efficiency = serial wall / ({WORKERS} x parallel wall); overhead "
-                "= serial wall / bare wall - 1; both per repeat (the pair ran back to "
-                "back), median [min, max]. *s per round* is the time inside `run_round` "
-                "(stored per round by the harness; timed around the call in the bare "
-                "loop). CPU *workers* is the CPU time of the worker processes (from /proc)."
-            ),
-            "",
-            (
-                f"Projection: {plan.grid_rounds} rounds of every configuration of "
-                f"{plan.grid_name} ({len(plan.grid)} configurations), each run through "
-                f"`run_study` on {WORKERS} loky workers, so every round is timed while the "
-                f"other worker is busy too. Projected wall = {n_target} x sum over "
-                f"configurations of the mean time per round / {WORKERS}."
-            ),
-        ]
-    )
+    intro = harness_report.intro(plan, repeats, quick)
     notes = [
         (
             f"**Projected wall time of {plan.grid_name}** ({len(plan.grid)} configurations "

@@ -12,6 +12,9 @@ The oracle router of the paper (GS outcomes for every training query) is
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from time import perf_counter
+
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils import check_random_state
@@ -134,6 +137,16 @@ def _align(y, s, sw, scale):
     o = np.where(gs, c * y, y)
     u = _unit(o)
     return c, o / u, u
+
+
+@contextmanager
+def _timed(times: dict, step: str):
+    """Add the wall seconds of the block to ``times[step]``."""
+    start = perf_counter()
+    try:
+        yield
+    finally:
+        times[step] = times.get(step, 0.0) + perf_counter() - start
 
 
 def overlap_region(propensity, source, sample_weight, overlap) -> np.ndarray:
@@ -270,6 +283,14 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         With ``cate_learner="auto"``: every candidate's held-out GS mean
         squared error, its standard error and rank (see
         :func:`~metarouter.selection.select_learner`); None without PB rows.
+    step_times_ : dict of str to float
+        Wall seconds of each step of the last ``fit`` (as scikit-learn's
+        searches keep their fit times): ``"select"`` (``"auto"`` only: the
+        candidates' selection folds), ``"align"``, ``"shift"`` (step 1: the
+        CATE learner, and the overlap propensities with ``overlap``),
+        ``"correct"`` (the shift predicted on the PB rows) and ``"gain"``
+        (step 2); steps that did not run are absent. Input validation is the
+        rest of the fit's time.
     n_features_in_ : int
         Number of features seen in fit.
     feature_names_in_ : ndarray of str
@@ -396,16 +417,19 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
             check_lengths(X=X, propensity=propensity)
         X, y, s, sw = _validate_fit(self, X, y, source, sample_weight)
         base = _base_entropy(self.random_state)
+        times = self.step_times_ = {}
         name = self.cate_learner
         if isinstance(name, str) and name == "auto":
-            if np.any(s == 0):
-                name, self.cv_results_ = select_learner(
-                    self, X, y, s, sw, random_state=child_seed(base, ROLE_SELECT)
-                )
-            else:  # no PB rows: nothing to correct, nothing to choose
-                name, self.cv_results_ = "gs-only", None
+            with _timed(times, "select"):
+                if np.any(s == 0):
+                    name, self.cv_results_ = select_learner(
+                        self, X, y, s, sw, random_state=child_seed(base, ROLE_SELECT)
+                    )
+                else:  # no PB rows: nothing to correct, nothing to choose
+                    name, self.cv_results_ = "gs-only", None
             self.selected_learner_ = name
-        c, o, u = _align(y, s, sw, self.scale)  # 1. align the GS scale to PB's
+        with _timed(times, "align"):  # 1. align the GS scale to PB's
+            c, o, u = _align(y, s, sw, self.scale)
         self.scale_, self.outcome_unit_ = c, u
         learner = None
         if np.any(s == 0):
@@ -418,7 +442,8 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         model = (
             default_regressor() if self.outcome_model is None else self.outcome_model
         )
-        with final_stage_jobs(self.n_jobs):  # step 1's folds are done
+        # step 1's folds are done: step 2 may use the learner's workers
+        with _timed(times, "gain"), final_stage_jobs(self.n_jobs):
             self.model_ = _fit_model(  # 4. fit the gain on D+ (eq. 6)
                 model,
                 X[keep],
@@ -446,11 +471,13 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
             check_binary(s, "source", n, n_folds=learner.n_folds)
         rows = np.ones(n, dtype=bool)
         kwargs = {}
+        times = self.step_times_
         if self.overlap is not None:
             a = check_open_interval(self.overlap, "overlap", 0.0, 0.5)
-            fold_ids, p_raw = self._overlap_propensity(
-                X, s, sw, folds, propensity, base
-            )
+            with _timed(times, "shift"):
+                fold_ids, p_raw = self._overlap_propensity(
+                    X, s, sw, folds, propensity, base
+                )
             rows = overlap_region(p_raw, s, sw, a)
             self.in_overlap_ = rows
             self.n_pb_dropped_ = int(np.sum(~rows & (s == 0)))
@@ -464,12 +491,15 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
             kwargs.update(folds=folds, propensity=propensity)
         if sw is not None:
             kwargs["sample_weight"] = sw[rows]
-        learner.fit(X[rows], o[rows], s[rows], **kwargs)
+        with _timed(times, "shift"):
+            learner.fit(X[rows], o[rows], s[rows], **kwargs)
         keep = rows | (s == 1)
         pb = (s == 0) & keep
         target = o.copy()
-        if np.any(pb):
-            target[pb] = o[pb] + np.asarray(learner.predict(X[pb]), float).ravel()
+        with _timed(times, "correct"):
+            if np.any(pb):
+                shift = np.asarray(learner.predict(X[pb]), float).ravel()
+                target[pb] = o[pb] + shift
         return keep, target
 
     def _overlap_propensity(self, X, s, sw, folds, propensity, base):

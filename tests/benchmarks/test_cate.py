@@ -8,13 +8,9 @@ import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from benchmarks.__main__ import main
-from benchmarks.cate import (
-    SplitByTreatment,
-    base_learners,
-    cate,
-    learner_fits,
-    nie_wager,
-)
+from benchmarks.cate_fits import base_learners, cate, learner_fits
+from metarouter.cate import SplitByTreatment
+from metarouter.datasets import make_nie_wager_data as nie_wager
 
 
 def test_quick_smoke_writes_table_and_accuracy_checks_hold(tmp_path):
@@ -28,7 +24,9 @@ def test_quick_smoke_writes_table_and_accuracy_checks_hold(tmp_path):
         for base in ("rf", "xgb"):
             assert f"| {learner} | {base} | 2 | 400 | A |" in text
     assert "Accuracy checks:" in text and "**fails**" not in text
-    assert "| whole fit s | sum of parts s |" in text
+    assert "| base | router | whole fit s | align s | CATE learner s |" in text
+    # auto's row: the learner it chose, its selection folds apart
+    assert "| base | chosen | auto fit s | selection folds s |" in text
     # a second run resumes from the cache: same figures, no new measurement
     cached = (tmp_path / "c" / "cate-quick.jsonl").read_text()
     assert main([*args, "--no-progress"]) == 0
@@ -108,6 +106,9 @@ def test_base_learners_are_single_threaded_and_seeded():
         for model in (reg, clf):
             params = model.get_params()
             assert params["n_jobs"] == 1 and params["random_state"] == 7
+    # forests may leave their threads to joblib; XGBoost stays on one thread
+    assert base_learners("rf", {}, seed=0, n_jobs=None)[0].n_jobs is None
+    assert base_learners("xgb", {}, seed=0, n_jobs=None)[0].n_jobs == 1
     with pytest.raises(ValueError, match="`base`"):
         base_learners("svm", {}, seed=0)
 
@@ -134,3 +135,22 @@ def test_children_cpu_sees_the_work_of_loky_workers():
     # each worker reports its own CPU time; /proc counts in clock ticks (10 ms)
     # and adds the workers' small dispatch overhead: within 0.05 s below, 0.3 above
     assert sum(spent) - 0.05 <= seen <= sum(spent) + 0.3
+
+
+def test_router_step_times_are_the_steps_that_ran_within_the_fit():
+    """The benchmark reads the router's steps from ``step_times_`` (public API)."""
+    import time
+
+    from metarouter import MetaRouter
+    from metarouter.datasets import make_routing_data
+
+    data = make_routing_data(60, 200, 10, 5, random_state=0)
+    kw = {"propensity_model": LogisticRegression(), "n_folds": 2, "random_state": 0}
+    start = time.perf_counter()
+    r = MetaRouter("r", LinearRegression(), **kw).fit(data.X, data.y, data.source)
+    wall = time.perf_counter() - start
+    assert set(r.step_times_) == {"align", "shift", "correct", "gain"}
+    assert min(r.step_times_.values()) >= 0 and sum(r.step_times_.values()) <= wall
+    # no correction: only the alignment and step 2 ran
+    g = MetaRouter("gs-only", LinearRegression()).fit(data.X, data.y, data.source)
+    assert set(g.step_times_) == {"align", "gain"}
