@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from racer_dro import _kernels, formulas
+from racer_dro import _kernels, _kernels_kl, formulas
 from racer_dro.kl import MinSense, worst_case_curvature, worst_case_min
 
 __all__ = ["Engine", "State"]
@@ -70,7 +70,9 @@ class Engine:
         self.costs = np.ascontiguousarray(problem.costs[a])
         self.beta = problem.beta
         self.budget = problem.budget
+        self.logp = np.log(self.p)
         self.tau = {1.0: None, -1.0: None}  # warm starts of the radius roots
+        self.centre = {1.0: None, -1.0: None}  # and the tilts' means (compiled path)
 
     # ------------------------------------------------------------------ evaluation
     def _side(self, f, sign):
@@ -79,14 +81,27 @@ class Engine:
             radius, temperature = pr.reward_radius, pr.reward_temperature
         else:
             radius, temperature = pr.cost_radius, pr.cost_temperature
-        side = worst_case_min(
-            sign * f,
-            self.p,
-            radius=radius,
-            temperature=temperature,
-            tau_init=self.tau[sign],
-            root="newton",
-        )
+        if USE_KERNEL and _kernels_kl.available():
+            side = _kernels_kl.worst_case_min(
+                sign * f,
+                self.p,
+                self.logp,
+                radius=radius,
+                temperature=temperature,
+                tau_init=self.tau[sign],
+                centre=self.centre[sign],
+            )
+            if f.size:  # E_q g = E_q f - min f, with min f = f_0 - g_0
+                self.centre[sign] = side.expectation - (sign * f[0] - side.shifted[0])
+        else:
+            side = worst_case_min(
+                sign * f,
+                self.p,
+                radius=radius,
+                temperature=temperature,
+                tau_init=self.tau[sign],
+                root="newton",
+            )
         if radius is not None and 0 < side.tau < math.inf:
             self.tau[sign] = side.tau
         return side
