@@ -59,22 +59,6 @@ if numba is not None:
             plogp[i] = c
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
-    def _row_columns(
-        i, pi, log_pi, R, Cm, p, beta, lam, qr, qc, uvec, utab, Y
-    ):  # pragma: no cover
-        """Row ``i`` of ``[grad, grad_c, u_1 * table_1, ...]`` (``newton.Engine.direction``)."""
-        K = pi.shape[1]
-        for k in range(K):
-            Y[k, 0] = (
-                qr[i] * R[i, k] - lam * qc[i] * Cm[i, k] - beta * p[i] * log_pi[i, k]
-            )
-            Y[k, 1] = qc[i] * Cm[i, k]
-        for j in range(uvec.shape[1]):
-            for k in range(K):
-                tab = R[i, k] if utab[j] == 0 else Cm[i, k]
-                Y[k, 2 + j] = uvec[i, j] * tab
-
-    @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
     def _row_block_multi(
         i, pi, bp, R, Cm, alpha, gamma, Y, X, T, e1, dinv
     ):  # pragma: no cover
@@ -140,63 +124,104 @@ if numba is not None:
         for i in range(n):
             _row_block_multi(i, pi, bp, R, Cm, alpha, gamma, Y[i], X[i], T[i], e1, dinv)
 
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+    def _row_basis(
+        i, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, Y, X, T, e1, dinv
+    ):  # pragma: no cover
+        """Row ``i``'s block solves of the three columns ``[grad, r, c]`` (``Y``, ``X``, ``T``: (K, 3)).
+
+        Every column of ``newton.Engine.direction`` is a per-row combination of these
+        (``grad_c = q_c c``, the coupling columns ``u r`` or ``u c``): three solves, not 2 + m.
+        """
+        K = pi.shape[1]
+        for k in range(K):
+            Y[k, 0] = (
+                qr[i] * R[i, k] - lam * qc[i] * Cm[i, k] - beta * p[i] * log_pi[i, k]
+            )
+            Y[k, 1] = R[i, k]
+            Y[k, 2] = Cm[i, k]
+        _row_block_multi(i, pi, bp, R, Cm, alpha, gamma, Y, X, T, e1, dinv)
+
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _direction_moments(
         pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab
     ):  # pragma: no cover
-        """``U^T S(U)`` and ``U^T S([grad, grad_c])`` of the low-rank coupling (first pass)."""
+        """``U^T S(U)`` and ``U^T S([grad, grad_c])`` of the low-rank coupling (first pass).
+
+        Column ``a`` of ``U`` is ``u_a * table_a`` (``table`` 0: rewards, 1: costs), so
+        ``S(u_a table_a) = u_a S(table_a)`` per row: the moments need the row dot
+        products ``table . S(grad)``, ``table . S(r)``, ``table . S(c)``.
+        """
         n, K = pi.shape
         mu = uvec.shape[1]
-        m = 2 + mu
-        Y = np.empty((K, m))
-        X = np.empty((K, m))
-        T = np.empty((K, m))
+        Y = np.empty((K, 3))
+        X = np.empty((K, 3))
+        T = np.empty((K, 3))
         e1 = np.empty(K)
         dinv = np.empty(K)
-        UtX = np.zeros((mu, m))
+        dots = np.empty((2, 3))  # [table r / c] x [S(grad), S(r), S(c)]
+        UtX = np.zeros((mu, 2 + mu))
         for i in range(n):
-            _row_columns(i, pi, log_pi, R, Cm, p, beta, lam, qr, qc, uvec, utab, Y)
-            _row_block_multi(i, pi, bp, R, Cm, alpha, gamma, Y, X, T, e1, dinv)
-            for a in range(mu):
-                for j in range(m):
+            _row_basis(
+                i, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
+                Y, X, T, e1, dinv,
+            )  # fmt: skip
+            for t in range(2):
+                for j in range(3):
                     acc = 0.0
                     for k in range(K):
-                        acc += Y[k, 2 + a] * X[k, j]
-                    UtX[a, j] += acc
+                        acc += Y[k, 1 + t] * X[k, j]
+                    dots[t, j] = acc
+            for a in range(mu):
+                ta = utab[a]
+                ua = uvec[i, a]
+                UtX[a, 0] += ua * dots[ta, 0]
+                UtX[a, 1] += ua * (qc[i] * dots[ta, 2])
+                for b in range(mu):
+                    UtX[a, 2 + b] += ua * (uvec[i, b] * dots[ta, 1 + utab[b]])
         return UtX
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _direction_steps(
         pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab, Wt, out
     ):  # pragma: no cover
-        """Second pass: ``out = [step, dtheta, z, ztheta, grad, grad_c]``, each (n, K)."""
+        """Second pass: ``out = [step, dtheta, z, ztheta, grad, grad_c]``, each (n, K).
+
+        ``step = S(grad) + sum_a Wt[a, 0] u_a S(table_a)`` and
+        ``-z = q_c S(c) + sum_a Wt[a, 1] u_a S(table_a)`` (the same for the logits).
+        """
         n, K = pi.shape
         mu = uvec.shape[1]
-        m = 2 + mu
-        Y = np.empty((K, m))
-        X = np.empty((K, m))
-        T = np.empty((K, m))
+        Y = np.empty((K, 3))
+        X = np.empty((K, 3))
+        T = np.empty((K, 3))
         e1 = np.empty(K)
         dinv = np.empty(K)
         for i in range(n):
-            _row_columns(i, pi, log_pi, R, Cm, p, beta, lam, qr, qc, uvec, utab, Y)
-            _row_block_multi(i, pi, bp, R, Cm, alpha, gamma, Y, X, T, e1, dinv)
+            _row_basis(
+                i, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
+                Y, X, T, e1, dinv,
+            )  # fmt: skip
+            # the per-row weights of S(r) and S(c) in the step and in -z
+            w0r = 0.0
+            w0c = 0.0
+            w1r = 0.0
+            w1c = qc[i]
+            for a in range(mu):
+                ua = uvec[i, a]
+                if utab[a] == 0:
+                    w0r += Wt[a, 0] * ua
+                    w1r += Wt[a, 1] * ua
+                else:
+                    w0c += Wt[a, 0] * ua
+                    w1c += Wt[a, 1] * ua
             for k in range(K):
-                xs0 = X[k, 0]
-                ts0 = T[k, 0]
-                xs1 = X[k, 1]
-                ts1 = T[k, 1]
-                for a in range(mu):
-                    xs0 += X[k, 2 + a] * Wt[a, 0]
-                    ts0 += T[k, 2 + a] * Wt[a, 0]
-                    xs1 += X[k, 2 + a] * Wt[a, 1]
-                    ts1 += T[k, 2 + a] * Wt[a, 1]
-                out[0, i, k] = xs0
-                out[1, i, k] = ts0
-                out[2, i, k] = -xs1
-                out[3, i, k] = -ts1
+                out[0, i, k] = X[k, 0] + w0r * X[k, 1] + w0c * X[k, 2]
+                out[1, i, k] = T[k, 0] + w0r * T[k, 1] + w0c * T[k, 2]
+                out[2, i, k] = -(w1r * X[k, 1] + w1c * X[k, 2])
+                out[3, i, k] = -(w1r * T[k, 1] + w1c * T[k, 2])
                 out[4, i, k] = Y[k, 0]
-                out[5, i, k] = Y[k, 1]
+                out[5, i, k] = qc[i] * Cm[i, k]
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
     def _row_parts(

@@ -412,9 +412,17 @@ def worst_case_min(
     if (
         tau is None
     ):  # beyond (or within rounding of) the threshold: all on the minimisers
+        if radius < threshold:
+            # no representable tilt separates the minimisers from values within
+            # rounding of them (g ~ 1e-309 next to 0): those count as minimisers
+            near = (g <= 4 * np.finfo(float).eps * scale) & (p > 0)
+            rest = float(p[~near].sum())
+            if rest < 1 and -math.log1p(-rest) <= radius:
+                at_min, threshold = near, -math.log1p(-rest)
         q = np.where(at_min, p, 0.0)
         q /= q.sum()
-        return MinSense(m, q, 0.0, threshold, m, g, 0.0, radius)
+        eq = float(q @ g)
+        return MinSense(m + eq, q, 0.0, threshold, m + eq, g, 0.0, radius)
     q, _ = exponential_tilt(g, logp, tau)
     kl = tilt_kl(g, logp, q, tau)
     eg = float(q @ g)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from racer_dro import _kernels, _kernels_kl, formulas
+from racer_dro import _kernels, _kernels_kl, _kernels_policy, formulas
 from racer_dro.kl import MinSense, worst_case_curvature, worst_case_min
 
 __all__ = ["Engine", "State"]
@@ -134,6 +134,17 @@ class Engine:
         """``max |primal_step(pi) - pi|``: the closed-form primal step reproduces the policy."""
         if st.pi.size == 0:
             return 0.0
+        if USE_KERNEL and _kernels_policy.available():
+            return _kernels_policy.fixed_point_residual(
+                self.rewards,
+                self.costs,
+                st.rs.q,
+                st.cs.q,
+                self.p,
+                lam,
+                self.beta,
+                st.pi,
+            )
         target = formulas.primal_step(
             self.rewards,
             self.costs,
@@ -169,37 +180,51 @@ class Engine:
             )
         grad = qr[:, None] * R - lam * qc[:, None] * Cm - beta * p[:, None] * st.log_pi
         grad_c = qc[:, None] * Cm
-        cols, coefs = [], []
-        for coef, vec in low_r:
-            cols.append(vec[:, None] * R)
-            coefs.append(coef)
+        # every column is a per-row combination of grad, r and c (grad_c = q_c c, the
+        # coupling columns u r or u c), and the block solve S is linear per row: three
+        # solves per row
+        X, T = block_solve(
+            pi, beta * p, R, Cm, alpha, gamma, np.stack([grad, R, Cm], axis=2)
+        )
+        tables = (R, Cm)
+        cols = [(coef, vec, 0) for coef, vec in low_r]
         if lam > 0:
-            for coef, vec in low_c:
-                cols.append(vec[:, None] * Cm)
-                coefs.append(lam * coef)
-        Y = np.stack([grad, grad_c] + cols, axis=2)  # (n, K, m)
-        X, T = block_solve(pi, beta * p, R, Cm, alpha, gamma, Y)
+            cols += [(lam * coef, vec, 1) for coef, vec in low_c]
+        # step = S(grad) + w0r S(r) + w0c S(c), -z = w1r S(r) + w1c S(c) (per-row weights)
+        n = pi.shape[0]
+        w0 = [np.zeros(n), np.zeros(n)]
+        w1 = [np.zeros(n), qc.copy()]
         if cols:
             mu = len(cols)
-            W = np.asarray(coefs)
-            U = Y[:, :, 2:]
-            SU, TU = X[:, :, 2:], T[:, :, 2:]
-            UtS = np.einsum("nkj,nkl->jl", U, SU)  # U^T S(U)
-            UtY = np.einsum("nkj,nkl->jl", U, X[:, :, :2])
-            cap = np.eye(mu) - UtS * W[None, :]
+            W = np.asarray([coef for coef, _, _ in cols])
+            # dots[t][j] = table_t . S(column j) per row, columns [grad, r, c]
+            dots = [
+                [np.einsum("nk,nk->n", tab, X[:, :, j]) for j in range(3)]
+                for tab in tables
+            ]
+            UtX = np.zeros((mu, 2 + mu))
+            for a, (_, ua, ta) in enumerate(cols):
+                UtX[a, 0] = np.sum(ua * dots[ta][0])
+                UtX[a, 1] = np.sum(ua * (qc * dots[ta][2]))
+                for b, (_, ub, tb) in enumerate(cols):
+                    UtX[a, 2 + b] = np.sum(ua * (ub * dots[ta][1 + tb]))
+            cap = np.eye(mu) - UtX[:, 2:] * W[None, :]
             try:
-                t = np.linalg.solve(cap, UtY)  # (mu, 2)
+                t = np.linalg.solve(cap, UtX[:, :2])  # (mu, 2)
             except np.linalg.LinAlgError:
                 t = None
             if t is not None and np.all(np.isfinite(t)):
                 Wt = W[:, None] * t
-                Xs = X[:, :, :2] + np.einsum("nkj,jl->nkl", SU, Wt)
-                Ts = T[:, :, :2] + np.einsum("nkj,jl->nkl", TU, Wt)
-            else:  # extreme curvature: the block part alone is still an ascent direction
-                Xs, Ts = X[:, :, :2], T[:, :, :2]
-        else:
-            Xs, Ts = X, T
-        return Xs[:, :, 0], Ts[:, :, 0], -Xs[:, :, 1], -Ts[:, :, 1], grad, grad_c
+                for a, (_, ua, ta) in enumerate(cols):
+                    w0[ta] = w0[ta] + Wt[a, 0] * ua
+                    w1[ta] = w1[ta] + Wt[a, 1] * ua
+            # else extreme curvature: the block part alone is still an ascent direction
+        Xr, Xc, Tr, Tc = X[:, :, 1], X[:, :, 2], T[:, :, 1], T[:, :, 2]
+        step = X[:, :, 0] + w0[0][:, None] * Xr + w0[1][:, None] * Xc
+        dtheta = T[:, :, 0] + w0[0][:, None] * Tr + w0[1][:, None] * Tc
+        z = -(w1[0][:, None] * Xr + w1[1][:, None] * Xc)
+        ztheta = -(w1[0][:, None] * Tr + w1[1][:, None] * Tc)
+        return step, dtheta, z, ztheta, grad, grad_c
 
 
 def block_solve(pi, bp, R, Cm, alpha, gamma, Y):

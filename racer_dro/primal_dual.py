@@ -36,7 +36,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from racer_dro import _kernels, formulas, newton
+from racer_dro import _kernels, _kernels_policy, formulas, newton
 from racer_dro._validation import check_finite, check_positive
 from racer_dro.newton import Engine, softmax_logits
 from racer_dro.problem import RoutingProblem, Solution, make_solution
@@ -266,6 +266,11 @@ def _init_from_policy(problem, engine, init):
     return np.log(np.clip(pi0, 1e-22, 1.0))
 
 
+def _state_values(engine, st):
+    """``(R, C, H)`` of the final state when it is the whole policy (all weights positive)."""
+    return (st.reward, st.cost, st.entropy) if engine.active.all() else None
+
+
 def _full_policy(problem, engine, st, lam):
     """Policy on all rows; rows with zero weight get the limit of their own optimum."""
     pi = np.zeros(problem.rewards.shape)
@@ -449,13 +454,13 @@ def _distances_to_final(history, thetas, theta_star, lam_star, p):
     _, pi_star, log_star = softmax_logits(theta_star)
     kl, l2 = [], []
     for t in thetas:
-        if newton.USE_KERNEL and _kernels.available():
-            # one pass: pi, sum pi log pi_star (as "f_c") and sum pi log pi
-            _, pi, _, _, cross, plogp = _kernels.softmax_values(t, pi_star, log_star)
-            row_kl = plogp - cross
-        else:
-            _, pi, log_pi = softmax_logits(t)
-            row_kl = np.einsum("ij,ij->i", pi, log_pi - log_star)
+        if newton.USE_KERNEL and _kernels_policy.available():
+            d_kl, d_l2 = _kernels_policy.distances_to_final(t, pi_star, log_star, p)
+            kl.append(d_kl)
+            l2.append(d_l2)
+            continue
+        _, pi, log_pi = softmax_logits(t)
+        row_kl = np.einsum("ij,ij->i", pi, log_pi - log_star)
         kl.append(max(float(p @ row_kl), 0.0))
         l2.append(float(np.sqrt(np.sum((pi - pi_star) ** 2))))
     history["kl_to_final"] = kl
@@ -600,6 +605,7 @@ def solve_primal_dual(
                 history=history,
                 method="primal_dual_newton",
                 n_iter=len(records),
+                values=_state_values(engine, st),
             )
         engine = Engine(problem)  # fall back from a clean state
     return _solve_nested(problem, engine, theta, lam0, tol, max_iter, constrained)
@@ -703,4 +709,5 @@ def _solve_nested(problem, engine, theta, lam, tol, max_iter, constrained):
         history=history,
         method="primal_dual",
         n_iter=len(records),
+        values=_state_values(engine, st),
     )
