@@ -14,7 +14,14 @@ try:  # numba is optional: the numpy path is the reference
 except ImportError:  # pragma: no cover - exercised only without numba
     numba = None
 
-__all__ = ["available", "block_solve", "direction", "softmax_values", "solve_rows"]
+__all__ = [
+    "add_multiple",
+    "available",
+    "block_solve",
+    "direction",
+    "softmax_values",
+    "solve_rows",
+]
 
 
 def available() -> bool:
@@ -183,9 +190,28 @@ if numba is not None:
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _direction_steps(
-        pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab, Wt, out
+        pi,
+        log_pi,
+        R,
+        Cm,
+        p,
+        bp,
+        beta,
+        lam,
+        qr,
+        qc,
+        alpha,
+        gamma,
+        uvec,
+        utab,
+        Wt,
+        step,
+        dtheta,
+        z,
+        ztheta,
     ):  # pragma: no cover
-        """Second pass: ``out = [step, dtheta, z, ztheta, grad, grad_c]``, each (n, K).
+        """Second pass: writes ``step, dtheta, z, ztheta`` (each (n, K)); returns
+        ``(grad . step, grad_c . step, grad_c . z)``.
 
         ``step = S(grad) + sum_a Wt[a, 0] u_a S(table_a)`` and
         ``-z = q_c S(c) + sum_a Wt[a, 1] u_a S(table_a)`` (the same for the logits).
@@ -197,6 +223,9 @@ if numba is not None:
         T = np.empty((K, 3))
         e1 = np.empty(K)
         dinv = np.empty(K)
+        dec = 0.0
+        dc_step = 0.0
+        dc_z = 0.0
         for i in range(n):
             _row_basis(
                 i, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
@@ -216,12 +245,30 @@ if numba is not None:
                     w0c += Wt[a, 0] * ua
                     w1c += Wt[a, 1] * ua
             for k in range(K):
-                out[0, i, k] = X[k, 0] + w0r * X[k, 1] + w0c * X[k, 2]
-                out[1, i, k] = T[k, 0] + w0r * T[k, 1] + w0c * T[k, 2]
-                out[2, i, k] = -(w1r * X[k, 1] + w1c * X[k, 2])
-                out[3, i, k] = -(w1r * T[k, 1] + w1c * T[k, 2])
-                out[4, i, k] = Y[k, 0]
-                out[5, i, k] = qc[i] * Cm[i, k]
+                s = X[k, 0] + w0r * X[k, 1] + w0c * X[k, 2]
+                zk = -(w1r * X[k, 1] + w1c * X[k, 2])
+                step[i, k] = s
+                dtheta[i, k] = T[k, 0] + w0r * T[k, 1] + w0c * T[k, 2]
+                z[i, k] = zk
+                ztheta[i, k] = -(w1r * T[k, 1] + w1c * T[k, 2])
+                gc = qc[i] * Cm[i, k]
+                dec += Y[k, 0] * s
+                dc_step += gc * s
+                dc_z += gc * zk
+        return dec, dc_step, dc_z
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    def _add_multiple(step, dtheta, z, ztheta, k):  # pragma: no cover
+        """``step += k z``, ``dtheta += k ztheta`` in place; returns ``max |step|``."""
+        n, K = step.shape
+        big = 0.0
+        for i in range(n):
+            for j in range(K):
+                s = step[i, j] + k * z[i, j]
+                step[i, j] = s
+                dtheta[i, j] += k * ztheta[i, j]
+                big = max(big, abs(s))
+        return big
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
     def _row_parts(
@@ -440,7 +487,8 @@ def direction(pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank):
 
     ``lowrank`` is a list of ``(coef, vec, table)`` (``table`` 0: rewards, 1:
     costs): the global coupling's columns ``vec * table`` with weights ``coef``.
-    Returns ``(step, dtheta, z, ztheta, grad, grad_c)``, each (n, K). The second
+    Returns ``(step, dtheta, z, ztheta)``, each (n, K), and the scalars
+    ``(grad . step, grad_c . step, grad_c . z)``. The second
     Woodbury (the capacitance solve) is the numpy reference's, on the moments of
     the first pass.
 
@@ -491,9 +539,22 @@ def direction(pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank):
             t = None
         if t is not None and np.all(np.isfinite(t)):
             Wt = W[:, None] * t
-    out = np.empty((6, n, K))
-    _direction_steps(*args, Wt, out)
-    return tuple(out)
+    out = [np.empty((n, K)) for _ in range(4)]
+    dots = _direction_steps(*args, Wt, *out)
+    return (*out, *dots)
+
+
+def add_multiple(step, dtheta, z, ztheta, k):
+    """In place ``step += k z`` and ``dtheta += k ztheta``; returns ``max |step|``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> step, dtheta = np.zeros((1, 2)), np.zeros((1, 2))
+    >>> add_multiple(step, dtheta, np.array([[1.0, -2.0]]), np.ones((1, 2)), 0.5), step.tolist()
+    (1.0, [[0.5, -1.0]])
+    """
+    return float(_add_multiple(step, dtheta, z, ztheta, float(k)))
 
 
 def softmax_values(theta, R, Cm):

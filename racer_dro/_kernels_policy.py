@@ -60,6 +60,7 @@ if numba is not None:
     def _distances_kernel(theta, pi_star, log_star, p):  # pragma: no cover
         n, K = theta.shape
         t = np.empty(K)
+        e = np.empty(K)
         kl = 0.0
         l2 = 0.0
         for i in range(n):
@@ -70,11 +71,12 @@ if numba is not None:
             for k in range(K):
                 v = max(theta[i, k] - top, floor_)
                 t[k] = v
-                tot += math.exp(v)
+                e[k] = math.exp(v)
+                tot += e[k]
             log_s = math.log(tot)
             row = 0.0
             for k in range(K):
-                q = math.exp(t[k]) / tot
+                q = e[k] / tot
                 row += q * ((t[k] - log_s) - log_star[i, k])
                 d = q - pi_star[i, k]
                 l2 += d * d

@@ -159,10 +159,12 @@ class Engine:
     def direction(self, st: State, lam: float):
         """Newton step of ``F`` at fixed ``lambda`` and ``d pi / d lambda``.
 
-        Returns ``(step_pi, step_theta, z_pi, z_theta, grad, grad_c)`` where
+        Returns ``(step_pi, step_theta, z_pi, z_theta, dec, dc_step, dc_z)`` where
         ``step`` solves ``-Hess F step = grad F`` and ``z = Hess F^{-1} grad C``
         (implicit differentiation of the optimum in ``lambda``), both on the
-        simplex's tangent space.
+        simplex's tangent space, and the scalars ``dec = grad F . step`` (the
+        Newton decrement), ``dc_step = grad C . step``, ``dc_z = grad C . z``
+        (``dC / dlambda``).
         """
         p, beta, pi = self.p, self.beta, st.pi
         R, Cm = self.rewards, self.costs
@@ -224,7 +226,21 @@ class Engine:
         dtheta = T[:, :, 0] + w0[0][:, None] * Tr + w0[1][:, None] * Tc
         z = -(w1[0][:, None] * Xr + w1[1][:, None] * Xc)
         ztheta = -(w1[0][:, None] * Tr + w1[1][:, None] * Tc)
-        return step, dtheta, z, ztheta, grad, grad_c
+        dec = float(np.sum(grad * step))
+        dc_step = float(np.sum(grad_c * step))
+        dc_z = float(np.sum(grad_c * z))
+        return step, dtheta, z, ztheta, dec, dc_step, dc_z
+
+    def add_multiple(self, step, dtheta, z, ztheta, k):
+        """``(step + k z, dtheta + k ztheta, max |step + k z|)`` (in place when compiled)."""
+        if k == 0:
+            return step, dtheta, float(np.max(np.abs(step))) if step.size else 0.0
+        if USE_KERNEL and _kernels.available():
+            big = _kernels.add_multiple(step, dtheta, z, ztheta, k)
+            return step, dtheta, big
+        step = step + k * z
+        dtheta = dtheta + k * ztheta
+        return step, dtheta, float(np.max(np.abs(step))) if step.size else 0.0
 
 
 def block_solve(pi, bp, R, Cm, alpha, gamma, Y):

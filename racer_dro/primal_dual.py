@@ -184,13 +184,10 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint):
             value = engine.penalised(st)
         else:
             value = engine.fixed_lambda_value(st, lam)
-        step, dtheta, z, ztheta, grad, grad_c = engine.direction(st, lam)
-        dec = float(np.sum(grad * step))
-        if joint:
-            step, dtheta, dec = _kink_step(
-                step, dtheta, z, ztheta, dec, grad_c, lam, st.cost, budget, beta
-            )
-        dpi = float(np.max(np.abs(step))) if step.size else 0.0
+        step, dtheta, z, ztheta, dec, dc_step, dc_z = engine.direction(st, lam)
+        k = _kink_multiple(dc_step, dc_z, lam, st.cost, budget, beta) if joint else 0.0
+        step, dtheta, dpi = engine.add_multiple(step, dtheta, z, ztheta, k)
+        dec -= k * dc_step
         # the closed-form primal step must reproduce the policy at an optimum; it
         # costs a softmax over (n, K), so it is evaluated only once the step is small
         small = dpi <= max(tol, 1e-7)
@@ -207,11 +204,11 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint):
             }
         )
         if dpi <= tol and fixed <= _FIXED_POINT_TOL:
-            return st, records, True, lam, grad_c, z
+            return st, records, True, lam, dc_z
         stalls = stalls + 1 if dpi > 0.5 * best else 0
         best = min(best, dpi)
         if stalls >= 3 and dpi <= 1e-9 and fixed <= _FIXED_POINT_TOL:
-            return st, records, True, lam, grad_c, z
+            return st, records, True, lam, dc_z
         # below the rounding of the objective the Armijo test cannot see progress
         local = dec <= 1e-13 * (1.0 + abs(value))
         t, accepted = 1.0, False
@@ -228,33 +225,33 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint):
             t *= 0.5
         if not accepted:
             ok = dpi <= 1e-7 and fixed <= _FIXED_POINT_TOL
-            return st, records, ok, lam, grad_c, z
+            return st, records, ok, lam, dc_z
         values.append(value)
         if len(values) > 10 and values[-1] - values[-11] <= 1e-13 * (1 + abs(value)):
             # ten accepted steps without progress above rounding: stalled (the
             # worst case is near non-smooth, see the module notes)
             ok = dpi <= 1e-7 and fixed <= _FIXED_POINT_TOL
-            return st, records, ok, lam, grad_c, z
+            return st, records, ok, lam, dc_z
         st = trial
-    return st, records, False, lam, grad_c, z
+    return st, records, False, lam, dc_z
 
 
-def _kink_step(step, dtheta, z, ztheta, dec, grad_c, lam, cost, budget, beta):
-    """Maximiser of the piecewise-quadratic model of ``P`` across the kink at ``C = B``.
+def _kink_multiple(dc_step, dc_z, lam, cost, budget, beta):
+    """The multiple ``k`` of ``z`` that maximises the piecewise-quadratic model of ``P``.
 
     The model is the fixed-multiplier Newton model plus ``-(C - B + u)_+^2 / (2 beta)``
     with ``u`` the predicted change of ``C``; along ``z = d pi / d lambda`` it is a
     1-D concave problem solved exactly, so iterates do not bounce across the budget.
+    ``dc_step = grad C . step`` (the predicted change of ``C`` at ``lambda``) and
+    ``dc_z = grad C . z = dC / dlambda <= 0``; the joint step is ``step + k z``.
     """
-    dcost = float(np.sum(grad_c * z))  # dC / dlambda <= 0
+    dcost = dc_z
     if not dcost < 0:
-        return step, dtheta, dec
-    dc_pred = float(np.sum(grad_c * step))
-    u0 = dc_pred - lam * dcost  # predicted change of C at lambda = 0
+        return 0.0
+    u0 = dc_step - lam * dcost  # predicted change of C at lambda = 0
     excess = cost - budget
     u = u0 if excess + u0 <= 0 else (beta * u0 + excess * dcost) / (beta - dcost)
-    k = (u - u0) / dcost - lam
-    return step + k * z, dtheta + k * ztheta, dec - k * dc_pred
+    return (u - u0) / dcost - lam
 
 
 def _initial_logits(engine: Engine, lam: float):
@@ -621,10 +618,9 @@ def _solve_nested(problem, engine, theta, lam, tol, max_iter, constrained):
     inner_ok = True
     st = None
     for it in range(int(max_iter)):
-        st, inner, inner_ok, _, grad_c, z = _newton(
+        st, inner, inner_ok, _, dcost = _newton(
             engine, theta, lam, inner_tol, 200, joint=False
         )
-        dcost = float(np.sum(grad_c * z))
         excess = st.cost - budget
         if constrained:
             gval, gprime = -excess, -dcost

@@ -169,8 +169,12 @@ def test_direction_against_a_dense_kkt_solve_of_the_full_hessian(
     )
     engine = newton.Engine(problem)
     st = engine.state(0.3 * (rewards - 2.0 * costs) / problem.beta)
-    step, dtheta, z, ztheta, grad, grad_c = engine.direction(st, lam)
+    step, dtheta, z, ztheta, dec, dc_step, dc_z = engine.direction(st, lam)
     p, beta, pi = engine.p, problem.beta, st.pi
+    # the gradients of F = R - lam C + beta H and of C in pi (envelope theorem)
+    qr, qc = st.rs.q[:, None], st.cs.q[:, None]
+    grad = qr * rewards - lam * qc * costs - beta * p[:, None] * st.log_pi
+    grad_c = qc * costs
     curv_r, low_r = newton.worst_case_curvature(st.rs)
     curv_c, low_c = newton.worst_case_curvature(st.cs)
     M = np.zeros((n * K, n * K))
@@ -204,6 +208,10 @@ def test_direction_against_a_dense_kkt_solve_of_the_full_hessian(
     np.testing.assert_allclose(
         ztheta, z / pi, rtol=1e-8, atol=1e-8 * np.abs(ztheta).max()
     )
+    # the scalars: Newton decrement, predicted change of C, dC / dlambda
+    assert dec == pytest.approx(grad.ravel() @ dense[:, 0], rel=1e-8)
+    assert dc_step == pytest.approx(grad_c.ravel() @ dense[:, 0], rel=1e-8)
+    assert dc_z == pytest.approx(-(grad_c.ravel() @ dense[:, 1]), rel=1e-8)
 
 
 @pytest.mark.skipif(not _kernels.available(), reason="numba is not installed")
