@@ -35,16 +35,17 @@ if numba is not None:
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _softmax_kernel(
-        theta_in, R, Cm, theta, pi, log_pi, fr, fc, plogp
+        base, dirn, step, R, Cm, theta, pi, log_pi, fr, fc, plogp
     ):  # pragma: no cover
-        n, K = theta_in.shape
+        """The state pass at the logits ``base + step * dirn``."""
+        n, K = base.shape
         for i in range(n):
-            top = theta_in[i, 0]
+            top = base[i, 0] + step * dirn[i, 0]
             for k in range(1, K):
-                top = max(top, theta_in[i, k])
+                top = max(top, base[i, k] + step * dirn[i, k])
             s = 0.0
             for k in range(K):
-                t = max(theta_in[i, k] - top, floor_)
+                t = max((base[i, k] + step * dirn[i, k]) - top, floor_)
                 theta[i, k] = t
                 e = np.exp(t)
                 pi[i, k] = e
@@ -482,13 +483,14 @@ def solve_rows(R, Cm, lam, beta, tilts, theta, tol, theta_tol, max_iter):
     return out
 
 
-def direction(pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank):
+def direction(pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank, out=None):
     """Compiled ``newton.Engine.direction`` (two fused passes over the rows).
 
     ``lowrank`` is a list of ``(coef, vec, table)`` (``table`` 0: rewards, 1:
     costs): the global coupling's columns ``vec * table`` with weights ``coef``.
     Returns ``(step, dtheta, z, ztheta)``, each (n, K), and the scalars
-    ``(grad . step, grad_c . step, grad_c . z)``. The second
+    ``(grad . step, grad_c . step, grad_c . z)``. ``out``: four (n, K) arrays
+    to write the steps into (a caller's reused buffers). The second
     Woodbury (the capacitance solve) is the numpy reference's, on the moments of
     the first pass.
 
@@ -539,7 +541,8 @@ def direction(pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank):
             t = None
         if t is not None and np.all(np.isfinite(t)):
             Wt = W[:, None] * t
-    out = [np.empty((n, K)) for _ in range(4)]
+    if out is None:
+        out = [np.empty((n, K)) for _ in range(4)]
     dots = _direction_steps(*args, Wt, *out)
     return (*out, *dots)
 
@@ -557,9 +560,13 @@ def add_multiple(step, dtheta, z, ztheta, k):
     return float(_add_multiple(step, dtheta, z, ztheta, float(k)))
 
 
-def softmax_values(theta, R, Cm):
+def softmax_values(theta, R, Cm, direction=None, step=0.0, out=None):
     """Compiled ``newton.softmax_logits`` plus ``f_r = pi . r``, ``f_c = pi . c`` and
     ``sum_a pi log pi`` per row, in one pass: ``(theta, pi, log_pi, f_r, f_c, plogp)``.
+
+    With ``direction``, at the logits ``theta + step * direction`` (a line-search
+    trial, without forming it first). ``out``: the six arrays to write into
+    (a discarded state's, reused).
 
     Examples
     --------
@@ -569,9 +576,15 @@ def softmax_values(theta, R, Cm):
     ([[0.5, 0.5]], 0.5, 1.0)
     """
     n, K = np.shape(theta)
-    out = [np.empty((n, K)) for _ in range(3)] + [np.empty(n) for _ in range(3)]
+    if out is None:
+        out = [np.empty((n, K)) for _ in range(3)] + [np.empty(n) for _ in range(3)]
+    base = np.ascontiguousarray(theta, dtype=float)
+    if direction is None:  # base + 0 * base is base exactly (finite logits)
+        direction, step = base, 0.0
     _softmax_kernel(
-        np.ascontiguousarray(theta, dtype=float),
+        base,
+        np.ascontiguousarray(direction, dtype=float),
+        float(step),
         np.ascontiguousarray(R),
         np.ascontiguousarray(Cm),
         *out,

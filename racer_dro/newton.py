@@ -55,6 +55,7 @@ class State:
     entropy: float  # H
     rs: MinSense  # reward side, min sense of f_r
     cs: MinSense  # cost side, min sense of -f_c
+    values: tuple = ()  # per row: pi . r, pi . c, sum pi log pi
 
 
 class Engine:
@@ -73,6 +74,7 @@ class Engine:
         self.logp = np.log(self.p)
         self.tau = {1.0: None, -1.0: None}  # warm starts of the radius roots
         self.centre = {1.0: None, -1.0: None}  # and the tilts' means (compiled path)
+        self._buffers = None  # the compiled direction's output arrays, reused
 
     # ------------------------------------------------------------------ evaluation
     def _side(self, f, sign):
@@ -106,19 +108,31 @@ class Engine:
             self.tau[sign] = side.tau
         return side
 
-    def state(self, theta) -> State:
+    def state(self, theta, direction=None, step=0.0, reuse=None) -> State:
+        """The state at the logits ``theta`` (``+ step * direction`` when given).
+
+        ``reuse``: a discarded state (a rejected line-search trial) whose arrays
+        the compiled path may overwrite.
+        """
         if USE_KERNEL and _kernels.available():
+            out = None
+            if reuse is not None and reuse.theta.shape == theta.shape:
+                out = [reuse.theta, reuse.pi, reuse.log_pi, *reuse.values]
             theta, pi, log_pi, fr, fc, plogp = _kernels.softmax_values(
-                theta, self.rewards, self.costs
+                theta, self.rewards, self.costs, direction, step, out
             )
         else:
+            if direction is not None:
+                theta = theta + step * direction
             theta, pi, log_pi = softmax_logits(theta)
             fr = np.einsum("ij,ij->i", pi, self.rewards)
             fc = np.einsum("ij,ij->i", pi, self.costs)
             plogp = np.einsum("ij,ij->i", pi, log_pi)
         rs, cs = self._side(fr, 1.0), self._side(fc, -1.0)
         entropy = -float(self.p @ plogp)
-        return State(theta, pi, log_pi, rs.value, -cs.value, entropy, rs, cs)
+        return State(
+            theta, pi, log_pi, rs.value, -cs.value, entropy, rs, cs, (fr, fc, plogp)
+        )
 
     def penalised(self, st: State) -> float:
         """Eq. 2 of :mod:`racer_dro.formulas` at the state."""
@@ -164,7 +178,9 @@ class Engine:
         (implicit differentiation of the optimum in ``lambda``), both on the
         simplex's tangent space, and the scalars ``dec = grad F . step`` (the
         Newton decrement), ``dc_step = grad C . step``, ``dc_z = grad C . z``
-        (``dC / dlambda``).
+        (``dC / dlambda``). The compiled path writes the four arrays into
+        buffers that the next call overwrites (fresh pages of a new (n, K) array
+        cost as much as the pass itself at n = 1e6).
         """
         p, beta, pi = self.p, self.beta, st.pi
         R, Cm = self.rewards, self.costs
@@ -177,9 +193,12 @@ class Engine:
             lowrank = [(coef, vec, 0) for coef, vec in low_r]
             if lam > 0:
                 lowrank += [(lam * coef, vec, 1) for coef, vec in low_c]
+            if self._buffers is None or self._buffers[0].shape != pi.shape:
+                self._buffers = [np.empty(pi.shape) for _ in range(4)]
             return _kernels.direction(
-                pi, st.log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank
-            )
+                pi, st.log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank,
+                out=self._buffers,
+            )  # fmt: skip
         grad = qr[:, None] * R - lam * qc[:, None] * Cm - beta * p[:, None] * st.log_pi
         grad_c = qc[:, None] * Cm
         # every column is a per-row combination of grad, r and c (grad_c = q_c c, the

@@ -211,9 +211,9 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint):
             return st, records, True, lam, dc_z
         # below the rounding of the objective the Armijo test cannot see progress
         local = dec <= 1e-13 * (1.0 + abs(value))
-        t, accepted = 1.0, False
+        t, accepted, trial = 1.0, False, None
         for _ in range(40):
-            trial = engine.state(st.theta + t * dtheta)
+            trial = engine.state(st.theta, dtheta, t, reuse=trial)
             new = (
                 engine.penalised(trial)
                 if joint
