@@ -152,7 +152,8 @@ if numba is not None:
                         lo = max(lo, s)
                     else:
                         hi = min(hi, s)
-                    dphi = -var_q / (tau * tau * kl)
+                    den = tau * tau * kl
+                    dphi = -var_q / den if den > 0 else 0.0
                     step = -phi / dphi if dphi < 0 else math.inf
                     new = s + min(max(step, -4.0), 4.0)
                     if not (lo < new < hi) or not math.isfinite(new):

@@ -271,7 +271,8 @@ def _radius_temperature_newton(
             hi = min(hi, s)
         c = float(q @ g)
         var_q = float(q @ (g - c) ** 2)
-        dphi = -var_q / (tau * tau * kl)
+        den = tau * tau * kl  # underflows to 0 for tau ~ 1e-160 and below
+        dphi = -var_q / den if den > 0 else 0.0
         step = -phi / dphi if dphi < 0 else math.inf
         new = s + min(max(step, -4.0), 4.0)  # bounded step in log tau
         if not (lo < new < hi) or not math.isfinite(new):

@@ -119,3 +119,18 @@ def test_fuzz_certificates_at_every_magnitude(base, exponent, radius):
     assert res.kl <= radius * (1 + 1e-9) + 1e-15
     slack = 1e-12 * (float(np.max(np.abs(f))) if np.any(f) else 1.0)
     assert f.min() - slack <= res.value <= float(p @ f) + slack
+
+
+def test_regression_temperature_whose_square_underflows():
+    # hypothesis find: the root needs tau ~ 1e-232 (two minimisers 3e-232 apart),
+    # where tau^2 underflows; the safeguarded Newton (both paths) bisects instead of
+    # dividing by zero. Certificates as in the fuzz test.
+    f = np.array([0.0, 1.0, 3.1415129845935677e-232])
+    p = np.full(3, 1.0 / 3.0)
+    for res in (
+        _kernels_kl.worst_case_min(f, p, np.log(p), radius=1.0),
+        kl.worst_case_min(f, p, radius=1.0, root="newton"),
+    ):
+        assert res.kl <= 1.0 * (1 + 1e-9)
+        assert res.q.sum() == pytest.approx(1.0, abs=1e-12)
+        assert 0.0 <= res.value <= 1e-12
