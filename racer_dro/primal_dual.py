@@ -54,6 +54,7 @@ _FIXED_POINT_TOL = 1e-6  # max |primal step - pi| accepted at an optimum
 _LAMBDA_MAX = 1e12  # constrained mode: a multiplier beyond this means B = min cost
 _SUBSAMPLE_ABOVE = 5_000  # rows; larger problems start from a subsample's multiplier
 _SUBSAMPLE_FACTOR = 10
+_SUBSAMPLE_TOL = 1e-8  # policy step at which the subsample's Newton stops
 
 
 class ConvergenceWarning(UserWarning):
@@ -451,6 +452,10 @@ def _distances_to_final(history, thetas, theta_star, lam_star, p):
     _, pi_star, log_star = softmax_logits(theta_star)
     kl, l2 = [], []
     for t in thetas:
+        if t is theta_star:  # the final iterate itself
+            kl.append(0.0)
+            l2.append(0.0)
+            continue
         if newton.USE_KERNEL and _kernels_policy.available():
             d_kl, d_l2 = _kernels_policy.distances_to_final(t, pi_star, log_star, p)
             kl.append(d_kl)
@@ -483,17 +488,32 @@ def _subsample_start(problem, engine, constrained, method):
             costs=problem.costs[rows],
             sample_weight=np.asarray(problem.weights)[rows],
         )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            sol = solve_primal_dual(
-                sub, tol=1e-6, max_iter=200, constrained=constrained, method=method
+        policy, lam = None, math.nan
+        if not constrained and method != "nested":
+            # the joint Newton on the subsample, to a policy step of _SUBSAMPLE_TOL:
+            # only its multiplier and tilts are used (no history, no Solution)
+            sub_engine = Engine(sub)
+            lam_s, theta_s = _subsample_start(sub, sub_engine, constrained, method)
+            if theta_s is None:
+                theta_s = _initial_logits(sub_engine, lam_s)
+            st, _, ok, lam, _ = _newton(
+                sub_engine, theta_s, 0.0, _SUBSAMPLE_TOL, 200, joint=True
             )
+            if ok:
+                policy = _full_policy(sub, sub_engine, st, lam)
+        if policy is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                sol = solve_primal_dual(
+                    sub, tol=1e-6, max_iter=200, constrained=constrained, method=method
+                )
+            policy, lam = sol.policy, sol.multiplier
     except ValueError:  # e.g. the budget is infeasible on the subsample
         return 0.0, None
-    lam = float(sol.multiplier)
+    lam = float(lam)
     if not math.isfinite(lam):
         return 0.0, None
-    tilts = _frozen_tilts(sub, sol.policy)
+    tilts = _frozen_tilts(sub, policy)
     theta0 = _initial_logits(engine, lam)
     # only a start: the full-size Newton refines it, so a policy to 1e-4 will do
     theta = _solve_rows(
