@@ -21,7 +21,7 @@ its own policy). This module finds the same fixed point reliably:
   ``C(pi(lambda)) - B``), with the exact derivative ``dC / dlambda`` by implicit
   differentiation, safeguarded by bisection; each ``pi(lambda)`` by damped Newton.
 
-Problems above 5,000 rows start from the multiplier of an evenly spaced subsample
+Problems above 1,000 rows start from the multiplier of an evenly spaced subsample
 of a tenth of the rows. Known limit: when a radius is so large that the worst case
 at the optimum sits on a few rows (its temperature tends to 0), Newton can stall;
 the solver then reports ``converged=False`` with a :class:`ConvergenceWarning`
@@ -52,7 +52,7 @@ __all__ = [
 
 _FIXED_POINT_TOL = 1e-6  # max |primal step - pi| accepted at an optimum
 _LAMBDA_MAX = 1e12  # constrained mode: a multiplier beyond this means B = min cost
-_SUBSAMPLE_ABOVE = 5_000  # rows; larger problems start from a subsample's multiplier
+_SUBSAMPLE_ABOVE = 1_000  # rows; larger problems start from a subsample's multiplier
 _SUBSAMPLE_FACTOR = 10
 _SUBSAMPLE_TOL = 1e-8  # policy step at which the subsample's Newton stops
 
