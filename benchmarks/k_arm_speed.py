@@ -33,6 +33,9 @@ def _median_time(fn, repeats):
 def row(K: int, n: int, repeats: int = 3, with_cvxpy: bool = True) -> str:
     """One line of the table: ours, the frozen binary solver (K = 2), CVXPY (small n)."""
     p = make_problem(n, n_arms=K)
+    # warm-up on a small instance: loads the compiled kernels (numba's cache), a
+    # one-off cost of the first call in a process that is not the solver's speed
+    solve_primal_dual(make_problem(2_000, seed=1, n_arms=K))
     t_new, c_new, s_new = _median_time(lambda: solve_primal_dual(p), repeats)
     line = (
         f"K={K:2d} n={n:>8d}  ours {t_new:8.3f}s (cpu {c_new:7.3f}s)"
@@ -40,6 +43,7 @@ def row(K: int, n: int, repeats: int = 3, with_cvxpy: bool = True) -> str:
     )
     if K == 2:
         fp = frozen_binary_problem(n)
+        frozen_solve(frozen_binary_problem(2_000, seed=1))  # the same warm-up
         t_old, _, s_old = _median_time(lambda: frozen_solve(fp), repeats)
         line += (
             f" | frozen binary {t_old:8.3f}s ratio {t_old / t_new:6.2f}x"
