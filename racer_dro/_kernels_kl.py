@@ -185,13 +185,14 @@ if numba is not None:
 
 
 def worst_case_min(
-    f, p, logp, *, radius=None, temperature=None, tau_init=None, centre=None
+    f, p, logp, *, radius=None, temperature=None, tau_init=None, centre=None, out=None
 ):
     """Compiled :func:`racer_dro.kl.worst_case_min` for weights ``p > 0`` (``logp = log p``).
 
     ``root="newton"`` semantics (``tau_init`` warm-starts the radius root);
     ``centre`` is a guess of ``E_q g`` (``g = f - min f``) to centre the first
-    pass. Falls back on the numpy reference for the edge cases it does not treat.
+    pass; ``out``: two arrays of ``f``'s shape to hold ``g`` and ``q`` (a
+    discarded result's, reused). Falls back on the numpy reference for the edge cases it does not treat.
 
     Examples
     --------
@@ -222,11 +223,13 @@ def worst_case_min(
     )
     if nominal or numba is None or f.shape[0] == 0:
         return reference()
-    g = np.empty_like(f)
+    if out is not None and out[0].shape == f.shape and out[1].shape == f.shape:
+        g, q = out
+    else:
+        g, q = np.empty_like(f), np.empty_like(f)
     m, scale, pmin, pmax = _scan(f, p, g)
     if not 1e-100 <= scale <= 1e100 or pmax > 1e300 * pmin:
         return reference()
-    q = np.empty_like(f)
     c0 = 0.0 if centre is None or not math.isfinite(centre) else float(centre)
     if temperature is not None:
         tau = float(temperature)

@@ -77,7 +77,7 @@ class Engine:
         self._buffers = None  # the compiled direction's output arrays, reused
 
     # ------------------------------------------------------------------ evaluation
-    def _side(self, f, sign):
+    def _side(self, f, sign, reuse=None):
         pr = self.problem
         if sign > 0:
             radius, temperature = pr.reward_radius, pr.reward_temperature
@@ -92,6 +92,7 @@ class Engine:
                 temperature=temperature,
                 tau_init=self.tau[sign],
                 centre=self.centre[sign],
+                out=None if reuse is None else (reuse.shifted, reuse.q),
             )
             if f.size:  # E_q g = E_q f - min f, with min f = f_0 - g_0
                 self.centre[sign] = side.expectation - (sign * f[0] - side.shifted[0])
@@ -128,7 +129,10 @@ class Engine:
             fr = np.einsum("ij,ij->i", pi, self.rewards)
             fc = np.einsum("ij,ij->i", pi, self.costs)
             plogp = np.einsum("ij,ij->i", pi, log_pi)
-        rs, cs = self._side(fr, 1.0), self._side(fc, -1.0)
+        if reuse is None:
+            rs, cs = self._side(fr, 1.0), self._side(fc, -1.0)
+        else:
+            rs, cs = self._side(fr, 1.0, reuse.rs), self._side(fc, -1.0, reuse.cs)
         entropy = -float(self.p @ plogp)
         return State(
             theta, pi, log_pi, rs.value, -cs.value, entropy, rs, cs, (fr, fc, plogp)
