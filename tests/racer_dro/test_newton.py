@@ -46,9 +46,10 @@ def test_kernel_agrees_with_the_numpy_reference_to_1e_12(K):
 
 
 @pytest.mark.skipif(not _kernels.available(), reason="numba is not installed")
-def test_solver_with_and_without_the_kernel_agree(monkeypatch):
+@pytest.mark.parametrize("n", [300, 1_500])  # 1,500: the subsample start and row solves
+def test_solver_with_and_without_the_kernel_agree(n, monkeypatch):
     rng = np.random.default_rng(0)
-    rewards, costs = rng.uniform(size=(300, 4)), rng.uniform(1, 6, size=(300, 4))
+    rewards, costs = rng.uniform(size=(n, 4)), rng.uniform(1, 6, size=(n, 4))
     problem = RoutingProblem(
         rewards, costs, 2.5, beta=0.02, reward_temperature=0.5, cost_radius=0.1
     )
