@@ -14,7 +14,14 @@ try:  # numba is optional: the numpy path is the reference
 except ImportError:  # pragma: no cover - exercised only without numba
     numba = None
 
-__all__ = ["available", "block_solve", "direction", "softmax_values", "solve_rows"]
+__all__ = [
+    "add_multiple",
+    "available",
+    "block_solve",
+    "direction",
+    "softmax_values",
+    "solve_rows",
+]
 
 
 def available() -> bool:
@@ -28,16 +35,17 @@ if numba is not None:
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _softmax_kernel(
-        theta_in, R, Cm, theta, pi, log_pi, fr, fc, plogp
+        base, dirn, step, R, Cm, theta, pi, log_pi, fr, fc, plogp
     ):  # pragma: no cover
-        n, K = theta_in.shape
+        """The state pass at the logits ``base + step * dirn``."""
+        n, K = base.shape
         for i in range(n):
-            top = theta_in[i, 0]
+            top = base[i, 0] + step * dirn[i, 0]
             for k in range(1, K):
-                top = max(top, theta_in[i, k])
+                top = max(top, base[i, k] + step * dirn[i, k])
             s = 0.0
             for k in range(K):
-                t = max(theta_in[i, k] - top, floor_)
+                t = max((base[i, k] + step * dirn[i, k]) - top, floor_)
                 theta[i, k] = t
                 e = np.exp(t)
                 pi[i, k] = e
@@ -57,22 +65,6 @@ if numba is not None:
             fr[i] = a
             fc[i] = b
             plogp[i] = c
-
-    @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
-    def _row_columns(
-        i, pi, log_pi, R, Cm, p, beta, lam, qr, qc, uvec, utab, Y
-    ):  # pragma: no cover
-        """Row ``i`` of ``[grad, grad_c, u_1 * table_1, ...]`` (``newton.Engine.direction``)."""
-        K = pi.shape[1]
-        for k in range(K):
-            Y[k, 0] = (
-                qr[i] * R[i, k] - lam * qc[i] * Cm[i, k] - beta * p[i] * log_pi[i, k]
-            )
-            Y[k, 1] = qc[i] * Cm[i, k]
-        for j in range(uvec.shape[1]):
-            for k in range(K):
-                tab = R[i, k] if utab[j] == 0 else Cm[i, k]
-                Y[k, 2 + j] = uvec[i, j] * tab
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
     def _row_block_multi(
@@ -140,63 +132,144 @@ if numba is not None:
         for i in range(n):
             _row_block_multi(i, pi, bp, R, Cm, alpha, gamma, Y[i], X[i], T[i], e1, dinv)
 
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+    def _row_basis(
+        i, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, Y, X, T, e1, dinv
+    ):  # pragma: no cover
+        """Row ``i``'s block solves of the three columns ``[grad, r, c]`` (``Y``, ``X``, ``T``: (K, 3)).
+
+        Every column of ``newton.Engine.direction`` is a per-row combination of these
+        (``grad_c = q_c c``, the coupling columns ``u r`` or ``u c``): three solves, not 2 + m.
+        """
+        K = pi.shape[1]
+        for k in range(K):
+            Y[k, 0] = (
+                qr[i] * R[i, k] - lam * qc[i] * Cm[i, k] - beta * p[i] * log_pi[i, k]
+            )
+            Y[k, 1] = R[i, k]
+            Y[k, 2] = Cm[i, k]
+        _row_block_multi(i, pi, bp, R, Cm, alpha, gamma, Y, X, T, e1, dinv)
+
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _direction_moments(
         pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab
     ):  # pragma: no cover
-        """``U^T S(U)`` and ``U^T S([grad, grad_c])`` of the low-rank coupling (first pass)."""
+        """``U^T S(U)`` and ``U^T S([grad, grad_c])`` of the low-rank coupling (first pass).
+
+        Column ``a`` of ``U`` is ``u_a * table_a`` (``table`` 0: rewards, 1: costs), so
+        ``S(u_a table_a) = u_a S(table_a)`` per row: the moments need the row dot
+        products ``table . S(grad)``, ``table . S(r)``, ``table . S(c)``.
+        """
         n, K = pi.shape
         mu = uvec.shape[1]
-        m = 2 + mu
-        Y = np.empty((K, m))
-        X = np.empty((K, m))
-        T = np.empty((K, m))
+        Y = np.empty((K, 3))
+        X = np.empty((K, 3))
+        T = np.empty((K, 3))
         e1 = np.empty(K)
         dinv = np.empty(K)
-        UtX = np.zeros((mu, m))
+        dots = np.empty((2, 3))  # [table r / c] x [S(grad), S(r), S(c)]
+        UtX = np.zeros((mu, 2 + mu))
         for i in range(n):
-            _row_columns(i, pi, log_pi, R, Cm, p, beta, lam, qr, qc, uvec, utab, Y)
-            _row_block_multi(i, pi, bp, R, Cm, alpha, gamma, Y, X, T, e1, dinv)
-            for a in range(mu):
-                for j in range(m):
+            _row_basis(
+                i, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
+                Y, X, T, e1, dinv,
+            )  # fmt: skip
+            for t in range(2):
+                for j in range(3):
                     acc = 0.0
                     for k in range(K):
-                        acc += Y[k, 2 + a] * X[k, j]
-                    UtX[a, j] += acc
+                        acc += Y[k, 1 + t] * X[k, j]
+                    dots[t, j] = acc
+            for a in range(mu):
+                ta = utab[a]
+                ua = uvec[i, a]
+                UtX[a, 0] += ua * dots[ta, 0]
+                UtX[a, 1] += ua * (qc[i] * dots[ta, 2])
+                for b in range(mu):
+                    UtX[a, 2 + b] += ua * (uvec[i, b] * dots[ta, 1 + utab[b]])
         return UtX
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _direction_steps(
-        pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab, Wt, out
+        pi,
+        log_pi,
+        R,
+        Cm,
+        p,
+        bp,
+        beta,
+        lam,
+        qr,
+        qc,
+        alpha,
+        gamma,
+        uvec,
+        utab,
+        Wt,
+        step,
+        dtheta,
+        z,
+        ztheta,
     ):  # pragma: no cover
-        """Second pass: ``out = [step, dtheta, z, ztheta, grad, grad_c]``, each (n, K)."""
+        """Second pass: writes ``step, dtheta, z, ztheta`` (each (n, K)); returns
+        ``(grad . step, grad_c . step, grad_c . z)``.
+
+        ``step = S(grad) + sum_a Wt[a, 0] u_a S(table_a)`` and
+        ``-z = q_c S(c) + sum_a Wt[a, 1] u_a S(table_a)`` (the same for the logits).
+        """
         n, K = pi.shape
         mu = uvec.shape[1]
-        m = 2 + mu
-        Y = np.empty((K, m))
-        X = np.empty((K, m))
-        T = np.empty((K, m))
+        Y = np.empty((K, 3))
+        X = np.empty((K, 3))
+        T = np.empty((K, 3))
         e1 = np.empty(K)
         dinv = np.empty(K)
+        dec = 0.0
+        dc_step = 0.0
+        dc_z = 0.0
         for i in range(n):
-            _row_columns(i, pi, log_pi, R, Cm, p, beta, lam, qr, qc, uvec, utab, Y)
-            _row_block_multi(i, pi, bp, R, Cm, alpha, gamma, Y, X, T, e1, dinv)
+            _row_basis(
+                i, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
+                Y, X, T, e1, dinv,
+            )  # fmt: skip
+            # the per-row weights of S(r) and S(c) in the step and in -z
+            w0r = 0.0
+            w0c = 0.0
+            w1r = 0.0
+            w1c = qc[i]
+            for a in range(mu):
+                ua = uvec[i, a]
+                if utab[a] == 0:
+                    w0r += Wt[a, 0] * ua
+                    w1r += Wt[a, 1] * ua
+                else:
+                    w0c += Wt[a, 0] * ua
+                    w1c += Wt[a, 1] * ua
             for k in range(K):
-                xs0 = X[k, 0]
-                ts0 = T[k, 0]
-                xs1 = X[k, 1]
-                ts1 = T[k, 1]
-                for a in range(mu):
-                    xs0 += X[k, 2 + a] * Wt[a, 0]
-                    ts0 += T[k, 2 + a] * Wt[a, 0]
-                    xs1 += X[k, 2 + a] * Wt[a, 1]
-                    ts1 += T[k, 2 + a] * Wt[a, 1]
-                out[0, i, k] = xs0
-                out[1, i, k] = ts0
-                out[2, i, k] = -xs1
-                out[3, i, k] = -ts1
-                out[4, i, k] = Y[k, 0]
-                out[5, i, k] = Y[k, 1]
+                s = X[k, 0] + w0r * X[k, 1] + w0c * X[k, 2]
+                zk = -(w1r * X[k, 1] + w1c * X[k, 2])
+                step[i, k] = s
+                dtheta[i, k] = T[k, 0] + w0r * T[k, 1] + w0c * T[k, 2]
+                z[i, k] = zk
+                ztheta[i, k] = -(w1r * T[k, 1] + w1c * T[k, 2])
+                gc = qc[i] * Cm[i, k]
+                dec += Y[k, 0] * s
+                dc_step += gc * s
+                dc_z += gc * zk
+        return dec, dc_step, dc_z
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    def _add_multiple(step, dtheta, z, ztheta, k):  # pragma: no cover
+        """``step += k z``, ``dtheta += k ztheta`` in place; returns ``max |step|``."""
+        n, K = step.shape
+        big = 0.0
+        for i in range(n):
+            for j in range(K):
+                s = step[i, j] + k * z[i, j]
+                step[i, j] = s
+                dtheta[i, j] += k * ztheta[i, j]
+                big = max(big, abs(s))
+        return big
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
     def _row_parts(
@@ -410,12 +483,14 @@ def solve_rows(R, Cm, lam, beta, tilts, theta, tol, theta_tol, max_iter):
     return out
 
 
-def direction(pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank):
+def direction(pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank, out=None):
     """Compiled ``newton.Engine.direction`` (two fused passes over the rows).
 
     ``lowrank`` is a list of ``(coef, vec, table)`` (``table`` 0: rewards, 1:
     costs): the global coupling's columns ``vec * table`` with weights ``coef``.
-    Returns ``(step, dtheta, z, ztheta, grad, grad_c)``, each (n, K). The second
+    Returns ``(step, dtheta, z, ztheta)``, each (n, K), and the scalars
+    ``(grad . step, grad_c . step, grad_c . z)``. ``out``: four (n, K) arrays
+    to write the steps into (a caller's reused buffers). The second
     Woodbury (the capacitance solve) is the numpy reference's, on the moments of
     the first pass.
 
@@ -466,14 +541,32 @@ def direction(pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank):
             t = None
         if t is not None and np.all(np.isfinite(t)):
             Wt = W[:, None] * t
-    out = np.empty((6, n, K))
-    _direction_steps(*args, Wt, out)
-    return tuple(out)
+    if out is None:
+        out = [np.empty((n, K)) for _ in range(4)]
+    dots = _direction_steps(*args, Wt, *out)
+    return (*out, *dots)
 
 
-def softmax_values(theta, R, Cm):
+def add_multiple(step, dtheta, z, ztheta, k):
+    """In place ``step += k z`` and ``dtheta += k ztheta``; returns ``max |step|``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> step, dtheta = np.zeros((1, 2)), np.zeros((1, 2))
+    >>> add_multiple(step, dtheta, np.array([[1.0, -2.0]]), np.ones((1, 2)), 0.5), step.tolist()
+    (1.0, [[0.5, -1.0]])
+    """
+    return float(_add_multiple(step, dtheta, z, ztheta, float(k)))
+
+
+def softmax_values(theta, R, Cm, direction=None, step=0.0, out=None):
     """Compiled ``newton.softmax_logits`` plus ``f_r = pi . r``, ``f_c = pi . c`` and
     ``sum_a pi log pi`` per row, in one pass: ``(theta, pi, log_pi, f_r, f_c, plogp)``.
+
+    With ``direction``, at the logits ``theta + step * direction`` (a line-search
+    trial, without forming it first). ``out``: the six arrays to write into
+    (a discarded state's, reused).
 
     Examples
     --------
@@ -483,9 +576,15 @@ def softmax_values(theta, R, Cm):
     ([[0.5, 0.5]], 0.5, 1.0)
     """
     n, K = np.shape(theta)
-    out = [np.empty((n, K)) for _ in range(3)] + [np.empty(n) for _ in range(3)]
+    if out is None:
+        out = [np.empty((n, K)) for _ in range(3)] + [np.empty(n) for _ in range(3)]
+    base = np.ascontiguousarray(theta, dtype=float)
+    if direction is None:  # base + 0 * base is base exactly (finite logits)
+        direction, step = base, 0.0
     _softmax_kernel(
-        np.ascontiguousarray(theta, dtype=float),
+        base,
+        np.ascontiguousarray(direction, dtype=float),
+        float(step),
         np.ascontiguousarray(R),
         np.ascontiguousarray(Cm),
         *out,

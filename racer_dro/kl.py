@@ -271,7 +271,8 @@ def _radius_temperature_newton(
             hi = min(hi, s)
         c = float(q @ g)
         var_q = float(q @ (g - c) ** 2)
-        dphi = -var_q / (tau * tau * kl)
+        den = tau * tau * kl  # underflows to 0 for tau ~ 1e-160 and below
+        dphi = -var_q / den if den > 0 else 0.0
         step = -phi / dphi if dphi < 0 else math.inf
         new = s + min(max(step, -4.0), 4.0)  # bounded step in log tau
         if not (lo < new < hi) or not math.isfinite(new):
@@ -412,9 +413,17 @@ def worst_case_min(
     if (
         tau is None
     ):  # beyond (or within rounding of) the threshold: all on the minimisers
+        if radius < threshold:
+            # no representable tilt separates the minimisers from values within
+            # rounding of them (g ~ 1e-309 next to 0): those count as minimisers
+            near = (g <= 4 * np.finfo(float).eps * scale) & (p > 0)
+            rest = float(p[~near].sum())
+            if rest < 1 and -math.log1p(-rest) <= radius:
+                at_min, threshold = near, -math.log1p(-rest)
         q = np.where(at_min, p, 0.0)
         q /= q.sum()
-        return MinSense(m, q, 0.0, threshold, m, g, 0.0, radius)
+        eq = float(q @ g)
+        return MinSense(m + eq, q, 0.0, threshold, m + eq, g, 0.0, radius)
     q, _ = exponential_tilt(g, logp, tau)
     kl = tilt_kl(g, logp, q, tau)
     eg = float(q @ g)

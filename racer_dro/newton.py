@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from racer_dro import _kernels, formulas
+from racer_dro import _kernels, _kernels_kl, _kernels_policy, formulas
 from racer_dro.kl import MinSense, worst_case_curvature, worst_case_min
 
 __all__ = ["Engine", "State"]
@@ -55,6 +55,7 @@ class State:
     entropy: float  # H
     rs: MinSense  # reward side, min sense of f_r
     cs: MinSense  # cost side, min sense of -f_c
+    values: tuple = ()  # per row: pi . r, pi . c, sum pi log pi
 
 
 class Engine:
@@ -70,40 +71,72 @@ class Engine:
         self.costs = np.ascontiguousarray(problem.costs[a])
         self.beta = problem.beta
         self.budget = problem.budget
+        self.logp = np.log(self.p)
         self.tau = {1.0: None, -1.0: None}  # warm starts of the radius roots
+        self.centre = {1.0: None, -1.0: None}  # and the tilts' means (compiled path)
+        self._buffers = None  # the compiled direction's output arrays, reused
 
     # ------------------------------------------------------------------ evaluation
-    def _side(self, f, sign):
+    def _side(self, f, sign, reuse=None):
         pr = self.problem
         if sign > 0:
             radius, temperature = pr.reward_radius, pr.reward_temperature
         else:
             radius, temperature = pr.cost_radius, pr.cost_temperature
-        side = worst_case_min(
-            sign * f,
-            self.p,
-            radius=radius,
-            temperature=temperature,
-            tau_init=self.tau[sign],
-            root="newton",
-        )
+        if USE_KERNEL and _kernels_kl.available():
+            side = _kernels_kl.worst_case_min(
+                sign * f,
+                self.p,
+                self.logp,
+                radius=radius,
+                temperature=temperature,
+                tau_init=self.tau[sign],
+                centre=self.centre[sign],
+                out=None if reuse is None else (reuse.shifted, reuse.q),
+            )
+            if f.size:  # E_q g = E_q f - min f, with min f = f_0 - g_0
+                self.centre[sign] = side.expectation - (sign * f[0] - side.shifted[0])
+        else:
+            side = worst_case_min(
+                sign * f,
+                self.p,
+                radius=radius,
+                temperature=temperature,
+                tau_init=self.tau[sign],
+                root="newton",
+            )
         if radius is not None and 0 < side.tau < math.inf:
             self.tau[sign] = side.tau
         return side
 
-    def state(self, theta) -> State:
+    def state(self, theta, direction=None, step=0.0, reuse=None) -> State:
+        """The state at the logits ``theta`` (``+ step * direction`` when given).
+
+        ``reuse``: a discarded state (a rejected line-search trial) whose arrays
+        the compiled path may overwrite.
+        """
         if USE_KERNEL and _kernels.available():
+            out = None
+            if reuse is not None and reuse.theta.shape == theta.shape:
+                out = [reuse.theta, reuse.pi, reuse.log_pi, *reuse.values]
             theta, pi, log_pi, fr, fc, plogp = _kernels.softmax_values(
-                theta, self.rewards, self.costs
+                theta, self.rewards, self.costs, direction, step, out
             )
         else:
+            if direction is not None:
+                theta = theta + step * direction
             theta, pi, log_pi = softmax_logits(theta)
             fr = np.einsum("ij,ij->i", pi, self.rewards)
             fc = np.einsum("ij,ij->i", pi, self.costs)
             plogp = np.einsum("ij,ij->i", pi, log_pi)
-        rs, cs = self._side(fr, 1.0), self._side(fc, -1.0)
+        if reuse is None:
+            rs, cs = self._side(fr, 1.0), self._side(fc, -1.0)
+        else:
+            rs, cs = self._side(fr, 1.0, reuse.rs), self._side(fc, -1.0, reuse.cs)
         entropy = -float(self.p @ plogp)
-        return State(theta, pi, log_pi, rs.value, -cs.value, entropy, rs, cs)
+        return State(
+            theta, pi, log_pi, rs.value, -cs.value, entropy, rs, cs, (fr, fc, plogp)
+        )
 
     def penalised(self, st: State) -> float:
         """Eq. 2 of :mod:`racer_dro.formulas` at the state."""
@@ -119,6 +152,17 @@ class Engine:
         """``max |primal_step(pi) - pi|``: the closed-form primal step reproduces the policy."""
         if st.pi.size == 0:
             return 0.0
+        if USE_KERNEL and _kernels_policy.available():
+            return _kernels_policy.fixed_point_residual(
+                self.rewards,
+                self.costs,
+                st.rs.q,
+                st.cs.q,
+                self.p,
+                lam,
+                self.beta,
+                st.pi,
+            )
         target = formulas.primal_step(
             self.rewards,
             self.costs,
@@ -133,10 +177,14 @@ class Engine:
     def direction(self, st: State, lam: float):
         """Newton step of ``F`` at fixed ``lambda`` and ``d pi / d lambda``.
 
-        Returns ``(step_pi, step_theta, z_pi, z_theta, grad, grad_c)`` where
+        Returns ``(step_pi, step_theta, z_pi, z_theta, dec, dc_step, dc_z)`` where
         ``step`` solves ``-Hess F step = grad F`` and ``z = Hess F^{-1} grad C``
         (implicit differentiation of the optimum in ``lambda``), both on the
-        simplex's tangent space.
+        simplex's tangent space, and the scalars ``dec = grad F . step`` (the
+        Newton decrement), ``dc_step = grad C . step``, ``dc_z = grad C . z``
+        (``dC / dlambda``). The compiled path writes the four arrays into
+        buffers that the next call overwrites (fresh pages of a new (n, K) array
+        cost as much as the pass itself at n = 1e6).
         """
         p, beta, pi = self.p, self.beta, st.pi
         R, Cm = self.rewards, self.costs
@@ -149,42 +197,73 @@ class Engine:
             lowrank = [(coef, vec, 0) for coef, vec in low_r]
             if lam > 0:
                 lowrank += [(lam * coef, vec, 1) for coef, vec in low_c]
+            if self._buffers is None or self._buffers[0].shape != pi.shape:
+                self._buffers = [np.empty(pi.shape) for _ in range(4)]
             return _kernels.direction(
-                pi, st.log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank
-            )
+                pi, st.log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank,
+                out=self._buffers,
+            )  # fmt: skip
         grad = qr[:, None] * R - lam * qc[:, None] * Cm - beta * p[:, None] * st.log_pi
         grad_c = qc[:, None] * Cm
-        cols, coefs = [], []
-        for coef, vec in low_r:
-            cols.append(vec[:, None] * R)
-            coefs.append(coef)
+        # every column is a per-row combination of grad, r and c (grad_c = q_c c, the
+        # coupling columns u r or u c), and the block solve S is linear per row: three
+        # solves per row
+        X, T = block_solve(
+            pi, beta * p, R, Cm, alpha, gamma, np.stack([grad, R, Cm], axis=2)
+        )
+        tables = (R, Cm)
+        cols = [(coef, vec, 0) for coef, vec in low_r]
         if lam > 0:
-            for coef, vec in low_c:
-                cols.append(vec[:, None] * Cm)
-                coefs.append(lam * coef)
-        Y = np.stack([grad, grad_c] + cols, axis=2)  # (n, K, m)
-        X, T = block_solve(pi, beta * p, R, Cm, alpha, gamma, Y)
+            cols += [(lam * coef, vec, 1) for coef, vec in low_c]
+        # step = S(grad) + w0r S(r) + w0c S(c), -z = w1r S(r) + w1c S(c) (per-row weights)
+        n = pi.shape[0]
+        w0 = [np.zeros(n), np.zeros(n)]
+        w1 = [np.zeros(n), qc.copy()]
         if cols:
             mu = len(cols)
-            W = np.asarray(coefs)
-            U = Y[:, :, 2:]
-            SU, TU = X[:, :, 2:], T[:, :, 2:]
-            UtS = np.einsum("nkj,nkl->jl", U, SU)  # U^T S(U)
-            UtY = np.einsum("nkj,nkl->jl", U, X[:, :, :2])
-            cap = np.eye(mu) - UtS * W[None, :]
+            W = np.asarray([coef for coef, _, _ in cols])
+            # dots[t][j] = table_t . S(column j) per row, columns [grad, r, c]
+            dots = [
+                [np.einsum("nk,nk->n", tab, X[:, :, j]) for j in range(3)]
+                for tab in tables
+            ]
+            UtX = np.zeros((mu, 2 + mu))
+            for a, (_, ua, ta) in enumerate(cols):
+                UtX[a, 0] = np.sum(ua * dots[ta][0])
+                UtX[a, 1] = np.sum(ua * (qc * dots[ta][2]))
+                for b, (_, ub, tb) in enumerate(cols):
+                    UtX[a, 2 + b] = np.sum(ua * (ub * dots[ta][1 + tb]))
+            cap = np.eye(mu) - UtX[:, 2:] * W[None, :]
             try:
-                t = np.linalg.solve(cap, UtY)  # (mu, 2)
+                t = np.linalg.solve(cap, UtX[:, :2])  # (mu, 2)
             except np.linalg.LinAlgError:
                 t = None
             if t is not None and np.all(np.isfinite(t)):
                 Wt = W[:, None] * t
-                Xs = X[:, :, :2] + np.einsum("nkj,jl->nkl", SU, Wt)
-                Ts = T[:, :, :2] + np.einsum("nkj,jl->nkl", TU, Wt)
-            else:  # extreme curvature: the block part alone is still an ascent direction
-                Xs, Ts = X[:, :, :2], T[:, :, :2]
-        else:
-            Xs, Ts = X, T
-        return Xs[:, :, 0], Ts[:, :, 0], -Xs[:, :, 1], -Ts[:, :, 1], grad, grad_c
+                for a, (_, ua, ta) in enumerate(cols):
+                    w0[ta] = w0[ta] + Wt[a, 0] * ua
+                    w1[ta] = w1[ta] + Wt[a, 1] * ua
+            # else extreme curvature: the block part alone is still an ascent direction
+        Xr, Xc, Tr, Tc = X[:, :, 1], X[:, :, 2], T[:, :, 1], T[:, :, 2]
+        step = X[:, :, 0] + w0[0][:, None] * Xr + w0[1][:, None] * Xc
+        dtheta = T[:, :, 0] + w0[0][:, None] * Tr + w0[1][:, None] * Tc
+        z = -(w1[0][:, None] * Xr + w1[1][:, None] * Xc)
+        ztheta = -(w1[0][:, None] * Tr + w1[1][:, None] * Tc)
+        dec = float(np.sum(grad * step))
+        dc_step = float(np.sum(grad_c * step))
+        dc_z = float(np.sum(grad_c * z))
+        return step, dtheta, z, ztheta, dec, dc_step, dc_z
+
+    def add_multiple(self, step, dtheta, z, ztheta, k):
+        """``(step + k z, dtheta + k ztheta, max |step + k z|)`` (in place when compiled)."""
+        if k == 0:
+            return step, dtheta, float(np.max(np.abs(step))) if step.size else 0.0
+        if USE_KERNEL and _kernels.available():
+            big = _kernels.add_multiple(step, dtheta, z, ztheta, k)
+            return step, dtheta, big
+        step = step + k * z
+        dtheta = dtheta + k * ztheta
+        return step, dtheta, float(np.max(np.abs(step))) if step.size else 0.0
 
 
 def block_solve(pi, bp, R, Cm, alpha, gamma, Y):

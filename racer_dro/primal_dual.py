@@ -21,7 +21,7 @@ its own policy). This module finds the same fixed point reliably:
   ``C(pi(lambda)) - B``), with the exact derivative ``dC / dlambda`` by implicit
   differentiation, safeguarded by bisection; each ``pi(lambda)`` by damped Newton.
 
-Problems above 5,000 rows start from the multiplier of an evenly spaced subsample
+Problems above 1,000 rows start from the multiplier of an evenly spaced subsample
 of a tenth of the rows. Known limit: when a radius is so large that the worst case
 at the optimum sits on a few rows (its temperature tends to 0), Newton can stall;
 the solver then reports ``converged=False`` with a :class:`ConvergenceWarning`
@@ -36,7 +36,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from racer_dro import _kernels, formulas, newton
+from racer_dro import _kernels, _kernels_policy, formulas, newton
 from racer_dro._validation import check_finite, check_positive
 from racer_dro.newton import Engine, softmax_logits
 from racer_dro.problem import RoutingProblem, Solution, make_solution
@@ -51,9 +51,14 @@ __all__ = [
 ]
 
 _FIXED_POINT_TOL = 1e-6  # max |primal step - pi| accepted at an optimum
+# a step up to this multiple of the step tolerance is accepted once the Newton
+# decrement is at rounding level (solve_primal_dual's step tolerance is 1e-2 of
+# its `tol`, so the accepted step is still within `tol`)
+_ROUNDING_STEPS = 100.0
 _LAMBDA_MAX = 1e12  # constrained mode: a multiplier beyond this means B = min cost
-_SUBSAMPLE_ABOVE = 5_000  # rows; larger problems start from a subsample's multiplier
+_SUBSAMPLE_ABOVE = 1_000  # rows; larger problems start from a subsample's multiplier
 _SUBSAMPLE_FACTOR = 10
+_SUBSAMPLE_TOL = 1e-8  # policy step at which the subsample's Newton stops
 
 
 class ConvergenceWarning(UserWarning):
@@ -184,13 +189,10 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint):
             value = engine.penalised(st)
         else:
             value = engine.fixed_lambda_value(st, lam)
-        step, dtheta, z, ztheta, grad, grad_c = engine.direction(st, lam)
-        dec = float(np.sum(grad * step))
-        if joint:
-            step, dtheta, dec = _kink_step(
-                step, dtheta, z, ztheta, dec, grad_c, lam, st.cost, budget, beta
-            )
-        dpi = float(np.max(np.abs(step))) if step.size else 0.0
+        step, dtheta, z, ztheta, dec, dc_step, dc_z = engine.direction(st, lam)
+        k = _kink_multiple(dc_step, dc_z, lam, st.cost, budget, beta) if joint else 0.0
+        step, dtheta, dpi = engine.add_multiple(step, dtheta, z, ztheta, k)
+        dec -= k * dc_step
         # the closed-form primal step must reproduce the policy at an optimum; it
         # costs a softmax over (n, K), so it is evaluated only once the step is small
         small = dpi <= max(tol, 1e-7)
@@ -207,16 +209,25 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint):
             }
         )
         if dpi <= tol and fixed <= _FIXED_POINT_TOL:
-            return st, records, True, lam, grad_c, z
+            return st, records, True, lam, dc_z
+        if (
+            dpi <= _ROUNDING_STEPS * tol
+            and abs(dec) <= 1e-15 * (1.0 + abs(value))
+            and fixed <= _FIXED_POINT_TOL
+        ):
+            # the Newton decrement is at the rounding of the objective: further
+            # steps only move the policy within its rounding (~1e-10 in l2 at
+            # n K ~ 1e6, measured), while tol sits below it
+            return st, records, True, lam, dc_z
         stalls = stalls + 1 if dpi > 0.5 * best else 0
         best = min(best, dpi)
         if stalls >= 3 and dpi <= 1e-9 and fixed <= _FIXED_POINT_TOL:
-            return st, records, True, lam, grad_c, z
+            return st, records, True, lam, dc_z
         # below the rounding of the objective the Armijo test cannot see progress
         local = dec <= 1e-13 * (1.0 + abs(value))
-        t, accepted = 1.0, False
+        t, accepted, trial = 1.0, False, None
         for _ in range(40):
-            trial = engine.state(st.theta + t * dtheta)
+            trial = engine.state(st.theta, dtheta, t, reuse=trial)
             new = (
                 engine.penalised(trial)
                 if joint
@@ -228,33 +239,33 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint):
             t *= 0.5
         if not accepted:
             ok = dpi <= 1e-7 and fixed <= _FIXED_POINT_TOL
-            return st, records, ok, lam, grad_c, z
+            return st, records, ok, lam, dc_z
         values.append(value)
         if len(values) > 10 and values[-1] - values[-11] <= 1e-13 * (1 + abs(value)):
             # ten accepted steps without progress above rounding: stalled (the
             # worst case is near non-smooth, see the module notes)
             ok = dpi <= 1e-7 and fixed <= _FIXED_POINT_TOL
-            return st, records, ok, lam, grad_c, z
+            return st, records, ok, lam, dc_z
         st = trial
-    return st, records, False, lam, grad_c, z
+    return st, records, False, lam, dc_z
 
 
-def _kink_step(step, dtheta, z, ztheta, dec, grad_c, lam, cost, budget, beta):
-    """Maximiser of the piecewise-quadratic model of ``P`` across the kink at ``C = B``.
+def _kink_multiple(dc_step, dc_z, lam, cost, budget, beta):
+    """The multiple ``k`` of ``z`` that maximises the piecewise-quadratic model of ``P``.
 
     The model is the fixed-multiplier Newton model plus ``-(C - B + u)_+^2 / (2 beta)``
     with ``u`` the predicted change of ``C``; along ``z = d pi / d lambda`` it is a
     1-D concave problem solved exactly, so iterates do not bounce across the budget.
+    ``dc_step = grad C . step`` (the predicted change of ``C`` at ``lambda``) and
+    ``dc_z = grad C . z = dC / dlambda <= 0``; the joint step is ``step + k z``.
     """
-    dcost = float(np.sum(grad_c * z))  # dC / dlambda <= 0
+    dcost = dc_z
     if not dcost < 0:
-        return step, dtheta, dec
-    dc_pred = float(np.sum(grad_c * step))
-    u0 = dc_pred - lam * dcost  # predicted change of C at lambda = 0
+        return 0.0
+    u0 = dc_step - lam * dcost  # predicted change of C at lambda = 0
     excess = cost - budget
     u = u0 if excess + u0 <= 0 else (beta * u0 + excess * dcost) / (beta - dcost)
-    k = (u - u0) / dcost - lam
-    return step + k * z, dtheta + k * ztheta, dec - k * dc_pred
+    return (u - u0) / dcost - lam
 
 
 def _initial_logits(engine: Engine, lam: float):
@@ -264,6 +275,11 @@ def _initial_logits(engine: Engine, lam: float):
 def _init_from_policy(problem, engine, init):
     pi0 = problem.check_policy(init, "init")[engine.active]
     return np.log(np.clip(pi0, 1e-22, 1.0))
+
+
+def _state_values(engine, st):
+    """``(R, C, H)`` of the final state when it is the whole policy (all weights positive)."""
+    return (st.reward, st.cost, st.entropy) if engine.active.all() else None
 
 
 def _full_policy(problem, engine, st, lam):
@@ -449,13 +465,17 @@ def _distances_to_final(history, thetas, theta_star, lam_star, p):
     _, pi_star, log_star = softmax_logits(theta_star)
     kl, l2 = [], []
     for t in thetas:
-        if newton.USE_KERNEL and _kernels.available():
-            # one pass: pi, sum pi log pi_star (as "f_c") and sum pi log pi
-            _, pi, _, _, cross, plogp = _kernels.softmax_values(t, pi_star, log_star)
-            row_kl = plogp - cross
-        else:
-            _, pi, log_pi = softmax_logits(t)
-            row_kl = np.einsum("ij,ij->i", pi, log_pi - log_star)
+        if t is theta_star:  # the final iterate itself
+            kl.append(0.0)
+            l2.append(0.0)
+            continue
+        if newton.USE_KERNEL and _kernels_policy.available():
+            d_kl, d_l2 = _kernels_policy.distances_to_final(t, pi_star, log_star, p)
+            kl.append(d_kl)
+            l2.append(d_l2)
+            continue
+        _, pi, log_pi = softmax_logits(t)
+        row_kl = np.einsum("ij,ij->i", pi, log_pi - log_star)
         kl.append(max(float(p @ row_kl), 0.0))
         l2.append(float(np.sqrt(np.sum((pi - pi_star) ** 2))))
     history["kl_to_final"] = kl
@@ -481,17 +501,32 @@ def _subsample_start(problem, engine, constrained, method):
             costs=problem.costs[rows],
             sample_weight=np.asarray(problem.weights)[rows],
         )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            sol = solve_primal_dual(
-                sub, tol=1e-6, max_iter=200, constrained=constrained, method=method
+        policy, lam = None, math.nan
+        if not constrained and method != "nested":
+            # the joint Newton on the subsample, to a policy step of _SUBSAMPLE_TOL:
+            # only its multiplier and tilts are used (no history, no Solution)
+            sub_engine = Engine(sub)
+            lam_s, theta_s = _subsample_start(sub, sub_engine, constrained, method)
+            if theta_s is None:
+                theta_s = _initial_logits(sub_engine, lam_s)
+            st, _, ok, lam, _ = _newton(
+                sub_engine, theta_s, 0.0, _SUBSAMPLE_TOL, 200, joint=True
             )
+            if ok:
+                policy = _full_policy(sub, sub_engine, st, lam)
+        if policy is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                sol = solve_primal_dual(
+                    sub, tol=1e-6, max_iter=200, constrained=constrained, method=method
+                )
+            policy, lam = sol.policy, sol.multiplier
     except ValueError:  # e.g. the budget is infeasible on the subsample
         return 0.0, None
-    lam = float(sol.multiplier)
+    lam = float(lam)
     if not math.isfinite(lam):
         return 0.0, None
-    tilts = _frozen_tilts(sub, sol.policy)
+    tilts = _frozen_tilts(sub, policy)
     theta0 = _initial_logits(engine, lam)
     # only a start: the full-size Newton refines it, so a policy to 1e-4 will do
     theta = _solve_rows(
@@ -600,6 +635,7 @@ def solve_primal_dual(
                 history=history,
                 method="primal_dual_newton",
                 n_iter=len(records),
+                values=_state_values(engine, st),
             )
         engine = Engine(problem)  # fall back from a clean state
     return _solve_nested(problem, engine, theta, lam0, tol, max_iter, constrained)
@@ -615,10 +651,9 @@ def _solve_nested(problem, engine, theta, lam, tol, max_iter, constrained):
     inner_ok = True
     st = None
     for it in range(int(max_iter)):
-        st, inner, inner_ok, _, grad_c, z = _newton(
+        st, inner, inner_ok, _, dcost = _newton(
             engine, theta, lam, inner_tol, 200, joint=False
         )
-        dcost = float(np.sum(grad_c * z))
         excess = st.cost - budget
         if constrained:
             gval, gprime = -excess, -dcost
@@ -703,4 +738,5 @@ def _solve_nested(problem, engine, theta, lam, tol, max_iter, constrained):
         history=history,
         method="primal_dual",
         n_iter=len(records),
+        values=_state_values(engine, st),
     )

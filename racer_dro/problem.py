@@ -335,6 +335,7 @@ def make_solution(
     history=None,
     method: str = "",
     n_iter: int = 0,
+    values=None,
 ) -> Solution:
     """Assemble a :class:`Solution` from a policy: ``R``, ``C``, ``H``, objective, multiplier.
 
@@ -343,6 +344,9 @@ def make_solution(
     regularised problem (:func:`racer_dro.formulas.dual_step`); the hard-constraint
     solvers pass their multiplier. ``objective`` defaults to eq. 2 (regularised)
     or ``R + beta H`` (hard constraint); CVXPY passes its optimal value.
+    ``values``: ``(R, C, H)`` already evaluated at ``policy`` by the caller (the
+    primal-dual solver's final state, the same worst cases by the same formulas),
+    so that they are not computed twice.
 
     Examples
     --------
@@ -352,9 +356,12 @@ def make_solution(
     0.0
     """
     pi = problem.check_policy(policy)
-    reward = problem.worst_case_reward(pi).value
-    cost = problem.worst_case_cost(pi).value
-    entropy = problem.entropy(pi)
+    if values is None:
+        reward = problem.worst_case_reward(pi).value
+        cost = problem.worst_case_cost(pi).value
+        entropy = problem.entropy(pi)
+    else:
+        reward, cost, entropy = values
     if multiplier is None:
         multiplier = formulas.dual_step(cost, problem.budget, problem.beta)
     if objective is None:

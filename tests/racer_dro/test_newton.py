@@ -2,6 +2,7 @@
 reference, and against a dense KKT solve) and the solver with and without the kernel."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from racer_dro import RoutingProblem, _kernels, newton, primal_dual, solve_primal_dual
@@ -45,9 +46,10 @@ def test_kernel_agrees_with_the_numpy_reference_to_1e_12(K):
 
 
 @pytest.mark.skipif(not _kernels.available(), reason="numba is not installed")
-def test_solver_with_and_without_the_kernel_agree(monkeypatch):
+@pytest.mark.parametrize("n", [300, 1_500])  # 1,500: the subsample start and row solves
+def test_solver_with_and_without_the_kernel_agree(n, monkeypatch):
     rng = np.random.default_rng(0)
-    rewards, costs = rng.uniform(size=(300, 4)), rng.uniform(1, 6, size=(300, 4))
+    rewards, costs = rng.uniform(size=(n, 4)), rng.uniform(1, 6, size=(n, 4))
     problem = RoutingProblem(
         rewards, costs, 2.5, beta=0.02, reward_temperature=0.5, cost_radius=0.1
     )
@@ -145,3 +147,98 @@ def test_fused_softmax_agrees_with_the_numpy_reference_to_1e_12(K):
     # absolute on log pi ~ -50, i.e. relative 1e-16)
     for a, b in zip(compiled, reference):
         assert np.max(np.abs(a - b)) <= 1e-12 * max(1.0, np.max(np.abs(b)))
+
+
+@pytest.mark.parametrize("use_kernel", [False, True])
+@pytest.mark.parametrize("lam", [0.0, 20.0])
+def test_direction_against_a_dense_kkt_solve_of_the_full_hessian(
+    use_kernel, lam, monkeypatch
+):
+    # the Newton direction (block solves of [grad, r, c] per row combined, then the
+    # low-rank coupling) against one dense solve of the whole (n K + n) KKT system:
+    # M = blockdiag(beta p_i diag(1 / pi_i) + alpha_i r_i r_i^T + gamma_i c_i c_i^T)
+    # minus the coupling sum_a W_a U_a U_a^T, one simplex constraint per row
+    if use_kernel and not _kernels.available():
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(newton, "USE_KERNEL", use_kernel)
+    rng = np.random.default_rng(3)
+    n, K = 30, 3
+    rewards = rng.uniform(size=(n, K))
+    costs = np.column_stack([rng.uniform(0.5, 1.5, n), rng.uniform(1, 8, (n, K - 1))])
+    problem = RoutingProblem(
+        rewards, costs, 3.0, beta=0.05, reward_temperature=0.5, cost_radius=0.1
+    )
+    engine = newton.Engine(problem)
+    st = engine.state(0.3 * (rewards - 2.0 * costs) / problem.beta)
+    step, dtheta, z, ztheta, dec, dc_step, dc_z = engine.direction(st, lam)
+    p, beta, pi = engine.p, problem.beta, st.pi
+    # the gradients of F = R - lam C + beta H and of C in pi (envelope theorem)
+    qr, qc = st.rs.q[:, None], st.cs.q[:, None]
+    grad = qr * rewards - lam * qc * costs - beta * p[:, None] * st.log_pi
+    grad_c = qc * costs
+    curv_r, low_r = newton.worst_case_curvature(st.rs)
+    curv_c, low_c = newton.worst_case_curvature(st.cs)
+    M = np.zeros((n * K, n * K))
+    for i in range(n):
+        blk = np.diag(beta * p[i] / pi[i])
+        blk += curv_r * st.rs.q[i] * np.outer(rewards[i], rewards[i])
+        blk += lam * curv_c * st.cs.q[i] * np.outer(costs[i], costs[i])
+        M[i * K : (i + 1) * K, i * K : (i + 1) * K] = blk
+    terms = [(c, (v[:, None] * rewards).ravel()) for c, v in low_r]
+    if lam > 0:
+        terms += [(lam * c, (v[:, None] * costs).ravel()) for c, v in low_c]
+    for coef, u in terms:
+        M -= coef * np.outer(u, u)
+    E = np.kron(np.eye(n), np.ones((K, 1)))
+    kkt = np.block([[M, E], [E.T, np.zeros((n, n))]])
+    rhs = np.zeros((n * K + n, 2))
+    rhs[: n * K, 0] = grad.ravel()
+    rhs[: n * K, 1] = grad_c.ravel()
+    dense = np.linalg.solve(kkt, rhs)[: n * K]
+    # the KKT system's condition number is ~1e7 here (beta p / pi against the
+    # rank-one terms): either solve carries relative rounding ~1e-9 at most, so 1e-8
+    np.testing.assert_allclose(
+        step.ravel(), dense[:, 0], rtol=1e-8, atol=1e-8 * np.abs(dense[:, 0]).max()
+    )
+    np.testing.assert_allclose(
+        -z.ravel(), dense[:, 1], rtol=1e-8, atol=1e-8 * np.abs(dense[:, 1]).max()
+    )
+    np.testing.assert_allclose(
+        dtheta, step / pi, rtol=1e-8, atol=1e-8 * np.abs(dtheta).max()
+    )
+    np.testing.assert_allclose(
+        ztheta, z / pi, rtol=1e-8, atol=1e-8 * np.abs(ztheta).max()
+    )
+    # the scalars: Newton decrement, predicted change of C, dC / dlambda
+    assert dec == pytest.approx(grad.ravel() @ dense[:, 0], rel=1e-8)
+    assert dc_step == pytest.approx(grad_c.ravel() @ dense[:, 0], rel=1e-8)
+    assert dc_z == pytest.approx(-(grad_c.ravel() @ dense[:, 1]), rel=1e-8)
+
+
+@pytest.mark.skipif(not _kernels.available(), reason="numba is not installed")
+@pytest.mark.parametrize("K", [2, 5, 11])
+def test_compiled_policy_passes_agree_with_the_numpy_reference(K, monkeypatch):
+    # the fixed-point residual and the history's distances to a final policy, one
+    # pass each, against the numpy code (the same formulas): only the order of the
+    # sums differs, so rounding ~1e-16 relative; 1e-12
+    rng = np.random.default_rng(K)
+    rewards, costs = rng.uniform(size=(300, K)), rng.uniform(1, 8, size=(300, K))
+    problem = RoutingProblem(
+        rewards, costs, 10.0, beta=0.05, reward_temperature=0.5, cost_radius=0.1
+    )
+    engine = newton.Engine(problem)
+    st = engine.state(rng.normal(0.0, 30.0, size=(300, K)))
+    final = rng.normal(0.0, 5.0, size=(300, K))
+    thetas = [rng.normal(0.0, 20.0, size=(300, K)) for _ in range(3)] + [final]
+    history = pd.DataFrame({"lambda": [1.0, 2.0, 3.0, 4.0]})
+    compiled = engine.fixed_point_residual(st, 3.0)
+    dist = primal_dual._distances_to_final(history.copy(), thetas, final, 4.0, engine.p)
+    monkeypatch.setattr(newton, "USE_KERNEL", False)
+    reference = engine.fixed_point_residual(st, 3.0)
+    ref = primal_dual._distances_to_final(history.copy(), thetas, final, 4.0, engine.p)
+    assert compiled > 0.01  # a policy far from its primal step
+    assert compiled == pytest.approx(reference, rel=1e-12)
+    for col in ("kl_to_final", "l2_to_final"):
+        # atol: the final policy against itself is 0 up to the rounding of the two
+        # softmax evaluations summed over 300 K entries (measured 2e-15)
+        np.testing.assert_allclose(dist[col], ref[col], rtol=1e-12, atol=1e-13)

@@ -238,3 +238,16 @@ def test_near_nonsmooth_worst_case_agrees_or_says_it_did_not_converge(cost_radiu
         _agree(sol, reference, problem)
     else:
         assert any("without meeting" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("n_arms", [2, 3])
+def test_agreement_above_the_subsample_threshold(n_arms):
+    # above 1,000 rows the solver starts from a subsample's multiplier and per-row
+    # solves (primal_dual._subsample_start): the answer must still be CVXPY's
+    # (tolerances of _agree: objective 1e-6, policy 1e-3)
+    problem = _problem(
+        1_200, 11, budget_quantile=0.3, beta=0.01, n_arms=n_arms,
+        reward_temperature=0.4, cost_radius=0.15,
+    )  # fmt: skip
+    pd_sol, cx_sol = solve_primal_dual(problem), solve_cvxpy(problem)
+    _agree(pd_sol, cx_sol, problem)
