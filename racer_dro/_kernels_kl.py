@@ -116,6 +116,10 @@ if numba is not None:
         kl = max(-d1 / tau - log_z, 0.0)
         return log_z - c / tau, c + d1, d2 - d1 * d1, kl
 
+    _root_step = numba.njit(
+        cache=True, fastmath=False, error_model="numpy", inline="always"
+    )(kl.radius_root_step)
+
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _radius_root(
         g, p, logp, radius, tau_init, c_init, e, accurate
@@ -148,27 +152,7 @@ if numba is not None:
                 if abs(phi) < 1e-13:
                     done = True
                 else:
-                    if phi > 0:
-                        lo = max(lo, s)
-                    else:
-                        hi = min(hi, s)
-                    den = tau * tau * kl
-                    dphi = -var_q / den if den > 0 else 0.0
-                    step = -phi / dphi if dphi < 0 else math.inf
-                    new = s + min(max(step, -4.0), 4.0)
-                    if not (lo < new < hi) or not math.isfinite(new):
-                        if math.isfinite(lo) and math.isfinite(hi):
-                            new = 0.5 * (lo + hi)
-                        elif math.isfinite(lo):
-                            new = lo + 4.0
-                        else:
-                            new = hi - 4.0
-                    if abs(new - s) < 1e-14 * max(1.0, abs(s)) or (
-                        math.isfinite(lo)
-                        and math.isfinite(hi)
-                        and hi - lo < 1e-15 * max(1.0, abs(new))
-                    ):
-                        done = True
+                    new, lo, hi, done = _root_step(s, phi, var_q, tau, kl, lo, hi)
             if done:
                 if new != s:  # the reference returns exp(new): evaluate there
                     tau = math.exp(new)

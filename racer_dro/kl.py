@@ -265,33 +265,59 @@ def _radius_temperature_newton(
         phi = math.log(kl) - log_delta
         if abs(phi) < 1e-13:
             return tau
-        if phi > 0:
-            lo = max(lo, s)
-        else:
-            hi = min(hi, s)
         c = float(q @ g)
         var_q = float(q @ (g - c) ** 2)
-        den = tau * tau * kl  # underflows to 0 for tau ~ 1e-160 and below
-        dphi = -var_q / den if den > 0 else 0.0
-        step = -phi / dphi if dphi < 0 else math.inf
-        new = s + min(max(step, -4.0), 4.0)  # bounded step in log tau
-        if not (lo < new < hi) or not math.isfinite(new):
-            if math.isfinite(lo) and math.isfinite(hi):
-                new = 0.5 * (lo + hi)
-            elif math.isfinite(lo):
-                new = lo + 4.0
-            else:
-                new = hi - 4.0
-        if abs(new - s) < 1e-14 * max(1.0, abs(s)):
-            return math.exp(new)
-        s = new
-        if (
-            math.isfinite(lo)
-            and math.isfinite(hi)
-            and hi - lo < 1e-15 * max(1.0, abs(s))
-        ):
+        s, lo, hi, done = radius_root_step(s, phi, var_q, tau, kl, lo, hi)
+        if done:
             return math.exp(s)
     return _radius_temperature_brentq(g, logp, p, radius)
+
+
+def radius_root_step(s, phi, var_q, tau, kl, lo, hi):
+    """One safeguarded Newton step of the radius root ``log KL(tau) = log radius`` in ``s = log tau``.
+
+    ``phi = log KL - log radius`` at ``s``; ``d phi / d s = -Var_q(g) / (tau^2 KL)``
+    (the derivative of the divergence of the tilt of Theorem 3.1 of RACER along
+    ``log tau``). The step is bounded to 4 in ``log tau`` and
+    replaced by bisection of the bracket ``(lo, hi)`` (``phi(lo) > 0 > phi(hi)``)
+    when it leaves it. Plain Python on floats, so the compiled kernel
+    (:mod:`racer_dro._kernels_kl`) compiles this same function.
+
+    Returns
+    -------
+    new, lo, hi : float
+        The next ``log tau`` and the updated bracket.
+    done : bool
+        True when the step or the bracket is at rounding level (the root is
+        ``exp(new)``).
+
+    Examples
+    --------
+    >>> import math
+    >>> from racer_dro.kl import radius_root_step
+    >>> new, lo, hi, done = radius_root_step(0.0, 0.5, 1.0, 1.0, 2.0, -math.inf, math.inf)
+    >>> new, lo, hi, done  # Newton: -phi / dphi = -0.5 / (-0.5)
+    (1.0, 0.0, inf, False)
+    """
+    if phi > 0:
+        lo = max(lo, s)
+    else:
+        hi = min(hi, s)
+    den = tau * tau * kl  # underflows to 0 for tau ~ 1e-160 and below
+    dphi = -var_q / den if den > 0 else 0.0
+    step = -phi / dphi if dphi < 0 else math.inf
+    new = s + min(max(step, -4.0), 4.0)  # bounded step in log tau
+    if not (lo < new < hi) or not math.isfinite(new):
+        if math.isfinite(lo) and math.isfinite(hi):
+            new = 0.5 * (lo + hi)
+        elif math.isfinite(lo):
+            new = lo + 4.0
+        else:
+            new = hi - 4.0
+    done = abs(new - s) < 1e-14 * max(1.0, abs(s)) or (
+        math.isfinite(lo) and math.isfinite(hi) and hi - lo < 1e-15 * max(1.0, abs(new))
+    )
+    return new, lo, hi, done
 
 
 def temperature_from_radius(g, p, radius, *, tau_init=None, root="brentq"):
