@@ -98,7 +98,7 @@ def cvxpy_kl_worst_case(values: np.ndarray, radius: float) -> float:
 
     ``max_{tau >= 0, t} t - tau radius`` subject to ``tau exp((t - f_i) / tau) <= z_i``
     (exponential cones) and ``mean(z) <= tau``: at the optimum ``t = -tau log E
-    exp(-f / tau)``, the dual of the worst case (DESIGN.md).
+    exp(-f / tau)``, the dual of the worst case (user guide, "RACER").
     """
     f = np.asarray(values, dtype=float)
     n = f.shape[0]

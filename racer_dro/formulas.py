@@ -1,6 +1,6 @@
 """The RACER formulas, one function each, used by the solvers, the router and the reference.
 
-Notation (DESIGN.md, "racer_dro: the math" and "K arms"): query ``i`` has rewards
+Notation (user guide, "RACER"): query ``i`` has rewards
 ``r_i(a)`` and costs ``c_i(a)`` for arms ``a = 0, ..., K - 1``, nominal weight
 ``rho_n(i)``; a tabular policy ``pi_i`` is a distribution over the arms and
 ``f_i(pi) = sum_a pi_i(a) f_i(a)``. ``R`` is the worst-case (lower) reward,

@@ -1,6 +1,6 @@
 """Worst-case (and best-case) expectations over a KL neighbourhood, in closed form.
 
-For values ``f`` and nominal weights ``rho_n`` (DESIGN.md, "racer_dro: the math"):
+For values ``f`` and nominal weights ``rho_n`` (user guide, "RACER"):
 
 * penalised form, temperature ``tau``::
 

@@ -1,6 +1,6 @@
 """The entropy-regularised primal-dual solver of RACER over K arms, made to converge.
 
-The regularised saddle problem (DESIGN.md, :mod:`racer_dro.formulas` eq. 1)::
+The regularised saddle problem (user guide, "RACER"; :mod:`racer_dro.formulas` eq. 1)::
 
     max_pi min_{lambda >= 0} R(pi) - lambda (C(pi) - B) + beta H(pi) + (beta / 2) lambda^2
 

@@ -7,7 +7,7 @@ distribution over the arms and the per-query values are
 ``f_i(pi) = sum_a pi_i(a) f_i(a)``; the worst-case reward is
 ``R(pi) = min_rho E_rho[r(pi)]`` and the worst-case cost ``C(pi) = max_rho E_rho[c(pi)]``
 (each over its own KL ball or with its own KL penalty, or nominal), and the
-regularised saddle problem is (DESIGN.md, "K arms")::
+regularised saddle problem is (user guide, "RACER", K arms)::
 
     max_pi min_{lambda >= 0} R(pi) - lambda (C(pi) - B) + beta H(pi) + (beta / 2) lambda^2
       = max_pi R(pi) + beta H(pi) - (C(pi) - B)_+^2 / (2 beta),

@@ -1,6 +1,6 @@
 """CVXPY reference for the RACER problem: one DCP program on the same problem object.
 
-The regularised saddle problem with the multiplier eliminated (DESIGN.md)::
+The regularised saddle problem with the multiplier eliminated (user guide, "RACER")::
 
     max_pi R(pi) + beta H(pi) - (C(pi) - B)_+^2 / (2 beta),   pi_i in the simplex over K arms,
 

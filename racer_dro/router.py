@@ -2,7 +2,7 @@
 
 The policy ``pi_theta(a | z)`` over arms ``a = 0, ..., K - 1`` (models or judges;
 the binary reasoning/instruct judge is ``K = 2``) is trained by primal-dual on the training rows
-for the regularised saddle problem (DESIGN.md, "racer_dro: the math")::
+for the regularised saddle problem (user guide, "RACER")::
 
     max_theta min_{lambda >= 0} R(pi_theta) - lambda (C(pi_theta) - B)
                                 + beta H(pi_theta) + (beta / 2) lambda^2,

@@ -1,6 +1,6 @@
 """Hand-written references for the metarouter tests.
 
-Written from the formulas in seed 003 / DESIGN.md with plain loops, independently
+Written from the formulas of the Meta-Router paper (user guide, "The meta-router") with plain loops, independently
 of the library code (no imports from ``metarouter``).
 """
 
