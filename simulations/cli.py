@@ -172,7 +172,7 @@ WIDTH = 100
 #: What the columns of the studies' headline tables hold. A study adds or overrides
 #: entries with ``table.attrs["legend"] = {column: text}`` in its ``summarise``.
 COLUMN_LEGEND = {
-    "data": "sim = simulated data, routerbench = the --data directory",
+    "data": "simulated (or sim) = simulated data; otherwise the --data set's name",
     "router": "the router compared",
     "n_gs": "gold-standard (GS) rows in the training data",
     "d": "number of query features",

@@ -274,7 +274,29 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
         strong_rate=("strong_rate", "mean"),
         rounds=("round", "nunique"),
     )
+    head.attrs["legend"] = HEADLINE_LEGEND
     return {"headline": head}
+
+
+#: What each headline column holds (printed under the table by the CLI).
+HEADLINE_LEGEND = {
+    "data": "simulated, routerbench or judge-escalation (the --data directory)",
+    "stream": "the deployment stream (its queries and their order)",
+    "mode": "static: the fitted router alone; paced: wrapped in BudgetPacer; "
+    "paced_known_cost: paced with each query's known cost as cost bound",
+    "cost_over_budget": "realised mean cost over the budget, mean over rounds",
+    "max_running_over_budget": "largest running mean cost after the first 10% of "
+    "the stream over the budget, max over rounds (paced only)",
+    "min_cost_over_budget": "realised mean cost over the budget, min over rounds",
+    "calls_above_cost_bound": "calls whose cost exceeded the pacer's cost bound, "
+    "mean over rounds (paced only)",
+    "min_used_of_spendable": "cost over min(budget, what the router's own "
+    "estimates can spend with a gain), min over rounds (paced only)",
+    "gain_vs_random_equal_cost": "accuracy minus random routing at the same "
+    "realised cost on the same stream (points), mean over rounds",
+    "strong_rate": "share of queries sent to the premium model / strong judge, "
+    "mean over rounds",
+}
 
 
 def figures(rows: pd.DataFrame) -> dict:

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from simulations.cli import COLUMN_LEGEND
 from simulations.engine import round_seed
 from simulations.studies import STUDIES, pacing_study
 
@@ -65,3 +66,27 @@ def test_judge_escalation_length_shift_runs_paced_escalation():
         pacing_study.summarise(rows.assign(round=0))["headline"], pd.DataFrame
     )
     assert np.isfinite(rows["accuracy"]).all()
+
+
+def test_every_headline_column_has_a_legend_entry():
+    # the CLI prints "see the study documentation" for a column without an entry;
+    # summarise on a hand-made frame with every column run_round writes
+    rows = pd.DataFrame(
+        {
+            "data": ["simulated"] * 2,
+            "stream": ["s"] * 2,
+            "router": ["acer"] * 2,
+            "mode": ["static", "paced"],
+            "cost_over_budget": [1.2, 0.98],
+            "max_running_cost_after_10pct": [np.nan, 0.99],
+            "calls_above_cost_bound": [np.nan, 0.0],
+            "used_of_spendable": [np.nan, 0.97],
+            "accuracy": [70.0, 68.0],
+            "gain_vs_random_equal_cost": [1.0, 0.5],
+            "strong_rate": [0.4, 0.25],
+            "round": [0, 0],
+        }
+    )
+    head = pacing_study.summarise(rows)["headline"]
+    legend = {**COLUMN_LEGEND, **head.attrs["legend"]}
+    assert set(map(str, head.columns)) <= set(legend)
