@@ -197,6 +197,26 @@ def paired_table(rows: pd.DataFrame, reference: str) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+#: What each headline column holds (printed under the table by the CLI); router
+#: columns hold the accuracy vs the human label (%), mean over splits.
+HEADLINE_LEGEND = {
+    "escalation": (
+        "accuracy (%) of EscalationRouter (expected gain of the strong judge, "
+        "Laplace posterior)"
+    ),
+    "p_wrong": "accuracy (%) of EscalationRouter ranking by P(cheap verdict wrong) alone",
+    "margin": "accuracy (%) calling the smallest cheap-judge margins |p - 0.5| first",
+    "variance_only": "accuracy (%) of the poster's router (largest posterior variance first)",
+    "random": "accuracy (%) of exact-k random routing, in expectation over the k-subsets",
+    "oracle": "accuracy (%) of an oracle that knows which pairs the strong judge fixes",
+    "escalation_vs_random": "escalation minus random, paired over splits (points)",
+    "se_vs_random": "Nadeau-Bengio corrected standard error of that difference",
+    "escalation_vs_margin": "escalation minus margin, paired over splits (points)",
+    "se_vs_margin": "Nadeau-Bengio corrected standard error of that difference",
+    "splits": "random 60/40 train/test splits behind the row",
+}
+
+
 def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Headline: mean accuracy of each router per call level, and its paired differences."""
     acc = rows.pivot_table(
@@ -212,6 +232,7 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
         head[f"escalation_vs_{ref}"] = head["call_fraction"].map(esc[f"diff_vs_{ref}"])
         head[f"se_vs_{ref}"] = head["call_fraction"].map(esc["se_corrected"])
     head["splits"] = rows["round"].nunique()
+    head.attrs["legend"] = HEADLINE_LEGEND
     tables = {"headline": head, "vs_random": vs_random, "vs_margin": vs_margin}
     if "auc_cheap_wrong" in rows.columns:
         first = rows[rows["call_fraction"] == rows["call_fraction"].min()]

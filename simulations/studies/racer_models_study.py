@@ -204,7 +204,32 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
         .mean()
         .reset_index()
     )
-    return {"racer_models": pd.DataFrame(out), "single_models": models}
+    head = pd.DataFrame(out)
+    head.attrs["legend"] = HEADLINE_LEGEND
+    return {"racer_models": head, "single_models": models}
+
+
+#: What each headline column holds (printed under the table by the CLI); ``_ci``
+#: columns are half-widths of normal 95% intervals over rounds.
+HEADLINE_LEGEND = {
+    "budget_fraction": "budget as a fraction of the way from the cheapest to the "
+    "premium model's mean cost",
+    "budget": "cost budget, in units of the cheapest model's mean training cost",
+    "accuracy": "expected accuracy of the router's policy on the test split "
+    "(fraction), mean over rounds",
+    "accuracy_ci": "half-width of the 95% interval of accuracy over rounds",
+    "cost": "realised mean cost on the test split (units of budget), mean over rounds",
+    "cost_ci": "half-width of the 95% interval of cost over rounds",
+    "cost_deviation": "cost / budget - 1, mean over rounds",
+    "cost_deviation_ci": "half-width of the 95% interval of cost_deviation",
+    "hull_accuracy": "accuracy of the best mix of two single models at the "
+    "router's cost (the non-decreasing convex hull), mean over rounds",
+    "hull_accuracy_ci": "half-width of the 95% interval of hull_accuracy",
+    "gain_over_hull": "accuracy - hull_accuracy, mean over rounds",
+    "gain_over_hull_ci": "half-width of the 95% interval of gain_over_hull",
+    "within_10pct": "share of rounds whose cost is within 10% of the budget",
+    "above_hull": "share of rounds whose accuracy is above the hull",
+}
 
 
 def plot(rows: pd.DataFrame, directory: Path) -> list[Path]:

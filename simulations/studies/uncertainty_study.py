@@ -140,7 +140,17 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     )
     sig = sig[["p_adj_vs_random", "vs_random"]]  # two routers: no "best other" to add
     head = pd.concat([head, sig], axis=1)
+    head.attrs["legend"] = HEADLINE_LEGEND
     return {"headline": head, "accuracy": med, "paired": paired}
+
+
+#: What the headline's setting columns hold (the others are in the CLI's legend
+#: or below).
+HEADLINE_LEGEND = {
+    "n_train": "preference pairs the reward model was trained on",
+    "ood_fraction": "share of test pairs drawn off the training manifold",
+    "judge_accuracy": "accuracy of the simulated strong judge",
+}
 
 
 def _paired_diff_ci(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
