@@ -142,6 +142,24 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+_MSE = "test MSE of m_hat, mean over rounds, of the meta-router with step 1 by "
+
+#: What each headline column holds (printed under the table by the CLI).
+HEADLINE_LEGEND = {
+    "shift": "GS queries' centre, in sd of the PB queries, on one feature",
+    "r": _MSE + "the R-learner",
+    "dr-split": _MSE + "the DR-learner with one outcome model per source",
+    "dr-joint": _MSE + "the DR-learner with one outcome model on [X, source]",
+    "offset": _MSE + "the offset learner",
+    "gs-only": "test MSE of m_hat, mean over rounds, fitted on the GS rows alone",
+    "pooled": "test MSE of m_hat, mean over rounds, GS and PB labels pooled uncorrected",
+    "auto": "test MSE of m_hat, mean over rounds, cate_learner='auto'",
+    "best": "the fixed router (not auto) with the smallest mean MSE",
+    "auto/best": "auto's MSE over the best fixed router's",
+    "auto/gs-only": "auto's MSE over GS-only's",
+}
+
+
 def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Headline (MSE of ``m`` per router with its SE, and the winner), auto's choices, intervals.
 
@@ -165,6 +183,7 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     )
     head["rounds"] = g.count().unstack("router").iloc[:, 0]
     head = head.reset_index()
+    head.attrs["legend"] = HEADLINE_LEGEND
     se = se[order].add_prefix("se_").reset_index()
     auto = rows[rows["router"] == "auto"]
     choices = (

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulations.cli import STUDY_NAMES
+from simulations.cli import COLUMN_LEGEND, STUDY_NAMES
 from simulations.engine import round_seed
 from simulations.studies import STUDIES, metarouter_shift_study
 
@@ -126,3 +126,10 @@ def test_coverage_table_small():
     assert gain["nonzero_g"].iloc[0] == 1.0
     with pytest.raises(ValueError, match="`reps`"):
         metarouter_shift_study.coverage_table(150)
+
+
+def test_every_headline_column_has_a_legend_entry():
+    # the CLI prints "see the study documentation" for a column without an entry
+    head = metarouter_shift_study.summarise(_synthetic_rows())["headline"]
+    legend = {**COLUMN_LEGEND, **head.attrs["legend"]}
+    assert set(map(str, head.columns)) <= set(legend)

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from simulations.cli import COLUMN_LEGEND
 from simulations.studies import STUDIES
 from simulations.studies.racer_models_study import (
     hull_accuracy,
@@ -47,3 +48,22 @@ def test_one_round_on_the_simulated_process_meets_the_budget_and_beats_the_hull(
     head = table["racer_models"]
     assert isinstance(head, pd.DataFrame) and head["rounds"].iloc[0] == 1
     assert head["above_hull"].iloc[0] == 1.0
+
+
+def test_every_headline_column_has_a_legend_entry():
+    # the CLI prints "see the study documentation" for a column without an entry
+    rows = pd.DataFrame(
+        {
+            "router": ["racer", "racer", "m0", "m1"],
+            "budget_fraction": [0.2, 0.2, 0.2, 0.2],
+            "budget": [3.0, 3.0, np.nan, np.nan],
+            "accuracy": [0.7, 0.72, 0.6, 0.8],
+            "cost": [2.9, 3.1, 1.0, 10.0],
+            "cost_deviation": [-0.03, 0.03, np.nan, np.nan],
+            "hull_accuracy": [0.69, 0.7, np.nan, np.nan],
+            "gain_over_hull": [0.01, 0.02, np.nan, np.nan],
+        }
+    )
+    head = summarise(rows)["racer_models"]
+    legend = {**COLUMN_LEGEND, **head.attrs["legend"]}
+    assert set(map(str, head.columns)) <= set(legend)
