@@ -144,13 +144,16 @@ def test_metarouter_study_round_on_routerbench():
     # the 8 + 6 documented rows with missing gpt-4 / mixtral correctness are dropped
     assert rows["n_rows_dropped"].eq(14).all()
     assert set(rows["router"]) == set(metarouter_study.ROUTERS)
-    # GS outcomes are in {-1, 0, 1}: a learned router's TE at k premium queries is an
-    # integer (continuous scores, no ties); random routing's is k/n times sum(r)
-    learned = rows[rows["router"] == "meta_r"]
-    np.testing.assert_allclose(learned["te"], np.round(learned["te"]), atol=1e-9)
+    # GS outcomes are in {-1, 0, 1}: random routing's TE is k/n times sum(r), so
+    # TE / PMUR is one integer. (A learned router's TE at k premium queries is an
+    # integer only without tied scores at the cut; tree ensembles can tie exactly,
+    # and the tie is split evenly, so that is not asserted.)
     rnd = rows[rows["router"] == "random"]
     ratio = rnd["te"] / rnd["pmur_realised"]
     assert ratio.max() - ratio.min() < 1e-9
+    assert abs(ratio.iloc[0] - round(ratio.iloc[0])) < 1e-9
+    # every router's TE is a sum of at most n_test outcomes in [-1, 1]
+    assert (rows["te"].abs() <= rows["n_test_rows"]).all()
     assert rows["m_mse"].isna().all()  # no known truth on real data
 
 
