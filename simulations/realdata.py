@@ -196,8 +196,8 @@ def load_routerbench(
 ) -> RouterBenchData:
     """Load RouterBench-format CSVs for one premium/alternative model pair.
 
-    Rows whose correctness is missing for either model are dropped; how many is
-    returned in ``n_dropped`` (and warned about when non-zero).
+    Rows whose correctness or cost is missing for either model are dropped; how
+    many is returned in ``n_dropped`` (and warned about when non-zero).
 
     Parameters
     ----------
@@ -220,45 +220,20 @@ def load_routerbench(
     >>> round(data.cost_ratio())  # doctest: +SKIP
     53
     """
-    frames, dropped = [], {}
-    prem = alt = None
-    for task, split, path in _task_paths(data_dir, tasks, splits):
-        raw, (prem, alt) = _read_table(path, [premium, alternative])
-        if prem == alt:
-            raise ValueError("`premium` and `alternative` must be different models")
-        missing = raw[[prem, alt]].isna().any(axis=1)
-        dropped[path.name] = int(missing.sum())
-        raw = raw.loc[~missing]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "sample_id": raw["sample_id"].astype(str).to_numpy(),
-                    "task": "winogrande" if task == "winograde" else task,
-                    "split": split,
-                    "text": [parse_prompt(p) for p in raw["prompt"]],
-                    "correct_premium": raw[prem].to_numpy(dtype=float),
-                    "correct_alternative": raw[alt].to_numpy(dtype=float),
-                    "cost_premium": raw[f"{prem}|total_cost"].to_numpy(dtype=float),
-                    "cost_alternative": raw[f"{alt}|total_cost"].to_numpy(dtype=float),
-                    "len_premium": [
-                        _response_length(v) for v in raw[f"{prem}|model_response"]
-                    ],
-                    "len_alternative": [
-                        _response_length(v) for v in raw[f"{alt}|model_response"]
-                    ],
-                }
-            )
-        )
-    frame = pd.concat(frames, ignore_index=True)
+    frame, (prem, alt), correct, cost, length, dropped = _read_models(
+        data_dir, tasks, splits, [premium, alternative], "`premium` and `alternative`"
+    )
     if frame.empty:
         raise DataError(
             f"{data_dir}: no query has correctness values for both {prem} and {alt}"
         )
+    for name, values in (("correct", correct), ("cost", cost), ("len", length)):
+        frame[f"{name}_premium"], frame[f"{name}_alternative"] = values.T
     frame["r"] = frame["correct_premium"] - frame["correct_alternative"]
     n_dropped = sum(dropped.values())
     if n_dropped:
         warnings.warn(
-            f"dropped {n_dropped} rows with missing correctness for {prem} or {alt}: "
+            f"dropped {n_dropped} rows with missing correctness or cost for {prem} or {alt}: "
             + ", ".join(f"{k}: {v}" for k, v in dropped.items() if v),
             stacklevel=2,
         )
@@ -508,12 +483,38 @@ def load_routerbench_models(
     models = [models] if isinstance(models, str) else list(models)
     if len(models) < 2:
         raise ValueError(f"`models` must name at least two models, got {models!r}")
+    frame, columns, correct, cost, length, dropped = _read_models(
+        data_dir, tasks, splits, models, "`models`"
+    )
+    n_dropped = sum(dropped.values())
+    if n_dropped:
+        warnings.warn(
+            f"dropped {n_dropped} rows with missing correctness or cost: "
+            + ", ".join(f"{k}: {v}" for k, v in dropped.items() if v),
+            stacklevel=2,
+        )
+    short = {v: k for k, v in MODEL_ALIASES.items()}
+    return RouterBenchModels(
+        frame, tuple(short.get(c, c) for c in columns), correct, cost, length, n_dropped
+    )
+
+
+def _read_models(data_dir, tasks, splits, models, argument):
+    """The one reader of RouterBench files for both loaders.
+
+    Returns ``(frame, columns, correct, cost, length, dropped)``: the queries
+    (``sample_id``, ``task``, ``split``, ``text``), the resolved model columns, the
+    (n, K) correctness, cost and response length of the models, and the rows
+    dropped per file for missing correctness or cost. ``argument`` names the
+    user's argument in the error for a model named twice; warnings are the
+    callers'.
+    """
     frames, correct, cost, length = [], [], [], []
-    dropped, columns = {}, None
+    dropped, columns = {}, list(models)
     for task, split, path in _task_paths(data_dir, tasks, splits):
         raw, columns = _read_table(path, models)
         if len(set(columns)) != len(columns):
-            raise ValueError(f"`models` names a model twice: {models!r}")
+            raise ValueError(f"{argument} name one model twice: {models!r}")
         cost_cols = [f"{c}|total_cost" for c in columns]
         missing = raw[columns + cost_cols].isna().any(axis=1)
         dropped[path.name] = int(missing.sum())
@@ -538,19 +539,11 @@ def load_routerbench_models(
                 ]
             ).T.reshape(len(raw), len(columns))
         )
-    n_dropped = sum(dropped.values())
-    if n_dropped:
-        warnings.warn(
-            f"dropped {n_dropped} rows with missing correctness or cost: "
-            + ", ".join(f"{k}: {v}" for k, v in dropped.items() if v),
-            stacklevel=2,
-        )
-    short = {v: k for k, v in MODEL_ALIASES.items()}
-    return RouterBenchModels(
+    return (
         pd.concat(frames, ignore_index=True),
-        tuple(short.get(c, c) for c in columns),
+        list(columns),
         np.vstack(correct),
         np.vstack(cost),
         np.vstack(length).astype(int),
-        n_dropped,
+        dropped,
     )
