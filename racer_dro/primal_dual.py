@@ -626,17 +626,10 @@ def solve_primal_dual(
                     stacklevel=2,
                 )
             thetas = [r.pop("theta") for r in records]
-            history = pd.DataFrame.from_records(records)
-            history = _distances_to_final(history, thetas, st.theta, lam, engine.p)
-            return make_solution(
-                problem,
-                _full_policy(problem, engine, st, lam),
-                converged=ok,
-                history=history,
-                method="primal_dual_newton",
-                n_iter=len(records),
-                values=_state_values(engine, st),
-            )
+            return _final_solution(
+                problem, engine, st, lam, records, thetas,
+                converged=ok, method="primal_dual_newton",
+            )  # fmt: skip
         engine = Engine(problem)  # fall back from a clean state
     return _solve_nested(problem, engine, theta, lam0, tol, max_iter, constrained)
 
@@ -727,16 +720,22 @@ def _solve_nested(problem, engine, theta, lam, tol, max_iter, constrained):
             ConvergenceWarning,
             stacklevel=3,
         )
+    return _final_solution(
+        problem, engine, st, lam, records, thetas,
+        converged=converged, constrained=constrained,
+        multiplier=lam if constrained else None, method="primal_dual",
+    )  # fmt: skip
+
+
+def _final_solution(problem, engine, st, lam, records, thetas, **solution):
+    """The :class:`Solution` at the final state: history with its distances to the end."""
     history = pd.DataFrame.from_records(records)
     history = _distances_to_final(history, thetas, st.theta, lam, engine.p)
     return make_solution(
         problem,
         _full_policy(problem, engine, st, lam),
-        converged=converged,
-        constrained=constrained,
-        multiplier=lam if constrained else None,
         history=history,
-        method="primal_dual",
         n_iter=len(records),
         values=_state_values(engine, st),
+        **solution,
     )
