@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+import numpy as np
+
 from simulations.studies.metarouter_shift_study import coverage_table
 
 
@@ -52,6 +54,12 @@ def main(argv=None) -> None:
         inside = (cov >= lo) & (cov <= hi)
         print(
             f"\n{kind} intervals: {inside.sum()} of {inside.size} coverages in [{lo}, {hi}]"
+        )
+        cov = sub[["coverage_unwarned_classical", "coverage_unwarned_ppi"]].to_numpy()
+        inside = (cov >= lo) & (cov <= hi)
+        print(
+            f"  among the replications without a SmallSampleWarning: {inside.sum()} of "
+            f"{np.isfinite(cov).sum()} in [{lo}, {hi}]"
         )
         print(
             sub.drop(columns="intervals").to_string(

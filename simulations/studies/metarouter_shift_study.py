@@ -264,14 +264,23 @@ def coverage_table(
     (``"small-sample"``, the default of :func:`~metarouter.inference.functional_interval`,
     or ``"asymptotic"``, ``small_sample=False``): the share of replications whose
     interval covers the truth (``coverage_*``), mean widths and ``width_ratio`` (PPI /
-    classical), ``mc_sd`` (binomial sd of a coverage estimate at the nominal 95%,
+    classical), ``warned_*`` (share of replications whose interval raised
+    :class:`~metarouter.inference.SmallSampleWarning`: fewer than
+    :data:`~metarouter.inference.MIN_NONZERO_ROWS` effective GS rows with a non-zero
+    contribution) and ``coverage_unwarned_*`` (coverage among the others; nan if
+    none), ``mc_sd`` (binomial sd of a coverage estimate at the nominal 95%,
     ``sqrt(0.95 * 0.05 / reps)``), ``n_eff`` (mean Kish effective sample size of the
     weights) and ``nonzero_g`` (mean share of GS rows with ``g != 0``). ``progress``,
     if given, is called as ``progress(shift, n_gs)`` after every chunk.
     """
     import metarouter as mr
     from metarouter.datasets import make_shift_data
-    from metarouter.inference import effective_sample_size, functional_interval
+    from metarouter.inference import (
+        MIN_NONZERO_ROWS,
+        SmallSampleWarning,
+        effective_sample_size,
+        functional_interval,
+    )
 
     if reps % chunk:
         raise ValueError(f"`reps` must be a multiple of `chunk`={chunk}, got {reps}.")
@@ -317,19 +326,23 @@ def coverage_table(
                         nonzero[k].append(np.mean(g_gs != 0))
                         for small in (True, False):
                             for method in ("classical", "ppi"):
-                                ci = functional_interval(
-                                    g_gs,
-                                    draw.y[gs],
-                                    m_hat_gs=pa_gs[gs],
-                                    g_target=g(pa_t[tg], pb_t[tg]),
-                                    m_hat_target=pa_t[tg],
-                                    weights=w,
-                                    method=method,
-                                    small_sample=small,
-                                )
+                                with warnings.catch_warnings():
+                                    # counted below (`warned_*`) instead
+                                    warnings.simplefilter("ignore", SmallSampleWarning)
+                                    ci = functional_interval(
+                                        g_gs,
+                                        draw.y[gs],
+                                        m_hat_gs=pa_gs[gs],
+                                        g_target=g(pa_t[tg], pb_t[tg]),
+                                        m_hat_target=pa_t[tg],
+                                        weights=w,
+                                        method=method,
+                                        small_sample=small,
+                                    )
                                 hit = ci.lower <= truth[k] <= ci.upper
+                                warned = ci.n_nonzero < MIN_NONZERO_ROWS
                                 stats.setdefault((k, small, method), []).append(
-                                    (hit, ci.width)
+                                    (hit, ci.width, warned)
                                 )
                 if progress is not None:
                     progress(shift, n)
@@ -349,6 +362,10 @@ def coverage_table(
                             "width_classical": cl[:, 1].mean(),
                             "width_ppi": pp[:, 1].mean(),
                             "width_ratio": pp[:, 1].mean() / cl[:, 1].mean(),
+                            "warned_classical": cl[:, 2].mean(),
+                            "warned_ppi": pp[:, 2].mean(),
+                            "coverage_unwarned_classical": _mean_where(cl, 0),
+                            "coverage_unwarned_ppi": _mean_where(pp, 0),
                             "mc_sd": float(np.sqrt(0.95 * 0.05 / reps)),
                             "n_eff": float(np.mean(n_eff)),
                             "nonzero_g": float(np.mean(nonzero[k])),
@@ -356,3 +373,9 @@ def coverage_table(
                         }
                     )
     return pd.DataFrame(rows)
+
+
+def _mean_where(stats: np.ndarray, col: int) -> float:
+    """Mean of ``stats[:, col]`` over the rows whose interval did not warn (column 2)."""
+    keep = stats[:, 2] == 0
+    return float(stats[keep, col].mean()) if keep.any() else float("nan")
