@@ -14,31 +14,55 @@ GS rows ``(q_i, r_i)`` are unbiased for ``m``; where the GS and target query
 distributions differ, importance weights ``w = f_target / f_GS`` at the GS
 rows carry GS averages to the target. Two intervals:
 
-* classical: the (weighted) mean of ``g(q_i) r_i`` over the GS rows;
+* classical: the (weighted) mean of ``g(q_i) r_i`` over the GS rows (outcomes
+  from the GS rows alone; the small-sample interval takes the share of target
+  queries with ``g != 0`` from the target queries, see below);
 * prediction-powered (PPI++, power-tuned; Angelopoulos, Duchi and Zrnic
   2023): the router's own ``m_hat`` predicts ``m`` on the (unlabelled) target
   queries and the GS rows correct its bias,
   ``theta_hat = mean_target(lam g m_hat) + mean_GS(w g (r - lam m_hat))`` with
   the variance-minimising ``lam`` (``lam = 0`` is the classical estimate).
 
-Small samples (``small_sample=True``, the default): the standard error is the
-jackknife's (leave one GS row out, ``lam`` held at its estimate), and the
-quantile is Student's t on the smaller of two degrees of freedom:
-``n_eff - 1``, with ``n_eff = (sum w)^2 / sum w^2`` Kish's effective sample
-size of the weights (``n - 1`` without weights), and the Satterthwaite
-degrees of freedom of the jackknife variance, small when a few rows carry the
-variance (a multiplier ``g`` that is zero on most rows, as for router A against
-router B, or a few large weights). ``small_sample=False`` gives the asymptotic
-intervals (normal quantile, delta-method variance). The rule was chosen by
-Monte Carlo coverage (``python -m simulations.studies.metarouter_coverage``):
-the asymptotic intervals under-cover with 50-100 GS rows and log-normal
-weights (down to 88% at a shift of one sd), Kish's degrees of freedom alone
-leave the classical A-vs-B interval at 91-92% where ``g`` is non-zero on ~15%
-of the rows, and re-tuning ``lam`` on every leave-one-out sample made the
-PPI++ jackknife conservative (A-vs-B coverage 97-98%), so ``lam`` is held
-fixed. Known limits: the A-vs-B interval is conservative (96-98%) when only
-~10% of 100 GS rows have ``g != 0``, and under-covers (88-92%) with 50-100 GS
-rows under a 1.5-sd shift (a handful of non-zero rows with heavy weights).
+Small samples (``small_sample=True``, the default): the estimate conditions on
+the GS rows where ``g != 0`` (for router A against router B, the rows where the
+two rules disagree, as McNemar's test conditions on the discordant pairs):
+``theta = E_target[lam g m_hat] + P_target(g != 0) mu``, with ``mu`` the weighted
+mean contribution over those rows and ``P_target(g != 0)`` the share of target
+queries with ``g != 0`` (known from the target queries; for the per-query
+efficiency it is the PMUR). The standard error is the jackknife's over those
+rows (leave one out, ``lam`` held at its estimate) plus the target part's
+variance, and the quantile is Student's t on Welch-Satterthwaite degrees of
+freedom from the rows' ``min(n_eff - 1, nu)`` (Kish's effective sample size
+``n_eff = (sum w)^2 / sum w^2`` of their weights, and the Satterthwaite degrees
+of freedom ``nu`` of their jackknife variance, small when a few rows carry it)
+and the target part's ``n_target - 1``. Where ``g`` is never zero (the gain over
+random routing) this is the plain jackknife-t interval over all GS rows; without
+weights and with a symmetric outcome, the textbook t-interval.
+``small_sample=False`` gives the asymptotic intervals (unconditional, normal
+quantile, delta-method variance).
+
+Why conditional: the mean of a sparse contribution ``g r`` over all GS rows is a
+sum over a binomial number of non-zero rows, and its studentised statistic is
+bounded (over-coverage: 97-100% when the non-zero contributions are symmetric,
+Efron 1969) or skewed (under-coverage: 85-92% when they are not, or when they
+carry large weights); no degrees-of-freedom rule fixes both. Given the rows with
+``g != 0`` it is an ordinary mean of dense contributions. Measured by Monte Carlo
+(``python -m simulations.studies.metarouter_coverage`` on the routers' process and
+``python -m simulations.studies.metarouter_coverage_synthetic`` on processes
+varying sparsity, skewness and weight tails), against the alternatives tried on
+the same draws: the unconditional jackknife-t (the previous default), Hall's
+and Cornish-Fisher skewness corrections, a second-order Edgeworth quantile,
+pairs / wild bootstrap-t, and Owen's empirical likelihood; none of these held on
+both the symmetric and the skewed sparse processes.
+
+Known limits: below :data:`MIN_NONZERO_ROWS` (5) effective GS rows with
+``g != 0`` the intervals warn (:class:`SmallSampleWarning`): a mean of fewer
+rows cannot be studentised reliably, and where those rows are rare in the GS
+sample but common in the target (heavy importance weights) the coverage falls
+far below 95%. Re-tuning ``lam`` on every leave-one-out sample made the PPI++
+jackknife conservative, so ``lam`` is held fixed (chosen by
+:func:`ppi_power_tuning` for the unconditional variance; any fixed ``lam`` keeps
+the estimate unbiased).
 
 The estimators are written here rather than taken from ``ppi_py`` (the
 reference implementation of PPI/PPI++): ``ppi_py`` normalises importance
@@ -56,9 +80,13 @@ Angelopoulos, Bates, Fannjiang, Jordan and Zrnic, "Prediction-powered
 inference", Science, 2023.
 Angelopoulos, Duchi and Zrnic, "PPI++: Efficient prediction-powered
 inference", 2023 (arXiv:2311.01453).
+Efron, "Student's t-test under symmetry conditions", Journal of the American
+Statistical Association, 1969.
 Efron and Stein, "The jackknife estimate of variance", Annals of Statistics,
 1981.
 Kish, "Survey Sampling", Wiley, 1965 (the effective sample size).
+McNemar, "Note on the sampling error of the difference between correlated
+proportions or percentages", Psychometrika, 1947.
 Satterthwaite, "An approximate distribution of estimates of variance
 components", Biometrics Bulletin, 1946.
 """

@@ -305,15 +305,17 @@ def _coverage(reps, shift, seed=0, n=200, N=2000):
         r = m(x_gs) + rng.normal(scale=0.5, size=n)
         for k, g in rules.items():
             for meth in ("classical", "ppi"):
-                ci = functional_interval(
-                    g(x_gs),
-                    r,
-                    m_hat_gs=m_hat(x_gs),
-                    g_target=g(x_t),
-                    m_hat_target=m_hat(x_t),
-                    weights=w,
-                    method=meth,
-                )
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", SmallSampleWarning)
+                    ci = functional_interval(
+                        g(x_gs),
+                        r,
+                        m_hat_gs=m_hat(x_gs),
+                        g_target=g(x_t),
+                        m_hat_target=m_hat(x_t),
+                        weights=w,
+                        method=meth,
+                    )
                 hits[k, meth] += ci.lower <= truth[k] <= ci.upper
     return {key: h / reps for key, h in hits.items()}
 
@@ -340,11 +342,12 @@ def test_coverage_500_replications(shift):
 @pytest.mark.slow
 def test_coverage_small_samples_heavy_weights():
     """50 GS rows, GS queries shifted 1 sd (weights log-normal with sd 1, Kish n_eff
-    about 50 / e = 18): 1000 replications, binomial sd 0.0069. A harder setting than
-    the issue's: the band is [0.90, 0.98], not [0.93, 0.97], because the classical
-    paired interval (g non-zero on ~20% of rows) still under-covers a little here
-    (measured 0.921 and 0.942 with two seeds); the asymptotic intervals fail it
-    (measured 0.872 classical paired, 0.89 PPI paired, 0.908 classical gain)."""
+    about 50 / e = 18): 1000 replications, binomial sd 0.0069, the issue's band
+    [0.93, 0.97] (+-2.9 sd). Measured 0.939-0.953 (seed 7) and 0.951-0.963 (seed
+    8); the paired interval (g non-zero on ~20% of rows) measured 0.921 / 0.942
+    with the unconditional jackknife-t (the previous default) and 0.872 with the
+    asymptotic interval. Draws with fewer than 5 effective rows with g != 0 warn
+    (SmallSampleWarning) and count here like the others."""
     cov = _coverage(1000, 1.0, seed=7, n=50)
     for key, c in cov.items():
-        assert 0.90 <= c <= 0.98, (key, c)
+        assert 0.93 <= c <= 0.97, (key, c)
