@@ -55,11 +55,21 @@ and Cornish-Fisher skewness corrections, a second-order Edgeworth quantile,
 pairs / wild bootstrap-t, and Owen's empirical likelihood; none of these held on
 both the symmetric and the skewed sparse processes.
 
+Measured (1000 replications per cell, binomial sd 0.7 pp): on the routers'
+grid (shift 0-1.5 sd, 50-300 GS rows) 71 of 72 coverages in [93%, 97%]
+(range 92.9-96.2%; the unconditional rule 67 of 72, 87.9-97.7%); on 64
+off-grid processes, 55 of the 56 coverages where fewer than 10% of the
+replications warn lie in [93%, 97%] (93.1-97.2%).
+
 Known limits: below :data:`MIN_NONZERO_ROWS` (5) effective GS rows with
 ``g != 0`` the intervals warn (:class:`SmallSampleWarning`): a mean of fewer
 rows cannot be studentised reliably, and where those rows are rare in the GS
 sample but common in the target (heavy importance weights) the coverage falls
-far below 95%. Re-tuning ``lam`` on every leave-one-out sample made the PPI++
+far below 95% (off-grid: 16-61% when the rows with ``g != 0`` sit where the GS
+sample is thin). With heavy weights the sample cannot show the weights' tail
+(log-normal weights with sd 1.5: the sample Kish n_eff of 300 rows averages 49,
+its population value 300 / e^2.25 = 32), so the PPI++ gain-over-random interval
+there measured 92.9% with one pair of routers (95.2% with another). Re-tuning ``lam`` on every leave-one-out sample made the PPI++
 jackknife conservative, so ``lam`` is held fixed (chosen by
 :func:`ppi_power_tuning` for the unconditional variance; any fixed ``lam`` keeps
 the estimate unbiased).

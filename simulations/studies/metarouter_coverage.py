@@ -5,8 +5,11 @@ coverage and widths of the classical and PPI++ 95% intervals of a router's per-q
 efficiency, gain over random routing and paired difference to another router, on the
 covariate-shift process with known ``m``, for the small-sample intervals (the library's
 default) and the asymptotic ones (``small_sample=False``). ``mc_sd`` is the binomial sd
-of a coverage estimate at the nominal 95%. Default grid: shift in {0, 0.5, 1, 1.5}, n_gs
-in {50, 100, 300}, 1000 replications (about 6 minutes on 2 shared cores).
+of a coverage estimate at the nominal 95%; ``warned_*`` the share of replications whose
+interval raised :class:`~metarouter.inference.SmallSampleWarning` and
+``coverage_unwarned_*`` the coverage among the others. Default grid: shift in {0, 0.5,
+1, 1.5}, n_gs in {50, 100, 300}, 1000 replications (about 5-9 minutes on 2 shared
+cores). Off-grid processes: :mod:`simulations.studies.metarouter_coverage_synthetic`.
 """
 
 from __future__ import annotations
