@@ -20,6 +20,39 @@ difference between the arms on the stream's estimates) so that ``eta`` is
 dimensionless; by default ``eta = 1 / sqrt(T)``. Only the chosen arm's cost is
 used: unchosen arms may hold NaN.
 
+Lumpy costs: the multiplier from history (``dual="history"``, the default when
+each query's cost is known). When one call costs many times the per-query
+budget (a strong judge reading a long input: up to 24 ``B``), the realised cost
+``g_t`` is mostly 0 with rare large jumps, and ``lambda_t`` jumps after each
+call and drifts down in between: the policy is priced by the accident of the
+last call. The stream is an online knapsack with lumpy items, and its
+multiplier can instead be learned from the past queries as a sample of the
+problem (Devanur and Hayes 2009; Agrawal and Devanur 2014): the smallest
+``lambda`` at which the recent queries' policy (the last
+``max(30, 0.3 (t + 1))`` of them, :func:`history_window`) would have spent
+the rate ``rho_t`` (the budget left per query left) per query,
+
+    ``lambda^H_t = min{lambda >= 0 : mean_s c'_s(k_s(lambda)) <= rho_t}``,
+    ``k_s(lambda) = argmax_k r_hat_s(k) - lambda p_s(k)``,
+
+:func:`history_multiplier`. Here ``p`` is the priced cost (the per-query
+``cost_bound`` when given, else the router's estimate), ``c' = p`` times the
+ratio of the observed costs to their prices so far, per arm, and an arm whose
+extra cost exceeds the budget still left is no choice in any row (late in the
+stream a lumpy item that cannot fit is not part of the knapsack). Under-spending
+raises ``rho_t``, so unspent budget is handed to later queries. Because a
+quantile of the past cannot follow an adversarial order (gains sorted best
+first: each query is below all earlier ones), the decision uses
+``min(lambda^H_t, lambda_t)``, with ``lambda_t`` the online multiplier above
+(whose subgradient is the cost of its own choice), which keeps falling while
+nothing is bought. The cap below is unchanged, so every guarantee holds for
+either multiplier. Without a per-query cost the history needs every past
+query's cost of the arms not bought, known then only as calibrated estimates:
+on a cost drift they lag, the multiplier is too low, the pacer calls at every
+opening of the cap and, with lumpy costs, spends the reserve's protection
+(measured: the running mean reaches 1.027 ``B`` on the judge streams). So
+``dual="auto"`` uses the history only with a per-query ``cost_bound``.
+
 The cap. An arm other than arm 0 (the cheapest, always allowed) may be chosen
 at query ``t`` (0-based) only if the spend so far, plus the arm's cost bound
 ``u_t(k)``, plus a reserve ``R`` fits under ``B (t + 1)``. So after every call
@@ -70,6 +103,12 @@ References
 ----------
 Balseiro, Lu and Mirrokni, "Dual Mirror Descent for Online Allocation
 Problems", ICML 2020.
+
+Devanur and Hayes, "The AdWords Problem: Online Keyword Matching with
+Budgeted Bidders under Random Permutations", EC 2009.
+
+Agrawal and Devanur, "Fast Algorithms for Online Stochastic Convex
+Programming", SODA 2015 (arXiv 2014).
 """
 
 from __future__ import annotations
@@ -81,7 +120,7 @@ import warnings
 import numpy as np
 from sklearn.utils import check_random_state
 
-__all__ = ["BudgetPacer", "arm_values"]
+__all__ = ["BudgetPacer", "arm_values", "history_multiplier", "history_window"]
 
 
 def arm_values(router, X) -> tuple[np.ndarray, np.ndarray]:
@@ -340,12 +379,20 @@ class BudgetPacer:
         query and arm (e.g. a judge call's input tokens times their price, known
         before the call). With it the cap uses the bound, and the running mean
         cost never exceeds ``B`` (when arm 0 costs at most ``B``) and no reserve
-        is held; a chosen cost above its bound is an error.
+        is held; a chosen cost above its bound is an error. A per-query bound
+        is also the cost the multiplier prices (in place of the router's
+        estimate: it is known and specific to the query).
     target : {"remaining", "budget"}, default="remaining"
         The rate the multiplier steers the spend to: ``"budget"`` is BLM's
         ``B``; ``"remaining"`` is the budget left per query left,
         ``(B T - spend) / (T - t)``, which hands unspent budget back later in the
         stream. Both equal ``B`` while the spend is on track.
+    dual : {"auto", "history", "mirror"}, default="auto"
+        The multiplier: ``"mirror"`` is the online dual descent alone;
+        ``"history"`` the smaller of it and the multiplier learned from the
+        recent queries (:func:`history_multiplier`; the module notes say why it
+        suits lumpy costs); ``"auto"`` is ``"history"`` when ``cost_bound`` is
+        given per query and arm, else ``"mirror"``.
     random_state : int, RandomState instance or None, default=None
         Seeds the draws when ``temperature > 0``.
 
@@ -354,7 +401,8 @@ class BudgetPacer:
     arms_ : ndarray of int, shape (T,)
         The decisions of the last :meth:`run`.
     multipliers_ : ndarray of shape (T,)
-        ``lambda_t`` used for each decision.
+        The multiplier used for each decision (with ``dual="history"``, the
+        smaller of the two).
     spend_ : ndarray of shape (T,)
         Cumulative cost after each decision.
     capped_ : ndarray of bool, shape (T,)
@@ -364,7 +412,7 @@ class BudgetPacer:
         the cap used for it (0 for arm 0, which the cap always allows); the
         running mean exceeds ``B`` only after an excess above the reserve.
     multiplier_ : float
-        The multiplier after the last query.
+        The online (mirror) multiplier after the last query.
     mean_cost_ : float
         Realised mean cost of the stream.
 
