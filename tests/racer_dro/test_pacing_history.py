@@ -176,3 +176,23 @@ def test_the_cap_bound_holds_whichever_multiplier(name):
             arms, costs, np.ones(n), budget, margin=1.0, reserve=0.02
         )
         assert np.all(overshoot <= bound + 1e-9)  # float rounding of the sums
+
+
+def test_three_arms_with_known_lumpy_costs():
+    # K = 3 takes the general path (the sample problem re-solved every n / 20
+    # queries): the budget is exact and used, and all three arms are bought.
+    rng = np.random.default_rng(8)
+    T, budget = 1000, 1.0
+    rewards = np.column_stack(
+        [np.zeros(T), rng.uniform(size=T), 0.5 + rng.uniform(size=T)]
+    )
+    true = np.column_stack(
+        [np.full(T, 0.1), rng.uniform(2, 10, T), rng.uniform(10, 50, T)]
+    )
+    X = np.column_stack([rewards, np.tile([0.1, 6.0, 30.0], (T, 1))])
+    pacer = BudgetPacer(Estimates(), budget, cost_bound=true)
+    arms = pacer.run(X, true)
+    assert (pacer.spend_ / np.arange(1, T + 1)).max() <= budget * (1 + 1e-12)
+    # every query gains from a dearer arm, so all of B T is spendable; measured 0.999
+    assert pacer.mean_cost_ >= 0.90 * budget
+    assert set(np.unique(arms)) == {0, 1, 2}
