@@ -196,3 +196,19 @@ def test_three_arms_with_known_lumpy_costs():
     # every query gains from a dearer arm, so all of B T is spendable; measured 0.999
     assert pacer.mean_cost_ >= 0.90 * budget
     assert set(np.unique(arms)) == {0, 1, 2}
+
+
+def test_the_last_query_buys_a_gaining_call_that_fits_in_what_is_left():
+    # The lumpy-aware end game: at the last query the budget left per query left is
+    # all that is left, every arm that cannot fit is out of the sample problem, so the
+    # history's multiplier is 0 and a gaining call that fits is bought, however small
+    # its gain.
+    X, costs, _ = _lumpy("iid", 400, 3)
+    budget = 0.25
+    pacer = BudgetPacer(Estimates(), budget, cost_bound=costs)
+    pacer.run(X, costs)
+    left = budget * 400 - pacer.spend_[-2]  # decisions before the last do not change
+    X[-1, 1], costs[-1, 1] = 1e-6, 0.999 * left  # a tiny gain that just fits
+    arms = pacer.run(X, costs)
+    assert arms[-1] == 1 and pacer.multipliers_[-1] == 0.0
+    assert budget * 400 - pacer.spend_[-1] == pytest.approx(0.001 * left)
