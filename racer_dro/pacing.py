@@ -312,9 +312,8 @@ class _History:
         n = t + 1 - lo
         left = budget * self.T - spent
         rate = budget if self.target == "budget" else max(0.0, left / (self.T - t))
-        room = max(
-            0.0, left - held
-        )  # lumpy costs: an arm dearer than this cannot be bought
+        # lumpy costs: an arm dearer than this (beyond arm 0) cannot be bought
+        room = max(0.0, left - held)
         if self.K != 2:
             # more arms: the sample problem is re-solved every n / 20 queries (its
             # window moves by at most 5% in between) and its multiplier kept between
