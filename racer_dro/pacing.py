@@ -46,7 +46,9 @@ first: each query is below all earlier ones), the decision uses
 ``min(lambda^H_t, lambda_t)``, with ``lambda_t`` the online multiplier above
 (whose subgradient is the cost of its own choice), which keeps falling while
 nothing is bought. The cap below is unchanged, so every guarantee holds for
-either multiplier. Without a per-query cost the history needs every past
+either multiplier. At the last query the rate is all that is left and every arm
+that cannot fit is out, so (with arm 0 free) ``lambda^H = 0``: a gaining arm that
+fits in the budget left is bought there, however small its gain. Without a per-query cost the history needs every past
 query's cost of the arms not bought, known then only as calibrated estimates
 (the router's estimates times the ratio of observed to estimated costs), which
 lag a shift; the pacer then calls more often where the cap's empirical bound is
