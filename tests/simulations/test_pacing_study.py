@@ -81,6 +81,7 @@ def test_every_headline_column_has_a_legend_entry():
             "max_running_cost_after_10pct": [np.nan, 0.99],
             "calls_above_cost_bound": [np.nan, 0.0],
             "used_of_spendable": [np.nan, 0.97],
+            "used_of_reachable": [np.nan, 0.98],
             "accuracy": [70.0, 68.0],
             "gain_vs_random_equal_cost": [1.0, 0.5],
             "strong_rate": [0.4, 0.25],
@@ -90,3 +91,22 @@ def test_every_headline_column_has_a_legend_entry():
     head = pacing_study.summarise(rows)["headline"]
     legend = {**COLUMN_LEGEND, **head.attrs["legend"]}
     assert set(map(str, head.columns)) <= set(legend)
+
+
+def test_reachable_spend_is_the_greedy_under_the_budget_line():
+    # Worked by hand, B = 1: the strong arm's costs 0, 3, 9, 2, and the third query
+    # gains nothing. Under the line B (t + 1) = 1, 2, 3, 4 the most a pacer can have
+    # spent is 0, then min(2, 0 + 3) = 2 (only part of the second query fits), then 2
+    # (nothing to buy), then min(4, 2 + 2) = 4: all of B T = 4.
+    class Gains:
+        def predict_arm_values(self, X):
+            g = np.asarray(X, float)[:, 0]
+            return np.column_stack([0 * g, g]), np.column_stack([0 * g, 1 + 0 * g])
+
+    stream = {
+        "X": np.array([[1.0], [1.0], [-1.0], [1.0]]),
+        "costs": np.array([[0.0, 0.0], [0.0, 3.0], [0.0, 9.0], [0.0, 2.0]]),
+    }
+    assert pacing_study._cap_spendable(Gains(), stream, 1.0) == 1.0
+    stream["costs"][3, 1] = 1.0  # 2 + 1 = 3 of a line of 4: 3 / 4
+    assert pacing_study._cap_spendable(Gains(), stream, 1.0) == 0.75
