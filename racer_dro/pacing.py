@@ -249,16 +249,7 @@ def history_multiplier(reward, price, counted, rate) -> float:
         extra = counted[flexible, 1] - counted[flexible, 0]
         order = np.argsort(-ratio, kind="stable")
         ratio, extra = ratio[order], extra[order]
-        # spend at lambda just at ratio[j]: rows 0..j-1 call arm 1 (ties go to arm 0)
-        spend = fixed + np.concatenate([[0.0], np.cumsum(extra)])
-        limit = rate * n * (1 + 1e-12) + 1e-300
-        if spend[-1] <= limit:
-            return 0.0
-        # lambda = ratio[j] calls rows 0..j-1 (spend[j]); the first j whose spend
-        # exceeds the rate is where lambda cannot go lower
-        first = int(np.argmax(spend > limit))
-        # (just above the break-even ratio, so that rounding cannot call that row)
-        return float(ratio[first - 1]) * (1 + 1e-12) if first > 0 else math.inf
+        return _ranked_multiplier(fixed, extra, ratio, rate * n)
 
     def spend(lam):
         score = np.where(avail, reward - lam * price, -np.inf)
@@ -285,6 +276,26 @@ def history_multiplier(reward, price, counted, rate) -> float:
         else:
             hi = mid
     return float(even[hi])
+
+
+def _ranked_multiplier(fixed, extra, ratio, limit) -> float:
+    """The two-arm sample multiplier from rows ranked by break-even ratio.
+
+    ``ratio`` holds the rows' break-even ratios ``gain / extra price`` in
+    decreasing order and ``extra`` their extra counted cost of arm 1; ``fixed``
+    is the spend that does not depend on the multiplier. At ``lambda =
+    ratio[j]`` rows ``0..j-1`` call arm 1 (ties go to arm 0), spending
+    ``fixed + sum(extra[:j])``; the smallest such ``lambda`` whose spend stays
+    within ``limit`` is returned (0 when every row fits, ``inf`` when none can:
+    ``fixed`` alone exceeds it), just above the ratio so that rounding cannot
+    call that row.
+    """
+    spend = fixed + np.concatenate([[0.0], np.cumsum(extra)])
+    limit = limit * (1 + 1e-12) + 1e-300
+    if spend[-1] <= limit:
+        return 0.0
+    first = int(np.argmax(spend > limit))
+    return float(ratio[first - 1]) * (1 + 1e-12) if first > 0 else math.inf
 
 
 class _History:
@@ -339,14 +350,7 @@ class _History:
         extra = r1 * p1[rows] - r0 * p0[rows]
         keep = extra <= room
         rows, extra = rows[keep], extra[keep]
-        spend = fixed + np.concatenate([[0.0], np.cumsum(extra)])
-        limit = rate * n * (1 + 1e-12) + 1e-300
-        if spend[-1] <= limit:
-            return 0.0
-        first = int(np.argmax(spend > limit))
-        return (
-            float(self.ratio[rows[first - 1]]) * (1 + 1e-12) if first > 0 else math.inf
-        )
+        return _ranked_multiplier(fixed, extra, self.ratio[rows], rate * n)
 
 
 class BudgetPacer:
