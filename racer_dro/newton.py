@@ -25,7 +25,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from racer_dro import _kernels, _kernels_kl, _kernels_policy, formulas
+from racer_dro import (
+    _kernels,
+    _kernels_direction,
+    _kernels_kl,
+    _kernels_policy,
+    formulas,
+)
 from racer_dro.kl import MinSense, worst_case_curvature, worst_case_min
 
 __all__ = ["Engine", "State"]
@@ -199,7 +205,7 @@ class Engine:
                 lowrank += [(lam * coef, vec, 1) for coef, vec in low_c]
             if self._buffers is None or self._buffers[0].shape != pi.shape:
                 self._buffers = [np.empty(pi.shape) for _ in range(4)]
-            return _kernels.direction(
+            return _kernels_direction.direction(
                 pi, st.log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank,
                 out=self._buffers,
             )  # fmt: skip
@@ -259,7 +265,7 @@ class Engine:
         if k == 0:
             return step, dtheta, float(np.max(np.abs(step))) if step.size else 0.0
         if USE_KERNEL and _kernels.available():
-            big = _kernels.add_multiple(step, dtheta, z, ztheta, k)
+            big = _kernels_direction.add_multiple(step, dtheta, z, ztheta, k)
             return step, dtheta, big
         step = step + k * z
         dtheta = dtheta + k * ztheta
