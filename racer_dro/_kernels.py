@@ -151,15 +151,104 @@ if numba is not None:
 
         Every column of ``newton.Engine.direction`` is a per-row combination of these
         (``grad_c = q_c c``, the coupling columns ``u r`` or ``u c``): three solves, not 2 + m.
+        The arithmetic of :func:`_row_block_multi` (each sum in the same order), with
+        the columns' sums accumulated side by side in one loop: independent chains
+        instead of one after another (the pass is bound by the latency of the sums).
         """
         K = pi.shape[1]
+        drr = 0.0
+        drc = 0.0
+        dcc = 0.0
+        v1r = 0.0
+        v1c = 0.0
+        v0r = 0.0
+        v0c = 0.0
+        vrr = 0.0
+        vrc = 0.0
+        vcr = 0.0
+        vcc = 0.0
         for k in range(K):
-            Y[k, 0] = (
-                qr[i] * R[i, k] - lam * qc[i] * Cm[i, k] - beta * p[i] * log_pi[i, k]
-            )
-            Y[k, 1] = R[i, k]
-            Y[k, 2] = Cm[i, k]
-        _row_block_multi(i, pi, bp, R, Cm, alpha, gamma, Y, X, T, e1, dinv)
+            r = R[i, k]
+            c = Cm[i, k]
+            g = qr[i] * r - lam * qc[i] * c - beta * p[i] * log_pi[i, k]
+            Y[k, 0] = g
+            Y[k, 1] = r
+            Y[k, 2] = c
+            d = pi[i, k] / bp[i]
+            dinv[k] = d
+            drr += d * r * r
+            drc += d * r * c
+            dcc += d * c * c
+            v1r += r * d
+            v1c += c * d
+            z = d * g
+            v0r += r * z
+            v0c += c * z
+            z = d * r
+            vrr += r * z
+            vrc += c * z
+            z = d * c
+            vcr += r * z
+            vcc += c * z
+        al = alpha[i]
+        ga = gamma[i]
+        a11 = 1.0 + al * drr
+        a12 = al * drc
+        a21 = ga * drc
+        a22 = 1.0 + ga * dcc
+        det = a11 * a22 - a12 * a21
+        v1r *= al
+        v1c *= ga
+        s1 = (a22 * v1r - a12 * v1c) / det
+        s2 = (a11 * v1c - a21 * v1r) / det
+        v0r *= al
+        v0c *= ga
+        s10 = (a22 * v0r - a12 * v0c) / det
+        s20 = (a11 * v0c - a21 * v0r) / det
+        vrr *= al
+        vrc *= ga
+        s1r = (a22 * vrr - a12 * vrc) / det
+        s2r = (a11 * vrc - a21 * vrr) / det
+        vcr *= al
+        vcc *= ga
+        s1c = (a22 * vcr - a12 * vcc) / det
+        s2c = (a11 * vcc - a21 * vcr) / det
+        tot1 = 0.0
+        t0 = 0.0
+        tr = 0.0
+        tc = 0.0
+        for k in range(K):
+            r = R[i, k]
+            c = Cm[i, k]
+            d = dinv[k]
+            e = 1.0 - r * s1 - c * s2
+            e1[k] = e
+            tot1 += d * e
+            e = Y[k, 0] - r * s10 - c * s20
+            X[k, 0] = e
+            t0 += d * e
+            e = Y[k, 1] - r * s1r - c * s2r
+            X[k, 1] = e
+            tr += d * e
+            e = Y[k, 2] - r * s1c - c * s2c
+            X[k, 2] = e
+            tc += d * e
+        nu0 = t0 / tot1
+        nur = tr / tot1
+        nuc = tc / tot1
+        b = bp[i]
+        for k in range(K):
+            d = dinv[k]
+            f = e1[k]
+            e = X[k, 0] - nu0 * f
+            X[k, 0] = d * e
+            T[k, 0] = e / b
+            e = X[k, 1] - nur * f
+            X[k, 1] = d * e
+            T[k, 1] = e / b
+            e = X[k, 2] - nuc * f
+            X[k, 2] = d * e
+            T[k, 2] = e / b
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
     def _row_parts(

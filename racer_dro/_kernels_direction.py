@@ -63,12 +63,28 @@ if numba is not None:
                 i, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
                 Y, X, T, e1, dinv,
             )  # fmt: skip
-            for t in range(2):
-                for j in range(3):
-                    acc = 0.0
-                    for k in range(K):
-                        acc += Y[k, 1 + t] * X[k, j]
-                    dots[t, j] = acc
+            # the six dot products side by side (independent chains, each in k order)
+            d00 = 0.0
+            d01 = 0.0
+            d02 = 0.0
+            d10 = 0.0
+            d11 = 0.0
+            d12 = 0.0
+            for k in range(K):
+                r = Y[k, 1]
+                c = Y[k, 2]
+                d00 += r * X[k, 0]
+                d01 += r * X[k, 1]
+                d02 += r * X[k, 2]
+                d10 += c * X[k, 0]
+                d11 += c * X[k, 1]
+                d12 += c * X[k, 2]
+            dots[0, 0] = d00
+            dots[0, 1] = d01
+            dots[0, 2] = d02
+            dots[1, 0] = d10
+            dots[1, 1] = d11
+            dots[1, 2] = d12
             for a in range(mu):
                 ta = utab[a]
                 ua = uvec[i, a]
