@@ -72,9 +72,14 @@ class Engine:
         p_all = np.asarray(problem.weights)
         self.active = p_all > 0
         a = self.active
-        self.p = p_all[a] / p_all[a].sum()
-        self.rewards = np.ascontiguousarray(problem.rewards[a])
-        self.costs = np.ascontiguousarray(problem.costs[a])
+        if a.all():  # no copies of the tables (large problems)
+            self.p = p_all / p_all.sum()
+            self.rewards = np.ascontiguousarray(problem.rewards)
+            self.costs = np.ascontiguousarray(problem.costs)
+        else:
+            self.p = p_all[a] / p_all[a].sum()
+            self.rewards = np.ascontiguousarray(problem.rewards[a])
+            self.costs = np.ascontiguousarray(problem.costs[a])
         self.beta = problem.beta
         self.budget = problem.budget
         self.logp = np.log(self.p)

@@ -284,6 +284,8 @@ def _state_values(engine, st):
 
 def _full_policy(problem, engine, st, lam):
     """Policy on all rows; rows with zero weight get the limit of their own optimum."""
+    if engine.active.all():
+        return st.pi
     pi = np.zeros(problem.rewards.shape)
     pi[engine.active] = st.pi
     if not engine.active.all():
@@ -460,9 +462,12 @@ def solve_policy(
 
 
 # ---------------------------------------------------------------------------- the solver
-def _distances_to_final(history, thetas, theta_star, lam_star, p):
-    """``sum_i rho_n(i) KL(pi_t,i || pi*_i)``, ``||pi_t - pi*||_2`` and ``|lambda_t - lambda*|``."""
-    _, pi_star, log_star = softmax_logits(theta_star)
+def _distances_to_final(history, thetas, theta_star, lam_star, p, final=None):
+    """``sum_i rho_n(i) KL(pi_t,i || pi*_i)``, ``||pi_t - pi*||_2`` and ``|lambda_t - lambda*|``.
+
+    ``final``: ``(pi*, log pi*)`` already evaluated at ``theta_star`` (the final state's).
+    """
+    _, pi_star, log_star = (None, *final) if final else softmax_logits(theta_star)
     kl, l2 = [], []
     for t in thetas:
         if t is theta_star:  # the final iterate itself
@@ -730,7 +735,9 @@ def _solve_nested(problem, engine, theta, lam, tol, max_iter, constrained):
 def _final_solution(problem, engine, st, lam, records, thetas, **solution):
     """The :class:`Solution` at the final state: history with its distances to the end."""
     history = pd.DataFrame.from_records(records)
-    history = _distances_to_final(history, thetas, st.theta, lam, engine.p)
+    history = _distances_to_final(
+        history, thetas, st.theta, lam, engine.p, final=(st.pi, st.log_pi)
+    )
     return make_solution(
         problem,
         _full_policy(problem, engine, st, lam),
