@@ -36,7 +36,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from racer_dro import _kernels, _kernels_policy, formulas, newton
+from racer_dro import _kernels, _kernels_binary, _kernels_policy, formulas, newton
 from racer_dro._validation import check_finite, check_positive
 from racer_dro.newton import Engine, softmax_logits
 from racer_dro.problem import RoutingProblem, Solution, make_solution
@@ -344,7 +344,9 @@ def _solve_rows(R, Cm, lam, beta, tilts, theta, tol=1e-10, max_iter=100):
     table = _tilt_table(tilts)
     theta_tol = max(tol, 1e-8)
     if newton.USE_KERNEL and _kernels.available():
-        return _kernels.solve_rows(
+        # two arms: the same kernel unrolled on scalars
+        kernel = _kernels_binary if R.shape[1] == 2 else _kernels
+        return kernel.solve_rows(
             R, Cm, lam, beta, table, theta, tol, theta_tol, max_iter
         )
     return _solve_rows_numpy(R, Cm, lam, beta, table, theta, tol, theta_tol, max_iter)
