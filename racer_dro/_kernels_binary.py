@@ -1,9 +1,10 @@
-"""Compiled (numba) per-row start of :mod:`racer_dro._kernels` unrolled for two arms.
+"""Compiled (numba) per-row passes of :mod:`racer_dro._kernels` unrolled for two arms.
 
-:func:`solve_rows` is :func:`racer_dro._kernels.solve_rows` for ``K = 2``: the same
-per-row damped Newton with frozen tilts, the same arithmetic operation by
-operation (each sum in the same order), written on scalars instead of length-2
-arrays and row views, so that a row's iterate lives in registers. The binary
+:func:`solve_rows` is :func:`racer_dro._kernels.solve_rows` for ``K = 2`` (the
+per-row damped Newton with frozen tilts), and ``_moments_rows2`` / ``_steps_rows2``
+are the two passes of :func:`racer_dro._kernels_direction.direction`: the same
+arithmetic operation by operation (each sum in the same order), written on
+scalars instead of length-2 arrays and row views, so that a row lives in registers. The binary
 problem stays ``K = 2`` of the same solver; this is only a faster kernel beneath
 it, tested against the generic kernel and the numpy reference.
 """
@@ -146,6 +147,255 @@ if numba is not None:
                 lo, min(n, lo + chunk), R, Cm, lam, beta, tilts, theta0,
                 tol, theta_tol, max_iter, out,
             )  # fmt: skip
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+    def _basis(
+        i, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma
+    ):  # pragma: no cover
+        """``_kernels._row_basis`` for two arms: row ``i``'s gradient ``(g0, g1)`` and the
+        block solves ``X, T`` of the columns ``[grad, r, c]``, as a flat tuple
+        ``g0, g1, X00, X01, Xr0, Xr1, Xc0, Xc1, T00, T01, Tr0, Tr1, Tc0, Tc1``."""
+        r0 = R[i, 0]
+        r1 = R[i, 1]
+        c0 = Cm[i, 0]
+        c1 = Cm[i, 1]
+        y0 = qr[i] * r0 - lam * qc[i] * c0 - beta * p[i] * log_pi[i, 0]
+        y1 = qr[i] * r1 - lam * qc[i] * c1 - beta * p[i] * log_pi[i, 1]
+        d0 = pi[i, 0] / bp[i]
+        d1 = pi[i, 1] / bp[i]
+        drr = 0.0 + d0 * r0 * r0 + d1 * r1 * r1
+        drc = 0.0 + d0 * r0 * c0 + d1 * r1 * c1
+        dcc = 0.0 + d0 * c0 * c0 + d1 * c1 * c1
+        v1r = 0.0 + r0 * d0 + r1 * d1
+        v1c = 0.0 + c0 * d0 + c1 * d1
+        z0 = d0 * y0
+        z1 = d1 * y1
+        v0r = 0.0 + r0 * z0 + r1 * z1
+        v0c = 0.0 + c0 * z0 + c1 * z1
+        z0 = d0 * r0
+        z1 = d1 * r1
+        vrr = 0.0 + r0 * z0 + r1 * z1
+        vrc = 0.0 + c0 * z0 + c1 * z1
+        z0 = d0 * c0
+        z1 = d1 * c1
+        vcr = 0.0 + r0 * z0 + r1 * z1
+        vcc = 0.0 + c0 * z0 + c1 * z1
+        al = alpha[i]
+        ga = gamma[i]
+        a11 = 1.0 + al * drr
+        a12 = al * drc
+        a21 = ga * drc
+        a22 = 1.0 + ga * dcc
+        det = a11 * a22 - a12 * a21
+        v1r *= al
+        v1c *= ga
+        s1 = (a22 * v1r - a12 * v1c) / det
+        s2 = (a11 * v1c - a21 * v1r) / det
+        v0r *= al
+        v0c *= ga
+        s10 = (a22 * v0r - a12 * v0c) / det
+        s20 = (a11 * v0c - a21 * v0r) / det
+        vrr *= al
+        vrc *= ga
+        s1r = (a22 * vrr - a12 * vrc) / det
+        s2r = (a11 * vrc - a21 * vrr) / det
+        vcr *= al
+        vcc *= ga
+        s1c = (a22 * vcr - a12 * vcc) / det
+        s2c = (a11 * vcc - a21 * vcr) / det
+        f0 = 1.0 - r0 * s1 - c0 * s2
+        f1 = 1.0 - r1 * s1 - c1 * s2
+        x00 = y0 - r0 * s10 - c0 * s20
+        x01 = y1 - r1 * s10 - c1 * s20
+        xr0 = r0 - r0 * s1r - c0 * s2r
+        xr1 = r1 - r1 * s1r - c1 * s2r
+        xc0 = c0 - r0 * s1c - c0 * s2c
+        xc1 = c1 - r1 * s1c - c1 * s2c
+        tot1 = 0.0 + d0 * f0 + d1 * f1
+        nu0 = (0.0 + d0 * x00 + d1 * x01) / tot1
+        nur = (0.0 + d0 * xr0 + d1 * xr1) / tot1
+        nuc = (0.0 + d0 * xc0 + d1 * xc1) / tot1
+        b = bp[i]
+        e00 = x00 - nu0 * f0
+        e01 = x01 - nu0 * f1
+        er0 = xr0 - nur * f0
+        er1 = xr1 - nur * f1
+        ec0 = xc0 - nuc * f0
+        ec1 = xc1 - nuc * f1
+        return (
+            y0, y1,
+            d0 * e00, d1 * e01, d0 * er0, d1 * er1, d0 * ec0, d1 * ec1,
+            e00 / b, e01 / b, er0 / b, er1 / b, ec0 / b, ec1 / b,
+        )  # fmt: skip
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    def _moments_rows2(
+        lo,
+        hi,
+        pi,
+        log_pi,
+        R,
+        Cm,
+        p,
+        bp,
+        beta,
+        lam,
+        qr,
+        qc,
+        alpha,
+        gamma,
+        uvec,
+        utab,
+        UtX,
+    ):  # pragma: no cover
+        """``_kernels_direction._moments_rows`` for two arms."""  # fmt: skip
+        mu = uvec.shape[1]
+        dots = np.empty((2, 3))
+        for i in range(lo, hi):
+            b = _basis(i, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma)
+            r0 = R[i, 0]
+            r1 = R[i, 1]
+            c0 = Cm[i, 0]
+            c1 = Cm[i, 1]
+            dots[0, 0] = 0.0 + r0 * b[2] + r1 * b[3]
+            dots[0, 1] = 0.0 + r0 * b[4] + r1 * b[5]
+            dots[0, 2] = 0.0 + r0 * b[6] + r1 * b[7]
+            dots[1, 0] = 0.0 + c0 * b[2] + c1 * b[3]
+            dots[1, 1] = 0.0 + c0 * b[4] + c1 * b[5]
+            dots[1, 2] = 0.0 + c0 * b[6] + c1 * b[7]
+            for a in range(mu):
+                ta = utab[a]
+                ua = uvec[i, a]
+                UtX[a, 0] += ua * dots[ta, 0]
+                UtX[a, 1] += ua * (qc[i] * dots[ta, 2])
+                for bb in range(mu):
+                    UtX[a, 2 + bb] += ua * (uvec[i, bb] * dots[ta, 1 + utab[bb]])
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    def _steps_rows2(
+        lo,
+        hi,
+        pi,
+        log_pi,
+        R,
+        Cm,
+        p,
+        bp,
+        beta,
+        lam,
+        qr,
+        qc,
+        alpha,
+        gamma,
+        uvec,
+        utab,
+        Wt,
+        step,
+        dtheta,
+        z,
+        ztheta,
+        sums,
+    ):  # pragma: no cover
+        """``_kernels_direction._steps_rows`` for two arms."""  # fmt: skip
+        mu = uvec.shape[1]
+        dec = 0.0
+        dc_step = 0.0
+        dc_z = 0.0
+        for i in range(lo, hi):
+            b = _basis(i, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma)
+            w0r = 0.0
+            w0c = 0.0
+            w1r = 0.0
+            w1c = qc[i]
+            for a in range(mu):
+                ua = uvec[i, a]
+                if utab[a] == 0:
+                    w0r += Wt[a, 0] * ua
+                    w1r += Wt[a, 1] * ua
+                else:
+                    w0c += Wt[a, 0] * ua
+                    w1c += Wt[a, 1] * ua
+            s = b[2] + w0r * b[4] + w0c * b[6]
+            zk = -(w1r * b[4] + w1c * b[6])
+            step[i, 0] = s
+            dtheta[i, 0] = b[8] + w0r * b[10] + w0c * b[12]
+            z[i, 0] = zk
+            ztheta[i, 0] = -(w1r * b[10] + w1c * b[12])
+            gc = qc[i] * Cm[i, 0]
+            dec += b[0] * s
+            dc_step += gc * s
+            dc_z += gc * zk
+            s = b[3] + w0r * b[5] + w0c * b[7]
+            zk = -(w1r * b[5] + w1c * b[7])
+            step[i, 1] = s
+            dtheta[i, 1] = b[9] + w0r * b[11] + w0c * b[13]
+            z[i, 1] = zk
+            ztheta[i, 1] = -(w1r * b[11] + w1c * b[13])
+            gc = qc[i] * Cm[i, 1]
+            dec += b[1] * s
+            dc_step += gc * s
+            dc_z += gc * zk
+        sums[0] += dec
+        sums[1] += dc_step
+        sums[2] += dc_z
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", parallel=True)
+    def _moments_chunks2(
+        pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab, chunk
+    ):  # pragma: no cover
+        """``_kernels_direction._moments_chunks`` for two arms."""
+        n = pi.shape[0]
+        mu = uvec.shape[1]
+        n_chunks = (n + chunk - 1) // chunk
+        parts = np.zeros((n_chunks, mu, 2 + mu))
+        for c in numba.prange(n_chunks):
+            _moments_rows2(
+                c * chunk, min(n, (c + 1) * chunk),
+                pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab,
+                parts[c],
+            )  # fmt: skip
+        UtX = np.zeros((mu, 2 + mu))
+        for c in range(n_chunks):
+            UtX += parts[c]
+        return UtX
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", parallel=True)
+    def _steps_chunks2(
+        pi,
+        log_pi,
+        R,
+        Cm,
+        p,
+        bp,
+        beta,
+        lam,
+        qr,
+        qc,
+        alpha,
+        gamma,
+        uvec,
+        utab,
+        Wt,
+        step,
+        dtheta,
+        z,
+        ztheta,
+        chunk,
+    ):  # pragma: no cover
+        """``_kernels_direction._steps_chunks`` for two arms."""  # fmt: skip
+        n = pi.shape[0]
+        n_chunks = (n + chunk - 1) // chunk
+        parts = np.zeros((n_chunks, 3))
+        for c in numba.prange(n_chunks):
+            _steps_rows2(
+                c * chunk, min(n, (c + 1) * chunk),
+                pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab,
+                Wt, step, dtheta, z, ztheta, parts[c],
+            )  # fmt: skip
+        sums = np.zeros(3)
+        for c in range(n_chunks):
+            sums += parts[c]
+        return sums
 
 
 def solve_rows(R, Cm, lam, beta, tilts, theta, tol, theta_tol, max_iter):

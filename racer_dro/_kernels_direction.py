@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from racer_dro import _kernels_binary
 from racer_dro._kernels import CHUNK, _row_basis
 
 try:  # numba is optional: the numpy path is the reference
@@ -301,13 +302,20 @@ def direction(pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank, ou
         uvec,
         utab,
     )
+    if K == 2:  # the same passes unrolled on scalars
+        kb = _kernels_binary
+        m_rows, m_chunks = kb._moments_rows2, kb._moments_chunks2
+        s_rows, s_chunks = kb._steps_rows2, kb._steps_chunks2
+    else:
+        m_rows, m_chunks = _moments_rows, _moments_chunks
+        s_rows, s_chunks = _steps_rows, _steps_chunks
     Wt = np.zeros((mu, 2))
     if mu:
         if n <= CHUNK:  # one chunk: no threads
             UtX = np.zeros((mu, 2 + mu))
-            _moments_rows(0, n, *args, UtX)
+            m_rows(0, n, *args, UtX)
         else:
-            UtX = _moments_chunks(*args, CHUNK)
+            UtX = m_chunks(*args, CHUNK)
         cap = np.eye(mu) - UtX[:, 2:] * W[None, :]
         try:
             t = np.linalg.solve(cap, UtX[:, :2])
@@ -319,9 +327,9 @@ def direction(pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank, ou
         out = [np.empty((n, K)) for _ in range(4)]
     if n <= CHUNK:
         sums = np.zeros(3)
-        _steps_rows(0, n, *args, Wt, *out, sums)
+        s_rows(0, n, *args, Wt, *out, sums)
     else:
-        sums = _steps_chunks(*args, Wt, *out, CHUNK)
+        sums = s_chunks(*args, Wt, *out, CHUNK)
     return (*out, float(sums[0]), float(sums[1]), float(sums[2]))
 
 

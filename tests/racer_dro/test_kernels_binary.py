@@ -68,3 +68,25 @@ def test_two_arm_row_solve_at_extreme_magnitudes():
             _kernels.solve_rows(*args),
             equal_nan=True,
         )
+
+
+@pytest.mark.parametrize("n", [500, 2 * _kernels.CHUNK + 5])  # serial and chunked
+@pytest.mark.parametrize("lam", [0.0, 20.0])
+def test_two_arm_direction_is_the_generic_kernel_bit_for_bit(n, lam, monkeypatch):
+    from racer_dro import _kernels_direction, newton
+
+    rewards, costs = _rows(n, 3, 1.0)
+    problem = RoutingProblem(
+        rewards, costs, 3.0, beta=0.01, reward_temperature=0.5, cost_radius=0.1
+    )
+    engine = newton.Engine(problem)
+    # a policy away from the optimum, with rows saturated at the logit floor
+    st = engine.state(0.3 * (rewards - 20.0 * costs) / problem.beta)
+    binary = [np.array(a) for a in engine.direction(st, lam)]
+    for name in ("moments_rows", "moments_chunks", "steps_rows", "steps_chunks"):
+        generic = getattr(_kernels_direction, f"_{name}")
+        monkeypatch.setattr(_kernels_binary, f"_{name}2", generic)
+    generic = engine.direction(st, lam)
+    # the same operations in the same order: equal, not close
+    for a, b in zip(binary, generic):
+        assert np.array_equal(a, b)
