@@ -7,6 +7,8 @@ temporaries of the vectorised version. Used when numba is importable.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 try:  # numba is optional: the numpy path is the reference
@@ -14,12 +16,21 @@ try:  # numba is optional: the numpy path is the reference
 except ImportError:  # pragma: no cover - exercised only without numba
     numba = None
 
-__all__ = ["CHUNK", "available", "block_solve", "softmax_values", "solve_rows"]
+__all__ = [
+    "CHUNK",
+    "available",
+    "block_solve",
+    "chunk_sums",
+    "parallel",
+    "softmax_values",
+    "solve_rows",
+    "using_threads",
+]
 
-# Rows per chunk of the parallel passes: fixed, whatever the number of threads, so
-# that per-chunk sums (added in chunk order) do not depend on it. Problems of at
-# most one chunk run on the calling thread.
+# Rows per chunk of the passes over the rows: fixed, whatever the number of
+# threads, so that per-chunk sums (added in chunk order) do not depend on it.
 CHUNK = 4096
+_threads = 1  # threads the passes may use (``using_threads``); 1: the calling thread
 
 
 def available() -> bool:
@@ -418,6 +429,62 @@ if numba is not None:
             )  # fmt: skip
 
 
+@contextlib.contextmanager
+def using_threads(n_jobs):
+    """Within the block, passes over more than one chunk of rows use ``n_jobs`` threads.
+
+    ``None`` or 1: the calling thread only (the default: on a machine shared with
+    other processes, OpenMP threads that spin while they wait can make parallel
+    passes several times slower); -1: all of numba's threads. The results are the
+    same bit for bit whatever the number (fixed chunks, sums in chunk order).
+
+    Examples
+    --------
+    >>> with using_threads(2):
+    ...     inside = parallel(10 * CHUNK)
+    >>> inside == (available() and numba.config.NUMBA_NUM_THREADS >= 2), parallel(10 * CHUNK)
+    (True, False)
+    """
+    global _threads
+    if n_jobs is None:
+        n_jobs = 1
+    if (
+        isinstance(n_jobs, bool)
+        or not isinstance(n_jobs, (int, np.integer))
+        or n_jobs == 0
+    ):
+        raise ValueError(f"`n_jobs` must be a non-zero integer or None, got {n_jobs!r}")
+    top = numba.config.NUMBA_NUM_THREADS if numba is not None else 1
+    k = top if n_jobs < 0 else min(int(n_jobs), top)
+    before = _threads
+    before_numba = numba.get_num_threads() if numba is not None else 1
+    _threads = k
+    try:
+        if k > 1:
+            numba.set_num_threads(k)
+        yield k
+    finally:
+        _threads = before
+        if numba is not None and numba.get_num_threads() != before_numba:
+            numba.set_num_threads(before_numba)
+
+
+def parallel(n) -> bool:
+    """Whether a pass over ``n`` rows runs its chunks in parallel (:func:`using_threads`)."""
+    return _threads > 1 and n > CHUNK
+
+
+def chunk_sums(rows_fn, n, shape, *args):
+    """``rows_fn(lo, hi, *args, out)`` per chunk on the calling thread, the chunks'
+    sums (``out`` of ``shape``) added in chunk order: the parallel drivers' result."""
+    total = np.zeros(shape)
+    for lo in range(0, n, CHUNK):
+        part = np.zeros(shape)
+        rows_fn(lo, min(n, lo + CHUNK), *args, part)
+        total += part
+    return total
+
+
 def block_solve(pi, bp, R, Cm, alpha, gamma, Y):
     """Compiled :func:`racer_dro.newton._block_solve_numpy`: returns ``(X, T)``.
 
@@ -473,10 +540,10 @@ def solve_rows(R, Cm, lam, beta, tilts, theta, tol, theta_tol, max_iter):
         out,
     )
     n = out.shape[0]
-    if n <= CHUNK:
-        _solve_rows_kernel(0, n, *args)
-    else:
+    if parallel(n):
         _solve_rows_chunks(*args, CHUNK)
+    else:  # rows are independent: one call
+        _solve_rows_kernel(0, n, *args)
     return out
 
 
@@ -509,8 +576,8 @@ def softmax_values(theta, R, Cm, direction=None, step=0.0, out=None):
         np.ascontiguousarray(Cm),
         *out,
     )
-    if n <= CHUNK:
-        _softmax_kernel(0, n, *args)
-    else:
+    if parallel(n):
         _softmax_chunks(*args, CHUNK)
+    else:  # rows are independent: one call
+        _softmax_kernel(0, n, *args)
     return tuple(out)

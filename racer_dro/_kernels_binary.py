@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from racer_dro._kernels import CHUNK, floor_
+from racer_dro._kernels import CHUNK, floor_, parallel
 
 try:  # numba is optional: the numpy path is the reference
     import numba
@@ -423,8 +423,8 @@ def solve_rows(R, Cm, lam, beta, tilts, theta, tol, theta_tol, max_iter):
         out,
     )
     n = out.shape[0]
-    if n <= CHUNK:
-        _solve_rows2(0, n, *args)
-    else:
+    if parallel(n):
         _solve_rows2_chunks(*args, CHUNK)
+    else:  # rows are independent: one call
+        _solve_rows2(0, n, *args)
     return out

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from racer_dro import _kernels_binary
-from racer_dro._kernels import CHUNK, _row_basis
+from racer_dro._kernels import CHUNK, _row_basis, chunk_sums, parallel
 
 try:  # numba is optional: the numpy path is the reference
     import numba
@@ -311,11 +311,10 @@ def direction(pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank, ou
         s_rows, s_chunks = _steps_rows, _steps_chunks
     Wt = np.zeros((mu, 2))
     if mu:
-        if n <= CHUNK:  # one chunk: no threads
-            UtX = np.zeros((mu, 2 + mu))
-            m_rows(0, n, *args, UtX)
-        else:
+        if parallel(n):
             UtX = m_chunks(*args, CHUNK)
+        else:
+            UtX = chunk_sums(m_rows, n, (mu, 2 + mu), *args)
         cap = np.eye(mu) - UtX[:, 2:] * W[None, :]
         try:
             t = np.linalg.solve(cap, UtX[:, :2])
@@ -325,11 +324,10 @@ def direction(pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank, ou
             Wt = W[:, None] * t
     if out is None:
         out = [np.empty((n, K)) for _ in range(4)]
-    if n <= CHUNK:
-        sums = np.zeros(3)
-        s_rows(0, n, *args, Wt, *out, sums)
-    else:
+    if parallel(n):
         sums = s_chunks(*args, Wt, *out, CHUNK)
+    else:
+        sums = chunk_sums(s_rows, n, 3, *args, Wt, *out)
     return (*out, float(sums[0]), float(sums[1]), float(sums[2]))
 
 
@@ -344,6 +342,6 @@ def add_multiple(step, dtheta, z, ztheta, k):
     (1.0, [[0.5, -1.0]])
     """
     n = step.shape[0]
-    if n <= CHUNK:
-        return float(_add_rows(0, n, step, dtheta, z, ztheta, float(k)))
-    return float(_add_chunks(step, dtheta, z, ztheta, float(k), CHUNK))
+    if parallel(n):  # a maximum: the same in any order
+        return float(_add_chunks(step, dtheta, z, ztheta, float(k), CHUNK))
+    return float(_add_rows(0, n, step, dtheta, z, ztheta, float(k)))

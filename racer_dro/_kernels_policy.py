@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from racer_dro._kernels import CHUNK
+from racer_dro._kernels import CHUNK, chunk_sums, parallel
 
 try:  # numba is optional: the numpy paths are the reference
     import numba
@@ -141,9 +141,9 @@ def fixed_point_residual(R, Cm, qr, qc, p, lam, beta, pi) -> float:
         np.ascontiguousarray(pi, dtype=float),
     )
     n = args[0].shape[0]
-    if n <= CHUNK:
-        return float(_residual_kernel(0, n, *args))
-    return float(_residual_chunks(*args, CHUNK))
+    if parallel(n):  # a maximum: the same in any order
+        return float(_residual_chunks(*args, CHUNK))
+    return float(_residual_kernel(0, n, *args))
 
 
 def distances_to_final(theta, pi_star, log_star, p):
@@ -164,9 +164,8 @@ def distances_to_final(theta, pi_star, log_star, p):
         np.ascontiguousarray(p, dtype=float),
     )
     n = args[0].shape[0]
-    if n <= CHUNK:
-        sums = np.zeros(2)
-        _distances_kernel(0, n, *args, sums)
-    else:
+    if parallel(n):
         sums = _distances_chunks(*args, CHUNK)
+    else:
+        sums = chunk_sums(_distances_kernel, n, 2, *args)
     return max(float(sums[0]), 0.0), math.sqrt(float(sums[1]))

@@ -550,6 +550,7 @@ def solve_primal_dual(
     constrained: bool = False,
     init=None,
     method: str = "auto",
+    n_jobs=None,
 ) -> Solution:
     """Solve the regularised RACER saddle problem (or the hard-constraint problem), K arms.
 
@@ -570,6 +571,10 @@ def solve_primal_dual(
         Newton on the multiplier around exact policy solves. ``"auto"``: ``"newton"``,
         falling back on ``"nested"`` if its line search fails; ``"nested"`` when
         ``constrained``.
+    n_jobs : int, optional
+        Threads for the compiled passes over more than 4,096 rows (numba): ``None``
+        or 1 the calling thread, -1 all of numba's threads. The result is the same
+        bit for bit whatever the number (fixed chunks of rows, sums added in order).
 
     Returns
     -------
@@ -612,6 +617,12 @@ def solve_primal_dual(
             "`method`='newton' solves the regularised problem only; use "
             "method='nested' (or 'auto') with `constrained=True`"
         )
+    with _kernels.using_threads(n_jobs):
+        return _solve(problem, tol, max_iter, constrained, init, method)
+
+
+def _solve(problem, tol, max_iter, constrained, init, method):
+    """:func:`solve_primal_dual` on validated arguments."""
     engine = Engine(problem)
     lam0, theta = _subsample_start(problem, engine, constrained, method)
     if init is not None:

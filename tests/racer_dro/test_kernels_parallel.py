@@ -23,7 +23,13 @@ def _problem(K, n=N, seed=0):
 
 
 @pytest.mark.parametrize("K", [2, 11])
-def test_chunked_passes_agree_with_the_numpy_references(K, monkeypatch):
+@pytest.mark.parametrize("n_jobs", [1, 2])  # chunks on the calling thread / in parallel
+def test_chunked_passes_agree_with_the_numpy_references(K, n_jobs, monkeypatch):
+    with _kernels.using_threads(n_jobs):
+        _compare_chunked_passes(K, monkeypatch)
+
+
+def _compare_chunked_passes(K, monkeypatch):
     problem = _problem(K)
     rng = np.random.default_rng(K)
     engine = newton.Engine(problem)
@@ -76,23 +82,24 @@ def test_chunked_passes_agree_with_the_numpy_references(K, monkeypatch):
     )
 
 
-def _run(threads, fn):
-    before = numba.get_num_threads()
-    numba.set_num_threads(threads)
-    try:
-        return fn()
-    finally:
-        numba.set_num_threads(before)
-
-
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one numba thread")
 @pytest.mark.parametrize("K", [2, 5])
 def test_results_do_not_depend_on_the_number_of_threads(K):
     # fixed chunks, per-chunk sums added in chunk order: bit-identical, not close
     problem = _problem(K, seed=K)
-    one = _run(1, lambda: solve_primal_dual(problem))
-    two = _run(2, lambda: solve_primal_dual(problem))
+    one = solve_primal_dual(problem)  # n_jobs=None: the calling thread
+    two = solve_primal_dual(problem, n_jobs=2)
     assert one.converged and two.converged
     assert np.array_equal(one.policy, two.policy)
     assert one.objective == two.objective and one.multiplier == two.multiplier
     pd.testing.assert_frame_equal(one.history, two.history, check_exact=True)
+
+
+def test_n_jobs_is_validated_and_restored():
+    problem = _problem(2, n=50)
+    for bad in (0, 1.5, "2", True):
+        with pytest.raises(ValueError, match="n_jobs"):
+            solve_primal_dual(problem, n_jobs=bad)
+    threads = numba.get_num_threads()
+    solve_primal_dual(problem, n_jobs=-1)
+    assert numba.get_num_threads() == threads and not _kernels.parallel(10**9)
