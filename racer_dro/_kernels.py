@@ -488,6 +488,9 @@ def chunk_sums(rows_fn, n, shape, *args):
     """``rows_fn(lo, hi, *args, out)`` per chunk on the calling thread, the chunks'
     sums (``out`` of ``shape``) added in chunk order: the parallel drivers' result."""
     total = np.zeros(shape)
+    if n <= CHUNK:  # one chunk: 0 + part is part
+        rows_fn(0, n, *args, total)
+        return total
     for lo in range(0, n, CHUNK):
         part = np.zeros(shape)
         rows_fn(lo, min(n, lo + CHUNK), *args, part)

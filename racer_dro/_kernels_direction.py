@@ -253,6 +253,13 @@ if numba is not None:
         return big
 
 
+def _per_row(a, n):
+    """``a`` (a scalar or n values) as a contiguous float array of n values."""
+    if isinstance(a, np.ndarray) and a.shape == (n,) and a.dtype == float:
+        return np.ascontiguousarray(a)
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=float), (n,)))
+
+
 def direction(pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank, out=None):
     """Compiled ``newton.Engine.direction`` (two fused passes over the rows).
 
@@ -297,8 +304,8 @@ def direction(pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank, ou
         float(lam),
         np.ascontiguousarray(qr, dtype=float),
         np.ascontiguousarray(qc, dtype=float),
-        np.ascontiguousarray(np.broadcast_to(alpha, (n,)), dtype=float),
-        np.ascontiguousarray(np.broadcast_to(gamma, (n,)), dtype=float),
+        _per_row(alpha, n),
+        _per_row(gamma, n),
         uvec,
         utab,
     )

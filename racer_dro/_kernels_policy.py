@@ -90,6 +90,41 @@ if numba is not None:
         out[0] += kl
         out[1] += l2
 
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    def _distances_pi_kernel(
+        lo, hi, pi, log_pi, pi_star, log_star, p, out
+    ):  # pragma: no cover
+        """:func:`_distances_kernel` for a policy given with its logarithm (no softmax)."""
+        K = pi.shape[1]
+        kl = 0.0
+        l2 = 0.0
+        for i in range(lo, hi):
+            row = 0.0
+            for k in range(K):
+                q = pi[i, k]
+                row += q * (log_pi[i, k] - log_star[i, k])
+                d = q - pi_star[i, k]
+                l2 += d * d
+            kl += p[i] * row
+        out[0] += kl
+        out[1] += l2
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", parallel=True)
+    def _distances_pi_chunks(
+        pi, log_pi, pi_star, log_star, p, chunk
+    ):  # pragma: no cover
+        n = pi.shape[0]
+        n_chunks = (n + chunk - 1) // chunk
+        parts = np.zeros((n_chunks, 2))
+        for c in numba.prange(n_chunks):
+            lo = c * chunk
+            hi = min(n, lo + chunk)
+            _distances_pi_kernel(lo, hi, pi, log_pi, pi_star, log_star, p, parts[c])
+        out = np.zeros(2)
+        for c in range(n_chunks):
+            out += parts[c]
+        return out
+
     @numba.njit(cache=True, fastmath=False, error_model="numpy", parallel=True)
     def _residual_chunks(R, Cm, qr, qc, p, lam, beta, pi, chunk):  # pragma: no cover
         n = R.shape[0]
@@ -149,6 +184,8 @@ def fixed_point_residual(R, Cm, qr, qc, p, lam, beta, pi) -> float:
 def distances_to_final(theta, pi_star, log_star, p):
     """``(sum_i p_i KL(softmax(theta_i) || pi*_i), ||softmax(theta) - pi*||_2)`` in one pass.
 
+    ``theta`` may also be a pair ``(pi, log pi)``: the policy itself (no softmax).
+
     Examples
     --------
     >>> import numpy as np
@@ -157,15 +194,16 @@ def distances_to_final(theta, pi_star, log_star, p):
     >>> kl, l2
     (0.0, 0.0)
     """
-    args = (
-        np.ascontiguousarray(theta, dtype=float),
-        np.ascontiguousarray(pi_star, dtype=float),
-        np.ascontiguousarray(log_star, dtype=float),
-        np.ascontiguousarray(p, dtype=float),
-    )
+    star = tuple(np.ascontiguousarray(a, dtype=float) for a in (pi_star, log_star, p))
+    if isinstance(theta, tuple):
+        args = tuple(np.ascontiguousarray(a, dtype=float) for a in theta) + star
+        rows, chunks = _distances_pi_kernel, _distances_pi_chunks
+    else:
+        args = (np.ascontiguousarray(theta, dtype=float), *star)
+        rows, chunks = _distances_kernel, _distances_chunks
     n = args[0].shape[0]
     if parallel(n):
-        sums = _distances_chunks(*args, CHUNK)
+        sums = chunks(*args, CHUNK)
     else:
-        sums = chunk_sums(_distances_kernel, n, 2, *args)
+        sums = chunk_sums(rows, n, 2, *args)
     return max(float(sums[0]), 0.0), math.sqrt(float(sums[1]))

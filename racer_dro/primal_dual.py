@@ -205,7 +205,7 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint):
                 "worst_case_cost": st.cost,
                 "objective": value,
                 "newton_decrement": dec,
-                "theta": st.theta,
+                "theta": (st.pi, st.log_pi),  # the iterate (history distances)
             }
         )
         if dpi <= tol and fixed <= _FIXED_POINT_TOL:
@@ -467,12 +467,13 @@ def solve_policy(
 def _distances_to_final(history, thetas, theta_star, lam_star, p, final=None):
     """``sum_i rho_n(i) KL(pi_t,i || pi*_i)``, ``||pi_t - pi*||_2`` and ``|lambda_t - lambda*|``.
 
-    ``final``: ``(pi*, log pi*)`` already evaluated at ``theta_star`` (the final state's).
+    ``final``: ``(pi*, log pi*)`` already evaluated at ``theta_star`` (the final
+    state's). Each of ``thetas`` is logits, or a pair ``(pi, log pi)``.
     """
     _, pi_star, log_star = (None, *final) if final else softmax_logits(theta_star)
     kl, l2 = [], []
     for t in thetas:
-        if t is theta_star:  # the final iterate itself
+        if t is theta_star or (isinstance(t, tuple) and t[0] is pi_star):  # the end
             kl.append(0.0)
             l2.append(0.0)
             continue
@@ -481,7 +482,7 @@ def _distances_to_final(history, thetas, theta_star, lam_star, p, final=None):
             kl.append(d_kl)
             l2.append(d_l2)
             continue
-        _, pi, log_pi = softmax_logits(t)
+        _, pi, log_pi = (None, *t) if isinstance(t, tuple) else softmax_logits(t)
         row_kl = np.einsum("ij,ij->i", pi, log_pi - log_star)
         kl.append(max(float(p @ row_kl), 0.0))
         l2.append(float(np.sqrt(np.sum((pi - pi_star) ** 2))))

@@ -43,6 +43,11 @@ def _compare_chunked_passes(K, monkeypatch):
     thetas = [rng.normal(0.0, 20.0, size=theta.shape), final]
     history = pd.DataFrame({"lambda": [1.0, 2.0]})
     dist = primal_dual._distances_to_final(history.copy(), thetas, final, 2.0, engine.p)
+    # the iterates given as (pi, log pi), as the Newton solver keeps them
+    pairs = [tuple(newton.softmax_logits(t)[1:]) for t in thetas]
+    dist_pairs = primal_dual._distances_to_final(
+        history.copy(), pairs, final, 2.0, engine.p
+    )
     monkeypatch.setattr(newton, "USE_KERNEL", False)
     ref_st = engine.state(theta)
     reference = engine.direction(st, lam)  # at the same state, as in test_newton
@@ -57,9 +62,14 @@ def _compare_chunked_passes(K, monkeypatch):
         engine.fixed_point_residual(ref_st, lam), rel=1e-12
     )
     ref = primal_dual._distances_to_final(history.copy(), thetas, final, 2.0, engine.p)
+    ref_pairs = primal_dual._distances_to_final(
+        history.copy(), pairs, final, 2.0, engine.p
+    )
     for col in ("kl_to_final", "l2_to_final"):
         # atol: the final policy against itself is 0 up to the softmax's rounding
-        np.testing.assert_allclose(dist[col], ref[col], rtol=1e-12, atol=1e-13)
+        for got in (dist, dist_pairs, ref_pairs):
+            np.testing.assert_allclose(got[col], ref[col], rtol=1e-12, atol=1e-13)
+    assert dist[col].iloc[0] > 0.1  # far from the final policy
     # the per-row start (rows are independent: chunking changes nothing but the
     # thread a row runs on); 1e-10 as in test_newton (damped steps amplify rounding)
     table = primal_dual._tilt_table(primal_dual._frozen_tilts(problem, st.pi))
