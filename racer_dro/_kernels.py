@@ -560,13 +560,14 @@ def solve_rows(R, Cm, lam, beta, tilts, theta, tol, theta_tol, max_iter):
     return out
 
 
-def softmax_values(theta, R, Cm, direction=None, step=0.0, out=None):
+def softmax_values(theta, R, Cm, direction=None, step=0.0, out=None, kernels=None):
     """Compiled ``newton.softmax_logits`` plus ``f_r = pi . r``, ``f_c = pi . c`` and
     ``sum_a pi log pi`` per row, in one pass: ``(theta, pi, log_pi, f_r, f_c, plogp)``.
 
     With ``direction``, at the logits ``theta + step * direction`` (a line-search
     trial, without forming it first). ``out``: the six arrays to write into
-    (a discarded state's, reused).
+    (a discarded state's, reused). ``kernels``: the pass's ``(rows, chunks)``
+    kernels when not the generic ones (two arms: :mod:`racer_dro._kernels_binary`).
 
     Examples
     --------
@@ -589,8 +590,9 @@ def softmax_values(theta, R, Cm, direction=None, step=0.0, out=None):
         np.ascontiguousarray(Cm),
         *out,
     )
+    rows_fn, chunks_fn = kernels if kernels else (_softmax_kernel, _softmax_chunks)
     if parallel(n):
-        _softmax_chunks(*args, CHUNK)
+        chunks_fn(*args, CHUNK)
     else:  # rows are independent: one call
-        _softmax_kernel(0, n, *args)
+        rows_fn(0, n, *args)
     return tuple(out)

@@ -397,6 +397,48 @@ if numba is not None:
             sums += parts[c]
         return sums
 
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    def _softmax2(
+        lo, hi, base, dirn, step, R, Cm, theta, pi, log_pi, fr, fc, plogp
+    ):  # pragma: no cover
+        """``_kernels._softmax_kernel`` (the state pass) for two arms."""
+        for i in range(lo, hi):
+            a0 = base[i, 0] + step * dirn[i, 0]
+            a1 = base[i, 1] + step * dirn[i, 1]
+            top = max(a0, a1)
+            t0 = max(a0 - top, floor_)
+            t1 = max(a1 - top, floor_)
+            theta[i, 0] = t0
+            theta[i, 1] = t1
+            e0 = np.exp(t0)
+            e1 = np.exp(t1)
+            s = 0.0 + e0 + e1
+            log_s = np.log(s)
+            q0 = e0 / s
+            q1 = e1 / s
+            l0 = t0 - log_s
+            l1 = t1 - log_s
+            pi[i, 0] = q0
+            pi[i, 1] = q1
+            log_pi[i, 0] = l0
+            log_pi[i, 1] = l1
+            fr[i] = 0.0 + q0 * R[i, 0] + q1 * R[i, 1]
+            fc[i] = 0.0 + q0 * Cm[i, 0] + q1 * Cm[i, 1]
+            plogp[i] = 0.0 + q0 * l0 + q1 * l1
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", parallel=True)
+    def _softmax2_chunks(
+        base, dirn, step, R, Cm, theta, pi, log_pi, fr, fc, plogp, chunk
+    ):  # pragma: no cover
+        """:func:`_softmax2` per chunk of rows, in parallel."""
+        n = base.shape[0]
+        for c in numba.prange((n + chunk - 1) // chunk):
+            lo = c * chunk
+            _softmax2(
+                lo, min(n, lo + chunk), base, dirn, step, R, Cm,
+                theta, pi, log_pi, fr, fc, plogp,
+            )  # fmt: skip
+
 
 def solve_rows(R, Cm, lam, beta, tilts, theta, tol, theta_tol, max_iter):
     """:func:`racer_dro._kernels.solve_rows` for two arms (contiguous float arrays).

@@ -27,6 +27,7 @@ import numpy as np
 
 from racer_dro import (
     _kernels,
+    _kernels_binary,
     _kernels_direction,
     _kernels_kl,
     _kernels_policy,
@@ -130,9 +131,11 @@ class Engine:
             out = None
             if reuse is not None and reuse.theta.shape == theta.shape:
                 out = [reuse.theta, reuse.pi, reuse.log_pi, *reuse.values]
+            kb = _kernels_binary  # two arms: the same pass unrolled on scalars
             theta, pi, log_pi, fr, fc, plogp = _kernels.softmax_values(
-                theta, self.rewards, self.costs, direction, step, out
-            )
+                theta, self.rewards, self.costs, direction, step, out,
+                (kb._softmax2, kb._softmax2_chunks) if theta.shape[1] == 2 else None,
+            )  # fmt: skip
         else:
             if direction is not None:
                 theta = theta + step * direction

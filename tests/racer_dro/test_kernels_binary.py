@@ -46,7 +46,8 @@ def test_two_arm_row_solve_is_the_generic_kernel_bit_for_bit(n, tol, sides):
             max(tol, 1e-8),
             100,
         )
-        binary = _kernels_binary.solve_rows(*args)
+        with _kernels.using_threads(2):  # above one chunk: the chunks in parallel
+            binary = _kernels_binary.solve_rows(*args)
         generic = _kernels.solve_rows(*args)
         # the same operations in the same order: equal, not close
         assert np.array_equal(binary, generic)
@@ -82,7 +83,8 @@ def test_two_arm_direction_is_the_generic_kernel_bit_for_bit(n, lam, monkeypatch
     engine = newton.Engine(problem)
     # a policy away from the optimum, with rows saturated at the logit floor
     st = engine.state(0.3 * (rewards - 20.0 * costs) / problem.beta)
-    binary = [np.array(a) for a in engine.direction(st, lam)]
+    with _kernels.using_threads(2):  # above one chunk: the chunks in parallel
+        binary = [np.array(a) for a in engine.direction(st, lam)]
     for name in ("moments_rows", "moments_chunks", "steps_rows", "steps_chunks"):
         generic = getattr(_kernels_direction, f"_{name}")
         monkeypatch.setattr(_kernels_binary, f"_{name}2", generic)
@@ -90,3 +92,18 @@ def test_two_arm_direction_is_the_generic_kernel_bit_for_bit(n, lam, monkeypatch
     # the same operations in the same order: equal, not close
     for a, b in zip(binary, generic):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("n", [500, 2 * _kernels.CHUNK + 5])
+def test_two_arm_state_pass_is_the_generic_kernel_bit_for_bit(n):
+    rng = np.random.default_rng(4)
+    # logits spread over +-100: rows with an entry at the floor 50 below the max
+    theta, direction = rng.normal(0.0, 30.0, size=(2, n, 2))
+    R, C = _rows(n, 5, 1.0)
+    kernels = (_kernels_binary._softmax2, _kernels_binary._softmax2_chunks)
+    for args in ((theta, R, C), (theta, R, C, direction, 0.37)):
+        with _kernels.using_threads(2):  # above one chunk: the chunks in parallel
+            binary = _kernels.softmax_values(*args, kernels=kernels)
+        generic = _kernels.softmax_values(*args)
+        for a, b in zip(binary, generic):  # equal, not close
+            assert np.array_equal(a, b)
