@@ -2,7 +2,9 @@
 
 The same arithmetic as :func:`racer_dro.newton._block_solve_numpy` (the
 reference, tested to agree to 1e-12), one pass over the rows without the
-temporaries of the vectorised version. Used when numba is importable.
+temporaries of the vectorised version; also the state pass and the per-row start.
+Used when numba is importable. Passes go over fixed chunks of :data:`CHUNK` rows,
+in parallel only within :func:`using_threads` (``solve_primal_dual(n_jobs=...)``).
 """
 
 from __future__ import annotations

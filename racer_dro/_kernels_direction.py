@@ -4,9 +4,10 @@
 reference, tested to agree to 1e-12): two passes over the rows, three block
 solves per row (:func:`racer_dro._kernels._row_basis`). Rows are cut into
 chunks of :data:`CHUNK` rows, fixed whatever the number of threads; each chunk
-accumulates its own sums, and the chunks' sums are added in chunk order. Above
-one chunk the chunks run in parallel (numba ``prange``), so the result is
-bit-identical with one thread or several.
+accumulates its own sums, and the chunks' sums are added in chunk order, on the
+calling thread or, within :func:`racer_dro._kernels.using_threads`, in parallel
+(numba ``prange``): the result is bit-identical with one thread or several. Two
+arms use the same passes unrolled (:mod:`racer_dro._kernels_binary`).
 """
 
 from __future__ import annotations

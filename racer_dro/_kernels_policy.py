@@ -8,10 +8,10 @@
   ``||pi - pi*||_2`` of logits against a final policy (the solver's history;
   reference: ``racer_dro.primal_dual._distances_to_final`` without the kernel).
 
-Both are tested against their numpy references to 1e-12. Above one chunk of
-rows (:data:`racer_dro._kernels.CHUNK`) the chunks run in parallel; the maximum
-and the per-chunk sums, added in chunk order, do not depend on the number of
-threads.
+Both are tested against their numpy references to 1e-12. Rows go in fixed chunks
+(:data:`racer_dro._kernels.CHUNK`), in parallel within
+:func:`racer_dro._kernels.using_threads`; the maximum and the per-chunk sums,
+added in chunk order, do not depend on the number of threads.
 """
 
 from __future__ import annotations
