@@ -261,14 +261,19 @@ def _per_row(a, n):
     return np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=float), (n,)))
 
 
-def direction(pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank, out=None):
+def direction(
+    pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank, out=None,
+    scratch=None,
+):  # fmt: skip
     """Compiled ``newton.Engine.direction`` (two fused passes over the rows).
 
     ``lowrank`` is a list of ``(coef, vec, table)`` (``table`` 0: rewards, 1:
     costs): the global coupling's columns ``vec * table`` with weights ``coef``.
     Returns ``(step, dtheta, z, ztheta)``, each (n, K), and the scalars
     ``(grad . step, grad_c . step, grad_c . z)``. ``out``: four (n, K) arrays
-    to write the steps into (a caller's reused buffers). The second
+    to write the steps into (a caller's reused buffers); ``scratch``: a dict in
+    which the call keeps its per-row work arrays for the next call with the same
+    ``p`` (fresh memory costs the kernel more than the pass). The second
     Woodbury (the capacitance solve) is the numpy reference's, on the moments of
     the first pass.
 
@@ -286,7 +291,10 @@ def direction(pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank, ou
     """
     n, K = np.shape(pi)
     mu = len(lowrank)
-    uvec = np.empty((n, mu))
+    scratch = {} if scratch is None else scratch
+    uvec = scratch.get(("uvec", mu))
+    if uvec is None or uvec.shape != (n, mu):
+        uvec = scratch[("uvec", mu)] = np.empty((n, mu))
     utab = np.empty(mu, dtype=np.int64)
     W = np.empty(mu)
     for j, (coef, vec, table) in enumerate(lowrank):
@@ -294,13 +302,16 @@ def direction(pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank, ou
         utab[j] = table
         W[j] = coef
     p = np.ascontiguousarray(p, dtype=float)
+    bp = scratch.get("bp")
+    if bp is None or bp.shape != p.shape:
+        bp = scratch["bp"] = beta * p
     args = (
         np.ascontiguousarray(pi),
         np.ascontiguousarray(log_pi),
         np.ascontiguousarray(R),
         np.ascontiguousarray(Cm),
         p,
-        beta * p,
+        bp,
         float(beta),
         float(lam),
         np.ascontiguousarray(qr, dtype=float),

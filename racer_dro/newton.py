@@ -87,6 +87,7 @@ class Engine:
         self.tau = {1.0: None, -1.0: None}  # warm starts of the radius roots
         self.centre = {1.0: None, -1.0: None}  # and the tilts' means (compiled path)
         self._buffers = None  # the compiled direction's output arrays, reused
+        self._scratch = None  # and its per-row work arrays
 
     # ------------------------------------------------------------------ evaluation
     def _side(self, f, sign, reuse=None):
@@ -205,18 +206,23 @@ class Engine:
         qr, qc = st.rs.q, st.cs.q
         curv_r, low_r = worst_case_curvature(st.rs)
         curv_c, low_c = worst_case_curvature(st.cs)
-        alpha = curv_r * qr
-        gamma = lam * curv_c * qc
         if USE_KERNEL and _kernels.available():
             lowrank = [(coef, vec, 0) for coef, vec in low_r]
             if lam > 0:
                 lowrank += [(lam * coef, vec, 1) for coef, vec in low_c]
             if self._buffers is None or self._buffers[0].shape != pi.shape:
                 self._buffers = [np.empty(pi.shape) for _ in range(4)]
+                n = pi.shape[0]
+                self._scratch = {"alpha": np.empty(n), "gamma": np.empty(n)}
+            scratch = self._scratch  # per-row arrays, rewritten by every call
+            alpha = np.multiply(curv_r, qr, out=scratch["alpha"])
+            gamma = np.multiply(lam * curv_c, qc, out=scratch["gamma"])
             return _kernels_direction.direction(
                 pi, st.log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank,
-                out=self._buffers,
+                out=self._buffers, scratch=scratch,
             )  # fmt: skip
+        alpha = curv_r * qr
+        gamma = lam * curv_c * qc
         grad = qr[:, None] * R - lam * qc[:, None] * Cm - beta * p[:, None] * st.log_pi
         grad_c = qc[:, None] * Cm
         # every column is a per-row combination of grad, r and c (grad_c = q_c c, the
