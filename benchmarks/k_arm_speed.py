@@ -4,8 +4,9 @@
 pre-K-arm binary solver (``benchmarks/_frozen_binary``, a copy of commit a87663d)
 and ``solve_cvxpy`` at n = 2,000 (K = 2 and 11; medians of 3; ours also in
 CPU time, ``time.process_time``, less sensitive to a shared machine's load), and
-``python -m benchmarks.k_arm_speed K n`` times one large instance once (CVXPY is
-not attempted there).
+``python -m benchmarks.k_arm_speed K n [n_jobs]`` times one large instance once
+(CVXPY is not attempted there) with ``n_jobs`` threads for the compiled passes
+(default 1; the result is the same bit for bit, see ``solve_primal_dual``).
 """
 
 import statistics
@@ -30,15 +31,21 @@ def _median_time(fn, repeats):
     return statistics.median(times), statistics.median(cpu), out
 
 
-def row(K: int, n: int, repeats: int = 3, with_cvxpy: bool = True) -> str:
+def row(
+    K: int, n: int, repeats: int = 3, with_cvxpy: bool = True, n_jobs: int = 1
+) -> str:
     """One line of the table: ours, the frozen binary solver (K = 2), CVXPY (small n)."""
     p = make_problem(n, n_arms=K)
-    # warm-up on a small instance: loads the compiled kernels (numba's cache), a
-    # one-off cost of the first call in a process that is not the solver's speed
-    solve_primal_dual(make_problem(2_000, seed=1, n_arms=K))
-    t_new, c_new, s_new = _median_time(lambda: solve_primal_dual(p), repeats)
+    # warm-up on a small instance (above one chunk of rows when threads are used):
+    # loads the compiled kernels (numba's cache), a one-off cost of the first
+    # call in a process that is not the solver's speed
+    warm = 10_000 if n_jobs != 1 and n > 4_096 else 2_000
+    solve_primal_dual(make_problem(warm, seed=1, n_arms=K), n_jobs=n_jobs)
+    t_new, c_new, s_new = _median_time(
+        lambda: solve_primal_dual(p, n_jobs=n_jobs), repeats
+    )
     line = (
-        f"K={K:2d} n={n:>8d}  ours {t_new:8.3f}s (cpu {c_new:7.3f}s)"
+        f"K={K:2d} n={n:>8d} threads={n_jobs}  ours {t_new:8.3f}s (cpu {c_new:7.3f}s)"
         f" conv={s_new.converged} iters={s_new.n_iter}"
     )
     if K == 2:
@@ -58,8 +65,10 @@ def row(K: int, n: int, repeats: int = 3, with_cvxpy: bool = True) -> str:
 
 
 def main(argv) -> None:
-    if len(argv) == 2:
-        print(row(int(argv[0]), int(argv[1]), repeats=1, with_cvxpy=False), flush=True)
+    if len(argv) in (2, 3):
+        jobs = int(argv[2]) if len(argv) == 3 else 1
+        line = row(int(argv[0]), int(argv[1]), repeats=1, with_cvxpy=False, n_jobs=jobs)
+        print(line, flush=True)
         return
     for K in (2, 11):
         print(row(K, 2000), flush=True)

@@ -2,10 +2,15 @@
 
 The same arithmetic as :func:`racer_dro.newton._block_solve_numpy` (the
 reference, tested to agree to 1e-12), one pass over the rows without the
-temporaries of the vectorised version. Used when numba is importable.
+temporaries of the vectorised version; also the state pass and the per-row start.
+Used when numba is importable. Passes go over fixed chunks of :data:`CHUNK` rows,
+in parallel only within :func:`using_threads` (``solve_primal_dual(n_jobs=...)``).
 """
 
 from __future__ import annotations
+
+import contextlib
+import os
 
 import numpy as np
 
@@ -15,13 +20,20 @@ except ImportError:  # pragma: no cover - exercised only without numba
     numba = None
 
 __all__ = [
-    "add_multiple",
+    "CHUNK",
     "available",
     "block_solve",
-    "direction",
+    "chunk_sums",
+    "parallel",
     "softmax_values",
     "solve_rows",
+    "using_threads",
 ]
+
+# Rows per chunk of the passes over the rows: fixed, whatever the number of
+# threads, so that per-chunk sums (added in chunk order) do not depend on it.
+CHUNK = 4096
+_threads = 1  # threads the passes may use (``using_threads``); 1: the calling thread
 
 
 def available() -> bool:
@@ -35,11 +47,11 @@ if numba is not None:
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _softmax_kernel(
-        base, dirn, step, R, Cm, theta, pi, log_pi, fr, fc, plogp
+        lo, hi, base, dirn, step, R, Cm, theta, pi, log_pi, fr, fc, plogp
     ):  # pragma: no cover
-        """The state pass at the logits ``base + step * dirn``."""
-        n, K = base.shape
-        for i in range(n):
+        """The state pass at the logits ``base + step * dirn``, rows ``lo:hi``."""
+        K = base.shape[1]
+        for i in range(lo, hi):
             top = base[i, 0] + step * dirn[i, 0]
             for k in range(1, K):
                 top = max(top, base[i, k] + step * dirn[i, k])
@@ -65,6 +77,19 @@ if numba is not None:
             fr[i] = a
             fc[i] = b
             plogp[i] = c
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", parallel=True)
+    def _softmax_chunks(
+        base, dirn, step, R, Cm, theta, pi, log_pi, fr, fc, plogp, chunk
+    ):  # pragma: no cover
+        """:func:`_softmax_kernel` per chunk of rows, in parallel."""
+        n = base.shape[0]
+        for c in numba.prange((n + chunk - 1) // chunk):
+            lo = c * chunk
+            _softmax_kernel(
+                lo, min(n, lo + chunk), base, dirn, step, R, Cm,
+                theta, pi, log_pi, fr, fc, plogp,
+            )  # fmt: skip
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
     def _row_block_multi(
@@ -140,136 +165,104 @@ if numba is not None:
 
         Every column of ``newton.Engine.direction`` is a per-row combination of these
         (``grad_c = q_c c``, the coupling columns ``u r`` or ``u c``): three solves, not 2 + m.
+        The arithmetic of :func:`_row_block_multi` (each sum in the same order), with
+        the columns' sums accumulated side by side in one loop: independent chains
+        instead of one after another (the pass is bound by the latency of the sums).
         """
         K = pi.shape[1]
+        drr = 0.0
+        drc = 0.0
+        dcc = 0.0
+        v1r = 0.0
+        v1c = 0.0
+        v0r = 0.0
+        v0c = 0.0
+        vrr = 0.0
+        vrc = 0.0
+        vcr = 0.0
+        vcc = 0.0
         for k in range(K):
-            Y[k, 0] = (
-                qr[i] * R[i, k] - lam * qc[i] * Cm[i, k] - beta * p[i] * log_pi[i, k]
-            )
-            Y[k, 1] = R[i, k]
-            Y[k, 2] = Cm[i, k]
-        _row_block_multi(i, pi, bp, R, Cm, alpha, gamma, Y, X, T, e1, dinv)
-
-    @numba.njit(cache=True, fastmath=False, error_model="numpy")
-    def _direction_moments(
-        pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab
-    ):  # pragma: no cover
-        """``U^T S(U)`` and ``U^T S([grad, grad_c])`` of the low-rank coupling (first pass).
-
-        Column ``a`` of ``U`` is ``u_a * table_a`` (``table`` 0: rewards, 1: costs), so
-        ``S(u_a table_a) = u_a S(table_a)`` per row: the moments need the row dot
-        products ``table . S(grad)``, ``table . S(r)``, ``table . S(c)``.
-        """
-        n, K = pi.shape
-        mu = uvec.shape[1]
-        Y = np.empty((K, 3))
-        X = np.empty((K, 3))
-        T = np.empty((K, 3))
-        e1 = np.empty(K)
-        dinv = np.empty(K)
-        dots = np.empty((2, 3))  # [table r / c] x [S(grad), S(r), S(c)]
-        UtX = np.zeros((mu, 2 + mu))
-        for i in range(n):
-            _row_basis(
-                i, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
-                Y, X, T, e1, dinv,
-            )  # fmt: skip
-            for t in range(2):
-                for j in range(3):
-                    acc = 0.0
-                    for k in range(K):
-                        acc += Y[k, 1 + t] * X[k, j]
-                    dots[t, j] = acc
-            for a in range(mu):
-                ta = utab[a]
-                ua = uvec[i, a]
-                UtX[a, 0] += ua * dots[ta, 0]
-                UtX[a, 1] += ua * (qc[i] * dots[ta, 2])
-                for b in range(mu):
-                    UtX[a, 2 + b] += ua * (uvec[i, b] * dots[ta, 1 + utab[b]])
-        return UtX
-
-    @numba.njit(cache=True, fastmath=False, error_model="numpy")
-    def _direction_steps(
-        pi,
-        log_pi,
-        R,
-        Cm,
-        p,
-        bp,
-        beta,
-        lam,
-        qr,
-        qc,
-        alpha,
-        gamma,
-        uvec,
-        utab,
-        Wt,
-        step,
-        dtheta,
-        z,
-        ztheta,
-    ):  # pragma: no cover
-        """Second pass: writes ``step, dtheta, z, ztheta`` (each (n, K)); returns
-        ``(grad . step, grad_c . step, grad_c . z)``.
-
-        ``step = S(grad) + sum_a Wt[a, 0] u_a S(table_a)`` and
-        ``-z = q_c S(c) + sum_a Wt[a, 1] u_a S(table_a)`` (the same for the logits).
-        """
-        n, K = pi.shape
-        mu = uvec.shape[1]
-        Y = np.empty((K, 3))
-        X = np.empty((K, 3))
-        T = np.empty((K, 3))
-        e1 = np.empty(K)
-        dinv = np.empty(K)
-        dec = 0.0
-        dc_step = 0.0
-        dc_z = 0.0
-        for i in range(n):
-            _row_basis(
-                i, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
-                Y, X, T, e1, dinv,
-            )  # fmt: skip
-            # the per-row weights of S(r) and S(c) in the step and in -z
-            w0r = 0.0
-            w0c = 0.0
-            w1r = 0.0
-            w1c = qc[i]
-            for a in range(mu):
-                ua = uvec[i, a]
-                if utab[a] == 0:
-                    w0r += Wt[a, 0] * ua
-                    w1r += Wt[a, 1] * ua
-                else:
-                    w0c += Wt[a, 0] * ua
-                    w1c += Wt[a, 1] * ua
-            for k in range(K):
-                s = X[k, 0] + w0r * X[k, 1] + w0c * X[k, 2]
-                zk = -(w1r * X[k, 1] + w1c * X[k, 2])
-                step[i, k] = s
-                dtheta[i, k] = T[k, 0] + w0r * T[k, 1] + w0c * T[k, 2]
-                z[i, k] = zk
-                ztheta[i, k] = -(w1r * T[k, 1] + w1c * T[k, 2])
-                gc = qc[i] * Cm[i, k]
-                dec += Y[k, 0] * s
-                dc_step += gc * s
-                dc_z += gc * zk
-        return dec, dc_step, dc_z
-
-    @numba.njit(cache=True, fastmath=False, error_model="numpy")
-    def _add_multiple(step, dtheta, z, ztheta, k):  # pragma: no cover
-        """``step += k z``, ``dtheta += k ztheta`` in place; returns ``max |step|``."""
-        n, K = step.shape
-        big = 0.0
-        for i in range(n):
-            for j in range(K):
-                s = step[i, j] + k * z[i, j]
-                step[i, j] = s
-                dtheta[i, j] += k * ztheta[i, j]
-                big = max(big, abs(s))
-        return big
+            r = R[i, k]
+            c = Cm[i, k]
+            g = qr[i] * r - lam * qc[i] * c - beta * p[i] * log_pi[i, k]
+            Y[k, 0] = g
+            Y[k, 1] = r
+            Y[k, 2] = c
+            d = pi[i, k] / bp[i]
+            dinv[k] = d
+            drr += d * r * r
+            drc += d * r * c
+            dcc += d * c * c
+            v1r += r * d
+            v1c += c * d
+            z = d * g
+            v0r += r * z
+            v0c += c * z
+            z = d * r
+            vrr += r * z
+            vrc += c * z
+            z = d * c
+            vcr += r * z
+            vcc += c * z
+        al = alpha[i]
+        ga = gamma[i]
+        a11 = 1.0 + al * drr
+        a12 = al * drc
+        a21 = ga * drc
+        a22 = 1.0 + ga * dcc
+        det = a11 * a22 - a12 * a21
+        v1r *= al
+        v1c *= ga
+        s1 = (a22 * v1r - a12 * v1c) / det
+        s2 = (a11 * v1c - a21 * v1r) / det
+        v0r *= al
+        v0c *= ga
+        s10 = (a22 * v0r - a12 * v0c) / det
+        s20 = (a11 * v0c - a21 * v0r) / det
+        vrr *= al
+        vrc *= ga
+        s1r = (a22 * vrr - a12 * vrc) / det
+        s2r = (a11 * vrc - a21 * vrr) / det
+        vcr *= al
+        vcc *= ga
+        s1c = (a22 * vcr - a12 * vcc) / det
+        s2c = (a11 * vcc - a21 * vcr) / det
+        tot1 = 0.0
+        t0 = 0.0
+        tr = 0.0
+        tc = 0.0
+        for k in range(K):
+            r = R[i, k]
+            c = Cm[i, k]
+            d = dinv[k]
+            e = 1.0 - r * s1 - c * s2
+            e1[k] = e
+            tot1 += d * e
+            e = Y[k, 0] - r * s10 - c * s20
+            X[k, 0] = e
+            t0 += d * e
+            e = Y[k, 1] - r * s1r - c * s2r
+            X[k, 1] = e
+            tr += d * e
+            e = Y[k, 2] - r * s1c - c * s2c
+            X[k, 2] = e
+            tc += d * e
+        nu0 = t0 / tot1
+        nur = tr / tot1
+        nuc = tc / tot1
+        b = bp[i]
+        for k in range(K):
+            d = dinv[k]
+            f = e1[k]
+            e = X[k, 0] - nu0 * f
+            X[k, 0] = d * e
+            T[k, 0] = e / b
+            e = X[k, 1] - nur * f
+            X[k, 1] = d * e
+            T[k, 1] = e / b
+            e = X[k, 2] - nuc * f
+            X[k, 2] = d * e
+            T[k, 2] = e / b
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
     def _row_parts(
@@ -374,9 +367,9 @@ if numba is not None:
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _solve_rows_kernel(
-        R, Cm, lam, beta, tilts, theta0, tol, theta_tol, max_iter, out
+        lo, hi, R, Cm, lam, beta, tilts, theta0, tol, theta_tol, max_iter, out
     ):  # pragma: no cover
-        n, K = R.shape
+        K = R.shape[1]
         theta = np.empty(K)
         pi = np.empty(K)
         log_pi = np.empty(K)
@@ -388,7 +381,7 @@ if numba is not None:
         new = np.empty(K)
         x = np.empty(K)
         t = np.empty(K)
-        for i in range(n):
+        for i in range(lo, hi):
             Ri = R[i]
             Ci = Cm[i]
             value, cr, cc = _row_parts(
@@ -424,6 +417,87 @@ if numba is not None:
                     grad[k] = tgrad[k]
             for k in range(K):
                 out[i, k] = theta[k]
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", parallel=True)
+    def _solve_rows_chunks(
+        R, Cm, lam, beta, tilts, theta0, tol, theta_tol, max_iter, out, chunk
+    ):  # pragma: no cover
+        """:func:`_solve_rows_kernel` per chunk of rows, in parallel."""
+        n = R.shape[0]
+        for c in numba.prange((n + chunk - 1) // chunk):
+            lo = c * chunk
+            _solve_rows_kernel(
+                lo, min(n, lo + chunk), R, Cm, lam, beta, tilts, theta0,
+                tol, theta_tol, max_iter, out,
+            )  # fmt: skip
+
+
+@contextlib.contextmanager
+def using_threads(n_jobs):
+    """Within the block, passes over more than one chunk of rows use ``n_jobs`` threads.
+
+    ``None`` or 1: the calling thread only (the default); -1: all of numba's
+    threads. The results are the same bit for bit whatever the number (fixed
+    chunks, sums in chunk order). Before numba starts its threads, sets
+    ``OMP_WAIT_POLICY=PASSIVE`` unless the variable is set: OpenMP threads that
+    spin while they wait made these short parallel passes 4-6x slower than one
+    thread on a machine shared with other processes (measured; passive: as fast
+    as one thread there).
+
+    Examples
+    --------
+    >>> with using_threads(2):
+    ...     inside = parallel(10 * CHUNK)
+    >>> inside == (available() and numba.config.NUMBA_NUM_THREADS >= 2), parallel(10 * CHUNK)
+    (True, False)
+    """
+    global _threads
+    if n_jobs is None:
+        n_jobs = 1
+    if (
+        isinstance(n_jobs, bool)
+        or not isinstance(n_jobs, (int, np.integer))
+        or n_jobs == 0
+    ):
+        raise ValueError(f"`n_jobs` must be a non-zero integer or None, got {n_jobs!r}")
+    top = numba.config.NUMBA_NUM_THREADS if numba is not None else 1
+    k = top if n_jobs < 0 else min(int(n_jobs), top)
+    before = _threads
+    if k == 1:  # numba's threads are not touched (nor started)
+        _threads = 1
+        try:
+            yield k
+        finally:
+            _threads = before
+        return
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before they start
+    before_numba = numba.get_num_threads()
+    _threads = k
+    try:
+        numba.set_num_threads(k)
+        yield k
+    finally:
+        _threads = before
+        numba.set_num_threads(before_numba)
+
+
+def parallel(n) -> bool:
+    """Whether a pass over ``n`` rows runs its chunks in parallel (:func:`using_threads`)."""
+    return _threads > 1 and n > CHUNK
+
+
+def chunk_sums(rows_fn, n, shape, *args):
+    """``rows_fn(lo, hi, *args, out)`` per chunk on the calling thread, the chunks'
+    sums (``out`` of ``shape``) added in chunk order: the parallel drivers' result."""
+    total = np.zeros(shape)
+    if n <= CHUNK:  # one chunk: 0 + part is part
+        rows_fn(0, n, *args, total)
+        return total
+    for lo in range(0, n, CHUNK):
+        part = np.zeros(shape)
+        rows_fn(lo, min(n, lo + CHUNK), *args, part)
+        total += part
+    return total
 
 
 def block_solve(pi, bp, R, Cm, alpha, gamma, Y):
@@ -468,7 +542,7 @@ def solve_rows(R, Cm, lam, beta, tilts, theta, tol, theta_tol, max_iter):
     [[-1.0, 0.0]]
     """
     out = np.empty(np.shape(R))
-    _solve_rows_kernel(
+    args = (
         np.ascontiguousarray(R, dtype=float),
         np.ascontiguousarray(Cm, dtype=float),
         float(lam),
@@ -480,93 +554,22 @@ def solve_rows(R, Cm, lam, beta, tilts, theta, tol, theta_tol, max_iter):
         int(max_iter),
         out,
     )
+    n = out.shape[0]
+    if parallel(n):
+        _solve_rows_chunks(*args, CHUNK)
+    else:  # rows are independent: one call
+        _solve_rows_kernel(0, n, *args)
     return out
 
 
-def direction(pi, log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank, out=None):
-    """Compiled ``newton.Engine.direction`` (two fused passes over the rows).
-
-    ``lowrank`` is a list of ``(coef, vec, table)`` (``table`` 0: rewards, 1:
-    costs): the global coupling's columns ``vec * table`` with weights ``coef``.
-    Returns ``(step, dtheta, z, ztheta)``, each (n, K), and the scalars
-    ``(grad . step, grad_c . step, grad_c . z)``. ``out``: four (n, K) arrays
-    to write the steps into (a caller's reused buffers). The second
-    Woodbury (the capacitance solve) is the numpy reference's, on the moments of
-    the first pass.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> pi = np.array([[0.5, 0.5]]); R = np.array([[0.0, 1.0]]); C = np.array([[1.0, 2.0]])
-    >>> out = direction(pi, np.log(pi), R, C, np.ones(1), 1.0, 0.0, np.ones(1), np.ones(1),
-    ...                 np.zeros(1), np.zeros(1), [])
-    >>> # the Newton step of r.pi + H(pi) from the uniform policy, by hand: gradient
-    >>> # r - log(pi) - 1, Hessian -diag(1 / pi) = -2 I on the simplex, so the step is
-    >>> # (g - mean g) / 2 = (-0.25, 0.25)
-    >>> out[0].round(3).tolist()
-    [[-0.25, 0.25]]
-    """
-    n, K = np.shape(pi)
-    mu = len(lowrank)
-    uvec = np.empty((n, mu))
-    utab = np.empty(mu, dtype=np.int64)
-    W = np.empty(mu)
-    for j, (coef, vec, table) in enumerate(lowrank):
-        uvec[:, j] = vec
-        utab[j] = table
-        W[j] = coef
-    args = (
-        np.ascontiguousarray(pi),
-        np.ascontiguousarray(log_pi),
-        np.ascontiguousarray(R),
-        np.ascontiguousarray(Cm),
-        np.ascontiguousarray(p, dtype=float),
-        beta * np.ascontiguousarray(p, dtype=float),
-        float(beta),
-        float(lam),
-        np.ascontiguousarray(qr, dtype=float),
-        np.ascontiguousarray(qc, dtype=float),
-        np.ascontiguousarray(np.broadcast_to(alpha, (n,)), dtype=float),
-        np.ascontiguousarray(np.broadcast_to(gamma, (n,)), dtype=float),
-        uvec,
-        utab,
-    )
-    Wt = np.zeros((mu, 2))
-    if mu:
-        UtX = _direction_moments(*args)
-        cap = np.eye(mu) - UtX[:, 2:] * W[None, :]
-        try:
-            t = np.linalg.solve(cap, UtX[:, :2])
-        except np.linalg.LinAlgError:
-            t = None
-        if t is not None and np.all(np.isfinite(t)):
-            Wt = W[:, None] * t
-    if out is None:
-        out = [np.empty((n, K)) for _ in range(4)]
-    dots = _direction_steps(*args, Wt, *out)
-    return (*out, *dots)
-
-
-def add_multiple(step, dtheta, z, ztheta, k):
-    """In place ``step += k z`` and ``dtheta += k ztheta``; returns ``max |step|``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> step, dtheta = np.zeros((1, 2)), np.zeros((1, 2))
-    >>> add_multiple(step, dtheta, np.array([[1.0, -2.0]]), np.ones((1, 2)), 0.5), step.tolist()
-    (1.0, [[0.5, -1.0]])
-    """
-    return float(_add_multiple(step, dtheta, z, ztheta, float(k)))
-
-
-def softmax_values(theta, R, Cm, direction=None, step=0.0, out=None):
+def softmax_values(theta, R, Cm, direction=None, step=0.0, out=None, kernels=None):
     """Compiled ``newton.softmax_logits`` plus ``f_r = pi . r``, ``f_c = pi . c`` and
     ``sum_a pi log pi`` per row, in one pass: ``(theta, pi, log_pi, f_r, f_c, plogp)``.
 
     With ``direction``, at the logits ``theta + step * direction`` (a line-search
     trial, without forming it first). ``out``: the six arrays to write into
-    (a discarded state's, reused).
+    (a discarded state's, reused). ``kernels``: the pass's ``(rows, chunks)``
+    kernels when not the generic ones (two arms: :mod:`racer_dro._kernels_binary`).
 
     Examples
     --------
@@ -581,7 +584,7 @@ def softmax_values(theta, R, Cm, direction=None, step=0.0, out=None):
     base = np.ascontiguousarray(theta, dtype=float)
     if direction is None:  # base + 0 * base is base exactly (finite logits)
         direction, step = base, 0.0
-    _softmax_kernel(
+    args = (
         base,
         np.ascontiguousarray(direction, dtype=float),
         float(step),
@@ -589,4 +592,9 @@ def softmax_values(theta, R, Cm, direction=None, step=0.0, out=None):
         np.ascontiguousarray(Cm),
         *out,
     )
+    rows_fn, chunks_fn = kernels if kernels else (_softmax_kernel, _softmax_chunks)
+    if parallel(n):
+        chunks_fn(*args, CHUNK)
+    else:  # rows are independent: one call
+        rows_fn(0, n, *args)
     return tuple(out)

@@ -25,7 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from racer_dro import _kernels, _kernels_kl, _kernels_policy, formulas
+from racer_dro import (
+    _kernels,
+    _kernels_binary,
+    _kernels_direction,
+    _kernels_kl,
+    _kernels_policy,
+    formulas,
+)
 from racer_dro.kl import MinSense, worst_case_curvature, worst_case_min
 
 __all__ = ["Engine", "State"]
@@ -66,15 +73,21 @@ class Engine:
         p_all = np.asarray(problem.weights)
         self.active = p_all > 0
         a = self.active
-        self.p = p_all[a] / p_all[a].sum()
-        self.rewards = np.ascontiguousarray(problem.rewards[a])
-        self.costs = np.ascontiguousarray(problem.costs[a])
+        if a.all():  # no copies of the tables (large problems)
+            self.p = p_all / p_all.sum()
+            self.rewards = np.ascontiguousarray(problem.rewards)
+            self.costs = np.ascontiguousarray(problem.costs)
+        else:
+            self.p = p_all[a] / p_all[a].sum()
+            self.rewards = np.ascontiguousarray(problem.rewards[a])
+            self.costs = np.ascontiguousarray(problem.costs[a])
         self.beta = problem.beta
         self.budget = problem.budget
         self.logp = np.log(self.p)
         self.tau = {1.0: None, -1.0: None}  # warm starts of the radius roots
         self.centre = {1.0: None, -1.0: None}  # and the tilts' means (compiled path)
         self._buffers = None  # the compiled direction's output arrays, reused
+        self._scratch = None  # and its per-row work arrays
 
     # ------------------------------------------------------------------ evaluation
     def _side(self, f, sign, reuse=None):
@@ -119,9 +132,11 @@ class Engine:
             out = None
             if reuse is not None and reuse.theta.shape == theta.shape:
                 out = [reuse.theta, reuse.pi, reuse.log_pi, *reuse.values]
+            kb = _kernels_binary  # two arms: the same pass unrolled on scalars
             theta, pi, log_pi, fr, fc, plogp = _kernels.softmax_values(
-                theta, self.rewards, self.costs, direction, step, out
-            )
+                theta, self.rewards, self.costs, direction, step, out,
+                (kb._softmax2, kb._softmax2_chunks) if theta.shape[1] == 2 else None,
+            )  # fmt: skip
         else:
             if direction is not None:
                 theta = theta + step * direction
@@ -191,18 +206,23 @@ class Engine:
         qr, qc = st.rs.q, st.cs.q
         curv_r, low_r = worst_case_curvature(st.rs)
         curv_c, low_c = worst_case_curvature(st.cs)
-        alpha = curv_r * qr
-        gamma = lam * curv_c * qc
         if USE_KERNEL and _kernels.available():
             lowrank = [(coef, vec, 0) for coef, vec in low_r]
             if lam > 0:
                 lowrank += [(lam * coef, vec, 1) for coef, vec in low_c]
             if self._buffers is None or self._buffers[0].shape != pi.shape:
                 self._buffers = [np.empty(pi.shape) for _ in range(4)]
-            return _kernels.direction(
+                n = pi.shape[0]
+                self._scratch = {"alpha": np.empty(n), "gamma": np.empty(n)}
+            scratch = self._scratch  # per-row arrays, rewritten by every call
+            alpha = np.multiply(curv_r, qr, out=scratch["alpha"])
+            gamma = np.multiply(lam * curv_c, qc, out=scratch["gamma"])
+            return _kernels_direction.direction(
                 pi, st.log_pi, R, Cm, p, beta, lam, qr, qc, alpha, gamma, lowrank,
-                out=self._buffers,
+                out=self._buffers, scratch=scratch,
             )  # fmt: skip
+        alpha = curv_r * qr
+        gamma = lam * curv_c * qc
         grad = qr[:, None] * R - lam * qc[:, None] * Cm - beta * p[:, None] * st.log_pi
         grad_c = qc[:, None] * Cm
         # every column is a per-row combination of grad, r and c (grad_c = q_c c, the
@@ -259,7 +279,7 @@ class Engine:
         if k == 0:
             return step, dtheta, float(np.max(np.abs(step))) if step.size else 0.0
         if USE_KERNEL and _kernels.available():
-            big = _kernels.add_multiple(step, dtheta, z, ztheta, k)
+            big = _kernels_direction.add_multiple(step, dtheta, z, ztheta, k)
             return step, dtheta, big
         step = step + k * z
         dtheta = dtheta + k * ztheta

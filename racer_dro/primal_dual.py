@@ -30,6 +30,7 @@ the solver then reports ``converged=False`` with a :class:`ConvergenceWarning`
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 
@@ -37,6 +38,13 @@ import numpy as np
 import pandas as pd
 
 from racer_dro import _kernels, _kernels_policy, formulas, newton
+from racer_dro._row_solve import (  # noqa: F401 (the tests reach them here too)
+    _frozen_tilts,
+    _row_parts,
+    _solve_rows,
+    _solve_rows_numpy,
+    _tilt_table,
+)
 from racer_dro._validation import check_finite, check_positive
 from racer_dro.newton import Engine, softmax_logits
 from racer_dro.problem import RoutingProblem, Solution, make_solution
@@ -182,6 +190,7 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint):
     records = []
     best, stalls = math.inf, 0
     values = []  # objective after each accepted step (stall detection)
+    spare = None  # a superseded state to write the next trial into
     beta, budget = engine.beta, engine.budget
     for it in range(max_iter):
         if joint:
@@ -205,7 +214,7 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint):
                 "worst_case_cost": st.cost,
                 "objective": value,
                 "newton_decrement": dec,
-                "theta": st.theta,
+                "theta": (st.pi, st.log_pi),  # the iterate (history distances)
             }
         )
         if dpi <= tol and fixed <= _FIXED_POINT_TOL:
@@ -225,7 +234,7 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint):
             return st, records, True, lam, dc_z
         # below the rounding of the objective the Armijo test cannot see progress
         local = dec <= 1e-13 * (1.0 + abs(value))
-        t, accepted, trial = 1.0, False, None
+        t, accepted, trial = 1.0, False, spare
         for _ in range(40):
             trial = engine.state(st.theta, dtheta, t, reuse=trial)
             new = (
@@ -246,8 +255,20 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint):
             # worst case is near non-smooth, see the module notes)
             ok = dpi <= 1e-7 and fixed <= _FIXED_POINT_TOL
             return st, records, ok, lam, dc_z
-        st = trial
+        st, spare = trial, _spare(st)
     return st, records, False, lam, dc_z
+
+
+def _spare(st):
+    """A superseded state whose arrays the next line search may overwrite (compiled
+    path): all but its policy, which the history keeps. Fresh memory costs the
+    kernel more than the pass that fills it (0.45 s of system time per solve at
+    K = 11, n = 1e5 with a new state per trial, measured)."""
+    if not (newton.USE_KERNEL and _kernels.available()):
+        return None
+    return dataclasses.replace(
+        st, pi=np.empty_like(st.pi), log_pi=np.empty_like(st.log_pi)
+    )
 
 
 def _kink_multiple(dc_step, dc_z, lam, cost, budget, beta):
@@ -284,129 +305,13 @@ def _state_values(engine, st):
 
 def _full_policy(problem, engine, st, lam):
     """Policy on all rows; rows with zero weight get the limit of their own optimum."""
+    if engine.active.all():
+        return st.pi
     pi = np.zeros(problem.rewards.shape)
     pi[engine.active] = st.pi
     if not engine.active.all():
         pi = _fill_zero_weight(problem, pi, engine.active, lam)
     return pi
-
-
-def _frozen_tilts(problem, policy):
-    """Each side's tilt ``(tau, m, L)`` at ``policy`` (``None`` when nominal or degenerate):
-    the worst-case ratio of a row with values ``f`` is ``exp(-(s f - m) / tau - L)``, ``s = +-1``."""
-    p = np.asarray(problem.weights)
-    support = p > 0
-    out = []
-    for sign, values, worst in (
-        (1.0, problem.reward_values(policy), problem.worst_case_reward(policy)),
-        (-1.0, problem.cost_values(policy), problem.worst_case_cost(policy)),
-    ):
-        tau = worst.temperature
-        if not (0 < tau < math.inf):
-            out.append(None)
-            continue
-        fs = sign * values
-        m = float(fs[support].min())
-        a = np.log(p[support]) - (fs[support] - m) / tau
-        top = float(a.max())
-        out.append((tau, m, top + math.log(float(np.exp(a - top).sum()))))
-    return out
-
-
-def _tilt_table(tilts):
-    """Frozen tilts as a (2, 4) array: per side ``(tau, m, L, robust)``."""
-    table = np.zeros((2, 4))
-    for side, tilt in enumerate(tilts):
-        if tilt is not None:
-            table[side] = (*tilt, 1.0)
-    return table
-
-
-def _solve_rows(R, Cm, lam, beta, tilts, theta, tol=1e-10, max_iter=100):
-    """Each row's own problem with the tilts frozen, by per-row damped Newton.
-
-    Row ``i`` maximises ``-tau_r w_r(pi_i) - lambda tau_c w_c(pi_i) + beta H(pi_i)``
-    with ``w = exp(-(s f_i(pi_i) - m) / tau - L)`` (a nominal side contributes the
-    linear ``+- f_i(pi_i)``): strictly concave, optimality = the row's primal step
-    with its worst-case ratio following its own policy. This is the limit of a
-    row's problem as its weight tends to 0 (zero-weight rows), and with the tilts
-    of a subsample's solution a warm start for large problems. The Hessian is the
-    block of :mod:`racer_dro.newton` (no global coupling): ``O(K)`` per row and
-    step. A row stops when its step moves no policy entry by more than ``tol``
-    and no logit by more than ``max(tol, 1e-8)`` (logits at the floor that the
-    step pushes further down excepted): a row saturated on the wrong arm has a
-    tiny step in ``pi`` but a large one in the logits. Compiled
-    (:func:`racer_dro._kernels.solve_rows`) when numba is available;
-    :func:`_solve_rows_numpy` is the reference.
-    """
-    table = _tilt_table(tilts)
-    theta_tol = max(tol, 1e-8)
-    if newton.USE_KERNEL and _kernels.available():
-        return _kernels.solve_rows(
-            R, Cm, lam, beta, table, theta, tol, theta_tol, max_iter
-        )
-    return _solve_rows_numpy(R, Cm, lam, beta, table, theta, tol, theta_tol, max_iter)
-
-
-def _row_parts(theta, R, Cm, lam, beta, table):
-    """Centred logits, policy, each row's objective, gradient in ``pi`` and curvatures."""
-    theta, pi, log_pi = softmax_logits(theta)
-    value = -beta * np.einsum("ij,ij->i", pi, log_pi)
-    grad = -beta * log_pi
-    curv = []
-    for side, (sign, tab, scale) in enumerate(((1.0, R, 1.0), (-1.0, Cm, lam))):
-        f = np.einsum("ij,ij->i", pi, tab)
-        tau, m, L, robust = table[side]
-        if not robust:
-            value = value + sign * scale * f
-            grad = grad + sign * scale * tab
-            curv.append(np.zeros(len(f)))
-            continue
-        w = np.exp(np.minimum(-(sign * f - m) / tau - L, 700.0))
-        value = value - scale * tau * w
-        grad = grad + sign * scale * w[:, None] * tab
-        curv.append(scale * w / tau)
-    return theta, pi, value, grad, curv
-
-
-def _solve_rows_numpy(R, Cm, lam, beta, table, theta, tol, theta_tol, max_iter):
-    """Vectorised reference of :func:`_solve_rows` (the same per-row iteration)."""
-    out = np.empty(R.shape)
-    rows = np.arange(R.shape[0])
-    theta, pi, value, grad, curv = _row_parts(theta, R, Cm, lam, beta, table)
-    for _ in range(max_iter):
-        if rows.size == 0:
-            break
-        Rs, Cs = R[rows], Cm[rows]
-        X, T = newton._block_solve_numpy(
-            pi, np.full(rows.size, beta), Rs, Cs, curv[0], curv[1], grad[:, :, None]
-        )
-        step, dtheta = X[:, :, 0], T[:, :, 0]
-        free = ~((theta <= newton.THETA_FLOOR) & (dtheta < 0))
-        done = (np.max(np.abs(step), axis=1) <= tol) & (
-            np.max(np.where(free, np.abs(dtheta), 0.0), axis=1) <= theta_tol
-        )
-        out[rows[done]] = theta[done]
-        keep = ~done
-        rows, theta, value, grad, step, dtheta = (
-            a[keep] for a in (rows, theta, value, grad, step, dtheta)
-        )
-        if rows.size == 0:
-            break
-        Rs, Cs = R[rows], Cm[rows]
-        dec = np.einsum("ij,ij->i", grad, step)
-        t = np.ones(rows.size)
-        new_theta = theta + dtheta
-        for _ in range(40):
-            trial = _row_parts(new_theta, Rs, Cs, lam, beta, table)
-            ok = trial[2] >= value + 1e-4 * t * dec - 1e-15 * (1 + np.abs(value))
-            if ok.all():
-                break
-            t = np.where(ok, t, 0.5 * t)
-            new_theta = np.where(ok[:, None], new_theta, theta + t[:, None] * dtheta)
-        theta, pi, value, grad, curv = trial
-    out[rows] = theta
-    return out
 
 
 def _fill_zero_weight(problem, policy, active, lam):
@@ -460,12 +365,16 @@ def solve_policy(
 
 
 # ---------------------------------------------------------------------------- the solver
-def _distances_to_final(history, thetas, theta_star, lam_star, p):
-    """``sum_i rho_n(i) KL(pi_t,i || pi*_i)``, ``||pi_t - pi*||_2`` and ``|lambda_t - lambda*|``."""
-    _, pi_star, log_star = softmax_logits(theta_star)
+def _distances_to_final(history, thetas, theta_star, lam_star, p, final=None):
+    """``sum_i rho_n(i) KL(pi_t,i || pi*_i)``, ``||pi_t - pi*||_2`` and ``|lambda_t - lambda*|``.
+
+    ``final``: ``(pi*, log pi*)`` already evaluated at ``theta_star`` (the final
+    state's). Each of ``thetas`` is logits, or a pair ``(pi, log pi)``.
+    """
+    _, pi_star, log_star = (None, *final) if final else softmax_logits(theta_star)
     kl, l2 = [], []
     for t in thetas:
-        if t is theta_star:  # the final iterate itself
+        if t is theta_star or (isinstance(t, tuple) and t[0] is pi_star):  # the end
             kl.append(0.0)
             l2.append(0.0)
             continue
@@ -474,7 +383,7 @@ def _distances_to_final(history, thetas, theta_star, lam_star, p):
             kl.append(d_kl)
             l2.append(d_l2)
             continue
-        _, pi, log_pi = softmax_logits(t)
+        _, pi, log_pi = (None, *t) if isinstance(t, tuple) else softmax_logits(t)
         row_kl = np.einsum("ij,ij->i", pi, log_pi - log_star)
         kl.append(max(float(p @ row_kl), 0.0))
         l2.append(float(np.sqrt(np.sum((pi - pi_star) ** 2))))
@@ -543,6 +452,7 @@ def solve_primal_dual(
     constrained: bool = False,
     init=None,
     method: str = "auto",
+    n_jobs=None,
 ) -> Solution:
     """Solve the regularised RACER saddle problem (or the hard-constraint problem), K arms.
 
@@ -563,6 +473,10 @@ def solve_primal_dual(
         Newton on the multiplier around exact policy solves. ``"auto"``: ``"newton"``,
         falling back on ``"nested"`` if its line search fails; ``"nested"`` when
         ``constrained``.
+    n_jobs : int, optional
+        Threads for the compiled passes over more than 4,096 rows (numba): ``None``
+        or 1 the calling thread, -1 all of numba's threads. The result is the same
+        bit for bit whatever the number (fixed chunks of rows, sums added in order).
 
     Returns
     -------
@@ -605,6 +519,12 @@ def solve_primal_dual(
             "`method`='newton' solves the regularised problem only; use "
             "method='nested' (or 'auto') with `constrained=True`"
         )
+    with _kernels.using_threads(n_jobs):
+        return _solve(problem, tol, max_iter, constrained, init, method)
+
+
+def _solve(problem, tol, max_iter, constrained, init, method):
+    """:func:`solve_primal_dual` on validated arguments."""
     engine = Engine(problem)
     lam0, theta = _subsample_start(problem, engine, constrained, method)
     if init is not None:
@@ -730,7 +650,9 @@ def _solve_nested(problem, engine, theta, lam, tol, max_iter, constrained):
 def _final_solution(problem, engine, st, lam, records, thetas, **solution):
     """The :class:`Solution` at the final state: history with its distances to the end."""
     history = pd.DataFrame.from_records(records)
-    history = _distances_to_final(history, thetas, st.theta, lam, engine.p)
+    history = _distances_to_final(
+        history, thetas, st.theta, lam, engine.p, final=(st.pi, st.log_pi)
+    )
     return make_solution(
         problem,
         _full_policy(problem, engine, st, lam),

@@ -1,0 +1,139 @@
+"""Each query's own policy problem with the worst-case tilts frozen (solver start-up).
+
+With a solution's tilts held fixed, the policy problem separates into one small
+strictly concave problem per query (:func:`_solve_rows`); :mod:`racer_dro.primal_dual`
+uses it to start large problems from a subsample's solution and for zero-weight
+rows. The compiled kernels (:mod:`racer_dro._kernels`, two arms
+:mod:`racer_dro._kernels_binary`) are tested against :func:`_solve_rows_numpy`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from racer_dro import _kernels, _kernels_binary, newton
+from racer_dro.newton import softmax_logits
+
+__all__: list[str] = []
+
+
+def _frozen_tilts(problem, policy):
+    """Each side's tilt ``(tau, m, L)`` at ``policy`` (``None`` when nominal or degenerate):
+    the worst-case ratio of a row with values ``f`` is ``exp(-(s f - m) / tau - L)``, ``s = +-1``."""
+    p = np.asarray(problem.weights)
+    support = p > 0
+    out = []
+    for sign, values, worst in (
+        (1.0, problem.reward_values(policy), problem.worst_case_reward(policy)),
+        (-1.0, problem.cost_values(policy), problem.worst_case_cost(policy)),
+    ):
+        tau = worst.temperature
+        if not (0 < tau < math.inf):
+            out.append(None)
+            continue
+        fs = sign * values
+        m = float(fs[support].min())
+        a = np.log(p[support]) - (fs[support] - m) / tau
+        top = float(a.max())
+        out.append((tau, m, top + math.log(float(np.exp(a - top).sum()))))
+    return out
+
+
+def _tilt_table(tilts):
+    """Frozen tilts as a (2, 4) array: per side ``(tau, m, L, robust)``."""
+    table = np.zeros((2, 4))
+    for side, tilt in enumerate(tilts):
+        if tilt is not None:
+            table[side] = (*tilt, 1.0)
+    return table
+
+
+def _solve_rows(R, Cm, lam, beta, tilts, theta, tol=1e-10, max_iter=100):
+    """Each row's own problem with the tilts frozen, by per-row damped Newton.
+
+    Row ``i`` maximises ``-tau_r w_r(pi_i) - lambda tau_c w_c(pi_i) + beta H(pi_i)``
+    with ``w = exp(-(s f_i(pi_i) - m) / tau - L)`` (a nominal side contributes the
+    linear ``+- f_i(pi_i)``): strictly concave, optimality = the row's primal step
+    with its worst-case ratio following its own policy. This is the limit of a
+    row's problem as its weight tends to 0 (zero-weight rows), and with the tilts
+    of a subsample's solution a warm start for large problems. The Hessian is the
+    block of :mod:`racer_dro.newton` (no global coupling): ``O(K)`` per row and
+    step. A row stops when its step moves no policy entry by more than ``tol``
+    and no logit by more than ``max(tol, 1e-8)`` (logits at the floor that the
+    step pushes further down excepted): a row saturated on the wrong arm has a
+    tiny step in ``pi`` but a large one in the logits. Compiled
+    (:func:`racer_dro._kernels.solve_rows`) when numba is available;
+    :func:`_solve_rows_numpy` is the reference.
+    """
+    table = _tilt_table(tilts)
+    theta_tol = max(tol, 1e-8)
+    if newton.USE_KERNEL and _kernels.available():
+        # two arms: the same kernel unrolled on scalars
+        kernel = _kernels_binary if R.shape[1] == 2 else _kernels
+        return kernel.solve_rows(
+            R, Cm, lam, beta, table, theta, tol, theta_tol, max_iter
+        )
+    return _solve_rows_numpy(R, Cm, lam, beta, table, theta, tol, theta_tol, max_iter)
+
+
+def _row_parts(theta, R, Cm, lam, beta, table):
+    """Centred logits, policy, each row's objective, gradient in ``pi`` and curvatures."""
+    theta, pi, log_pi = softmax_logits(theta)
+    value = -beta * np.einsum("ij,ij->i", pi, log_pi)
+    grad = -beta * log_pi
+    curv = []
+    for side, (sign, tab, scale) in enumerate(((1.0, R, 1.0), (-1.0, Cm, lam))):
+        f = np.einsum("ij,ij->i", pi, tab)
+        tau, m, L, robust = table[side]
+        if not robust:
+            value = value + sign * scale * f
+            grad = grad + sign * scale * tab
+            curv.append(np.zeros(len(f)))
+            continue
+        w = np.exp(np.minimum(-(sign * f - m) / tau - L, 700.0))
+        value = value - scale * tau * w
+        grad = grad + sign * scale * w[:, None] * tab
+        curv.append(scale * w / tau)
+    return theta, pi, value, grad, curv
+
+
+def _solve_rows_numpy(R, Cm, lam, beta, table, theta, tol, theta_tol, max_iter):
+    """Vectorised reference of :func:`_solve_rows` (the same per-row iteration)."""
+    out = np.empty(R.shape)
+    rows = np.arange(R.shape[0])
+    theta, pi, value, grad, curv = _row_parts(theta, R, Cm, lam, beta, table)
+    for _ in range(max_iter):
+        if rows.size == 0:
+            break
+        Rs, Cs = R[rows], Cm[rows]
+        X, T = newton._block_solve_numpy(
+            pi, np.full(rows.size, beta), Rs, Cs, curv[0], curv[1], grad[:, :, None]
+        )
+        step, dtheta = X[:, :, 0], T[:, :, 0]
+        free = ~((theta <= newton.THETA_FLOOR) & (dtheta < 0))
+        done = (np.max(np.abs(step), axis=1) <= tol) & (
+            np.max(np.where(free, np.abs(dtheta), 0.0), axis=1) <= theta_tol
+        )
+        out[rows[done]] = theta[done]
+        keep = ~done
+        rows, theta, value, grad, step, dtheta = (
+            a[keep] for a in (rows, theta, value, grad, step, dtheta)
+        )
+        if rows.size == 0:
+            break
+        Rs, Cs = R[rows], Cm[rows]
+        dec = np.einsum("ij,ij->i", grad, step)
+        t = np.ones(rows.size)
+        new_theta = theta + dtheta
+        for _ in range(40):
+            trial = _row_parts(new_theta, Rs, Cs, lam, beta, table)
+            ok = trial[2] >= value + 1e-4 * t * dec - 1e-15 * (1 + np.abs(value))
+            if ok.all():
+                break
+            t = np.where(ok, t, 0.5 * t)
+            new_theta = np.where(ok[:, None], new_theta, theta + t[:, None] * dtheta)
+        theta, pi, value, grad, curv = trial
+    out[rows] = theta
+    return out
