@@ -108,7 +108,8 @@ def _cell(plan: Plan, learner: str, base: str, k: int, n: int, repeats: int) -> 
     """Time ours and econml in rotation; repeat ``r`` uses setup ``setups[r % len]``.
 
     econml runs twice: as it runs the given models (its forests on one thread
-    unless configured), and, for forests, under ``parallel_config(n_jobs=2)``
+    unless configured), and, for forests, under
+    ``parallel_config(backend="threading", n_jobs=2)``
     (every forest fit on the two cores our learner uses).
     """
     setups = [plan.setups[r % len(plan.setups)] for r in range(repeats)]
@@ -150,7 +151,8 @@ def _cell(plan: Plan, learner: str, base: str, k: int, n: int, repeats: int) -> 
 
     with parallel_config(n_jobs=1):
         final_wall, _, _ = time_call(fit_final)
-    with parallel_config(n_jobs=N_JOBS):  # as our learner's final stage runs it
+    # as our learner's final stage runs it (metarouter._crossfit.final_stage_jobs)
+    with parallel_config(backend="threading", n_jobs=N_JOBS):
         final_wall_2, _, _ = time_call(fit_final)
     rec = {
         "setups": setups,

@@ -285,7 +285,7 @@ def fold_pairs(fold_ids) -> list:
 
 
 def on_cores(fn: Callable[[], object], n_jobs: int) -> Callable[[], object]:
-    """``fn`` run under ``joblib.parallel_config(n_jobs=n_jobs)``.
+    """``fn`` run under ``joblib.parallel_config(backend="threading", n_jobs=n_jobs)``.
 
     Every joblib-parallel model inside (a forest with ``n_jobs=None``) then
     uses ``n_jobs`` threads: econml's fits given the cores our learners use.
@@ -293,13 +293,16 @@ def on_cores(fn: Callable[[], object], n_jobs: int) -> Callable[[], object]:
     Examples
     --------
     >>> from joblib.parallel import get_active_backend
-    >>> on_cores(lambda: get_active_backend()[1], 2)()
+    >>> from joblib import Parallel
+    >>> on_cores(lambda: Parallel(prefer="threads").n_jobs, 2)()  # a forest's batch
     2
     """
     from joblib import parallel_config
 
     def call():
-        with parallel_config(n_jobs=n_jobs):
+        # the backend named, as in metarouter's final stage: without it joblib
+        # runs a forest's prefer="threads" batch on one thread
+        with parallel_config(backend="threading", n_jobs=n_jobs):
             return fn()
 
     return call

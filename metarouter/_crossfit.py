@@ -277,11 +277,19 @@ def _fit_predict_unlimited(
 def final_stage_jobs(n_jobs):
     """Context for a fit after the fold fits: joblib-parallel models get ``n_jobs``.
 
-    A model whose own ``n_jobs`` is None (e.g. a random forest) then uses the
-    learner's workers; with ``n_jobs=None`` nothing changes (an outer
-    ``joblib.parallel_config`` of the caller still applies).
+    A model whose own ``n_jobs`` is None (e.g. a random forest) then fits on
+    ``n_jobs`` threads of this process; with ``n_jobs=None`` nothing changes
+    (an outer ``joblib.parallel_config`` of the caller still applies). The
+    backend is named: scikit-learn's forests ask joblib for threads
+    (``prefer="threads"``), and joblib (1.6) then ignores an ``n_jobs`` set by
+    ``parallel_config`` without a backend, so the fit ran on one thread
+    (measured: a forest of 80 trees on 20,000 rows, 5.3 s alone, 5.4 s under
+    ``parallel_config(n_jobs=2)``, 2.4 s under this context). Forests give the
+    same fit whatever the number of threads.
     """
-    return nullcontext() if n_jobs is None else parallel_config(n_jobs=n_jobs)
+    if n_jobs is None:
+        return nullcontext()
+    return parallel_config(backend="threading", n_jobs=n_jobs)
 
 
 def fit_out_of_fold(jobs, X, sample_weight, *, n_jobs=None):

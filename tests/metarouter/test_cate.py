@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from econml.dml import NonParamDML
 from econml.dr import DRLearner as EconDRLearner
-from joblib import cpu_count, parallel_config
+from joblib import Parallel, cpu_count, parallel_config
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
+    RandomForestRegressor,
 )
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
@@ -291,6 +292,39 @@ def test_parallel_threads_share_the_cores_for_openmp():
     with parallel_config(backend="threading"):
         models = fit_out_of_fold(jobs, X, None, n_jobs=2)["y"][1]
     assert [m.omp_threads_ for m in models] == [max(1, cpu_count() // 2)] * 2
+
+
+class _BatchWidth(RegressorMixin, BaseEstimator):
+    """Records how many workers a forest-style joblib batch would get, predicts the mean."""
+
+    def fit(self, X, y, sample_weight=None):
+        # scikit-learn's forests build their trees in Parallel(prefer="threads")
+        self.batch_jobs_ = Parallel(n_jobs=None, prefer="threads").n_jobs
+        self.mean_ = float(np.mean(y))
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.mean_)
+
+
+@pytest.mark.parametrize("cls", [RLearner, DRLearner])
+def test_final_stage_gives_forests_the_learners_threads(cls):
+    """After the fold fits the final model's thread batch gets ``n_jobs`` workers.
+
+    joblib (1.6) ignores ``parallel_config(n_jobs=2)`` for a batch that prefers
+    threads unless the backend is named, which left the final forest on one
+    core; a forest's fit does not depend on its number of threads.
+    """
+    X, y, t, _ = _data(seed=6, n=200)
+    widths = {}
+    for jobs in (None, 2):
+        est = cls(LinearRegression(), None, _BatchWidth(), n_folds=2, n_jobs=jobs)
+        widths[jobs] = est.fit(X, y, t).cate_model_.batch_jobs_
+    assert widths == {None: 1, 2: 2}
+    forest = RandomForestRegressor(n_estimators=8, max_depth=3, random_state=0)
+    a = cls(LinearRegression(), None, forest, n_folds=2, random_state=0, n_jobs=1)
+    b = cls(LinearRegression(), None, forest, n_folds=2, random_state=0, n_jobs=2)
+    np.testing.assert_array_equal(a.fit(X, y, t).predict(X), b.fit(X, y, t).predict(X))
 
 
 def test_folds_are_stratified_by_treatment():
