@@ -541,6 +541,32 @@ def solve_rows(R, Cm, lam, beta, tilts, theta, tol, theta_tol, max_iter):
     >>> np.round(theta, 6).tolist()  # pi ∝ exp(r / beta): logits r - max r
     [[-1.0, 0.0]]
     """
+    return run_row_solves(
+        _solve_rows_kernel,
+        _solve_rows_chunks,
+        (R, Cm, lam, beta, tilts, theta, tol, theta_tol, max_iter),
+    )
+
+
+def run_row_solves(rows_kernel, chunks_kernel, problem):
+    """Run a compiled per-row solve over all rows: in chunks when threads are on.
+
+    ``problem`` is ``(R, Cm, lam, beta, tilts, theta, tol, theta_tol,
+    max_iter)`` as :func:`solve_rows` takes it; ``rows_kernel(lo, hi, ...,
+    out)`` solves rows ``lo:hi`` and ``chunks_kernel(..., out, CHUNK)`` all of
+    them chunk by chunk in parallel (the generic kernels, or the two-arm ones
+    of :mod:`racer_dro._kernels_binary`). Returns the logits, shape of ``R``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> R = np.array([[0.0, 1.0]]); C = np.array([[1.0, 1.0]])
+    >>> problem = (R, C, 0.0, 1.0, np.zeros((2, 4)), np.zeros((1, 2)), 1e-12, 1e-8, 100)
+    >>> theta = run_row_solves(_solve_rows_kernel, _solve_rows_chunks, problem)
+    >>> np.round(theta, 6).tolist()
+    [[-1.0, 0.0]]
+    """
+    R, Cm, lam, beta, tilts, theta, tol, theta_tol, max_iter = problem
     out = np.empty(np.shape(R))
     args = (
         np.ascontiguousarray(R, dtype=float),
@@ -556,9 +582,9 @@ def solve_rows(R, Cm, lam, beta, tilts, theta, tol, theta_tol, max_iter):
     )
     n = out.shape[0]
     if parallel(n):
-        _solve_rows_chunks(*args, CHUNK)
+        chunks_kernel(*args, CHUNK)
     else:  # rows are independent: one call
-        _solve_rows_kernel(0, n, *args)
+        rows_kernel(0, n, *args)
     return out
 
 

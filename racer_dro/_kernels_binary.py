@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from racer_dro._kernels import CHUNK, floor_, parallel
+from racer_dro._kernels import floor_, run_row_solves
 
 try:  # numba is optional: the numpy path is the reference
     import numba
@@ -451,22 +451,8 @@ def solve_rows(R, Cm, lam, beta, tilts, theta, tol, theta_tol, max_iter):
     >>> np.round(theta, 6).tolist()  # pi ∝ exp(r / beta): logits r - max r
     [[-1.0, 0.0]]
     """
-    out = np.empty(np.shape(R))
-    args = (
-        np.ascontiguousarray(R, dtype=float),
-        np.ascontiguousarray(Cm, dtype=float),
-        float(lam),
-        float(beta),
-        np.ascontiguousarray(tilts, dtype=float),
-        np.ascontiguousarray(theta, dtype=float),
-        float(tol),
-        float(theta_tol),
-        int(max_iter),
-        out,
+    return run_row_solves(
+        _solve_rows2,
+        _solve_rows2_chunks,
+        (R, Cm, lam, beta, tilts, theta, tol, theta_tol, max_iter),
     )
-    n = out.shape[0]
-    if parallel(n):
-        _solve_rows2_chunks(*args, CHUNK)
-    else:  # rows are independent: one call
-        _solve_rows2(0, n, *args)
-    return out
