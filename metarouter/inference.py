@@ -332,8 +332,7 @@ def functional_interval(
         return _interval(est, np.sqrt(var), alpha, method, lam, n, N, df, nz)
     # no target queries (classical only), or fewer than 2 rows with g != 0
     est = _weighted_mean(d, w)
-    loo = _loo_weighted_means(d, w)
-    var, df = _jackknife_variance(loo), _jackknife_df(loo, effective_sample_size(w))
+    var, df = _jackknife(d, w)
     if N:
         est += float(np.mean(lam * f_t))
         var, df = _welch(var, df, lam**2 * np.var(f_t, ddof=1) / N, N - 1)
@@ -354,9 +353,7 @@ def _conditional_mean(d, g, w, g_target, lam_f_target):
     on = g != 0
     d_on, w_on = d[on], w[on]
     mu = _weighted_mean(d_on, w_on)
-    loo = _loo_weighted_means(d_on, w_on)
-    var_on = _jackknife_variance(loo)
-    df_on = _jackknife_df(loo, effective_sample_size(w_on))
+    var_on, df_on = _jackknife(d_on, w_on)
     active = (g_target != 0).astype(float)
     target = mu * active if lam_f_target is None else lam_f_target + mu * active
     share = float(active.mean())
@@ -440,6 +437,16 @@ def _weighted_mean_se(y, wn) -> float:
 def _loo_weighted_means(y, w) -> np.ndarray:
     """Leave-one-out self-normalised means ``(S_wy - w_i y_i) / (S_w - w_i)``."""
     return (np.sum(w * y) - w * y) / (np.sum(w) - w)
+
+
+def _jackknife(y, w) -> tuple[float, float]:
+    """Jackknife variance of the weighted mean of ``y`` and its degrees of freedom.
+
+    :func:`_jackknife_variance` and :func:`_jackknife_df` of the leave-one-out
+    means, with Kish's effective sample size of ``w`` as the cap.
+    """
+    loo = _loo_weighted_means(y, w)
+    return _jackknife_variance(loo), _jackknife_df(loo, effective_sample_size(w))
 
 
 def _jackknife_variance(loo) -> float:

@@ -256,7 +256,7 @@ def history_multiplier(reward, price, counted, rate) -> float:
         k = np.argmax(score, axis=1)
         return counted[np.arange(n), k].sum()
 
-    limit = rate * n * (1 + 1e-12) + 1e-300
+    limit = _spend_limit(rate * n)
     if spend(0.0) <= limit:
         return 0.0
     # the choice of a row changes only where two arms break even: search those
@@ -278,6 +278,11 @@ def history_multiplier(reward, price, counted, rate) -> float:
     return float(even[hi])
 
 
+def _spend_limit(total) -> float:
+    """``total`` with a relative 1e-12 allowance: a spend at the limit up to rounding fits."""
+    return total * (1 + 1e-12) + 1e-300
+
+
 def _ranked_multiplier(fixed, extra, ratio, limit) -> float:
     """The two-arm sample multiplier from rows ranked by break-even ratio.
 
@@ -291,7 +296,7 @@ def _ranked_multiplier(fixed, extra, ratio, limit) -> float:
     call that row.
     """
     spend = fixed + np.concatenate([[0.0], np.cumsum(extra)])
-    limit = limit * (1 + 1e-12) + 1e-300
+    limit = _spend_limit(limit)
     if spend[-1] <= limit:
         return 0.0
     first = int(np.argmax(spend > limit))
