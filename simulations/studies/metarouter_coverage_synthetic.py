@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -83,10 +82,9 @@ def synthetic_coverage_table(
     >>> len(t), float(t["warned_classical"].iloc[0])
     (1, 0.0)
     """
-    from metarouter.inference import (
-        MIN_NONZERO_ROWS,
-        SmallSampleWarning,
-        functional_interval,
+    from simulations.studies.metarouter_shift_study import (
+        interval_outcome,
+        mean_where_unwarned,
     )
 
     rows = []
@@ -111,27 +109,21 @@ def synthetic_coverage_table(
             for method in ("classical", "ppi"):
                 out = []
                 for i in range(reps):
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", SmallSampleWarning)
-                        ci = functional_interval(
-                            g[i],
-                            r[i],
-                            m_hat_gs=mh[i],
-                            g_target=gt[i],
-                            m_hat_target=mht[i],
-                            weights=w[i] if shift else None,
-                            method=method,
-                        )
-                    hit = ci.lower <= p * mu <= ci.upper
-                    warned = ci.n_nonzero < MIN_NONZERO_ROWS
-                    out.append((hit, ci.width, warned, ci.n_nonzero))
+                    outcome = interval_outcome(
+                        p * mu,
+                        g[i],
+                        r[i],
+                        m_hat_gs=mh[i],
+                        g_target=gt[i],
+                        m_hat_target=mht[i],
+                        weights=w[i] if shift else None,
+                        method=method,
+                    )
+                    out.append(outcome)
                 a = np.array(out, dtype=float)
-                keep = a[:, 2] == 0
                 row[f"coverage_{method}"] = a[:, 0].mean()
                 row[f"warned_{method}"] = a[:, 2].mean()
-                row[f"coverage_unwarned_{method}"] = (
-                    a[keep, 0].mean() if keep.any() else np.nan
-                )
+                row[f"coverage_unwarned_{method}"] = mean_where_unwarned(a, 0)
                 widths[method] = a[:, 1].mean()
                 row["n_nonzero"] = a[:, 3].mean()  # depends on g only
             row["width_ratio"] = widths["ppi"] / widths["classical"]

@@ -275,12 +275,7 @@ def coverage_table(
     """
     import metarouter as mr
     from metarouter.datasets import make_shift_data
-    from metarouter.inference import (
-        MIN_NONZERO_ROWS,
-        SmallSampleWarning,
-        effective_sample_size,
-        functional_interval,
-    )
+    from metarouter.inference import effective_sample_size
 
     if reps % chunk:
         raise ValueError(f"`reps` must be a multiple of `chunk`={chunk}, got {reps}.")
@@ -326,23 +321,19 @@ def coverage_table(
                         nonzero[k].append(np.mean(g_gs != 0))
                         for small in (True, False):
                             for method in ("classical", "ppi"):
-                                with warnings.catch_warnings():
-                                    # counted below (`warned_*`) instead
-                                    warnings.simplefilter("ignore", SmallSampleWarning)
-                                    ci = functional_interval(
-                                        g_gs,
-                                        draw.y[gs],
-                                        m_hat_gs=pa_gs[gs],
-                                        g_target=g(pa_t[tg], pb_t[tg]),
-                                        m_hat_target=pa_t[tg],
-                                        weights=w,
-                                        method=method,
-                                        small_sample=small,
-                                    )
-                                hit = ci.lower <= truth[k] <= ci.upper
-                                warned = ci.n_nonzero < MIN_NONZERO_ROWS
+                                outcome = interval_outcome(
+                                    truth[k],
+                                    g_gs,
+                                    draw.y[gs],
+                                    m_hat_gs=pa_gs[gs],
+                                    g_target=g(pa_t[tg], pb_t[tg]),
+                                    m_hat_target=pa_t[tg],
+                                    weights=w,
+                                    method=method,
+                                    small_sample=small,
+                                )
                                 stats.setdefault((k, small, method), []).append(
-                                    (hit, ci.width, warned)
+                                    outcome[:3]
                                 )
                 if progress is not None:
                     progress(shift, n)
@@ -364,8 +355,8 @@ def coverage_table(
                             "width_ratio": pp[:, 1].mean() / cl[:, 1].mean(),
                             "warned_classical": cl[:, 2].mean(),
                             "warned_ppi": pp[:, 2].mean(),
-                            "coverage_unwarned_classical": _mean_where(cl, 0),
-                            "coverage_unwarned_ppi": _mean_where(pp, 0),
+                            "coverage_unwarned_classical": mean_where_unwarned(cl, 0),
+                            "coverage_unwarned_ppi": mean_where_unwarned(pp, 0),
                             "mc_sd": float(np.sqrt(0.95 * 0.05 / reps)),
                             "n_eff": float(np.mean(n_eff)),
                             "nonzero_g": float(np.mean(nonzero[k])),
@@ -375,7 +366,38 @@ def coverage_table(
     return pd.DataFrame(rows)
 
 
-def _mean_where(stats: np.ndarray, col: int) -> float:
+def interval_outcome(truth, *args, **kwargs) -> tuple:
+    """One Monte Carlo replication of an interval: ``(hit, width, warned, n_nonzero)``.
+
+    ``functional_interval(*args, **kwargs)`` with its
+    :class:`~metarouter.inference.SmallSampleWarning` silenced (the coverage tables
+    count it as ``warned``: fewer than
+    :data:`~metarouter.inference.MIN_NONZERO_ROWS` effective GS rows with ``g != 0``);
+    ``hit`` says whether the interval covers ``truth``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = np.r_[np.ones(3), np.zeros(7)]
+    >>> y = np.linspace(0, 1, 10)
+    >>> hit, width, warned, n_nonzero = interval_outcome(0.2, g, y, method="classical")
+    >>> bool(warned), n_nonzero
+    (True, 3.0)
+    """
+    from metarouter.inference import (
+        MIN_NONZERO_ROWS,
+        SmallSampleWarning,
+        functional_interval,
+    )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SmallSampleWarning)
+        ci = functional_interval(*args, **kwargs)
+    warned = ci.n_nonzero < MIN_NONZERO_ROWS
+    return ci.lower <= truth <= ci.upper, ci.width, warned, ci.n_nonzero
+
+
+def mean_where_unwarned(stats: np.ndarray, col: int) -> float:
     """Mean of ``stats[:, col]`` over the rows whose interval did not warn (column 2)."""
     keep = stats[:, 2] == 0
     return float(stats[keep, col].mean()) if keep.any() else float("nan")
