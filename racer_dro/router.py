@@ -54,16 +54,21 @@ neither side robust one iteration is exact.
 Cost. Each iterate refits ``2 (K - 1)`` models on targets that moved little,
 so every refit starts from a copy of the previous iterate's fit (``warm_start``);
 the default logistic model is refitted by L-BFGS (O(n d) per step, where a
-Newton step forms a d x d Hessian in O(n d^2)). With ``n_iter_no_change`` the
+Newton step forms a d x d Hessian in O(n d^2)) on the soft targets of the ``n``
+rows directly (the same objective as the duplicated rows at half the work,
+:mod:`racer_dro._soft_logistic`). With ``n_iter_no_change`` the
 iterations also stop once the kept iterate (below) has not changed for that
-many iterations: at n = 40,000, d = 1,024 the robust fit then takes about twice
-the time of the non-robust one (``benchmarks/racer_fit.py``).
+many iterations (``benchmarks/racer_fit.py`` times it at the RACER paper's scale).
 
 Selection (Algorithm 1, step e). Every iterate is scored on the validation
 split. The kept iterate has the highest validation worst-case reward among
 those whose validation worst-case cost is within the budget up to twice its
 standard error (sd of the per-row costs over the square root of the
-effective number of validation rows): every iterate meets the budget on the
+effective number of validation rows: the mean cost's, smaller than the worst
+case's own, :func:`racer_dro.formulas.worst_case_standard_error`, so the test
+is strict where a budget should be; with the worst case's standard error, a
+three-arm instance of ``benchmarks/racer_fit.py --quick`` kept an iterate at
+1.5 times the budget): every iterate meets the budget on the
 training rows by construction (up to the regulariser's ``beta lambda``), and a
 strict test on a few hundred validation
 rows would reject the converged policy half of the time. When no iterate
@@ -88,6 +93,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
 from racer_dro import formulas
+from racer_dro._soft_logistic import refit_soft_logistic
 from racer_dro._validation import (
     check_arm_names,
     check_nonnegative,
@@ -107,7 +113,7 @@ _SE_FACTOR = 2.0
 # by L-BFGS from the previous iterate's coefficients. Its steps cost O(n d) where
 # a Newton step forms the d x d Hessian in O(n d^2): at d = 1024 one Newton
 # step costs as much as hundreds of L-BFGS steps.
-_DEFAULT_REFIT = {"solver": "lbfgs", "tol": 1e-6, "max_iter": 500}
+_DEFAULT_REFIT = {"tol": 1e-6, "max_iter": 500}
 _X_MAX = 1e50  # |X| beyond which the policy models fit constants (measured: 1e80 does)
 
 
@@ -131,27 +137,42 @@ def _fit_mean(base, X2, y2, row_weight, values, previous=None, refit_params=None
     ``previous``, the same function's fit at the previous iterate, is the warm
     start when the classifier has a ``warm_start`` parameter: a copy of it is
     refitted (its targets moved little), so the iterate kept earlier is untouched.
+    With ``refit_params`` (the default logistic model) a previous
+    ``LogisticRegression`` is refitted on the soft targets of the ``n`` rows
+    directly (:func:`racer_dro._soft_logistic.refit_soft_logistic`: the same
+    objective as the duplicated rows, half the work).
     """
-    refit_params = refit_params or {}
     active = row_weight > 0
     lo, hi = float(values[active].min()), float(values[active].max())
     if hi == lo:
         return _ConstantModel(0.5), lo - 0.5, lo + 0.5
     q = (values - lo) / (hi - lo)
+    n = q.shape[0]
     w2 = np.concatenate([q * row_weight, (1.0 - q) * row_weight])
     keep = w2 > 0
-    y_kept = y2[keep]
-    if (
+    both_classes = bool(keep[:n].any() and keep[n:].any())
+    warm = (
         previous is not None
         and not isinstance(previous[0], _ConstantModel)
         and "warm_start" in base.get_params()
-        and np.unique(y_kept).size == 2
+        and both_classes
+    )
+    if (
+        warm
+        and refit_params is not None
+        and isinstance(previous[0], LogisticRegression)
     ):
+        rows = slice(None) if active.all() else active  # a view, not a copy, of X
+        model = refit_soft_logistic(
+            previous[0], X2[:n][rows], q[rows], row_weight[rows], **refit_params
+        )
+        return model, lo, hi
+    if warm:
         model = copy.deepcopy(previous[0])
-        model.set_params(warm_start=True, **refit_params)
+        model.set_params(warm_start=True)
     else:
         model = clone(base)
-    model.fit(X2[keep], y_kept, sample_weight=w2[keep])
+    model.fit(X2[keep], y2[keep], sample_weight=w2[keep])
     return model, lo, hi
 
 
@@ -236,11 +257,14 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         Share of rows held out to select the iterate.
     max_iter : int, default=200
         Maximum number of primal-dual iterations.
-    n_iter_no_change : int or None, default=5
+    n_iter_no_change : int or None, default=15
         Early stopping (Algorithm 1 selects the iterate on the validation
         split anyway): stop once the kept iterate (the best validated so far,
         see Selection in the module notes) has not changed for this many
-        iterations. None runs to the tolerance or ``max_iter``.
+        iterations. None runs to the tolerance or ``max_iter``. (With 5, a
+        three-arm instance of ``benchmarks/racer_fit.py --quick`` stopped at
+        iterate 5, 3.1 standard errors of validation reward below the fit run
+        to 40 iterations; with 15 it keeps iterate 27, 0.9 below.)
     random_state : int, RandomState instance or None, default=None
         Seeds the train/validation split and the policy model.
 
@@ -266,7 +290,7 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         One row per iteration: ``multiplier``, ``train_reward``, ``train_cost``
         (worst case on the training rows), ``validation_reward``,
         ``validation_cost`` (worst case on the validation rows),
-        ``validation_cost_se``, ``feasible`` (validation cost within the
+        ``validation_cost_se`` (the mean cost's standard error), ``feasible`` (validation cost within the
         budget up to two standard errors), ``policy_change`` (weighted mean
         total-variation change of the training policy).
     train_indices_, validation_indices_ : ndarray of int
@@ -309,7 +333,7 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         policy_model=None,
         validation_fraction=0.2,
         max_iter=200,
-        n_iter_no_change=5,
+        n_iter_no_change=15,
         random_state=None,
     ):
         self.budget = budget

@@ -23,15 +23,16 @@ def test_middle_arm_data_has_three_arms_between_the_judges():
 def test_quick_rows_meet_the_budget_on_validation_and_stop_early(quick):
     assert quick.K.tolist() == [2, 3]
     for _, row in quick.iterrows():
-        # The kept iterate passes the router's own validation test: worst-case
-        # cost within the budget up to two standard errors (the selection rule).
-        assert row.val_cost <= racer_fit.BUDGET + 2 * row.val_cost_se
+        # The kept iterate passes the router's own validation test (worst-case
+        # cost within the budget up to two standard errors of the mean cost).
+        assert row.feasible and row.ref_feasible
         assert 0 < row.val_reward_se < 0.05  # ~0.5 / sqrt(600 validation rows)
-        # Early stopping ends well before the reference's 40 iterations.
-        assert row.kept_iteration < row.iterations < row.ref_iterations == 40
-        # Quality against the reference (40 iterations, no early stopping): the
-        # reference keeps the best of 40 noisy iterates on the same validation
-        # rows, a maximum ~2 standard errors above a typical iterate (winner's
-        # curse), plus two standard errors of noise in the fast fit's own pick:
-        # tolerance 4 SE (measured: 0.2 SE below for K = 2, 3.1 SE for K = 3).
-        assert row.val_reward >= row.ref_val_reward - 4 * row.val_reward_se
+        # Early stopping ends before the reference, which runs to its
+        # tolerance or 200 iterations.
+        assert row.kept_iteration < row.iterations <= row.ref_iterations
+        # Quality against the reference: it keeps the best of up to 200 noisy
+        # iterates on the same validation rows, a maximum ~2.5-3 standard
+        # errors above a typical iterate (winner's curse), plus the noise of
+        # the fast fit's own pick: tolerance 4 SE of validation reward
+        # (measured: -1.8 SE for K = 2; K = 3 keeps the reference's iterate).
+        assert row.reward_gap_se >= -4.0
