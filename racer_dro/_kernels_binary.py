@@ -22,6 +22,8 @@ except ImportError:  # pragma: no cover - exercised only without numba
 
 __all__ = ["solve_rows"]
 
+_BASIS = 14  # values per row of _basis: the gradient and six block solves
+
 if numba is not None:
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
@@ -230,29 +232,39 @@ if numba is not None:
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _moments_rows2(
-        lo,
-        hi,
-        pi,
-        log_pi,
-        R,
-        Cm,
-        p,
-        bp,
-        beta,
-        lam,
-        qr,
-        qc,
-        alpha,
-        gamma,
-        uvec,
-        utab,
+        lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab,
         UtX,
-    ):  # pragma: no cover
-        """``_kernels_direction._moments_rows`` for two arms."""  # fmt: skip
+    ):  # fmt: skip  # pragma: no cover
+        """``_kernels_direction._moments_rows`` for two arms."""
+        _moments_body2(
+            lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec,
+            utab, UtX, np.empty((0, _BASIS)), False,
+        )  # fmt: skip
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    def _moments_rows2_keep(
+        lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab,
+        UtX, basis,
+    ):  # fmt: skip  # pragma: no cover
+        """:func:`_moments_rows2` that also keeps each row's basis in ``basis``
+        (n, 14) for :func:`_steps_rows2_kept` (one basis per row and direction)."""
+        _moments_body2(
+            lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec,
+            utab, UtX, basis, True,
+        )  # fmt: skip
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+    def _moments_body2(
+        lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab,
+        UtX, basis, keep,
+    ):  # fmt: skip  # pragma: no cover
         mu = uvec.shape[1]
         dots = np.empty((2, 3))
         for i in range(lo, hi):
             b = _basis(i, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma)
+            if keep:
+                for k in range(_BASIS):
+                    basis[i, k] = b[k]
             r0 = R[i, 0]
             r1 = R[i, 1]
             c0 = Cm[i, 0]
@@ -273,36 +285,44 @@ if numba is not None:
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _steps_rows2(
-        lo,
-        hi,
-        pi,
-        log_pi,
-        R,
-        Cm,
-        p,
-        bp,
-        beta,
-        lam,
-        qr,
-        qc,
-        alpha,
-        gamma,
-        uvec,
-        utab,
-        Wt,
-        step,
-        dtheta,
-        z,
-        ztheta,
-        sums,
-    ):  # pragma: no cover
-        """``_kernels_direction._steps_rows`` for two arms."""  # fmt: skip
+        lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab,
+        Wt, step, dtheta, z, ztheta, sums,
+    ):  # fmt: skip  # pragma: no cover
+        """``_kernels_direction._steps_rows`` for two arms."""
+        _steps_body2(
+            lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec,
+            utab, Wt, step, dtheta, z, ztheta, sums, np.empty((0, _BASIS)), False,
+        )  # fmt: skip
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    def _steps_rows2_kept(
+        lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab,
+        Wt, step, dtheta, z, ztheta, sums, basis,
+    ):  # fmt: skip  # pragma: no cover
+        """:func:`_steps_rows2` on the bases :func:`_moments_rows2_keep` kept."""
+        _steps_body2(
+            lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec,
+            utab, Wt, step, dtheta, z, ztheta, sums, basis, True,
+        )  # fmt: skip
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+    def _steps_body2(
+        lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab,
+        Wt, step, dtheta, z, ztheta, sums, basis, kept,
+    ):  # fmt: skip  # pragma: no cover
         mu = uvec.shape[1]
         dec = 0.0
         dc_step = 0.0
         dc_z = 0.0
         for i in range(lo, hi):
-            b = _basis(i, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma)
+            if kept:
+                v = basis[i]
+                b = (
+                    v[0], v[1], v[2], v[3], v[4], v[5], v[6],
+                    v[7], v[8], v[9], v[10], v[11], v[12], v[13],
+                )  # fmt: skip
+            else:
+                b = _basis(i, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma)
             w0r = 0.0
             w0c = 0.0
             w1r = 0.0

@@ -65,12 +65,21 @@ if numba is not None:
     _small_shift = _jit(kl.small_shift_temperature)
 
     @_jit
-    def _side(fs, p, logp, kind, param, memo, g, q):  # pragma: no cover
+    def _fill(info, value, tau, kl_value, expectation, var):  # pragma: no cover
+        info[0] = value
+        info[1] = tau
+        info[2] = kl_value
+        info[3] = expectation
+        info[4] = var
+
+    @_jit
+    def _side(fs, p, logp, kind, param, memo, g, q, info):  # pragma: no cover
         """``Engine._side`` on min-sense values ``fs``: ``(ok, value, tau, variance)``.
 
         ``memo`` holds the side's ``(tau, centre)`` warm starts (NaN: none),
         updated as the engine updates its own; ``g``, ``q`` receive the shifted
-        values and the worst case. ``ok`` is False where the compiled worst case
+        values and the worst case, ``info`` the fields ``(value, tau, kl,
+        expectation, variance)`` of its :class:`racer_dro.kl.MinSense`. ``ok`` is False where the compiled worst case
         hands over to the numpy reference.
         """
         n = fs.shape[0]
@@ -83,6 +92,7 @@ if numba is not None:
                 q[i] = p[i]
             value = m + np.dot(p, g)
             memo[1] = value - (fs[0] - g[0])
+            _fill(info, value, math.inf, 0.0, value, math.nan)
             return True, value, math.inf, math.nan
         m, scale, pmin, pmax = _kk._scan(fs, p, g)
         if not 1e-100 <= scale <= 1e100 or pmax > 1e300 * pmin:
@@ -90,7 +100,7 @@ if numba is not None:
         c0 = memo[1] if math.isfinite(memo[1]) else 0.0
         if kind == _TEMPERATURE:
             tau = param
-            L, eg, var, _ = _kk._tilt(g, p, logp, tau, c0, q, False)
+            L, eg, var, kl_value = _kk._tilt(g, p, logp, tau, c0, q, False)
             value = m - tau * L
         else:
             radius = param
@@ -99,7 +109,7 @@ if numba is not None:
             tau_init = memo[0]
             if not 0 < tau_init < math.inf:  # NaN: no warm start yet
                 tau_init = _small_shift(g, p, radius)
-            tau, eg, var, _, ok = _kk._radius_root(
+            tau, eg, var, kl_value, ok = _kk._radius_root(
                 g, p, logp, radius, tau_init, c0, q, radius < _kk._ACCURATE_BELOW
             )
             if not ok:
@@ -108,15 +118,17 @@ if numba is not None:
             if 0 < tau < math.inf:
                 memo[0] = tau
         memo[1] = (m + eg) - (fs[0] - g[0])
+        _fill(info, value, tau, kl_value, m + eg, var)
         return True, value, tau, var
 
     @_jit
     def _state(
-        base, dirn, step, R, Cm, p, logp, kinds, params, memo, st, fs
+        base, dirn, step, R, Cm, p, logp, kinds, params, memo, st, fs, info
     ):  # pragma: no cover
         """``Engine.state`` at ``base + step * dirn`` into the buffers ``st``.
 
-        ``st = (theta, pi, log_pi, fr, fc, plogp, gr, qr, gc, qc)``. Returns
+        ``st = (theta, pi, log_pi, fr, fc, plogp, gr, qr, gc, qc)``, ``info``
+        the two sides' scalars (:func:`_side`). Returns
         ``(ok, R, C, H, tau_r, var_r, tau_c, var_c)``.
         """
         theta, pi, log_pi, fr, fc, plogp, gr, qr, gc, qc = st
@@ -130,14 +142,14 @@ if numba is not None:
                 0, n, base, dirn, step, R, Cm, theta, pi, log_pi, fr, fc, plogp
             )
         ok_r, v_r, tau_r, var_r = _side(
-            fr, p, logp, kinds[0], params[0], memo[0], gr, qr
+            fr, p, logp, kinds[0], params[0], memo[0], gr, qr, info[0]
         )
         if not ok_r:
             return False, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
         for i in range(n):
             fs[i] = -fc[i]
         ok_c, v_c, tau_c, var_c = _side(
-            fs, p, logp, kinds[1], params[1], memo[1], gc, qc
+            fs, p, logp, kinds[1], params[1], memo[1], gc, qc, info[1]
         )
         if not ok_c:
             return False, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
@@ -179,7 +191,7 @@ if numba is not None:
         """``Engine.direction``'s compiled path: ``(dec, dc_step, dc_z)``, steps in ``out``."""
         pi, log_pi, gr, qr, gc, qc = st[1], st[2], st[6], st[7], st[8], st[9]
         tau_r, var_r, tau_c, var_c = sides
-        alpha, gamma = work
+        alpha, gamma, basis = work
         step, dtheta, z, ztheta = out
         n, K = pi.shape
         curv_r, n_r = _terms(kinds[0], tau_r, var_r)
@@ -199,10 +211,10 @@ if numba is not None:
         Wt = np.zeros((mu, 2))
         if mu:
             UtX = np.zeros((mu, 2 + mu))
-            if K == 2:
-                _kb._moments_rows2(
+            if K == 2:  # keeping the rows' bases for the second pass
+                _kb._moments_rows2_keep(
                     0, n, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
-                    uvec, utab, UtX,
+                    uvec, utab, UtX, basis,
                 )  # fmt: skip
             else:
                 _kd._moments_rows(
@@ -229,7 +241,12 @@ if numba is not None:
                     Wt[a, 0] = W[a] * t[a, 0]
                     Wt[a, 1] = W[a] * t[a, 1]
         sums = np.zeros(3)
-        if K == 2:
+        if K == 2 and mu:
+            _kb._steps_rows2_kept(
+                0, n, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
+                uvec, utab, Wt, step, dtheta, z, ztheta, sums, basis,
+            )  # fmt: skip
+        elif K == 2:
             _kb._steps_rows2(
                 0, n, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
                 uvec, utab, Wt, step, dtheta, z, ztheta, sums,
@@ -267,16 +284,34 @@ if numba is not None:
         hp, hl, th, rows = _buffers(slots, n, K)
         fs = np.empty(n)
         bp = beta * p
-        work = (np.empty(n), np.empty(n))
+        work = (np.empty(n), np.empty(n), np.empty((n if K == 2 else 0, 14)))
         out = (np.empty((n, K)), np.empty((n, K)), np.empty((n, K)), np.empty((n, K)))
         step, dtheta, z, ztheta = out
         rec = np.zeros((max_iter, 5))
         values = np.zeros(max_iter)
-        fail = (-1, False, 0, rec, hp, hl, 0, 0, th[0], 0.0, 0.0, 0.0, 0.0, 0.0)
+        infos = np.empty((2, 2, 5))  # the sides' scalars per state buffer
+        fail = (
+            -1,
+            False,
+            0,
+            rec,
+            hp,
+            hl,
+            rows,
+            infos,
+            0,
+            0,
+            th[0],
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+        )
         slot, buf = 0, 0
         st = _view(hp, hl, th, rows, slot, buf)
         ok, rew, cost, ent, t_r, v_r, t_c, v_c = _state(
-            theta0, theta0, 0.0, R, Cm, p, logp, kinds, params, memo, st, fs
+            theta0, theta0, 0.0, R, Cm, p, logp, kinds, params, memo, st, fs, infos[0]
         )
         if not ok:
             return fail
@@ -309,17 +344,56 @@ if numba is not None:
             rec[it, 4] = dec
             done = (slot, buf, st[0], lam, dc_z)
             if dpi <= tol and fixed <= fixed_tol:
-                return (0, True, it + 1, rec, hp, hl, *done, rew, cost, ent)
+                return (
+                    0,
+                    True,
+                    it + 1,
+                    rec,
+                    hp,
+                    hl,
+                    rows,
+                    infos,
+                    *done,
+                    rew,
+                    cost,
+                    ent,
+                )
             if (
                 dpi <= rounding_steps * tol
                 and abs(dec) <= 1e-15 * (1.0 + abs(value))
                 and fixed <= fixed_tol
             ):
-                return (0, True, it + 1, rec, hp, hl, *done, rew, cost, ent)
+                return (
+                    0,
+                    True,
+                    it + 1,
+                    rec,
+                    hp,
+                    hl,
+                    rows,
+                    infos,
+                    *done,
+                    rew,
+                    cost,
+                    ent,
+                )
             stalls = stalls + 1 if dpi > 0.5 * best else 0
             best = min(best, dpi)
             if stalls >= 3 and dpi <= 1e-9 and fixed <= fixed_tol:
-                return (0, True, it + 1, rec, hp, hl, *done, rew, cost, ent)
+                return (
+                    0,
+                    True,
+                    it + 1,
+                    rec,
+                    hp,
+                    hl,
+                    rows,
+                    infos,
+                    *done,
+                    rew,
+                    cost,
+                    ent,
+                )
             local = dec <= 1e-13 * (1.0 + abs(value))
             new_slot = slot + 1 if keep else 1 - slot
             if new_slot >= hp.shape[0]:  # more iterates than slots: grow
@@ -333,7 +407,19 @@ if numba is not None:
             t, accepted = 1.0, False
             for _ in range(40):
                 ok, rew_t, cost_t, ent_t, tr_t, vr_t, tc_t, vc_t = _state(
-                    st[0], dtheta, t, R, Cm, p, logp, kinds, params, memo, trial, fs
+                    st[0],
+                    dtheta,
+                    t,
+                    R,
+                    Cm,
+                    p,
+                    logp,
+                    kinds,
+                    params,
+                    memo,
+                    trial,
+                    fs,
+                    infos[1 - buf],
                 )
                 if not ok:
                     return fail
@@ -344,19 +430,45 @@ if numba is not None:
                 t *= 0.5
             if not accepted:
                 good = dpi <= 1e-7 and fixed <= fixed_tol
-                return (0, good, it + 1, rec, hp, hl, *done, rew, cost, ent)
+                return (
+                    0,
+                    good,
+                    it + 1,
+                    rec,
+                    hp,
+                    hl,
+                    rows,
+                    infos,
+                    *done,
+                    rew,
+                    cost,
+                    ent,
+                )
             values[n_values] = value
             n_values += 1  # noqa: SIM113 (accepted steps, not iterations)
             if n_values > 10 and values[n_values - 1] - values[
                 n_values - 11
             ] <= 1e-13 * (1 + abs(value)):
                 good = dpi <= 1e-7 and fixed <= fixed_tol
-                return (0, good, it + 1, rec, hp, hl, *done, rew, cost, ent)
+                return (
+                    0,
+                    good,
+                    it + 1,
+                    rec,
+                    hp,
+                    hl,
+                    rows,
+                    infos,
+                    *done,
+                    rew,
+                    cost,
+                    ent,
+                )
             slot, buf, st = new_slot, 1 - buf, trial
             rew, cost, ent = rew_t, cost_t, ent_t
             t_r, v_r, t_c, v_c = tr_t, vr_t, tc_t, vc_t
         done = (slot, buf, st[0], lam, dc_z)
-        return (0, False, max_iter, rec, hp, hl, *done, rew, cost, ent)
+        return (0, False, max_iter, rec, hp, hl, rows, infos, *done, rew, cost, ent)
 
 
 def _side_spec(radius, temperature):
@@ -376,7 +488,7 @@ def newton_joint(engine, theta, tol, max_iter, keep, fixed_tol, rounding_steps):
     """The joint Newton loop of ``primal_dual._newton`` in one compiled call.
 
     Returns ``(state, records, ok, lambda, dC/dlambda)`` as ``_newton`` does
-    (``state`` a :class:`racer_dro.newton.State` without its worst-case sides;
+    (``state`` a :class:`racer_dro.newton.State`, its arrays the loop's buffers;
     each record's ``"theta"`` the iterate's ``(pi, log pi)`` when ``keep``), or
     ``None`` where the compiled worst case hands over to the numpy reference.
     The engine's warm starts (radius temperatures, tilt centres) are updated as
@@ -412,7 +524,8 @@ def newton_joint(engine, theta, tol, max_iter, keep, fixed_tol, rounding_steps):
         np.ascontiguousarray(theta, dtype=float), float(tol), int(max_iter),
         bool(keep), float(fixed_tol), float(rounding_steps),
     )  # fmt: skip
-    status, ok, n_rec, rec, hp, hl, slot, _, theta_end, lam, dc_z, rew, cost, ent = out
+    status, ok, n_rec, rec, hp, hl, rows, infos, slot, buf, theta_end = out[:11]
+    lam, dc_z, rew, cost, ent = out[11:]
     if status != 0:
         return None
     for row, sign in enumerate((1.0, -1.0)):
@@ -429,5 +542,14 @@ def newton_joint(engine, theta, tol, max_iter, keep, fixed_tol, rounding_steps):
             record["theta"] = (hp[it], hl[it])
         records.append(record)
     pi, log_pi = records[-1]["theta"] if keep else (hp[slot], hl[slot])
-    st = newton.State(theta_end, pi, log_pi, rew, cost, ent, None, None)
+    sides = []
+    for side, (q, g) in enumerate(
+        ((rows[buf, 4], rows[buf, 3]), (rows[buf, 6], rows[buf, 5]))
+    ):
+        value, tau, kl_value, expectation, var = infos[buf, side].tolist()
+        radius = float(params[side]) if specs[side][0] == _RADIUS else None
+        sides.append(kl.MinSense(value, q, tau, kl_value, expectation, g, var, radius))
+    st = newton.State(
+        theta_end, pi, log_pi, rew, cost, ent, *sides, tuple(rows[buf, :3])
+    )
     return st, records, bool(ok), float(lam), float(dc_z)

@@ -404,7 +404,7 @@ def _subsample_start(problem, engine, constrained, method):
             costs=problem.costs[rows],
             sample_weight=np.asarray(problem.weights)[rows],
         )
-        policy, lam = None, math.nan
+        policy, lam, temperatures = None, math.nan, None
         if not constrained and method != "nested":
             # the joint Newton on the subsample, to a policy step of _SUBSAMPLE_TOL:
             # only its multiplier and tilts are used (no history, no Solution)
@@ -417,6 +417,7 @@ def _subsample_start(problem, engine, constrained, method):
             )
             if ok:
                 policy = _full_policy(sub, sub_engine, st, lam)
+                temperatures = (st.rs.tau, st.cs.tau)
         if policy is None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
@@ -429,7 +430,7 @@ def _subsample_start(problem, engine, constrained, method):
     lam = float(lam)
     if not math.isfinite(lam):
         return 0.0, None
-    tilts = _frozen_tilts(sub, policy)
+    tilts = _frozen_tilts(sub, policy, temperatures)
     theta0 = _initial_logits(engine, lam)
     # only a start: the full-size Newton refines it, so a policy to 1e-4 will do
     theta = _solve_rows(
