@@ -430,8 +430,10 @@ if numba is not None:
             t1 = max(a1 - top, floor_)
             theta[i, 0] = t0
             theta[i, 1] = t1
-            e0 = np.exp(t0)
-            e1 = np.exp(t1)
+            # the larger logit is 0 and exp(0) = 1 exactly: one exp per row
+            e_low = np.exp(min(t0, t1))
+            e0 = e_low if t0 <= t1 else 1.0
+            e1 = e_low if t1 < t0 else 1.0
             s = 0.0 + e0 + e1
             log_s = np.log(s)
             q0 = e0 / s
