@@ -244,7 +244,7 @@ if numba is not None:
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _moments_rows2_keep(
         lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab,
-        UtX, basis,
+        basis, UtX,
     ):  # fmt: skip  # pragma: no cover
         """:func:`_moments_rows2` that also keeps each row's basis in ``basis``
         (n, 14) for :func:`_steps_rows2_kept` (one basis per row and direction)."""
@@ -297,7 +297,7 @@ if numba is not None:
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _steps_rows2_kept(
         lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab,
-        Wt, step, dtheta, z, ztheta, sums, basis,
+        basis, Wt, step, dtheta, z, ztheta, sums,
     ):  # fmt: skip  # pragma: no cover
         """:func:`_steps_rows2` on the bases :func:`_moments_rows2_keep` kept."""
         _steps_body2(
@@ -361,18 +361,20 @@ if numba is not None:
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", parallel=True)
     def _moments_chunks2(
-        pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab, chunk
-    ):  # pragma: no cover
-        """``_kernels_direction._moments_chunks`` for two arms."""
+        pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab, basis,
+        chunk,
+    ):  # fmt: skip  # pragma: no cover
+        """``_kernels_direction._moments_chunks`` for two arms, keeping the rows'
+        bases in ``basis`` (:func:`_moments_rows2_keep`)."""
         n = pi.shape[0]
         mu = uvec.shape[1]
         n_chunks = (n + chunk - 1) // chunk
         parts = np.zeros((n_chunks, mu, 2 + mu))
         for c in numba.prange(n_chunks):
-            _moments_rows2(
+            _moments_rows2_keep(
                 c * chunk, min(n, (c + 1) * chunk),
                 pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab,
-                parts[c],
+                basis, parts[c],
             )  # fmt: skip
         UtX = np.zeros((mu, 2 + mu))
         for c in range(n_chunks):
@@ -381,37 +383,27 @@ if numba is not None:
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", parallel=True)
     def _steps_chunks2(
-        pi,
-        log_pi,
-        R,
-        Cm,
-        p,
-        bp,
-        beta,
-        lam,
-        qr,
-        qc,
-        alpha,
-        gamma,
-        uvec,
-        utab,
-        Wt,
-        step,
-        dtheta,
-        z,
-        ztheta,
-        chunk,
-    ):  # pragma: no cover
-        """``_kernels_direction._steps_chunks`` for two arms."""  # fmt: skip
+        pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab, basis,
+        Wt, step, dtheta, z, ztheta, chunk,
+    ):  # fmt: skip  # pragma: no cover
+        """``_kernels_direction._steps_chunks`` for two arms, on the bases that
+        :func:`_moments_chunks2` kept (an empty ``basis``: computed again)."""
         n = pi.shape[0]
         n_chunks = (n + chunk - 1) // chunk
         parts = np.zeros((n_chunks, 3))
+        kept = basis.shape[0] > 0
         for c in numba.prange(n_chunks):
-            _steps_rows2(
-                c * chunk, min(n, (c + 1) * chunk),
-                pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab,
-                Wt, step, dtheta, z, ztheta, parts[c],
-            )  # fmt: skip
+            lo, hi = c * chunk, min(n, (c + 1) * chunk)
+            if kept:
+                _steps_rows2_kept(
+                    lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
+                    uvec, utab, basis, Wt, step, dtheta, z, ztheta, parts[c],
+                )  # fmt: skip
+            else:
+                _steps_rows2(
+                    lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
+                    uvec, utab, Wt, step, dtheta, z, ztheta, parts[c],
+                )  # fmt: skip
         sums = np.zeros(3)
         for c in range(n_chunks):
             sums += parts[c]

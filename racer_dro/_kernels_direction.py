@@ -321,19 +321,30 @@ def direction(
         uvec,
         utab,
     )
+    m_args = s_args = c_args = args  # the passes' arguments (rows; chunks)
     if K == 2:  # the same passes unrolled on scalars
         kb = _kernels_binary
-        m_rows, m_chunks = kb._moments_rows2, kb._moments_chunks2
-        s_rows, s_chunks = kb._steps_rows2, kb._steps_chunks2
+        # the first pass keeps each row's basis (14 values) for the second, which
+        # then needs no block solves (the same values: bit-identical)
+        basis = scratch.get("basis")
+        if mu and (basis is None or basis.shape[0] != n):
+            basis = scratch["basis"] = np.empty((n, kb._BASIS))
+        elif not mu:
+            basis = np.empty((0, kb._BASIS))
+        m_args = c_args = (*args, basis)
+        m_rows, m_chunks = kb._moments_rows2_keep, kb._moments_chunks2
+        s_rows = kb._steps_rows2_kept if mu else kb._steps_rows2
+        s_args = m_args if mu else args
+        s_chunks = kb._steps_chunks2
     else:
         m_rows, m_chunks = _moments_rows, _moments_chunks
         s_rows, s_chunks = _steps_rows, _steps_chunks
     Wt = np.zeros((mu, 2))
     if mu:
         if parallel(n):
-            UtX = m_chunks(*args, CHUNK)
+            UtX = m_chunks(*m_args, CHUNK)
         else:
-            UtX = chunk_sums(m_rows, n, (mu, 2 + mu), *args)
+            UtX = chunk_sums(m_rows, n, (mu, 2 + mu), *m_args)
         cap = np.eye(mu) - UtX[:, 2:] * W[None, :]
         try:
             t = np.linalg.solve(cap, UtX[:, :2])
@@ -344,9 +355,9 @@ def direction(
     if out is None:
         out = [np.empty((n, K)) for _ in range(4)]
     if parallel(n):
-        sums = s_chunks(*args, Wt, *out, CHUNK)
+        sums = s_chunks(*c_args, Wt, *out, CHUNK)
     else:
-        sums = chunk_sums(s_rows, n, 3, *args, Wt, *out)
+        sums = chunk_sums(s_rows, n, 3, *s_args, Wt, *out)
     return (*out, float(sums[0]), float(sums[1]), float(sums[2]))
 
 

@@ -214,7 +214,7 @@ if numba is not None:
             if K == 2:  # keeping the rows' bases for the second pass
                 _kb._moments_rows2_keep(
                     0, n, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
-                    uvec, utab, UtX, basis,
+                    uvec, utab, basis, UtX,
                 )  # fmt: skip
             else:
                 _kd._moments_rows(
@@ -244,7 +244,7 @@ if numba is not None:
         if K == 2 and mu:
             _kb._steps_rows2_kept(
                 0, n, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
-                uvec, utab, Wt, step, dtheta, z, ztheta, sums, basis,
+                uvec, utab, basis, Wt, step, dtheta, z, ztheta, sums,
             )  # fmt: skip
         elif K == 2:
             _kb._steps_rows2(
