@@ -46,8 +46,9 @@ if numba is not None:
         top = max(a0, a1)
         t0 = max(a0 - top, floor_)
         t1 = max(a1 - top, floor_)
-        e0 = np.exp(t0)
-        e1 = np.exp(t1)
+        e_low = np.exp(min(t0, t1))  # the larger logit is 0: exp(0) = 1 exactly
+        e0 = e_low if t0 <= t1 else 1.0
+        e1 = e_low if t1 < t0 else 1.0
         s = 0.0 + e0 + e1
         log_s = np.log(s)
         p0 = e0 / s
