@@ -97,7 +97,7 @@ if numba is not None:
         nu = tot / tot1
         e0 = h0 - nu * f0
         e1 = h1 - nu * f1
-        return p0 / bp * e0, p1 / bp * e1, e0 / bp, e1 / bp
+        return d0 * e0, d1 * e1, e0 / bp, e1 / bp  # d = p / bp: the same quotients
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _solve_rows2(
