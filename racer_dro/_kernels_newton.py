@@ -471,6 +471,25 @@ if numba is not None:
         return (0, False, max_iter, rec, hp, hl, rows, infos, *done, rew, cost, ent)
 
 
+if numba is not None:
+
+    @_jit
+    def _distances(hp, hl, n_rec, p):  # pragma: no cover
+        """``primal_dual._distances_to_final`` of the kept iterates to the last one:
+        ``(sum_i p_i KL(pi_t,i || pi*_i), ||pi_t - pi*||_2)`` per iterate, by the
+        same kernel (:func:`racer_dro._kernels_policy._distances_pi_kernel`)."""
+        n = hp.shape[1]
+        last = n_rec - 1
+        kl_out = np.zeros(n_rec)
+        l2_out = np.zeros(n_rec)
+        for t in range(last):  # the last iterate's distances are 0
+            sums = np.zeros(2)
+            _kp._distances_pi_kernel(0, n, hp[t], hl[t], hp[last], hl[last], p, sums)
+            kl_out[t] = max(sums[0], 0.0)
+            l2_out[t] = math.sqrt(sums[1])
+        return kl_out, l2_out
+
+
 def _side_spec(radius, temperature):
     """``(kind, parameter)`` of a worst-case side as :func:`_side` takes it."""
     if (
@@ -489,7 +508,8 @@ def newton_joint(engine, theta, tol, max_iter, keep, fixed_tol, rounding_steps):
 
     Returns ``(state, records, ok, lambda, dC/dlambda)`` as ``_newton`` does
     (``state`` a :class:`racer_dro.newton.State`, its arrays the loop's buffers;
-    each record's ``"theta"`` the iterate's ``(pi, log pi)`` when ``keep``), or
+    each record's ``"theta"`` the iterate's ``(pi, log pi)`` and its
+    ``"kl_to_final"``, ``"l2_to_final"`` when ``keep``), or
     ``None`` where the compiled worst case hands over to the numpy reference.
     The engine's warm starts (radius temperatures, tilt centres) are updated as
     the Python loop would update them.
@@ -534,11 +554,15 @@ def newton_joint(engine, theta, tol, max_iter, keep, fixed_tol, rounding_steps):
         if math.isfinite(memo[row, 1]):
             engine.centre[sign] = float(memo[row, 1])
     records = []
+    if keep:  # the history's distances to the final iterate, in the same call
+        kl_to_final, l2_to_final = _distances(hp, hl, n_rec, engine.p)
     for it in range(n_rec):
         record = {"iteration": it}
         record.update(zip(_RECORD, rec[it, :4].tolist()))
         record["newton_decrement"] = float(rec[it, 4])
         if keep:
+            record["kl_to_final"] = float(kl_to_final[it])
+            record["l2_to_final"] = float(l2_to_final[it])
             record["theta"] = (hp[it], hl[it])
         records.append(record)
     pi, log_pi = records[-1]["theta"] if keep else (hp[slot], hl[slot])
