@@ -366,17 +366,24 @@ if numba is not None:
         chunk,
     ):  # fmt: skip  # pragma: no cover
         """``_kernels_direction._moments_chunks`` for two arms, keeping the rows'
-        bases in ``basis`` (:func:`_moments_rows2_keep`)."""
+        bases in ``basis`` (:func:`_moments_rows2_keep`; an empty one: not kept)."""
         n = pi.shape[0]
         mu = uvec.shape[1]
         n_chunks = (n + chunk - 1) // chunk
         parts = np.zeros((n_chunks, mu, 2 + mu))
+        keep = basis.shape[0] > 0
         for c in numba.prange(n_chunks):
-            _moments_rows2_keep(
-                c * chunk, min(n, (c + 1) * chunk),
-                pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab,
-                basis, parts[c],
-            )  # fmt: skip
+            lo, hi = c * chunk, min(n, (c + 1) * chunk)
+            if keep:
+                _moments_rows2_keep(
+                    lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
+                    uvec, utab, basis, parts[c],
+                )  # fmt: skip
+            else:
+                _moments_rows2(
+                    lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
+                    uvec, utab, parts[c],
+                )  # fmt: skip
         UtX = np.zeros((mu, 2 + mu))
         for c in range(n_chunks):
             UtX += parts[c]
