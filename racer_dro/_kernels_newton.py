@@ -41,7 +41,16 @@ _RECORD = ("lambda", "worst_case_reward", "worst_case_cost", "objective")
 
 
 def applicable(engine, theta) -> bool:
-    """Whether :func:`newton_joint` runs this problem: compiled passes, one chunk of rows."""
+    """Whether :func:`newton_joint` runs this problem: compiled passes, one chunk of rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> applicable(None, np.zeros((10, 3))) == (numba is not None and newton.USE_KERNEL)
+    True
+    >>> applicable(None, np.zeros((_kernels.CHUNK + 1, 3)))  # the Python loop's chunks
+    False
+    """
     n = theta.shape[0]
     return (
         ENABLED
