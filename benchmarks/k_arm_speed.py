@@ -36,10 +36,11 @@ def row(
 ) -> str:
     """One line of the table: ours, the frozen binary solver (K = 2), CVXPY (small n)."""
     p = make_problem(n, n_arms=K)
-    # warm-up on a small instance (above one chunk of rows when threads are used):
-    # loads the compiled kernels (numba's cache), a one-off cost of the first
-    # call in a process that is not the solver's speed
-    warm = 10_000 if n_jobs != 1 and n > 4_096 else 2_000
+    # warm-up on a small instance (above one chunk of rows for a large one: up to
+    # one chunk the Newton loop runs compiled in one call, above it the passes are
+    # called one by one): loads the compiled kernels (numba's cache), a one-off
+    # cost of the first call in a process (~50 ms) that is not the solver's speed
+    warm = 10_000 if n > 4_096 else 2_000
     solve_primal_dual(make_problem(warm, seed=1, n_arms=K), n_jobs=n_jobs)
     t_new, c_new, s_new = _median_time(
         lambda: solve_primal_dual(p, n_jobs=n_jobs), repeats

@@ -314,14 +314,19 @@ if numba is not None:
         return value, curv_r, curv_c
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
-    def _row_block_solve(pi, bp, Ri, Ci, alpha, gamma, y, x, t):  # pragma: no cover
-        """:func:`_row_block_multi` for one row and one right-hand side (rows given as vectors)."""
+    def _row_block_solve(
+        pi, bp, Ri, Ci, alpha, gamma, y, x, t, dinv
+    ):  # pragma: no cover
+        """:func:`_row_block_multi` for one row and one right-hand side (rows given as vectors).
+
+        ``dinv`` (K) holds ``pi / bp``, divided once and used by all four loops."""
         K = pi.shape[0]
         drr = 0.0
         drc = 0.0
         dcc = 0.0
         for k in range(K):
             d = pi[k] / bp
+            dinv[k] = d
             drr += d * Ri[k] * Ri[k]
             drc += d * Ri[k] * Ci[k]
             dcc += d * Ci[k] * Ci[k]
@@ -335,7 +340,7 @@ if numba is not None:
         vr = 0.0
         vc = 0.0
         for k in range(K):
-            d = pi[k] / bp
+            d = dinv[k]
             vr1 += Ri[k] * d
             vc1 += Ci[k] * d
             z = d * y[k]
@@ -352,7 +357,7 @@ if numba is not None:
         tot1 = 0.0
         tot = 0.0
         for k in range(K):
-            d = pi[k] / bp
+            d = dinv[k]
             e1 = 1.0 - Ri[k] * s1 - Ci[k] * s2
             ey = y[k] - Ri[k] * u1 - Ci[k] * u2
             tot1 += d * e1
@@ -362,7 +367,7 @@ if numba is not None:
         nu = tot / tot1
         for k in range(K):
             e = t[k] - nu * x[k]
-            x[k] = pi[k] / bp * e
+            x[k] = dinv[k] * e
             t[k] = e / bp
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
@@ -381,6 +386,7 @@ if numba is not None:
         new = np.empty(K)
         x = np.empty(K)
         t = np.empty(K)
+        dinv = np.empty(K)
         for i in range(lo, hi):
             Ri = R[i]
             Ci = Cm[i]
@@ -388,7 +394,7 @@ if numba is not None:
                 theta0[i], Ri, Ci, lam, beta, tilts, theta, pi, log_pi, grad
             )
             for _ in range(max_iter):
-                _row_block_solve(pi, beta, Ri, Ci, cr, cc, grad, x, t)
+                _row_block_solve(pi, beta, Ri, Ci, cr, cc, grad, x, t, dinv)
                 big = 0.0
                 move = 0.0
                 dec = 0.0

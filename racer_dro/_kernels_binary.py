@@ -22,6 +22,8 @@ except ImportError:  # pragma: no cover - exercised only without numba
 
 __all__ = ["solve_rows"]
 
+_BASIS = 14  # values per row of _basis: the gradient and six block solves
+
 if numba is not None:
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
@@ -44,8 +46,9 @@ if numba is not None:
         top = max(a0, a1)
         t0 = max(a0 - top, floor_)
         t1 = max(a1 - top, floor_)
-        e0 = np.exp(t0)
-        e1 = np.exp(t1)
+        e_low = np.exp(min(t0, t1))  # the larger logit is 0: exp(0) = 1 exactly
+        e0 = e_low if t0 <= t1 else 1.0
+        e1 = e_low if t1 < t0 else 1.0
         s = 0.0 + e0 + e1
         log_s = np.log(s)
         p0 = e0 / s
@@ -94,7 +97,7 @@ if numba is not None:
         nu = tot / tot1
         e0 = h0 - nu * f0
         e1 = h1 - nu * f1
-        return p0 / bp * e0, p1 / bp * e1, e0 / bp, e1 / bp
+        return d0 * e0, d1 * e1, e0 / bp, e1 / bp  # d = p / bp: the same quotients
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _solve_rows2(
@@ -230,29 +233,39 @@ if numba is not None:
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _moments_rows2(
-        lo,
-        hi,
-        pi,
-        log_pi,
-        R,
-        Cm,
-        p,
-        bp,
-        beta,
-        lam,
-        qr,
-        qc,
-        alpha,
-        gamma,
-        uvec,
-        utab,
+        lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab,
         UtX,
-    ):  # pragma: no cover
-        """``_kernels_direction._moments_rows`` for two arms."""  # fmt: skip
+    ):  # fmt: skip  # pragma: no cover
+        """``_kernels_direction._moments_rows`` for two arms."""
+        _moments_body2(
+            lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec,
+            utab, UtX, np.empty((0, _BASIS)), False,
+        )  # fmt: skip
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    def _moments_rows2_keep(
+        lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab,
+        basis, UtX,
+    ):  # fmt: skip  # pragma: no cover
+        """:func:`_moments_rows2` that also keeps each row's basis in ``basis``
+        (n, 14) for :func:`_steps_rows2_kept` (one basis per row and direction)."""
+        _moments_body2(
+            lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec,
+            utab, UtX, basis, True,
+        )  # fmt: skip
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+    def _moments_body2(
+        lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab,
+        UtX, basis, keep,
+    ):  # fmt: skip  # pragma: no cover
         mu = uvec.shape[1]
         dots = np.empty((2, 3))
         for i in range(lo, hi):
             b = _basis(i, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma)
+            if keep:
+                for k in range(_BASIS):
+                    basis[i, k] = b[k]
             r0 = R[i, 0]
             r1 = R[i, 1]
             c0 = Cm[i, 0]
@@ -273,36 +286,44 @@ if numba is not None:
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _steps_rows2(
-        lo,
-        hi,
-        pi,
-        log_pi,
-        R,
-        Cm,
-        p,
-        bp,
-        beta,
-        lam,
-        qr,
-        qc,
-        alpha,
-        gamma,
-        uvec,
-        utab,
-        Wt,
-        step,
-        dtheta,
-        z,
-        ztheta,
-        sums,
-    ):  # pragma: no cover
-        """``_kernels_direction._steps_rows`` for two arms."""  # fmt: skip
+        lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab,
+        Wt, step, dtheta, z, ztheta, sums,
+    ):  # fmt: skip  # pragma: no cover
+        """``_kernels_direction._steps_rows`` for two arms."""
+        _steps_body2(
+            lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec,
+            utab, Wt, step, dtheta, z, ztheta, sums, np.empty((0, _BASIS)), False,
+        )  # fmt: skip
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    def _steps_rows2_kept(
+        lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab,
+        basis, Wt, step, dtheta, z, ztheta, sums,
+    ):  # fmt: skip  # pragma: no cover
+        """:func:`_steps_rows2` on the bases :func:`_moments_rows2_keep` kept."""
+        _steps_body2(
+            lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec,
+            utab, Wt, step, dtheta, z, ztheta, sums, basis, True,
+        )  # fmt: skip
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+    def _steps_body2(
+        lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab,
+        Wt, step, dtheta, z, ztheta, sums, basis, kept,
+    ):  # fmt: skip  # pragma: no cover
         mu = uvec.shape[1]
         dec = 0.0
         dc_step = 0.0
         dc_z = 0.0
         for i in range(lo, hi):
-            b = _basis(i, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma)
+            if kept:
+                v = basis[i]
+                b = (
+                    v[0], v[1], v[2], v[3], v[4], v[5], v[6],
+                    v[7], v[8], v[9], v[10], v[11], v[12], v[13],
+                )  # fmt: skip
+            else:
+                b = _basis(i, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma)
             w0r = 0.0
             w0c = 0.0
             w1r = 0.0
@@ -341,19 +362,28 @@ if numba is not None:
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", parallel=True)
     def _moments_chunks2(
-        pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab, chunk
-    ):  # pragma: no cover
-        """``_kernels_direction._moments_chunks`` for two arms."""
+        pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab, basis,
+        chunk,
+    ):  # fmt: skip  # pragma: no cover
+        """``_kernels_direction._moments_chunks`` for two arms, keeping the rows'
+        bases in ``basis`` (:func:`_moments_rows2_keep`; an empty one: not kept)."""
         n = pi.shape[0]
         mu = uvec.shape[1]
         n_chunks = (n + chunk - 1) // chunk
         parts = np.zeros((n_chunks, mu, 2 + mu))
+        keep = basis.shape[0] > 0
         for c in numba.prange(n_chunks):
-            _moments_rows2(
-                c * chunk, min(n, (c + 1) * chunk),
-                pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab,
-                parts[c],
-            )  # fmt: skip
+            lo, hi = c * chunk, min(n, (c + 1) * chunk)
+            if keep:
+                _moments_rows2_keep(
+                    lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
+                    uvec, utab, basis, parts[c],
+                )  # fmt: skip
+            else:
+                _moments_rows2(
+                    lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
+                    uvec, utab, parts[c],
+                )  # fmt: skip
         UtX = np.zeros((mu, 2 + mu))
         for c in range(n_chunks):
             UtX += parts[c]
@@ -361,37 +391,27 @@ if numba is not None:
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", parallel=True)
     def _steps_chunks2(
-        pi,
-        log_pi,
-        R,
-        Cm,
-        p,
-        bp,
-        beta,
-        lam,
-        qr,
-        qc,
-        alpha,
-        gamma,
-        uvec,
-        utab,
-        Wt,
-        step,
-        dtheta,
-        z,
-        ztheta,
-        chunk,
-    ):  # pragma: no cover
-        """``_kernels_direction._steps_chunks`` for two arms."""  # fmt: skip
+        pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab, basis,
+        Wt, step, dtheta, z, ztheta, chunk,
+    ):  # fmt: skip  # pragma: no cover
+        """``_kernels_direction._steps_chunks`` for two arms, on the bases that
+        :func:`_moments_chunks2` kept (an empty ``basis``: computed again)."""
         n = pi.shape[0]
         n_chunks = (n + chunk - 1) // chunk
         parts = np.zeros((n_chunks, 3))
+        kept = basis.shape[0] > 0
         for c in numba.prange(n_chunks):
-            _steps_rows2(
-                c * chunk, min(n, (c + 1) * chunk),
-                pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, uvec, utab,
-                Wt, step, dtheta, z, ztheta, parts[c],
-            )  # fmt: skip
+            lo, hi = c * chunk, min(n, (c + 1) * chunk)
+            if kept:
+                _steps_rows2_kept(
+                    lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
+                    uvec, utab, basis, Wt, step, dtheta, z, ztheta, parts[c],
+                )  # fmt: skip
+            else:
+                _steps_rows2(
+                    lo, hi, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
+                    uvec, utab, Wt, step, dtheta, z, ztheta, parts[c],
+                )  # fmt: skip
         sums = np.zeros(3)
         for c in range(n_chunks):
             sums += parts[c]
@@ -410,8 +430,10 @@ if numba is not None:
             t1 = max(a1 - top, floor_)
             theta[i, 0] = t0
             theta[i, 1] = t1
-            e0 = np.exp(t0)
-            e1 = np.exp(t1)
+            # the larger logit is 0 and exp(0) = 1 exactly: one exp per row
+            e_low = np.exp(min(t0, t1))
+            e0 = e_low if t0 <= t1 else 1.0
+            e1 = e_low if t1 < t0 else 1.0
             s = 0.0 + e0 + e1
             log_s = np.log(s)
             q0 = e0 / s

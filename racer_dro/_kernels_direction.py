@@ -24,6 +24,13 @@ except ImportError:  # pragma: no cover - exercised only without numba
 
 __all__ = ["add_multiple", "direction"]
 
+# two arms: rows up to which the direction keeps each row's basis between its two
+# passes (14 values a row, 7.3 MB at this size). Above it the second pass solves the
+# blocks again: at 1e6 rows the 112 MB of fresh scratch cost more system time
+# (page faults, ~3 ms per MB on the 2-core test machine) than the 0.1 s of block
+# solves they save in a single solve (measured in fresh processes, alternating).
+BASIS_MAX_ROWS = 65_536
+
 if numba is not None:
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
@@ -321,19 +328,31 @@ def direction(
         uvec,
         utab,
     )
+    m_args = s_args = c_args = args  # the passes' arguments (rows; chunks)
     if K == 2:  # the same passes unrolled on scalars
         kb = _kernels_binary
-        m_rows, m_chunks = kb._moments_rows2, kb._moments_chunks2
-        s_rows, s_chunks = kb._steps_rows2, kb._steps_chunks2
+        # the first pass keeps each row's basis (14 values) for the second, which
+        # then needs no block solves (the same values: bit-identical)
+        keep = mu and n <= BASIS_MAX_ROWS
+        basis = scratch.get("basis")
+        if keep and (basis is None or basis.shape[0] != n):
+            basis = scratch["basis"] = np.empty((n, kb._BASIS))
+        elif not keep:
+            basis = np.empty((0, kb._BASIS))
+        c_args = (*args, basis)  # the chunk drivers: an empty basis is not kept
+        m_rows = kb._moments_rows2_keep if keep else kb._moments_rows2
+        s_rows = kb._steps_rows2_kept if keep else kb._steps_rows2
+        m_args = s_args = c_args if keep else args
+        m_chunks, s_chunks = kb._moments_chunks2, kb._steps_chunks2
     else:
         m_rows, m_chunks = _moments_rows, _moments_chunks
         s_rows, s_chunks = _steps_rows, _steps_chunks
     Wt = np.zeros((mu, 2))
     if mu:
         if parallel(n):
-            UtX = m_chunks(*args, CHUNK)
+            UtX = m_chunks(*c_args, CHUNK)
         else:
-            UtX = chunk_sums(m_rows, n, (mu, 2 + mu), *args)
+            UtX = chunk_sums(m_rows, n, (mu, 2 + mu), *m_args)
         cap = np.eye(mu) - UtX[:, 2:] * W[None, :]
         try:
             t = np.linalg.solve(cap, UtX[:, :2])
@@ -344,9 +363,9 @@ def direction(
     if out is None:
         out = [np.empty((n, K)) for _ in range(4)]
     if parallel(n):
-        sums = s_chunks(*args, Wt, *out, CHUNK)
+        sums = s_chunks(*c_args, Wt, *out, CHUNK)
     else:
-        sums = chunk_sums(s_rows, n, 3, *args, Wt, *out)
+        sums = chunk_sums(s_rows, n, 3, *s_args, Wt, *out)
     return (*out, float(sums[0]), float(sums[1]), float(sums[2]))
 
 

@@ -19,17 +19,25 @@ from racer_dro.newton import softmax_logits
 __all__: list[str] = []
 
 
-def _frozen_tilts(problem, policy):
+def _frozen_tilts(problem, policy, temperatures=None):
     """Each side's tilt ``(tau, m, L)`` at ``policy`` (``None`` when nominal or degenerate):
-    the worst-case ratio of a row with values ``f`` is ``exp(-(s f - m) / tau - L)``, ``s = +-1``."""
+    the worst-case ratio of a row with values ``f`` is ``exp(-(s f - m) / tau - L)``, ``s = +-1``.
+
+    ``temperatures``: the two sides' ``tau`` at ``policy`` when the caller has
+    them (a solver's final state), so the worst cases are not solved again."""
     p = np.asarray(problem.weights)
     support = p > 0
     out = []
-    for sign, values, worst in (
-        (1.0, problem.reward_values(policy), problem.worst_case_reward(policy)),
-        (-1.0, problem.cost_values(policy), problem.worst_case_cost(policy)),
+    if temperatures is None:
+        temperatures = (
+            problem.worst_case_reward(policy).temperature,
+            problem.worst_case_cost(policy).temperature,
+        )
+    for sign, values, tau in zip(
+        (1.0, -1.0),
+        (problem.reward_values(policy), problem.cost_values(policy)),
+        temperatures,
     ):
-        tau = worst.temperature
         if not (0 < tau < math.inf):
             out.append(None)
             continue

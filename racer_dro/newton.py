@@ -35,7 +35,7 @@ from racer_dro import (
 )
 from racer_dro.kl import MinSense, worst_case_curvature, worst_case_min
 
-__all__ = ["Engine", "State"]
+__all__ = ["Engine", "State", "kink_multiple"]
 
 USE_KERNEL = True  # the numba kernel for the block solve (numpy is the reference)
 THETA_FLOOR = -50.0  # logits kept within 50 of each row's maximum: pi >= 2e-22 * max
@@ -284,6 +284,32 @@ class Engine:
         step = step + k * z
         dtheta = dtheta + k * ztheta
         return step, dtheta, float(np.max(np.abs(step))) if step.size else 0.0
+
+
+def kink_multiple(dc_step, dc_z, lam, cost, budget, beta):
+    """The multiple ``k`` of ``z`` that maximises the piecewise-quadratic model of ``P``.
+
+    The model is the fixed-multiplier Newton model plus ``-(C - B + u)_+^2 / (2 beta)``
+    with ``u`` the predicted change of ``C``; along ``z = d pi / d lambda`` it is a
+    1-D concave problem solved exactly, so iterates do not bounce across the budget.
+    ``dc_step = grad C . step`` (the predicted change of ``C`` at ``lambda``) and
+    ``dc_z = grad C . z = dC / dlambda <= 0``; the joint step is ``step + k z``.
+    Plain scalar arithmetic: :mod:`racer_dro._kernels_newton` compiles this
+    same function.
+
+    Examples
+    --------
+    >>> # under budget after the step (C - B + u0 <= 0): lambda + k = 0
+    >>> kink_multiple(dc_step=-0.5, dc_z=-1.0, lam=0.2, cost=1.0, budget=2.0, beta=0.5)
+    -0.2
+    """
+    dcost = dc_z
+    if not dcost < 0:
+        return 0.0
+    u0 = dc_step - lam * dcost  # predicted change of C at lambda = 0
+    excess = cost - budget
+    u = u0 if excess + u0 <= 0 else (beta * u0 + excess * dcost) / (beta - dcost)
+    return (u - u0) / dcost - lam
 
 
 def block_solve(pi, bp, R, Cm, alpha, gamma, Y):

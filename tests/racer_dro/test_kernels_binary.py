@@ -83,15 +83,29 @@ def test_two_arm_direction_is_the_generic_kernel_bit_for_bit(n, lam, monkeypatch
     engine = newton.Engine(problem)
     # a policy away from the optimum, with rows saturated at the logit floor
     st = engine.state(0.3 * (rewards - 20.0 * costs) / problem.beta)
-    with _kernels.using_threads(2):  # above one chunk: the chunks in parallel
-        binary = [np.array(a) for a in engine.direction(st, lam)]
-    for name in ("moments_rows", "moments_chunks", "steps_rows", "steps_chunks"):
-        generic = getattr(_kernels_direction, f"_{name}")
-        monkeypatch.setattr(_kernels_binary, f"_{name}2", generic)
-    generic = engine.direction(st, lam)
+    results = []
+    for max_rows in (n, 0):  # each row's basis kept between the passes, or not
+        monkeypatch.setattr(_kernels_direction, "BASIS_MAX_ROWS", max_rows)
+        with _kernels.using_threads(2):  # above one chunk: the chunks in parallel
+            results.append([np.array(a) for a in engine.direction(st, lam)])
+    # the generic kernels, through the two-arm dispatch (their drivers take no basis)
+    kd = _kernels_direction
+    monkeypatch.setattr(_kernels_binary, "_moments_rows2", kd._moments_rows)
+    monkeypatch.setattr(_kernels_binary, "_steps_rows2", kd._steps_rows)
+    monkeypatch.setattr(
+        _kernels_binary,
+        "_moments_chunks2",
+        lambda *a: kd._moments_chunks(*a[:-2], a[-1]),
+    )
+    monkeypatch.setattr(
+        _kernels_binary, "_steps_chunks2", lambda *a: kd._steps_chunks(*a[:14], *a[15:])
+    )
+    with _kernels.using_threads(2):
+        results.append(engine.direction(st, lam))
     # the same operations in the same order: equal, not close
-    for a, b in zip(binary, generic):
-        assert np.array_equal(a, b)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert np.array_equal(a, b)
 
 
 @pytest.mark.parametrize("n", [500, 2 * _kernels.CHUNK + 5])

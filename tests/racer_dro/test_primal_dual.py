@@ -281,6 +281,27 @@ def test_subsample_start_for_large_problems_gives_the_same_solution(
     assert started.multiplier == pytest.approx(plain.multiplier, rel=1e-7)
 
 
+@pytest.mark.parametrize("variant", ["cost_radius", "both_radius", "both_temperature"])
+def test_start_tilts_from_the_solver_temperatures_equal_the_worst_cases(variant):
+    # the subsample start freezes the tilts with the temperatures of the
+    # subsample's final state (compiled radius root) instead of solving the
+    # worst cases again (numpy brentq): both are the root of KL = radius to
+    # ~1e-13 relative, so the tilts agree to 1e-9 (tau, m, L are O(1))
+    import racer_dro.primal_dual as module
+
+    problem = _problem(n=300, seed=5, beta=0.01, **VARIANTS[variant])
+    engine = module.Engine(problem)
+    theta = module._initial_logits(engine, 0.0)
+    st, _, ok, _, _ = module._newton(engine, theta, 0.0, 1e-10, 200, joint=True)
+    assert ok
+    given = module._frozen_tilts(problem, st.pi, (st.rs.tau, st.cs.tau))
+    solved = module._frozen_tilts(problem, st.pi)
+    for a, b in zip(given, solved):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_allclose(a, b, rtol=1e-9)
+
+
 def test_constrained_budget_at_minimum_cost_is_met_to_rounding():
     problem = _problem(n=100, beta=0.05, reward_temperature=0.5)
     tight = problem.replace(
