@@ -283,6 +283,24 @@ if numba is not None:
         return (th[buf], hp[slot], hl[slot], v[0], v[1], v[2], v[3], v[4], v[5], v[6])
 
     @_jit
+    def _exit(good, n_iter, rec, hp, hl, rows, infos, done, rew, cost, ent):
+        """The loop's result on a stop (``good``: converged) after ``n_iter`` steps."""
+        return (
+            0,
+            good,
+            n_iter,
+            rec,
+            hp,
+            hl,
+            rows,
+            infos,
+            *done,
+            rew,
+            cost,
+            ent,
+        )  # pragma: no cover
+
+    @_jit
     def _loop(
         R, Cm, p, logp, beta, budget, kinds, params, memo, theta0, tol, max_iter,
         keep, fixed_tol, rounding_steps,
@@ -353,55 +371,22 @@ if numba is not None:
             rec[it, 4] = dec
             done = (slot, buf, st[0], lam, dc_z)
             if dpi <= tol and fixed <= fixed_tol:
-                return (
-                    0,
-                    True,
-                    it + 1,
-                    rec,
-                    hp,
-                    hl,
-                    rows,
-                    infos,
-                    *done,
-                    rew,
-                    cost,
-                    ent,
+                return _exit(
+                    True, it + 1, rec, hp, hl, rows, infos, done, rew, cost, ent
                 )
             if (
                 dpi <= rounding_steps * tol
                 and abs(dec) <= 1e-15 * (1.0 + abs(value))
                 and fixed <= fixed_tol
             ):
-                return (
-                    0,
-                    True,
-                    it + 1,
-                    rec,
-                    hp,
-                    hl,
-                    rows,
-                    infos,
-                    *done,
-                    rew,
-                    cost,
-                    ent,
+                return _exit(
+                    True, it + 1, rec, hp, hl, rows, infos, done, rew, cost, ent
                 )
             stalls = stalls + 1 if dpi > 0.5 * best else 0
             best = min(best, dpi)
             if stalls >= 3 and dpi <= 1e-9 and fixed <= fixed_tol:
-                return (
-                    0,
-                    True,
-                    it + 1,
-                    rec,
-                    hp,
-                    hl,
-                    rows,
-                    infos,
-                    *done,
-                    rew,
-                    cost,
-                    ent,
+                return _exit(
+                    True, it + 1, rec, hp, hl, rows, infos, done, rew, cost, ent
                 )
             local = dec <= 1e-13 * (1.0 + abs(value))
             new_slot = slot + 1 if keep else 1 - slot
@@ -439,19 +424,8 @@ if numba is not None:
                 t *= 0.5
             if not accepted:
                 good = dpi <= 1e-7 and fixed <= fixed_tol
-                return (
-                    0,
-                    good,
-                    it + 1,
-                    rec,
-                    hp,
-                    hl,
-                    rows,
-                    infos,
-                    *done,
-                    rew,
-                    cost,
-                    ent,
+                return _exit(
+                    good, it + 1, rec, hp, hl, rows, infos, done, rew, cost, ent
                 )
             values[n_values] = value
             n_values += 1  # noqa: SIM113 (accepted steps, not iterations)
@@ -459,25 +433,14 @@ if numba is not None:
                 n_values - 11
             ] <= 1e-13 * (1 + abs(value)):
                 good = dpi <= 1e-7 and fixed <= fixed_tol
-                return (
-                    0,
-                    good,
-                    it + 1,
-                    rec,
-                    hp,
-                    hl,
-                    rows,
-                    infos,
-                    *done,
-                    rew,
-                    cost,
-                    ent,
+                return _exit(
+                    good, it + 1, rec, hp, hl, rows, infos, done, rew, cost, ent
                 )
             slot, buf, st = new_slot, 1 - buf, trial
             rew, cost, ent = rew_t, cost_t, ent_t
             t_r, v_r, t_c, v_c = tr_t, vr_t, tc_t, vc_t
         done = (slot, buf, st[0], lam, dc_z)
-        return (0, False, max_iter, rec, hp, hl, rows, infos, *done, rew, cost, ent)
+        return _exit(False, max_iter, rec, hp, hl, rows, infos, done, rew, cost, ent)
 
 
 if numba is not None:
