@@ -530,10 +530,17 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
                 stacklevel=2,
             )
         if not best["feasible"]:
+            hint = ""
+            if problem.cost_mode == "temperature":
+                hint = (
+                    "; the cost side's temperature acts on the scale of the costs "
+                    f"(`cost_temperature` = {problem.cost_temperature!r}): a KL radius "
+                    "(`cost_radius`, e.g. 0.2) does not depend on it"
+                )
             warnings.warn(
                 "no iterate met the budget on the validation split; keeping the one "
                 f"with the smallest validation worst-case cost ({best['validation_cost']!r}"
-                f" > budget {budget!r})",
+                f" > budget {budget!r}){hint}",
                 stacklevel=2,
             )
         self.policy_model_ = best["model"]

@@ -390,7 +390,10 @@ def test_warnings_for_non_convergence_and_no_valid_iterate(small, monkeypatch):
         router = RacerRouter(
             3.0, robust="cost", cost_temperature=2.0, max_iter=5, random_state=0
         ).fit(*args)
-    assert any("no iterate met the budget" in str(w.message) for w in caught)
+    messages = [str(w.message) for w in caught if "no iterate met" in str(w.message)]
+    assert len(messages) == 1
+    # a temperature on the cost side: the warning points to a radius
+    assert "`cost_temperature` = 2.0" in messages[0] and "`cost_radius`" in messages[0]
     h = router.history_
     assert not h.feasible.any()
     assert router.best_iteration_ == int(np.argmin(h.validation_cost.to_numpy()))
