@@ -148,9 +148,8 @@ def _fit_mean(base, X2, y2, row_weight, values, previous=None, refit_params=None
         return _ConstantModel(0.5), lo - 0.5, lo + 0.5
     q = (values - lo) / (hi - lo)
     n = q.shape[0]
-    w2 = np.concatenate([q * row_weight, (1.0 - q) * row_weight])
-    keep = w2 > 0
-    both_classes = bool(keep[:n].any() and keep[n:].any())
+    w1, w0 = q * row_weight, (1.0 - q) * row_weight  # the two copies' weights
+    both_classes = bool((w1 > 0).any() and (w0 > 0).any())
     warm = (
         previous is not None
         and not isinstance(previous[0], _ConstantModel)
@@ -172,6 +171,8 @@ def _fit_mean(base, X2, y2, row_weight, values, previous=None, refit_params=None
         model.set_params(warm_start=True)
     else:
         model = clone(base)
+    w2 = np.concatenate([w1, w0])
+    keep = w2 > 0
     model.fit(X2[keep], y2[keep], sample_weight=w2[keep])
     return model, lo, hi
 
