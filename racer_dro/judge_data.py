@@ -40,6 +40,7 @@ __all__ = [
     "JudgeTable",
     "read_escalation_csv",
     "read_judge_jsonl",
+    "read_judgebench_jsonl",
     "to_judge_table",
     "verdict_correctness",
 ]
@@ -73,6 +74,15 @@ _VERDICTS = {
     "1": 1.0,
     "0.5": 0.5,
     "tie (bothbad)": 0.5,
+    # JudgeBench / Arena-Hard decisions (``>>`` is a strong preference)
+    "a>b": 0.0,
+    "a>>b": 0.0,
+    "b<a": 0.0,
+    "b>a": 1.0,
+    "b>>a": 1.0,
+    "a<b": 1.0,
+    "a=b": 0.5,
+    "b=a": 0.5,
 }
 
 
@@ -104,6 +114,25 @@ def _check_long(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return out
 
 
+def _column_p_b(raw: pd.DataFrame, column: str, path: Path) -> pd.Series:
+    """A judge column as ``p_b``: probabilities as they are, score differences through the sigmoid."""
+    values = pd.to_numeric(raw[column], errors="coerce").astype(float)
+    if not column.startswith("score_b_"):
+        bad = values[(values < 0) | (values > 1)]
+        if len(bad):
+            raise ValueError(
+                f"`path` {str(path)!r}: column {column!r} holds values outside [0, 1] "
+                f"(e.g. {bad.iloc[0]!r}); a score difference B - A belongs in a "
+                f"column named {'score_b_' + column[len('p_b_') :]!r}"
+            )
+        return values
+    if not np.all(np.isfinite(values)):
+        raise ValueError(
+            f"`path` {str(path)!r}: column {column!r} must hold finite score differences"
+        )
+    return 1.0 / (1.0 + np.exp(-values))
+
+
 def read_escalation_csv(path) -> pd.DataFrame:
     """Read the shared judge-escalation ``pairs.csv`` into the long format.
 
@@ -113,7 +142,11 @@ def read_escalation_csv(path) -> pd.DataFrame:
         The CSV file, or the directory holding ``pairs.csv``. Columns:
         ``pair_id``, ``instruction``, ``output_a``, ``output_b``,
         ``human_prefers_b`` and one ``p_b_<judge>`` per judge (probability that
-        ``output_b`` is better; the judges saw the pair in one order, ``"ab"``).
+        ``output_b`` is better; the judges saw the pair in one order, ``"ab"``)
+        or ``score_b_<judge>`` (a score difference B minus A, e.g. a reward
+        model's, read as the Bradley-Terry probability ``sigmoid(score)``).
+        Judges keep the columns' order (the shared file lists the cheapest
+        judge first).
 
     Returns
     -------
@@ -134,11 +167,23 @@ def read_escalation_csv(path) -> pd.DataFrame:
     raw = pd.read_csv(path)
     need = ["pair_id", "instruction", "output_a", "output_b", "human_prefers_b"]
     missing = [c for c in need if c not in raw.columns]
-    judges = [c[len("p_b_") :] for c in raw.columns if c.startswith("p_b_")]
+    columns = {
+        c[len(prefix) :]: c
+        for c in raw.columns
+        for prefix in ("p_b_", "score_b_")
+        if c.startswith(prefix)
+    }
+    judges = list(columns)
     if missing or not judges:
         raise ValueError(
             f"`path` {str(path)!r} is not a judge-escalation CSV: missing "
-            f"{missing or ['p_b_<judge>']}"
+            f"{missing or ['p_b_<judge> or score_b_<judge>']}"
+        )
+    if len(judges) < len(
+        [c for c in raw.columns if c.startswith(("p_b_", "score_b_"))]
+    ):
+        raise ValueError(
+            f"`path` {str(path)!r}: a judge has both a p_b_ and a score_b_ column"
         )
     frames = [
         pd.DataFrame(
@@ -150,7 +195,7 @@ def read_escalation_csv(path) -> pd.DataFrame:
                 "gold": raw["human_prefers_b"].astype(float),
                 "judge": judge,
                 "order": "ab",
-                "p_b": raw[f"p_b_{judge}"].astype(float),
+                "p_b": _column_p_b(raw, columns[judge], path),
             }
         )
         for judge in judges
@@ -265,6 +310,125 @@ def read_judge_jsonl(
     return _check_long(pd.DataFrame.from_records(records), "path")
 
 
+def _judgement_p_b(entry, line: int, swapped: bool) -> float | None:
+    """One JudgeBench judgement as ``p_b`` in the original labelling (None: no verdict).
+
+    A judgement with two ``scores`` (a reward model's, for the presented A and
+    B) gives the Bradley-Terry probability ``sigmoid(score_B - score_A)``;
+    otherwise its ``decision`` is a verdict. In the swapped order both name
+    the presented positions and are mapped back.
+    """
+    if not isinstance(entry, dict):
+        return None
+    scores = (entry.get("judgment") or {}).get("scores")
+    if scores is not None:
+        pair = np.asarray(scores, dtype=float)
+        if pair.shape != (2,) or not np.all(np.isfinite(pair)):
+            raise ValueError(
+                f"`path` line {line}: `scores` must be two finite numbers, got {scores!r}"
+            )
+        p = float(1.0 / (1.0 + np.exp(pair[0] - pair[1])))
+    elif entry.get("decision") is None:
+        return None
+    else:
+        p = _verdict_value(entry["decision"], "decision", line)
+    return 1.0 - p if swapped else p
+
+
+def read_judgebench_jsonl(path, *, judge: str | None = None) -> pd.DataFrame:
+    """Read a judge's outputs in JudgeBench's JSONL format into the long format.
+
+    Each line is one pair (keys ``pair_id``, ``question``, ``response_A``,
+    ``response_B``, ``label`` such as ``"A>B"``) with ``judgments``: the
+    judge's output with the responses in their original order, then (if run
+    twice) with them swapped, whose ``decision`` names the *presented*
+    positions (JudgeBench flips it back before scoring; so does this reader).
+    A reward model's judgement carries ``judgment.scores`` (its score of the
+    presented A and B); its ``p_b`` is the Bradley-Terry probability
+    ``sigmoid(score_B - score_A)``, so ``logit(p_b)`` is the score difference
+    a router can use as the cheap judge's signed confidence. A ``null``
+    judgement or decision skips that order.
+
+    Parameters
+    ----------
+    path : str or Path
+    judge : str, optional
+        The judge's name (the ``judge`` column); default the first
+        ``judgment.judge_model`` in the file, else the file's stem.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long format (:data:`LONG_COLUMNS`).
+
+    References
+    ----------
+    Tan et al., "JudgeBench: A Benchmark for Evaluating LLM-based Judges", 2024.
+
+    Examples
+    --------
+    >>> import json, tempfile, os
+    >>> row = {"pair_id": "p1", "question": "2+2?", "response_A": "4", "response_B": "5",
+    ...        "label": "A>B", "judgments": [
+    ...            {"judgment": {"judge_model": "rm", "scores": [2.0, 1.0]}, "decision": "A>B"},
+    ...            {"judgment": {"judge_model": "rm", "scores": [1.0, 2.0]}, "decision": "B>A"}]}
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+    ...     _ = f.write(json.dumps(row))
+    >>> long = read_judgebench_jsonl(f.name)
+    >>> os.unlink(f.name)
+    >>> long[["judge", "order", "gold"]].values.tolist()
+    [['rm', 'ab', 0.0], ['rm', 'ba', 0.0]]
+    >>> long["p_b"].round(4).tolist()  # sigmoid(1 - 2) in both orders
+    [0.2689, 0.2689]
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"`path` {str(path)!r} is not a file")
+    records, name = [], judge
+    with path.open() as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"`path` line {line_no} is not JSON: {exc}") from exc
+            for key in ("pair_id", "judgments"):
+                if key not in obj:
+                    raise ValueError(
+                        f"`path` line {line_no} has no key {key!r} (not JudgeBench's "
+                        "format; for flat verdict keys use read_judge_jsonl)"
+                    )
+            judgments = obj["judgments"]
+            if not isinstance(judgments, list) or len(judgments) > 2:
+                raise ValueError(
+                    f"`path` line {line_no}: `judgments` must be a list of at most "
+                    "two judgements (original order, then swapped)"
+                )
+            label = obj.get("label")
+            base = {
+                "pair_id": str(obj["pair_id"]),
+                "prompt": obj.get("question", ""),
+                "response_a": obj.get("response_A", ""),
+                "response_b": obj.get("response_B", ""),
+                "gold": np.nan
+                if label is None
+                else _verdict_value(label, "label", line_no),
+            }
+            for entry, order in zip(judgments, ("ab", "ba")):
+                p = _judgement_p_b(entry, line_no, swapped=order == "ba")
+                if p is None:
+                    continue
+                if name is None:
+                    name = (entry.get("judgment") or {}).get("judge_model")
+                records.append({**base, "order": order, "p_b": p})
+    if not records:
+        raise ValueError(f"`path` {str(path)!r} holds no verdicts")
+    frame = pd.DataFrame.from_records(records)
+    frame["judge"] = str(name) if name else path.stem
+    return _check_long(frame, "path")
+
+
 @dataclass(frozen=True)
 class JudgeTable:
     """One row per pair: texts, gold and each judge's order-averaged ``p_b``.
@@ -351,7 +515,9 @@ def to_judge_table(long: pd.DataFrame) -> JudgeTable:
     """Pivot long-format rows to one row per pair (see :class:`JudgeTable`).
 
     Pairs keep the order of their first appearance; a pair whose gold is
-    missing is dropped (it cannot score a routing).
+    missing is dropped (it cannot score a routing). A judge with no verdict on
+    a pair (absent from the long rows) gets ``p_b = 1/2`` there, a tie, with
+    ``n_orders = 0``.
 
     Examples
     --------
@@ -372,7 +538,8 @@ def to_judge_table(long: pd.DataFrame) -> JudgeTable:
     judges = tuple(long["judge"].drop_duplicates())
     frame = first.set_index("pair_id")
     for judge in judges:
-        frame[f"p_b_{judge}"] = wide_p[judge]
+        # a pair the judge gave no verdict on (every order null) is a tie, 1/2
+        frame[f"p_b_{judge}"] = wide_p[judge].fillna(0.5)
         frame[f"n_orders_{judge}"] = wide_n[judge].fillna(0).astype(int)
     frame = frame.reset_index()
     frame = frame[frame["gold"].notna()].reset_index(drop=True)

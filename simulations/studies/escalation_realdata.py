@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from simulations.errors import DataError
 from simulations.studies import _common
 
 ROUTERS = ("escalation", "p_wrong", "margin", "variance_only", "random", "oracle")
@@ -46,25 +47,103 @@ CHEAP, STRONG = "mistral-7b-instruct", "gpt-4-turbo"
 
 
 def make_configs(quick: bool, data_dir: str) -> list[dict]:
-    """One configuration: the 60/40 split of the shared pairs (quick: the same, fewer rounds)."""
+    """One configuration: the 60/40 split of the directory's pairs (quick: fewer rounds)."""
+    cheap, strong = find_judges(data_dir)
     return [
         {
             "data_dir": str(Path(data_dir).resolve()),
             "dataset": "judge-escalation",
-            "cheap_judge": CHEAP,
-            "strong_judge": STRONG,
+            "cheap_judge": cheap,
+            "strong_judge": strong,
             "train_fraction": 0.6,
             "n_components": 20,
         }
     ]
 
 
+def _judge_files(data_dir) -> list[Path]:
+    return sorted(Path(data_dir).glob("*.jsonl"))
+
+
+def is_judge_directory(data_dir) -> bool:
+    """Whether ``data_dir`` holds judge pairs: ``pairs.csv`` or JudgeBench JSONL files."""
+    return (Path(data_dir) / "pairs.csv").is_file() or bool(_judge_files(data_dir))
+
+
+def _read_long(data_dir: str) -> list[pd.DataFrame]:
+    """Long-format rows of every judge in ``data_dir``, one frame per source."""
+    from racer_dro.judge_data import read_escalation_csv, read_judgebench_jsonl
+
+    if (Path(data_dir) / "pairs.csv").is_file():
+        return [read_escalation_csv(data_dir)]
+    return [read_judgebench_jsonl(f) for f in _judge_files(data_dir)]
+
+
+def find_judges(data_dir) -> tuple[str, str]:
+    """The cheap and the strong judge of a judge directory.
+
+    ``pairs.csv`` (the shared judge-escalation format, any judge names): the
+    shared file's mistral-7b-instruct and gpt-4-turbo when present, else the
+    first and the last judge column (cheapest first, as the shared file
+    lists them). JudgeBench JSONL files (one per judge): files named
+    ``cheap*.jsonl`` and ``strong*.jsonl``; else, of exactly two files, the
+    one whose judgements carry reward-model ``scores`` is the cheap judge.
+    """
+    if not is_judge_directory(data_dir):
+        raise DataError(
+            f"--data {str(data_dir)!r}: a judge study needs pairs.csv (the "
+            "judge-escalation format) or JudgeBench JSONL files (one per judge)"
+        )
+    try:
+        frames = _read_long(str(data_dir))
+    except ValueError as err:
+        raise DataError(f"--data {str(data_dir)!r}: {err}") from err
+    if (Path(data_dir) / "pairs.csv").is_file():
+        judges = list(frames[0]["judge"].drop_duplicates())
+        if len(judges) < 2:
+            raise DataError(
+                f"--data {str(data_dir)!r}: pairs.csv has one judge column "
+                f"({judges[0]!r}); a cheap and a strong judge are needed"
+            )
+        cheap = CHEAP if CHEAP in judges else judges[0]
+        strong = STRONG if STRONG in judges else judges[-1]
+        return cheap, strong
+    files = _judge_files(data_dir)
+    names = [str(f["judge"].iloc[0]) for f in frames]
+    named = {
+        role: [n for f, n in zip(files, names) if f.name.startswith(role)]
+        for role in ("cheap", "strong")
+    }
+    if len(named["cheap"]) == 1 and len(named["strong"]) == 1:
+        return named["cheap"][0], named["strong"][0]
+    scored = [n for f, n in zip(files, names) if _has_scores(f)]
+    if len(files) == 2 and len(scored) == 1 and len(set(names)) == 2:
+        return scored[0], next(n for n in names if n != scored[0])
+    raise DataError(
+        f"--data {str(data_dir)!r}: cannot tell the cheap judge from the strong one "
+        f"among {[f.name for f in files]}; name their files cheap*.jsonl and "
+        "strong*.jsonl"
+    )
+
+
+def _has_scores(path: Path) -> bool:
+    """Whether a JudgeBench file's first judgement carries reward-model scores."""
+    import json
+
+    with path.open() as handle:
+        for line in handle:
+            if line.strip():
+                first = (json.loads(line).get("judgments") or [None])[0] or {}
+                return "scores" in (first.get("judgment") or {})
+    return False
+
+
 @functools.lru_cache(maxsize=2)
 def load_table(data_dir: str):
-    """The judge table of ``pairs.csv`` (cached per worker process)."""
-    from racer_dro.judge_data import read_escalation_csv, to_judge_table
+    """The judge table of the directory's judges (cached per worker process)."""
+    from racer_dro.judge_data import to_judge_table
 
-    return to_judge_table(read_escalation_csv(data_dir))
+    return to_judge_table(pd.concat(_read_long(data_dir), ignore_index=True))
 
 
 def pair_texts(frame: pd.DataFrame) -> list[str]:
@@ -260,6 +339,7 @@ def figures(rows: pd.DataFrame) -> dict:
         xlabel="strong-judge calls (% of test pairs)",
         ylabel="accuracy vs human gold (%)",
         hline=None,
-        title="Escalating to gpt-4-turbo from mistral-7b-instruct (mean over splits)",
+        title=f"Escalating to {rows['strong_judge'].iloc[0]} from "
+        f"{rows['cheap_judge'].iloc[0]} (mean over splits)",
     )
     return {"accuracy_vs_calls_judge_escalation.png": fig}

@@ -14,8 +14,10 @@ Data (``--data DIR``, repeatable through the configuration list):
   budget 4. Trained on 70% of arc_challenge + winogrande (premium about 17x); streams:
   the held-out 30% (in distribution), mbpp alone (premium about 53x, outside the training
   support), and held-out + mbpp mixed in three orders (shuffled, mbpp last, mbpp first).
-* judge-escalation (``DIR`` holds ``pairs.csv``): cheap judge mistral-7b-instruct, strong
-  judge gpt-4-turbo, rewards = agreement with the human label. Costs are token estimates
+* judge-escalation (``DIR`` holds ``pairs.csv``, or JudgeBench JSONL files: see
+  :func:`simulations.studies.escalation_realdata.find_judges`): cheap judge
+  mistral-7b-instruct, strong judge gpt-4-turbo (the shared file's), rewards =
+  agreement with the human label. Costs are token estimates
   (characters / 4 of instruction and both responses) for the strong judge, in units of
   its training mean, and 0 for the cheap judge (a stated choice: the data record no
   costs); budget 0.25 (a quarter of the pairs at training length). The shift: train on
@@ -36,6 +38,7 @@ import pandas as pd
 
 from simulations.errors import DataError
 from simulations.studies import _common
+from simulations.studies import escalation_realdata as er
 
 RADIUS = 0.2
 STATIC = ("acer", "racer_c", "racer")
@@ -47,13 +50,20 @@ def make_configs(quick: bool = False, data_dir: str | None = None) -> list[dict]
     if data_dir is None:
         return [{"data": "simulated", "budget": 3.0, "n_train": 2000, "n_test": 4000}]
     path = Path(data_dir).resolve()
-    if (path / "pairs.csv").is_file():
-        return [{"data": "judge-escalation", "data_dir": str(path), "budget": 0.25}]
+    if er.is_judge_directory(path):
+        config = {"data": "judge-escalation", "data_dir": str(path), "budget": 0.25}
+        judges = er.find_judges(path)
+        if judges != (
+            er.CHEAP,
+            er.STRONG,
+        ):  # the shared file's config (and seeds) as before
+            config.update(cheap_judge=judges[0], strong_judge=judges[1])
+        return [config]
     if (path / "mbpp_test.csv").is_file():
         return [{"data": "routerbench", "data_dir": str(path), "budget": 4.0, "d": 50}]
     raise DataError(
         f"--data {data_dir!r}: the pacing study needs a RouterBench directory "
-        "(mbpp_test.csv, ...) or a judge-escalation directory (pairs.csv)"
+        "(mbpp_test.csv, ...) or a judge directory (pairs.csv or JudgeBench JSONL files)"
     )
 
 
@@ -93,12 +103,11 @@ def _routerbench(config, seeds):
 
 
 def _judge_escalation(config, seeds):
-    from simulations.studies import escalation_realdata as er
-
     table = er.load_table(config["data_dir"])
     frame = table.frame
-    rewards = table.rewards(er.CHEAP, er.STRONG)
-    cheap_p = table.probability(er.CHEAP)
+    cheap = config.get("cheap_judge", er.CHEAP)
+    rewards = table.rewards(cheap, config.get("strong_judge", er.STRONG))
+    cheap_p = table.probability(cheap)
     length = frame["prompt"].str.len().to_numpy(float)
     tokens = (
         frame["prompt"].str.len()

@@ -3,6 +3,7 @@
 import doctest
 import importlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from racer_dro.judge_data import (
     LONG_COLUMNS,
     read_escalation_csv,
     read_judge_jsonl,
+    read_judgebench_jsonl,
     to_judge_table,
     verdict_correctness,
 )
@@ -158,3 +160,122 @@ def test_shared_data_matches_its_readme():
     ):
         r = verdict_correctness(table.probability(judge), table.gold)
         assert abs(r.mean() - acc) < 1e-9
+
+
+# --- JudgeBench's JSONL format -------------------------------------------------------
+
+
+def _judgebench_reference_reward(label, decisions):
+    """JudgeBench's own scoring (utils/metrics.py), written out: the swapped decision is
+    flipped, each decision votes +1 (matches the label) or -1 (the opposite), and the
+    pair is right (1) or wrong (0) by the sign; a zero total is a tie (1/2 here)."""
+    flip = {"A>B": "B>A", "B>A": "A>B"}
+    # JudgeBench stores Arena-Hard's strong verdicts ("A>>B") as plain ones ("A>B")
+    first, second = (None if d is None else d.replace(">>", ">") for d in decisions)
+    second = flip.get(second, second)
+    votes = 0
+    for d in (first, second):
+        if d == label:
+            votes += 1
+        elif d == flip[label]:
+            votes -= 1
+    return 1.0 if votes > 0 else 0.0 if votes < 0 else 0.5
+
+
+def _judgebench_line(i, label, decisions, judge="o1"):
+    return {
+        "pair_id": f"p{i}",
+        "original_id": i,
+        "source": "mmlu-pro-law",
+        "question": f"q{i}",
+        "response_model": "gpt-4o",
+        "response_A": f"a{i}",
+        "response_B": f"b{i}",
+        "label": label,
+        "judge_name": "arena_hard",
+        "judgments": [
+            None
+            if d is None
+            else {"judgment": {"judge_model": judge, "response": "..."}, "decision": d}
+            for d in decisions
+        ],
+    }
+
+
+def test_judgebench_verdicts_score_as_judgebench_scores_them(tmp_path):
+    # 300 pairs with random labels and decisions in both orders (ties, strong
+    # preferences, missing judgements); exact agreement with JudgeBench's rule
+    rng = np.random.default_rng(0)
+    choices = ["A>B", "B>A", "A=B", "A>>B", "B>>A", None]
+    lines, expected = [], []
+    for i in range(300):
+        label = ["A>B", "B>A"][rng.integers(2)]
+        decisions = [choices[rng.integers(len(choices))] for _ in range(2)]
+        lines.append(_judgebench_line(i, label, decisions))
+        expected.append(_judgebench_reference_reward(label, decisions))
+    path = tmp_path / "strong.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in lines))
+    table = to_judge_table(read_judgebench_jsonl(path))
+    assert table.judges == ("o1",)
+    # a pair with no verdict in either order has no long row: it is absent
+    silent = {f"p{i}" for i, r in enumerate(lines) if r["judgments"] == [None, None]}
+    ids = table.frame["pair_id"].tolist()
+    assert silent and set(ids) == {f"p{i}" for i in range(300)} - silent
+    got = verdict_correctness(table.probability("o1"), table.gold)
+    np.testing.assert_array_equal(got, [expected[int(i[1:])] for i in ids])
+    assert set(table.frame["n_orders_o1"]) <= {0, 1, 2}
+
+
+def test_judgebench_reward_model_scores_become_bradley_terry_probabilities(tmp_path):
+    rng = np.random.default_rng(1)
+    lines, diffs = [], []
+    for i in range(50):
+        s_a, s_b = rng.normal(10, 5, size=2)
+        diffs.append(s_b - s_a)
+        row = _judgebench_line(i, "A>B", ["A>B", "B>A"], judge="rm")
+        # the second run shows B first: its scores are [score of B, score of A]
+        row["judgments"][0]["judgment"]["scores"] = [s_a, s_b]
+        row["judgments"][1]["judgment"]["scores"] = [s_b, s_a]
+        lines.append(row)
+    path = tmp_path / "rm.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in lines))
+    long = read_judgebench_jsonl(path, judge="cheap")
+    assert set(long["judge"]) == {"cheap"} and len(long) == 100
+    table = to_judge_table(long)
+    # logit(p_b) recovers the score difference B - A; tolerance: float rounding of
+    # exp/log at |diff| up to ~30
+    logit = np.log(table.probability("cheap")) - np.log1p(-table.probability("cheap"))
+    np.testing.assert_allclose(logit, diffs, rtol=1e-9, atol=1e-9)
+
+
+def test_judgebench_bad_lines_name_the_line_and_key(tmp_path):
+    good = _judgebench_line(0, "A>B", ["A>B", "A>B"])
+    cases = [
+        (
+            {k: v for k, v in good.items() if k != "judgments"},
+            "line 2 has no key 'judgments'",
+        ),
+        ({**good, "judgments": [{"decision": "maybe"}]}, "line 2: `decision`"),
+        ({**good, "label": "A?B"}, "line 2: `label`"),
+        (
+            {**good, "judgments": [{"judgment": {"scores": [1.0]}, "decision": "A>B"}]},
+            "line 2: `scores`",
+        ),
+    ]
+    for bad, message in cases:
+        path = tmp_path / "bad.jsonl"
+        path.write_text(json.dumps(good) + "\n" + json.dumps(bad))
+        with pytest.raises(ValueError, match=re.escape(message)):
+            read_judgebench_jsonl(path)
+
+
+def test_escalation_csv_reads_score_differences(tmp_path):
+    directory = _write_csv(tmp_path, score_b_rm=[2.0, -1.0, 0.0])
+    table = to_judge_table(read_escalation_csv(directory))
+    assert table.judges == ("small", "big", "rm")
+    np.testing.assert_allclose(
+        table.probability("rm"), 1 / (1 + np.exp(-np.array([2.0, -1.0, 0.0])))
+    )
+    bad = _write_csv(tmp_path, p_b_rm=[2.0, -1.0, 0.0])
+    with pytest.raises(ValueError, match="score_b_rm"):
+        read_escalation_csv(bad)

@@ -16,9 +16,16 @@ JUDGE = Path("/work/shared/data/judge-escalation")
 def test_configs_follow_the_data_directory(tmp_path):
     assert pacing_study.make_configs(True, None)[0]["data"] == "simulated"
     (tmp_path / "pairs.csv").write_text("x\n")
-    assert pacing_study.make_configs(True, str(tmp_path))[0]["data"] == (
-        "judge-escalation"
+    with pytest.raises(ValueError, match="pairs.csv.*missing"):
+        pacing_study.make_configs(True, str(tmp_path))  # read when configured
+    (tmp_path / "pairs.csv").write_text(
+        "pair_id,instruction,output_a,output_b,human_prefers_b,p_b_small,p_b_big\n"
+        "0,q,a,b,1,0.7,0.9\n"
     )
+    config = pacing_study.make_configs(True, str(tmp_path))[0]
+    assert config["data"] == "judge-escalation"
+    # judges other than the shared file's: the first column is the cheap judge
+    assert (config["cheap_judge"], config["strong_judge"]) == ("small", "big")
     (tmp_path / "pairs.csv").unlink()
     (tmp_path / "mbpp_test.csv").write_text("x\n")
     assert pacing_study.make_configs(True, str(tmp_path))[0]["data"] == "routerbench"

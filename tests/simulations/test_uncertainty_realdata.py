@@ -54,3 +54,76 @@ def test_summary_reports_paired_differences_with_two_standard_errors(rows):
     vm = tables["vs_margin"]
     # identical rounds: every difference has sd 0
     assert (vm["se_naive"] == 0).all() and (vm["se_corrected"] == 0).all()
+
+
+def _as_judgebench(directory, table, cheap, strong):
+    """The shared pairs rewritten as JudgeBench outputs: the cheap judge as a reward
+    model (scores 0 and logit p, i.e. its probability as a Bradley-Terry score
+    difference), the strong judge's verdict in both orders (the swapped run names the
+    presented positions)."""
+    import json
+
+    frame = table.frame
+    p_cheap = np.clip(table.probability(cheap), 1e-6, 1 - 1e-6)
+    s = np.log(p_cheap) - np.log1p(-p_cheap)
+    v = np.where(table.probability(strong) > 0.5, "B>A", "A>B")
+    swapped = {"A>B": "B>A", "B>A": "A>B"}
+    cheap_lines, strong_lines = [], []
+    for i, row in frame.iterrows():
+        base = {
+            "pair_id": row["pair_id"],
+            "question": row["prompt"],
+            "response_A": row["response_a"],
+            "response_B": row["response_b"],
+            "label": "B>A" if row["gold"] == 1 else "A>B",
+        }
+        rm = [
+            {"judgment": {"judge_model": "rm", "scores": sc}, "decision": None}
+            for sc in ([0.0, s[i]], [s[i], 0.0])
+        ]
+        llm = [
+            {"judgment": {"judge_model": "llm"}, "decision": d}
+            for d in (v[i], swapped[v[i]])
+        ]
+        cheap_lines.append(json.dumps({**base, "judgments": rm}))
+        strong_lines.append(json.dumps({**base, "judgments": llm}))
+    # file names that do not say which judge is which: the scores tell
+    (directory / "judge_one.jsonl").write_text("\n".join(strong_lines))
+    (directory / "judge_two.jsonl").write_text("\n".join(cheap_lines))
+
+
+def test_judgebench_directory_runs_the_same_study(tmp_path, rows):
+    # the shared pairs in JudgeBench's format give the same rewards and, split for
+    # split, the same routers' accuracies (the cheap logit is the same number)
+    shared = escalation_realdata.load_table(str(JUDGE))
+    _as_judgebench(
+        tmp_path, shared, escalation_realdata.CHEAP, escalation_realdata.STRONG
+    )
+    config = uncertainty_study.make_configs(True, str(tmp_path))[0]
+    assert (config["cheap_judge"], config["strong_judge"]) == ("rm", "llm")
+    table = escalation_realdata.load_table(config["data_dir"])
+    np.testing.assert_array_equal(
+        table.rewards("rm", "llm"),
+        shared.rewards(escalation_realdata.CHEAP, escalation_realdata.STRONG),
+    )
+    shared_config = uncertainty_study.make_configs(True, str(JUDGE))[0]
+    out = uncertainty_study.run_round(config, round_seed(shared_config, 0))
+    # tolerance: the logit goes through a sigmoid and back (1e-15 relative), which
+    # can at most swap exact ties in a ranking: 0.5 points is one test pair in 200
+    np.testing.assert_allclose(out["accuracy"], rows["accuracy"], atol=0.51)
+    assert (
+        np.mean(np.abs(out["accuracy"].to_numpy() - rows["accuracy"].to_numpy()) < 1e-9)
+        > 0.9
+    )
+
+
+def test_judge_directory_that_cannot_name_its_judges_fails_clearly(tmp_path):
+    shared = escalation_realdata.load_table(str(JUDGE))
+    _as_judgebench(
+        tmp_path, shared, escalation_realdata.CHEAP, escalation_realdata.STRONG
+    )
+    (tmp_path / "judge_three.jsonl").write_text(
+        (tmp_path / "judge_one.jsonl").read_text().replace('"llm"', '"llm2"')
+    )
+    with pytest.raises(ValueError, match="cheap\\*.jsonl and strong\\*.jsonl"):
+        uncertainty_study.make_configs(True, str(tmp_path))
