@@ -37,6 +37,7 @@ __all__ = [
     "DataError",
     "RouterBenchData",
     "RouterBenchModels",
+    "find_tasks",
     "length_biased_pb_labels",
     "load_routerbench",
     "load_routerbench_models",
@@ -44,6 +45,7 @@ __all__ = [
     "model_columns",
     "parse_prompt",
     "resolve_model",
+    "shift_tasks",
 ]
 
 #: Short model names accepted for ``premium`` / ``alternative`` (full column names work too).
@@ -61,13 +63,10 @@ MODEL_ALIASES = {
     "yi-34b": "zero-one-ai/Yi-34B-Chat",
 }
 
-#: Task name -> file stem. The shared files spell winogrande as "winograde"; both are accepted.
-TASK_FILES = {
-    "arc_challenge": "arc_challenge",
-    "winogrande": "winograde",
-    "winograde": "winograde",
-    "mbpp": "mbpp",
-}
+#: Task name -> file stem where they differ (any other task's file stem is its name).
+#: The shared files spell winogrande as "winograde"; both are accepted.
+TASK_FILES = {"winogrande": "winograde", "winograde": "winograde"}
+_SHARED_TASKS = ("arc_challenge", "winogrande", "mbpp")
 
 
 @dataclass(frozen=True)
@@ -188,7 +187,7 @@ def _response_length(value) -> int:
 
 def load_routerbench(
     data_dir: str | Path,
-    tasks=("arc_challenge", "winogrande", "mbpp"),
+    tasks=None,
     splits=("train", "test"),
     *,
     premium: str = "gpt-4-1106-preview",
@@ -203,8 +202,9 @@ def load_routerbench(
     ----------
     data_dir : str or Path
         Directory holding ``<task>_<split>.csv`` files.
-    tasks : sequence of str
-        Task names (keys of :data:`TASK_FILES`).
+    tasks : sequence of str, optional
+        Task names (files ``<task>_<split>.csv``; :data:`TASK_FILES` maps
+        other spellings); default every task in ``data_dir`` (:func:`find_tasks`).
     splits : sequence of {"train", "test"}
         Which splits to load.
     premium, alternative : str
@@ -240,25 +240,107 @@ def load_routerbench(
     return RouterBenchData(frame, prem, alt, n_dropped, dropped)
 
 
+def find_tasks(data_dir) -> list[str]:
+    """The tasks with RouterBench files in ``data_dir`` (``<task>_train.csv``, ``<task>_test.csv``).
+
+    Any task name is accepted; the shared files' spelling ``winograde`` is
+    reported as ``winogrande``. The shared files' three tasks come first, in the
+    order every published figure loaded them (arc_challenge, winogrande, mbpp),
+    then any others alphabetically.
+
+    Examples
+    --------
+    >>> find_tasks("../shared/data/routerbench")  # doctest: +SKIP
+    ['arc_challenge', 'winogrande', 'mbpp']
+    """
+    stems = {
+        path.name[: -len(f"_{split}.csv")]
+        for split in ("train", "test")
+        for path in Path(data_dir).glob(f"*_{split}.csv")
+    }
+    names = {"winogrande" if s == "winograde" else s for s in stems}
+    first = [t for t in _SHARED_TASKS if t in names]  # the order results were made in
+    return first + sorted(names - set(first))
+
+
+def shift_tasks(frame: pd.DataFrame) -> tuple[list[str], str, str]:
+    """The cross-task shift of a RouterBench frame: source tasks and two deployment tasks.
+
+    ``costlier``: the task where the premium model's mean cost is the largest
+    multiple of the alternative's (on the shared files mbpp: about 53x against
+    17x), deployed on after training on the ``source`` tasks, all the others.
+    ``cheaper``: the source task whose premium calls cost least on average (on
+    the shared files winogrande), deployed on from the source's held-out rows.
+    ``frame`` has columns ``task``, ``cost_premium``, ``cost_alternative``
+    (:func:`load_routerbench`).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"task": ["a", "a", "b", "c"],
+    ...                       "cost_premium": [2.0, 2.0, 9.0, 1.0],
+    ...                       "cost_alternative": [0.1, 0.1, 0.1, 0.1]})
+    >>> shift_tasks(frame)
+    (['a', 'c'], 'b', 'c')
+    """
+    means = frame.groupby("task")[["cost_premium", "cost_alternative"]].mean()
+    if len(means) < 2:
+        raise DataError(
+            f"the cross-task shift needs RouterBench files of at least two tasks, got "
+            f"{list(means.index)}"
+        )
+    ratio = means["cost_premium"] / means["cost_alternative"]
+    costlier = str(ratio.idxmax())
+    source = sorted(str(t) for t in means.index if t != costlier)
+    cheaper = str(means.loc[source, "cost_premium"].idxmin())
+    return source, costlier, cheaper
+
+
+def _task_file(data_dir: Path, task: str, split: str) -> Path:
+    """The file of a task's split: its own name, else its other spelling (:data:`TASK_FILES`)."""
+    own = data_dir / f"{task}_{split}.csv"
+    other = TASK_FILES.get(task)
+    if own.is_file() or other is None:
+        return own
+    return data_dir / f"{other}_{split}.csv"
+
+
 def _task_paths(data_dir, tasks, splits):
-    """``(task, split, path)`` of each requested file; errors name the argument."""
+    """``(task, split, path)`` of each requested file; errors name the argument.
+
+    ``tasks=None``: every task found (:func:`find_tasks`), each split whose
+    file exists.
+    """
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise DataError(
             f"`data_dir` {data_dir} is not a directory; give the directory of the "
             "RouterBench CSVs"
         )
+    found = tasks is None
+    if found:
+        tasks = find_tasks(data_dir)
+        if not tasks:
+            raise DataError(
+                f"{data_dir}: no RouterBench files; --data must hold CSVs named "
+                "<task>_<split>.csv, split train or test"
+            )
     tasks = [tasks] if isinstance(tasks, str) else list(tasks)
     splits = [splits] if isinstance(splits, str) else list(splits)
     for task in tasks:
-        if task not in TASK_FILES:
-            raise ValueError(
-                f"`tasks` must be among {sorted(TASK_FILES)}, got {task!r}"
-            )
+        if not isinstance(task, str) or not task:
+            raise ValueError(f"`tasks` must hold task names, got {task!r}")
         for split in splits:
             if split not in ("train", "test"):
                 raise ValueError(f"`splits` must be 'train' or 'test', got {split!r}")
-            yield task, split, data_dir / f"{TASK_FILES[task]}_{split}.csv"
+        paths = [(split, _task_file(data_dir, task, split)) for split in splits]
+        if not found and not any(path.is_file() for _, path in paths):
+            raise ValueError(
+                f"`tasks`: no file of task {task!r} in {data_dir} (tasks there: "
+                f"{find_tasks(data_dir)})"
+            )
+        for split, path in paths:
+            if not found or path.is_file():
+                yield task, split, path
 
 
 def _read_table(path: Path, models) -> tuple[pd.DataFrame, list[str]]:
@@ -273,7 +355,7 @@ def _read_table(path: Path, models) -> tuple[pd.DataFrame, list[str]]:
         raise DataError(
             f"{path.parent}: no file {path.name} (CSV files there: {present or 'none'}); "
             "--data must hold RouterBench-format CSVs named <task>_<split>.csv, "
-            f"task in {sorted(set(TASK_FILES.values()))}, split train or test"
+            "split train or test"
         )
     try:
         raw = pd.read_csv(path)
@@ -448,7 +530,7 @@ class RouterBenchModels:
 
 def load_routerbench_models(
     data_dir: str | Path,
-    tasks=("arc_challenge", "winogrande", "mbpp"),
+    tasks=None,
     splits=("train", "test"),
     *,
     models=ALL_MODELS,
@@ -462,8 +544,9 @@ def load_routerbench_models(
     ----------
     data_dir : str or Path
         Directory holding ``<task>_<split>.csv`` files.
-    tasks : sequence of str
-        Task names (keys of :data:`TASK_FILES`).
+    tasks : sequence of str, optional
+        Task names (files ``<task>_<split>.csv``; :data:`TASK_FILES` maps
+        other spellings); default every task in ``data_dir`` (:func:`find_tasks`).
     splits : sequence of {"train", "test"}
         Which splits to load.
     models : sequence of str, default=all eleven

@@ -64,6 +64,17 @@ def routerbench_frame(
     return _routerbench(str(data_dir), premium, alternative).frame
 
 
+def routerbench_shift(data_dir: str) -> tuple[list[str], str, str]:
+    """``(source tasks, costlier task, cheaper task)`` of the directory's RouterBench files.
+
+    :func:`simulations.realdata.shift_tasks` on the GPT-4 / Mixtral pair's costs
+    (on the shared files: arc_challenge + winogrande, mbpp, winogrande).
+    """
+    from simulations import realdata
+
+    return realdata.shift_tasks(routerbench_frame(data_dir))
+
+
 def routerbench_dropped(
     data_dir: str,
     premium: str = "gpt-4-1106-preview",

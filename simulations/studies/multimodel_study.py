@@ -86,8 +86,6 @@ MODEL_SETS = {
     "all": None,  # every model of the files
 }
 FAVOURED_FAMILY = "claude"
-SHIFT_TRAIN = ("arc_challenge", "winogrande")
-SHIFT_TEST = ("mbpp",)
 #: Every round's columns (the store keeps one schema): binary metrics are NaN for K > 2
 COLUMNS = (
     "kind",
@@ -175,8 +173,9 @@ def _routerbench_round(config: dict, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     task = data.task
     if config["scenario"] == "shift":
-        pool = rng.permutation(np.flatnonzero(np.isin(task, SHIFT_TRAIN)))
-        test = np.flatnonzero(np.isin(task, SHIFT_TEST))
+        source, costlier, _ = _common.routerbench_shift(config["data_dir"])
+        pool = rng.permutation(np.flatnonzero(np.isin(task, source)))
+        test = np.flatnonzero(task == costlier)
     else:
         perm = rng.permutation(data.n_queries)
         test, pool = perm[: config["n_test"]], perm[config["n_test"] :]

@@ -9,7 +9,9 @@ realised cost on the same stream (the all-cheap / all-premium interpolation).
 
 Data (``--data DIR``, repeatable through the configuration list):
 
-* RouterBench (``DIR`` holds ``mbpp_test.csv`` etc.): cheap arm mixtral-8x7b, premium
+* RouterBench (``DIR`` holds ``<task>_<split>.csv`` files of at least two tasks; the
+  shift is :func:`simulations.realdata.shift_tasks`'s, on the shared files arc_challenge
+  + winogrande -> mbpp, and the streams are named after the task): cheap arm mixtral-8x7b, premium
   gpt-4-1106-preview, real per-call costs in units of the training mean cheap cost,
   budget 4. Trained on 70% of arc_challenge + winogrande (premium about 17x); streams:
   the held-out 30% (in distribution), mbpp alone (premium about 53x, outside the training
@@ -59,11 +61,20 @@ def make_configs(quick: bool = False, data_dir: str | None = None) -> list[dict]
         ):  # the shared file's config (and seeds) as before
             config.update(cheap_judge=judges[0], strong_judge=judges[1])
         return [config]
-    if (path / "mbpp_test.csv").is_file():
+    from simulations.realdata import find_tasks
+
+    tasks = find_tasks(path)
+    if len(tasks) == 1:
+        raise DataError(
+            f"--data {data_dir!r}: RouterBench files of one task ({tasks[0]}); the "
+            "pacing study deploys on another task than it trains on: add a second"
+        )
+    if tasks:
         return [{"data": "routerbench", "data_dir": str(path), "budget": 4.0, "d": 50}]
     raise DataError(
         f"--data {data_dir!r}: the pacing study needs a RouterBench directory "
-        "(mbpp_test.csv, ...) or a judge directory (pairs.csv or JudgeBench JSONL files)"
+        "(<task>_<split>.csv files) or a judge directory (pairs.csv or JudgeBench JSONL "
+        "files)"
     )
 
 
@@ -73,11 +84,12 @@ def _routerbench(config, seeds):
 
     frame = _common.routerbench_frame(config["data_dir"])
     rng = np.random.default_rng(seeds[0])
-    source = frame[frame["task"].isin(["arc_challenge", "winogrande"])]
+    source_tasks, costlier, _ = realdata.shift_tasks(frame)
+    source = frame[frame["task"].isin(source_tasks)]
     perm = rng.permutation(len(source))
     n_train = int(0.7 * len(source))
     train_df, held = source.iloc[perm[:n_train]], source.iloc[perm[n_train:]]
-    mbpp = frame[frame["task"] == "mbpp"]
+    mbpp = frame[frame["task"] == costlier]
     feat = realdata.make_featuriser(config["d"], random_state=seeds[1])
     feat.fit(train_df["text"])
     unit = train_df["cost_alternative"].mean()
@@ -94,10 +106,10 @@ def _routerbench(config, seeds):
     mixed = pd.concat([held, mbpp])
     streams = {
         "in_distribution": held,
-        "mbpp": mbpp,
+        costlier: mbpp,
         "mixed_shuffled": mixed.sample(frac=1.0, random_state=seeds[4]),
-        "mixed_mbpp_last": mixed,
-        "mixed_mbpp_first": pd.concat([mbpp, held]),
+        f"mixed_{costlier}_last": mixed,
+        f"mixed_{costlier}_first": pd.concat([mbpp, held]),
     }
     return pack(train_df), {k: pack(v) for k, v in streams.items()}
 

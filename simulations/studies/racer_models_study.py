@@ -24,7 +24,6 @@ import pandas as pd
 
 from simulations.studies import _common
 
-TASKS = ("arc_challenge", "winogrande")
 PREMIUM = "gpt-4-1106-preview"
 
 
@@ -96,7 +95,8 @@ def _load(config: dict):
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="dropped")
-        data = load_routerbench_models(config["data_dir"], TASKS, ("train", "test"))
+        source, _, _ = _common.routerbench_shift(config["data_dir"])
+        data = load_routerbench_models(config["data_dir"], source, ("train", "test"))
     task = pd.factorize(data.task)[0]
     return data.texts, data.correct, data.cost, data.models, task
 

@@ -22,7 +22,8 @@ gpt-4-1106-preview (the cheap and the premium model play the roles of the two ju
 modes; rewards are the models' correctness). Training queries come from arc_challenge
 and winogrande, where the premium model costs about 17x the cheap one; the costlier
 deployment is mbpp (about 53x), the cheaper one winogrande alone (cheaper per call than
-the training mix).
+the training mix). On other RouterBench files the tasks are chosen by the same rule
+(:func:`simulations.realdata.shift_tasks`).
 """
 
 from __future__ import annotations
@@ -119,15 +120,16 @@ def _routerbench(config: dict, seeds: list[int]) -> tuple[dict, dict]:
 
     frame = _common.routerbench_frame(config["data_dir"])
     rng = np.random.default_rng(seeds[0])
-    source = frame[frame["task"].isin(["arc_challenge", "winogrande"])]
+    source_tasks, costlier, cheaper = realdata.shift_tasks(frame)
+    source = frame[frame["task"].isin(source_tasks)]
     perm = rng.permutation(len(source))
     n_train = int(0.7 * len(source))
     train_df = source.iloc[perm[:n_train]]
     held_df = source.iloc[perm[n_train:]]
     deploy = {
         "in_distribution": held_df,
-        "ood_costlier": frame[frame["task"] == "mbpp"],
-        "ood_cheaper": held_df[held_df["task"] == "winogrande"],
+        "ood_costlier": frame[frame["task"] == costlier],
+        "ood_cheaper": held_df[held_df["task"] == cheaper],
     }
     feat = realdata.make_featuriser(config["d"], random_state=seeds[1])
     X_train = feat.fit_transform(train_df["text"])  # fitted on training prompts only

@@ -42,13 +42,12 @@ def one_line_error(capsys, code) -> str:
 
 
 @pytest.mark.parametrize("study", ["metarouter", "racer"])
-def test_empty_data_directory_names_the_missing_file(tmp_path, capsys, study):
+def test_empty_data_directory_says_what_files_it_needs(tmp_path, capsys, study):
     data = tmp_path / "data"
     data.mkdir()
     code = main([study, "--data", str(data), "--out", str(tmp_path / "o"), *FAST])
     line = one_line_error(capsys, code)
-    assert f"{data}: no file arc_challenge_train.csv" in line
-    assert "CSV files there: none" in line and "<task>_<split>.csv" in line
+    assert f"{data}: no RouterBench files" in line and "<task>_<split>.csv" in line
 
 
 @pytest.mark.parametrize(
@@ -169,6 +168,6 @@ def test_corrupted_store_names_the_store_and_says_what_to_do(tmp_path, capsys, c
 
 
 def test_data_errors_are_value_errors_for_library_callers(tmp_path):
-    with pytest.raises(ValueError, match="no file mbpp_test.csv"):
+    with pytest.raises(ValueError, match="`tasks`: no file of task 'mbpp'"):
         load_routerbench(tmp_path, ["mbpp"], ["test"])
     assert issubclass(DataError, ValueError)

@@ -28,8 +28,12 @@ def test_configs_follow_the_data_directory(tmp_path):
     assert (config["cheap_judge"], config["strong_judge"]) == ("small", "big")
     (tmp_path / "pairs.csv").unlink()
     (tmp_path / "mbpp_test.csv").write_text("x\n")
+    with pytest.raises(ValueError, match="one task"):
+        pacing_study.make_configs(True, str(tmp_path))
+    (tmp_path / "gsm8k_train.csv").write_text("x\n")
     assert pacing_study.make_configs(True, str(tmp_path))[0]["data"] == "routerbench"
     (tmp_path / "mbpp_test.csv").unlink()
+    (tmp_path / "gsm8k_train.csv").unlink()
     with pytest.raises(ValueError, match="pacing study needs"):
         pacing_study.make_configs(True, str(tmp_path))
     assert STUDIES["pacing"].run_round is pacing_study.run_round

@@ -179,3 +179,72 @@ def test_racer_study_round_on_routerbench_shows_the_cost_shift():
     assert abs(ratio_in - 17) < 1.5 and abs(ratio_out - 53) < 2.5
     # budget-matched random routing, calibrated on the training tasks, overspends on mbpp
     assert cost[("ood_costlier", "random")] > config["budget"]
+
+
+def _renamed_routerbench(directory, rows=120):
+    """RouterBench files under other task names: hellaswag (arc_challenge's rows), gsm8k
+    (mbpp's: the premium model about 53x) and winogrande spelled correctly."""
+    for source, task in (
+        ("arc_challenge", "hellaswag"),
+        ("mbpp", "gsm8k"),
+        ("winograde", "winogrande"),
+    ):
+        raw = pd.read_csv(DATA / f"{source}_train.csv").head(rows)
+        raw.to_csv(directory / f"{task}_train.csv", index=False)
+    return directory
+
+
+@needs_data
+def test_other_task_names_are_found_and_the_shift_follows_the_costs(tmp_path):
+    _renamed_routerbench(tmp_path)
+    assert realdata.find_tasks(tmp_path) == ["winogrande", "gsm8k", "hellaswag"]
+    with pytest.warns(UserWarning, match="dropped"):
+        data = realdata.load_routerbench(tmp_path)
+    counts = data.frame.groupby("task").size()
+    dropped = data.n_dropped_by_file
+    assert {t: counts[t] + dropped[f"{t}_train.csv"] for t in counts.index} == {
+        "gsm8k": 120,
+        "hellaswag": 120,
+        "winogrande": 120,
+    }
+    # the independent truth: each file's mean premium / alternative cost, read directly
+    premium, alternative = "gpt-4-1106-preview", "mistralai/mixtral-8x7b-chat"
+    ratio, cost = {}, {}
+    for task in ("gsm8k", "hellaswag", "winogrande"):
+        raw = pd.read_csv(tmp_path / f"{task}_train.csv")
+        raw = raw[raw[[premium, alternative]].notna().all(axis=1)]
+        ratio[task] = (
+            raw[f"{premium}|total_cost"].mean()
+            / raw[f"{alternative}|total_cost"].mean()
+        )
+        cost[task] = raw[f"{premium}|total_cost"].mean()
+    costlier = max(ratio, key=ratio.get)
+    source = sorted(t for t in ratio if t != costlier)
+    assert realdata.shift_tasks(data.frame) == (
+        source,
+        costlier,
+        min(source, key=cost.get),
+    )
+    assert costlier == "gsm8k"  # mbpp's rows: the premium model about 53x
+
+
+@needs_data
+def test_studies_shift_to_the_costlier_task_of_other_files(tmp_path):
+    from simulations.studies import _common, pacing_study
+
+    _renamed_routerbench(tmp_path)
+    config = pacing_study.make_configs(True, str(tmp_path))[0]
+    assert config["data"] == "routerbench"
+    source, costlier, _ = _common.routerbench_shift(str(tmp_path))
+    assert (source, costlier) == (["hellaswag", "winogrande"], "gsm8k")
+    _, streams = pacing_study._routerbench(config, [0, 1, 2, 3, 4])
+    assert {"gsm8k", "mixed_gsm8k_last", "mixed_gsm8k_first"} <= set(streams)
+    assert len(streams["gsm8k"]["X"]) == 120
+
+
+def test_shift_needs_two_tasks():
+    frame = pd.DataFrame(
+        {"task": ["a"], "cost_premium": [1.0], "cost_alternative": [0.1]}
+    )
+    with pytest.raises(ValueError, match="at least two tasks"):
+        realdata.shift_tasks(frame)
