@@ -216,6 +216,20 @@ def _verdict_value(value, key: str, line: int) -> float:
     )
 
 
+def _json_lines(path: Path):
+    """``(line number, object)`` of each non-blank line of a JSONL file; errors name ``path``."""
+    if not path.is_file():
+        raise ValueError(f"`path` {str(path)!r} is not a file")
+    with path.open() as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield line_no, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"`path` line {line_no} is not JSON: {exc}") from exc
+
+
 def read_judge_jsonl(
     path,
     *,
@@ -271,40 +285,31 @@ def read_judge_jsonl(
     [['ab', 0.0, 0.0], ['ba', 1.0, 0.0]]
     """
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"`path` {str(path)!r} is not a file")
     records = []
-    with path.open() as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
+    for line_no, obj in _json_lines(path):
+        if pair_id not in obj:
+            raise ValueError(f"`path` line {line_no} has no key {pair_id!r}")
+        g = obj.get(gold)
+        g = np.nan if g is None else _verdict_value(g, gold, line_no)
+        base = {
+            "pair_id": str(obj[pair_id]),
+            "prompt": obj.get(prompt, ""),
+            "response_a": obj.get(response_a, ""),
+            "response_b": obj.get(response_b, ""),
+            "gold": g,
+            "judge": judge,
+        }
+        for key, order in ((verdict_ab, "ab"), (verdict_ba, "ba")):
+            value = obj.get(key)
+            if value is None:
                 continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"`path` line {line_no} is not JSON: {exc}") from exc
-            if pair_id not in obj:
-                raise ValueError(f"`path` line {line_no} has no key {pair_id!r}")
-            g = obj.get(gold)
-            g = np.nan if g is None else _verdict_value(g, gold, line_no)
-            base = {
-                "pair_id": str(obj[pair_id]),
-                "prompt": obj.get(prompt, ""),
-                "response_a": obj.get(response_a, ""),
-                "response_b": obj.get(response_b, ""),
-                "gold": g,
-                "judge": judge,
-            }
-            for key, order in ((verdict_ab, "ab"), (verdict_ba, "ba")):
-                value = obj.get(key)
-                if value is None:
-                    continue
-                if isinstance(value, float) and 0 <= value <= 1:
-                    p = value
-                else:
-                    p = _verdict_value(value, key, line_no)
-                if order == "ba" and swapped_in_presented_labels:
-                    p = 1.0 - p
-                records.append({**base, "order": order, "p_b": p})
+            if isinstance(value, float) and 0 <= value <= 1:
+                p = value
+            else:
+                p = _verdict_value(value, key, line_no)
+            if order == "ba" and swapped_in_presented_labels:
+                p = 1.0 - p
+            records.append({**base, "order": order, "p_b": p})
     if not records:
         raise ValueError(f"`path` {str(path)!r} holds no verdicts")
     return _check_long(pd.DataFrame.from_records(records), "path")
@@ -382,46 +387,37 @@ def read_judgebench_jsonl(path, *, judge: str | None = None) -> pd.DataFrame:
     [0.2689, 0.2689]
     """
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"`path` {str(path)!r} is not a file")
     records, name = [], judge
-    with path.open() as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"`path` line {line_no} is not JSON: {exc}") from exc
-            for key in ("pair_id", "judgments"):
-                if key not in obj:
-                    raise ValueError(
-                        f"`path` line {line_no} has no key {key!r} (not JudgeBench's "
-                        "format; for flat verdict keys use read_judge_jsonl)"
-                    )
-            judgments = obj["judgments"]
-            if not isinstance(judgments, list) or len(judgments) > 2:
+    for line_no, obj in _json_lines(path):
+        for key in ("pair_id", "judgments"):
+            if key not in obj:
                 raise ValueError(
-                    f"`path` line {line_no}: `judgments` must be a list of at most "
-                    "two judgements (original order, then swapped)"
+                    f"`path` line {line_no} has no key {key!r} (not JudgeBench's "
+                    "format; for flat verdict keys use read_judge_jsonl)"
                 )
-            label = obj.get("label")
-            base = {
-                "pair_id": str(obj["pair_id"]),
-                "prompt": obj.get("question", ""),
-                "response_a": obj.get("response_A", ""),
-                "response_b": obj.get("response_B", ""),
-                "gold": np.nan
-                if label is None
-                else _verdict_value(label, "label", line_no),
-            }
-            for entry, order in zip(judgments, ("ab", "ba")):
-                p = _judgement_p_b(entry, line_no, swapped=order == "ba")
-                if p is None:
-                    continue
-                if name is None:
-                    name = (entry.get("judgment") or {}).get("judge_model")
-                records.append({**base, "order": order, "p_b": p})
+        judgments = obj["judgments"]
+        if not isinstance(judgments, list) or len(judgments) > 2:
+            raise ValueError(
+                f"`path` line {line_no}: `judgments` must be a list of at most "
+                "two judgements (original order, then swapped)"
+            )
+        label = obj.get("label")
+        base = {
+            "pair_id": str(obj["pair_id"]),
+            "prompt": obj.get("question", ""),
+            "response_a": obj.get("response_A", ""),
+            "response_b": obj.get("response_B", ""),
+            "gold": np.nan
+            if label is None
+            else _verdict_value(label, "label", line_no),
+        }
+        for entry, order in zip(judgments, ("ab", "ba")):
+            p = _judgement_p_b(entry, line_no, swapped=order == "ba")
+            if p is None:
+                continue
+            if name is None:
+                name = (entry.get("judgment") or {}).get("judge_model")
+            records.append({**base, "order": order, "p_b": p})
     if not records:
         raise ValueError(f"`path` {str(path)!r} holds no verdicts")
     frame = pd.DataFrame.from_records(records)
