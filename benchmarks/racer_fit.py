@@ -74,13 +74,11 @@ def _validation_quality(router, X, rewards, costs) -> dict:
         ("reward", (pi * rewards[idx]).sum(axis=1), "min"),
         ("cost", (pi * costs[idx]).sum(axis=1), "max"),
     ):
-        side = router._side(
-            router.robust in (name, "both"),
-            getattr(router, f"{name}_radius"),
-            getattr(router, f"{name}_temperature"),
-            name,
-        )
-        side = {key.split("_", 1)[1]: value for key, value in side.items()}
+        side = {
+            key.split("_", 1)[1]: value
+            for key, value in router.problem_keywords_.items()
+            if key.startswith(f"{name}_")
+        }
         worst = kl_worst_case(values, sense=sense, **side)
         out[f"val_{name}"] = float(h[f"validation_{name}"])
         out[f"val_{name}_se"] = worst_case_standard_error(

@@ -296,6 +296,10 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         total-variation change of the training policy).
     train_indices_, validation_indices_ : ndarray of int
         The split.
+    problem_keywords_ : dict
+        The :class:`RoutingProblem` keywords every iteration's problem was
+        built with: ``beta`` and each robust side's ``<side>_radius`` or
+        ``<side>_temperature`` (a side that is not robust has none).
     classes_ : ndarray
         ``[0, ..., K - 1]``: the arm indices ``predict`` returns.
     n_features_in_, feature_names_in_
@@ -564,6 +568,7 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         self.stopped_early_ = stopped_early
         self.train_indices_ = train_idx
         self.validation_indices_ = val_idx
+        self.problem_keywords_ = dict(kw)
         self.classes_ = np.arange(rewards.shape[1])
         self.arm_names_ = names
         return self

@@ -306,10 +306,14 @@ def test_radius_and_temperature_together_raise_and_non_robust_sides_ignore_their
         3.0, robust="none", reward_radius=0.3, cost_temperature=0.1, random_state=0
     ).fit(*args)
     np.testing.assert_array_equal(c.predict_proba(data.X), d.predict_proba(data.X))
+    # the fitted problem's keywords say which sides were robust, and how
+    assert c.problem_keywords_ == d.problem_keywords_ == {"beta": 0.01}
+    assert a.problem_keywords_ == {"beta": 0.01, "cost_radius": 0.1}
     # ... and a robust side changes the policy.
     assert not np.allclose(a.predict_proba(data.X), c.predict_proba(data.X))
     # a robust side with neither uses temperature 1
     e = RacerRouter(3.0, robust="cost", random_state=0).fit(*args)
+    assert e.problem_keywords_ == {"beta": 0.01, "cost_temperature": 1.0}
     f = RacerRouter(3.0, robust="cost", cost_temperature=1.0, random_state=0)
     np.testing.assert_array_equal(
         e.predict_proba(data.X), f.fit(*args).predict_proba(data.X)
