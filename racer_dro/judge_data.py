@@ -230,6 +230,21 @@ def _json_lines(path: Path):
                 raise ValueError(f"`path` line {line_no} is not JSON: {exc}") from exc
 
 
+def _field(obj, key: str, default=None):
+    """``obj[key]``, where ``key`` may be a dotted path (``"games.0.score"``); else ``default``."""
+    if key in obj:
+        return obj[key]
+    value = obj
+    for part in key.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return default
+    return default if value is None else value
+
+
 def read_judge_jsonl(
     path,
     *,
@@ -257,6 +272,10 @@ def read_judge_jsonl(
         The judge's name (the ``judge`` column).
     pair_id, prompt, response_a, response_b, gold : str
         Keys of those fields. ``gold`` may be absent (NaN) or a verdict value.
+        A key may be a dotted path into nested objects and lists, e.g.
+        ``"games.0.score"`` (Arena-Hard's judgments) or
+        ``"judgments.1.decision"`` (JudgeBench's; see also
+        :func:`read_judgebench_jsonl`).
     verdict_ab, verdict_ba : str
         Keys of the verdicts in the original and the swapped order. Values:
         ``"A"``, ``"B"``, ``"tie"``, ``"model_a"``, ``"model_b"``, ``"[[A]]"``,
@@ -283,24 +302,36 @@ def read_judge_jsonl(
     >>> os.unlink(f.name)
     >>> long[["order", "p_b", "gold"]].values.tolist()
     [['ab', 0.0, 0.0], ['ba', 1.0, 0.0]]
+
+    Nested keys, as in Arena-Hard's judgments (game 2 swaps the answers and
+    names the presented positions; ``A>>B`` is a strong preference):
+
+    >>> row = {"question_id": "q1", "games": [{"score": "B>A"}, {"score": "A>>B"}]}
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+    ...     _ = f.write(json.dumps(row))
+    >>> long = read_judge_jsonl(f.name, judge="gpt-4", verdict_ab="games.0.score",
+    ...                         verdict_ba="games.1.score", swapped_in_presented_labels=True)
+    >>> os.unlink(f.name)
+    >>> long["p_b"].tolist()
+    [1.0, 1.0]
     """
     path = Path(path)
     records = []
     for line_no, obj in _json_lines(path):
-        if pair_id not in obj:
+        if _field(obj, pair_id) is None:
             raise ValueError(f"`path` line {line_no} has no key {pair_id!r}")
-        g = obj.get(gold)
+        g = _field(obj, gold)
         g = np.nan if g is None else _verdict_value(g, gold, line_no)
         base = {
-            "pair_id": str(obj[pair_id]),
-            "prompt": obj.get(prompt, ""),
-            "response_a": obj.get(response_a, ""),
-            "response_b": obj.get(response_b, ""),
+            "pair_id": str(_field(obj, pair_id)),
+            "prompt": _field(obj, prompt, ""),
+            "response_a": _field(obj, response_a, ""),
+            "response_b": _field(obj, response_b, ""),
             "gold": g,
             "judge": judge,
         }
         for key, order in ((verdict_ab, "ab"), (verdict_ba, "ba")):
-            value = obj.get(key)
+            value = _field(obj, key)
             if value is None:
                 continue
             if isinstance(value, float) and 0 <= value <= 1:

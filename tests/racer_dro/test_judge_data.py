@@ -279,3 +279,28 @@ def test_escalation_csv_reads_score_differences(tmp_path):
     bad = _write_csv(tmp_path, p_b_rm=[2.0, -1.0, 0.0])
     with pytest.raises(ValueError, match="score_b_rm"):
         read_escalation_csv(bad)
+
+
+def test_dotted_keys_read_judgebench_verdicts_as_its_own_reader_does(tmp_path):
+    rng = np.random.default_rng(2)
+    choices = ["A>B", "B>A", "A=B", None]
+    lines = [
+        _judgebench_line(i, "A>B", [choices[rng.integers(4)] for _ in range(2)])
+        for i in range(80)
+    ]
+    path = tmp_path / "judge.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in lines))
+    nested = read_judge_jsonl(
+        path,
+        judge="o1",
+        pair_id="pair_id",
+        prompt="question",
+        response_a="response_A",
+        response_b="response_B",
+        gold="label",
+        verdict_ab="judgments.0.decision",
+        verdict_ba="judgments.1.decision",
+        swapped_in_presented_labels=True,
+    )
+    own = read_judgebench_jsonl(path)
+    pd.testing.assert_frame_equal(nested, own)
