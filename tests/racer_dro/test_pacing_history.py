@@ -4,6 +4,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from racer_dro.pacing import BudgetPacer, history_multiplier, history_window
 from tests.racer_dro.test_pacing import (
@@ -247,3 +249,39 @@ def test_history_fast_path_equals_the_direct_computation(process, monkeypatch):
             runs.append((pacer.run(X, costs), pacer.multipliers_))
         np.testing.assert_array_equal(runs[0][0], runs[1][0])
         np.testing.assert_allclose(runs[0][1], runs[1][1], rtol=1e-9, atol=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    T=st.integers(1, 150),
+    scale=st.sampled_from([1e-200, 1e-6, 1.0, 1e6, 1e200]),
+    free_cheap=st.booleans(),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_history_fuzz_certificates_and_fast_path(T, scale, free_cheap, seed):
+    # Any stream and cost magnitude: with each query's cost known the running mean
+    # cost stays within the budget at every query (rounding: 1e-12 relative), the
+    # spend is the chosen arms' costs, and the Fenwick path decides as the direct one.
+    from racer_dro import pacing
+
+    rng = np.random.default_rng(seed)
+    budget = 0.25 * scale
+    gain = rng.normal(0.1, 1.0, T)
+    X, costs = _stream(gain, np.full(T, 10 * budget), budget * rng.uniform(0.5, 40, T))
+    if not free_cheap:
+        costs[:, 0] = budget * rng.uniform(0.0, 0.5, T)
+    runs = []
+    for fast in (True, False):
+        pacing.FAST_HISTORY = fast
+        try:
+            pacer = BudgetPacer(Estimates(), budget, cost_bound=costs, dual="history")
+            arms = pacer.run(X, costs)
+        finally:
+            pacing.FAST_HISTORY = True
+        runs.append(arms)
+        chosen = costs[np.arange(T), arms]
+        np.testing.assert_allclose(pacer.spend_, np.cumsum(chosen), rtol=1e-12)
+        # arm 0 (always allowed) costs at most B / 2 here, so by induction the
+        # spend after query t is at most B (t + 1)
+        assert np.all(pacer.spend_ / np.arange(1, T + 1) <= budget * (1 + 1e-12))
+    np.testing.assert_array_equal(runs[0], runs[1])
