@@ -98,6 +98,7 @@ def find_judges(data_dir) -> tuple[str, str]:
         frames = _read_long(str(data_dir))
     except ValueError as err:
         raise DataError(f"--data {str(data_dir)!r}: {err}") from err
+    load_table(str(Path(data_dir).resolve()))  # the judges must share their pairs
     if (Path(data_dir) / "pairs.csv").is_file():
         judges = list(frames[0]["judge"].drop_duplicates())
         if len(judges) < 2:
@@ -138,12 +139,30 @@ def _has_scores(path: Path) -> bool:
     return False
 
 
+#: Fewer pairs judged by every judge than this and a judge directory is refused.
+MIN_SHARED_PAIRS = 20
+
+
 @functools.lru_cache(maxsize=2)
 def load_table(data_dir: str):
-    """The judge table of the directory's judges (cached per worker process)."""
-    from racer_dro.judge_data import to_judge_table
+    """The judge table of the directory's judges (cached per worker process).
 
-    return to_judge_table(pd.concat(_read_long(data_dir), ignore_index=True))
+    Only the pairs every judge gave a verdict on are kept (a pair one judge
+    never saw has no reward for that arm); fewer than :data:`MIN_SHARED_PAIRS`
+    such pairs is a :class:`~simulations.errors.DataError`.
+    """
+    from racer_dro.judge_data import JudgeTable, to_judge_table
+
+    table = to_judge_table(pd.concat(_read_long(data_dir), ignore_index=True))
+    frame = table.frame
+    judged = np.all([frame[f"n_orders_{j}"] > 0 for j in table.judges], axis=0)
+    if judged.sum() < MIN_SHARED_PAIRS:
+        raise DataError(
+            f"--data {data_dir!r}: only {int(judged.sum())} pairs (by pair_id) carry a "
+            f"verdict of every judge ({list(table.judges)}); do the files judge the "
+            "same pairs?"
+        )
+    return JudgeTable(frame[judged].reset_index(drop=True), table.judges)
 
 
 def pair_texts(frame: pd.DataFrame) -> list[str]:

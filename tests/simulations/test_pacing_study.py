@@ -20,7 +20,7 @@ def test_configs_follow_the_data_directory(tmp_path):
         pacing_study.make_configs(True, str(tmp_path))  # read when configured
     (tmp_path / "pairs.csv").write_text(
         "pair_id,instruction,output_a,output_b,human_prefers_b,p_b_small,p_b_big\n"
-        "0,q,a,b,1,0.7,0.9\n"
+        + "".join(f"{i},q,a,b,1,0.7,0.9\n" for i in range(25))
     )
     config = pacing_study.make_configs(True, str(tmp_path))[0]
     assert config["data"] == "judge-escalation"

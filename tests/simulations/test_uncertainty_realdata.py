@@ -127,3 +127,18 @@ def test_judge_directory_that_cannot_name_its_judges_fails_clearly(tmp_path):
     )
     with pytest.raises(ValueError, match="cheap\\*.jsonl and strong\\*.jsonl"):
         uncertainty_study.make_configs(True, str(tmp_path))
+
+
+def test_judges_that_share_no_pairs_are_refused(tmp_path):
+    # a strong judge run on other pairs (another response model's file): no pair
+    # carries both verdicts, so no reward of both arms exists
+    shared = escalation_realdata.load_table(str(JUDGE))
+    _as_judgebench(
+        tmp_path, shared, escalation_realdata.CHEAP, escalation_realdata.STRONG
+    )
+    strong = tmp_path / "judge_one.jsonl"
+    strong.write_text(strong.read_text().replace('"pair_id": "', '"pair_id": "other-'))
+    with pytest.raises(
+        ValueError, match="only 0 pairs .* carry a verdict of every judge"
+    ):
+        uncertainty_study.make_configs(True, str(tmp_path))
