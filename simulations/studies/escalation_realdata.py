@@ -65,46 +65,78 @@ def _judge_files(data_dir) -> list[Path]:
     return sorted(Path(data_dir).glob("*.jsonl"))
 
 
+def _long_files(data_dir) -> list[Path]:
+    """CSV files (other than ``pairs.csv``) whose header holds the long-format columns."""
+    from racer_dro.judge_data import LONG_COLUMNS
+
+    found = []
+    for path in sorted(Path(data_dir).glob("*.csv")):
+        if path.name == "pairs.csv":
+            continue
+        with path.open() as handle:
+            header = handle.readline().strip().split(",")
+        if set(LONG_COLUMNS) <= set(header):
+            found.append(path)
+    return found
+
+
+def _source(data_dir) -> str | None:
+    """What ``data_dir`` holds: ``"pairs"``, ``"long"``, ``"jsonl"`` (first found) or None."""
+    if (Path(data_dir) / "pairs.csv").is_file():
+        return "pairs"
+    if _long_files(data_dir):
+        return "long"
+    return "jsonl" if _judge_files(data_dir) else None
+
+
 def is_judge_directory(data_dir) -> bool:
-    """Whether ``data_dir`` holds judge pairs: ``pairs.csv`` or JudgeBench JSONL files."""
-    return (Path(data_dir) / "pairs.csv").is_file() or bool(_judge_files(data_dir))
+    """Whether ``data_dir`` holds judge pairs: ``pairs.csv``, long-format CSVs or JudgeBench JSONL."""
+    return _source(data_dir) is not None
 
 
 def _read_long(data_dir: str) -> list[pd.DataFrame]:
-    """Long-format rows of every judge in ``data_dir``, one frame per source."""
+    """Long-format rows of every judge in ``data_dir``, one frame per source file."""
     from racer_dro.judge_data import read_escalation_csv, read_judgebench_jsonl
 
-    if (Path(data_dir) / "pairs.csv").is_file():
+    source = _source(data_dir)
+    if source == "pairs":
         return [read_escalation_csv(data_dir)]
+    if source == "long":
+        return [pd.read_csv(f) for f in _long_files(data_dir)]
     return [read_judgebench_jsonl(f) for f in _judge_files(data_dir)]
 
 
 def find_judges(data_dir) -> tuple[str, str]:
     """The cheap and the strong judge of a judge directory.
 
-    ``pairs.csv`` (the shared judge-escalation format, any judge names): the
-    shared file's mistral-7b-instruct and gpt-4-turbo when present, else the
-    first and the last judge column (cheapest first, as the shared file
-    lists them). JudgeBench JSONL files (one per judge): files named
+    ``pairs.csv`` (the shared judge-escalation format, any judge names), or
+    CSV files in the long format (:data:`racer_dro.judge_data.LONG_COLUMNS`):
+    the shared file's mistral-7b-instruct and gpt-4-turbo when present, else
+    the first and the last judge (in column order, or in order of first
+    appearance; cheapest first, as the shared file lists them). JudgeBench
+    JSONL files (one per judge): files named
     ``cheap*.jsonl`` and ``strong*.jsonl``; else, of exactly two files, the
     one whose judgements carry reward-model ``scores`` is the cheap judge.
     """
     if not is_judge_directory(data_dir):
         raise DataError(
             f"--data {str(data_dir)!r}: a judge study needs pairs.csv (the "
-            "judge-escalation format) or JudgeBench JSONL files (one per judge)"
+            "judge-escalation format), CSV files in the long format of "
+            "racer_dro.judge_data, or JudgeBench JSONL files (one per judge)"
         )
     try:
         frames = _read_long(str(data_dir))
+        load_table(str(Path(data_dir).resolve()))  # the judges must share their pairs
+    except DataError:
+        raise
     except ValueError as err:
         raise DataError(f"--data {str(data_dir)!r}: {err}") from err
-    load_table(str(Path(data_dir).resolve()))  # the judges must share their pairs
-    if (Path(data_dir) / "pairs.csv").is_file():
-        judges = list(frames[0]["judge"].drop_duplicates())
+    if _source(data_dir) in ("pairs", "long"):
+        judges = list(pd.concat(frames)["judge"].drop_duplicates())
         if len(judges) < 2:
             raise DataError(
-                f"--data {str(data_dir)!r}: pairs.csv has one judge column "
-                f"({judges[0]!r}); a cheap and a strong judge are needed"
+                f"--data {str(data_dir)!r}: one judge ({judges[0]!r}); a cheap and a "
+                "strong judge are needed"
             )
         cheap = CHEAP if CHEAP in judges else judges[0]
         strong = STRONG if STRONG in judges else judges[-1]

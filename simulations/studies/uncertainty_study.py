@@ -8,7 +8,8 @@ costly) and the rest keep the reward model's verdict; random routing sends the s
 number of randomly chosen pairs. Accuracy is against the observed preference label
 (the poster's table: accuracy at matched numbers of judge calls).
 
-With ``--data DIR`` (a judge-escalation directory holding ``pairs.csv``) the study runs
+With ``--data DIR`` (a judge directory: see
+:func:`simulations.studies.escalation_realdata.find_judges`) the study runs
 on real judge data instead: the cheap judge's confidence-aware ``EscalationRouter``
 against random, margin, the poster's variance-only router and the oracle over repeated
 60/40 splits (:mod:`simulations.studies.escalation_realdata`).
@@ -33,15 +34,16 @@ CALL_FRACTIONS = (0.0, 0.02, 0.1, 0.25, 0.45, 1.0)
 def make_configs(quick: bool = False, data_dir: str | None = None) -> list[dict]:
     """Quick: 300 training pairs, 30% OOD test pairs. Full: n_train x OOD share grid.
 
-    With ``data_dir`` (a directory holding the judge-escalation ``pairs.csv``, or
-    JudgeBench JSONL outputs, one file per judge) the study runs on that real data
+    With ``data_dir`` (a directory holding the judge-escalation ``pairs.csv``,
+    long-format CSVs, or JudgeBench JSONL outputs, one file per judge) the study runs on that real data
     instead (:mod:`simulations.studies.escalation_realdata`).
     """
     if data_dir is not None:
         if not escalation_realdata.is_judge_directory(data_dir):
             raise DataError(
                 f"--data {data_dir!r}: the uncertainty study needs a judge directory: "
-                "pairs.csv (the judge-escalation format) or JudgeBench JSONL files"
+                "pairs.csv (the judge-escalation format), long-format CSVs or JudgeBench "
+                "JSONL files"
             )
         return escalation_realdata.make_configs(quick, data_dir)
     base = {"n_test": 2000, "d": 16, "judge_accuracy": 0.95, "n_features": 256}

@@ -142,3 +142,29 @@ def test_judges_that_share_no_pairs_are_refused(tmp_path):
         ValueError, match="only 0 pairs .* carry a verdict of every judge"
     ):
         uncertainty_study.make_configs(True, str(tmp_path))
+
+
+def test_long_format_directory_is_read_as_documented(tmp_path):
+    # racer_dro.judge_data's documented long format, written by its own reader of the
+    # shared CSV: same judges, rewards and configuration as the shared directory
+    from racer_dro.judge_data import read_escalation_csv
+
+    read_escalation_csv(JUDGE).to_csv(tmp_path / "judges.csv", index=False)
+    config = uncertainty_study.make_configs(True, str(tmp_path))[0]
+    shared = uncertainty_study.make_configs(True, str(JUDGE))[0]
+    assert {k: v for k, v in config.items() if k != "data_dir"} == {
+        k: v for k, v in shared.items() if k != "data_dir"
+    }
+    table = escalation_realdata.load_table(config["data_dir"])
+    np.testing.assert_array_equal(
+        table.rewards(config["cheap_judge"], config["strong_judge"]),
+        escalation_realdata.load_table(str(JUDGE)).rewards(
+            shared["cheap_judge"], shared["strong_judge"]
+        ),
+    )
+    # a malformed long file is one clear error, not a traceback
+    bad = read_escalation_csv(JUDGE).assign(p_b=2.0)
+    bad.to_csv(tmp_path / "judges.csv", index=False)
+    escalation_realdata.load_table.cache_clear()
+    with pytest.raises(ValueError, match="`p_b` must be probabilities"):
+        uncertainty_study.make_configs(True, str(tmp_path))
