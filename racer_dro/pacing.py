@@ -435,7 +435,13 @@ class _History:
         if fixed > limit:
             return math.inf
         row = win.crossing(r1, r0, limit - fixed)
-        return 0.0 if row is None else float(self.ratio[row]) * (1 + 1e-12)
+        if row is None:
+            return 0.0
+        if not lo <= row <= t:
+            # rounding left in the trees by rows that have left the window decided
+            # the descent (costs of wildly different magnitudes): scan instead
+            return None
+        return float(self.ratio[row]) * (1 + 1e-12)
 
     def __call__(self, t, calibration, spent, budget, held):
         lo = t + 1 - history_window(t)

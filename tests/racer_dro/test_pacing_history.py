@@ -285,3 +285,47 @@ def test_history_fuzz_certificates_and_fast_path(T, scale, free_cheap, seed):
         # spend after query t is at most B (t + 1)
         assert np.all(pacer.spend_ / np.arange(1, T + 1) <= budget * (1 + 1e-12))
     np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_ranked_window_descent_against_a_direct_sum():
+    # the Fenwick descent over the window's rows in rank order equals summing the
+    # ranked window rows' extras directly, after the window has slid over the stream
+    from racer_dro.pacing import _RankedWindow
+
+    rng = np.random.default_rng(5)
+    T = 400
+    p1, p0 = rng.uniform(1, 5, T), rng.uniform(0, 1, T)
+    flexible = rng.uniform(size=T) < 0.7
+    rows = np.flatnonzero(flexible)
+    ranked = rows[rng.permutation(len(rows))]
+    win = _RankedWindow(ranked, p1, p0, flexible)
+    lo = 0
+    for hi in range(1, T + 1):
+        lo = max(lo, hi - int(rng.integers(1, 60)))
+        win.move(lo, hi)
+        r1, r0 = rng.uniform(0.5, 1.5), rng.uniform(0.0, 0.5)
+        inside = [r for r in ranked if lo <= r < hi]
+        extras = np.array([r1 * p1[r] - r0 * p0[r] for r in inside])
+        cap = rng.uniform(0, 1.2) * extras.sum() if len(inside) else 1.0
+        got = win.crossing(r1, r0, cap)
+        over = np.flatnonzero(np.cumsum(extras) > cap)
+        assert got == (inside[over[0]] if over.size else None)
+        assert win.largest_p1() == max(
+            (p1[r] for r in range(lo, hi) if flexible[r]), default=-np.inf
+        )
+
+
+def test_history_scans_when_rounding_points_outside_the_window(monkeypatch):
+    # a descent that lands on a row outside the window (rounding left by rows that
+    # left it) is not trusted: the direct scan decides instead
+    from racer_dro import pacing
+
+    X, costs, _ = _lumpy("iid", 400, 0)
+    direct = BudgetPacer(Estimates(), 0.25, cost_bound=costs, dual="history")
+    monkeypatch.setattr(pacing, "FAST_HISTORY", False)
+    want = direct.run(X, costs)
+    monkeypatch.setattr(pacing, "FAST_HISTORY", True)
+    # every descent "finds" the first row after the window
+    monkeypatch.setattr(pacing._RankedWindow, "crossing", lambda self, *a: self.hi)
+    fast = BudgetPacer(Estimates(), 0.25, cost_bound=costs, dual="history")
+    np.testing.assert_array_equal(fast.run(X, costs), want)
