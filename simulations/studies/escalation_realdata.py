@@ -61,8 +61,29 @@ def make_configs(quick: bool, data_dir: str) -> list[dict]:
     ]
 
 
+def _first_record(path: Path) -> dict:
+    """The first JSON object of a JSONL file ({} when it has none or is not JSON)."""
+    import json
+
+    with path.open() as handle:
+        for line in handle:
+            if line.strip():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    return {}
+                return record if isinstance(record, dict) else {}
+    return {}
+
+
 def _judge_files(data_dir) -> list[Path]:
-    return sorted(Path(data_dir).glob("*.jsonl"))
+    """JudgeBench judge outputs in ``data_dir``: JSONL files whose records carry
+    ``judgments`` (JudgeBench's pairs file beside them, without any, is not a judge)."""
+    return [
+        path
+        for path in sorted(Path(data_dir).glob("*.jsonl"))
+        if "judgments" in _first_record(path)
+    ]
 
 
 def _long_files(data_dir) -> list[Path]:
@@ -161,14 +182,8 @@ def find_judges(data_dir) -> tuple[str, str]:
 
 def _has_scores(path: Path) -> bool:
     """Whether a JudgeBench file's first judgement carries reward-model scores."""
-    import json
-
-    with path.open() as handle:
-        for line in handle:
-            if line.strip():
-                first = (json.loads(line).get("judgments") or [None])[0] or {}
-                return "scores" in (first.get("judgment") or {})
-    return False
+    first = (_first_record(path).get("judgments") or [None])[0] or {}
+    return "scores" in (first.get("judgment") or {})
 
 
 #: Fewer pairs judged by every judge than this and a judge directory is refused.

@@ -1,5 +1,6 @@
 """The uncertainty study on the shared judge-escalation pairs (``--data``)."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,9 @@ def test_judgebench_directory_runs_the_same_study(tmp_path, rows):
     _as_judgebench(
         tmp_path, shared, escalation_realdata.CHEAP, escalation_realdata.STRONG
     )
+    # JudgeBench's pairs file beside the judges' outputs is not a judge
+    pairs = [{"pair_id": "p", "question": "q", "label": "A>B"}]
+    (tmp_path / "dataset=judgebench.jsonl").write_text(json.dumps(pairs[0]))
     config = uncertainty_study.make_configs(True, str(tmp_path))[0]
     assert (config["cheap_judge"], config["strong_judge"]) == ("rm", "llm")
     table = escalation_realdata.load_table(config["data_dir"])
