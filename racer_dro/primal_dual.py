@@ -188,9 +188,11 @@ def policy_step(problem: RoutingProblem, policy, multiplier: float) -> np.ndarra
 def _newton(engine: Engine, theta, lam, tol, max_iter, joint, keep=True):
     """Damped Newton on ``P`` (``joint``) or on ``F_lambda``; returns ``(state, records, ok)``.
 
-    ``keep``: the records hold each iterate's ``(pi, log pi)`` (``"theta"``).
-    The joint loop of a small problem runs compiled, in one call
-    (:func:`racer_dro._kernels_newton.newton_joint`, the same steps).
+    ``keep``: the records hold each iterate (``"theta"``): its centred logits
+    here (the history's distances to the final iterate take one softmax per
+    iterate, which reproduces the state's ``pi`` and ``log pi`` exactly), its
+    ``(pi, log pi)`` from the compiled loop of a small problem
+    (:func:`racer_dro._kernels_newton.newton_joint`, the same steps, one call).
     """
     if joint and _kernels_newton.applicable(engine, theta):
         out = _kernels_newton.newton_joint(
@@ -226,7 +228,7 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint, keep=True):
                 "worst_case_cost": st.cost,
                 "objective": value,
                 "newton_decrement": dec,
-                "theta": (st.pi, st.log_pi),  # the iterate (history distances)
+                "theta": st.theta,  # the iterate (history distances)
             }
         )
         if dpi <= tol and fixed <= _FIXED_POINT_TOL:
@@ -273,14 +275,13 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint, keep=True):
 
 def _spare(st):
     """A superseded state whose arrays the next line search may overwrite (compiled
-    path): all but its policy, which the history keeps. Fresh memory costs the
+    path): all but its logits, which the history keeps. Fresh memory costs the
     kernel more than the pass that fills it (0.45 s of system time per solve at
-    K = 11, n = 1e5 with a new state per trial, measured)."""
+    K = 11, n = 1e5 with a new state per trial, measured); keeping the logits
+    alone, not ``(pi, log pi)``, halves the history's memory."""
     if not (newton.USE_KERNEL and _kernels.available()):
         return None
-    return dataclasses.replace(
-        st, pi=np.empty_like(st.pi), log_pi=np.empty_like(st.log_pi)
-    )
+    return dataclasses.replace(st, theta=np.empty_like(st.theta))
 
 
 def _initial_logits(engine: Engine, lam: float):
