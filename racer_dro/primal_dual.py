@@ -22,7 +22,8 @@ its own policy). This module finds the same fixed point reliably:
   differentiation, safeguarded by bisection; each ``pi(lambda)`` by damped Newton.
 
 Problems above 1,000 rows start from the multiplier of an evenly spaced subsample
-of a tenth of the rows. Known limit: when a radius is so large that the worst case
+of a tenth of the rows (each row's own optimum with the subsample's tilts, shifted
+so that the start's worst-case cost matches the subsample's multiplier). Known limit: when a radius is so large that the worst case
 at the optimum sits on a few rows (its temperature tends to 0), Newton can stall;
 the solver then reports ``converged=False`` with a :class:`ConvergenceWarning`
 (use :func:`racer_dro.solve_cvxpy` there).
@@ -39,6 +40,7 @@ import pandas as pd
 
 from racer_dro import _kernels, _kernels_newton, _kernels_policy, formulas, newton
 from racer_dro._row_solve import (  # noqa: F401 (the tests reach them here too)
+    _calibrated_start,
     _frozen_tilts,
     _row_parts,
     _solve_rows,
@@ -437,6 +439,8 @@ def _subsample_start(problem, engine, constrained, method):
     theta = _solve_rows(
         engine.rewards, engine.costs, lam, engine.beta, tilts, theta0, tol=1e-4
     )
+    if not constrained and method != "nested":  # the joint Newton's start
+        theta = _calibrated_start(engine, lam, tilts, theta)
     return lam, theta
 
 

@@ -281,6 +281,52 @@ def test_subsample_start_for_large_problems_gives_the_same_solution(
     assert started.multiplier == pytest.approx(plain.multiplier, rel=1e-7)
 
 
+def _calibrations(problem, monkeypatch):
+    """Solve ``problem``; return each ``_calibrated_start`` call's arguments and result."""
+    import racer_dro.primal_dual as module
+
+    calls, original = [], module._calibrated_start
+
+    def spy(*args):
+        calls.append((args, original(*args)))
+        return calls[-1][1]
+
+    monkeypatch.setattr(module, "_calibrated_start", spy)
+    assert solve_primal_dual(problem).converged
+    return calls
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_calibrated_start_meets_the_budget_of_the_subsample_multiplier(
+    variant, monkeypatch
+):
+    # the full-size start keeps the 300-row subsample's tilts, whose normalisers
+    # carry its sampling error: at the subsample's multiplier the rows' policies
+    # miss B + beta lam by 5e-3 .. 0.24 here (dual steps 0.4 .. 24 instead of
+    # ~0.01-0.04); the calibrated start shifts the logits along the primal step's
+    # multiplier direction until the start's worst-case cost is within
+    # 0.3 beta lam of B + beta lam (its stopping rule), reached on every variant
+    from racer_dro.newton import Engine
+
+    problem = _problem(n=3000, seed=5, beta=0.01, **VARIANTS[variant])
+    calls = _calibrations(problem, monkeypatch)
+    (engine, lam, _, theta), start = calls[-1]  # the full-size level
+    assert engine.p.shape[0] == 3000 and lam > 0
+    target = problem.budget + problem.beta * lam
+    missed = Engine(problem).state(theta).cost - target
+    met = Engine(problem).state(start).cost - target
+    assert abs(missed) > problem.beta * lam  # there was something to calibrate
+    assert abs(met) <= 0.3 * problem.beta * lam
+
+
+def test_calibrated_start_leaves_an_inactive_budget_alone(monkeypatch):
+    # a budget above every policy's cost: the subsample's multiplier is 0 and
+    # the start is each row's own optimum as it stands (the same array)
+    problem = _problem(n=3000, seed=5, budget=100.0)
+    (_, lam, _, theta), start = _calibrations(problem, monkeypatch)[-1]
+    assert lam == 0.0 and start is theta
+
+
 @pytest.mark.parametrize("variant", ["cost_radius", "both_radius", "both_temperature"])
 def test_start_tilts_from_the_solver_temperatures_equal_the_worst_cases(variant):
     # the subsample start freezes the tilts with the temperatures of the
