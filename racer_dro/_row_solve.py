@@ -173,21 +173,23 @@ def _calibrated_start(engine, lam, tilts, theta, max_states=5, enough=0.3):
     cost is, and ``C`` is non-decreasing in every row's): a Newton step, then
     a secant kept within its bracket, at most ``max_states`` state evaluations
     (2-3 on the benchmark's problems), stopping once the cost is within
-    ``enough * beta lam`` of its target. Returns the logits of
-    the best ``lam'`` found (``theta`` itself when ``lam = 0``). A start only:
-    the full-size Newton solves the problem from wherever this ends.
+    ``enough * beta lam`` of its target. Returns the logits of the best
+    ``lam'`` found (``theta`` itself when ``lam = 0``) and their state
+    (``engine.state`` of them; ``None`` if a later trial overwrote it), which
+    the full-size Newton takes as its first (one state pass and its memory
+    fewer). A start only: the Newton solves the problem from wherever this ends.
     """
     st = engine.state(theta)
     target = engine.budget + engine.beta * lam
     h0 = st.cost - target
     enough = enough * engine.beta * lam
     if not (lam > 0 and math.isfinite(h0)) or abs(h0) <= enough:
-        return theta
+        return theta, st
     f_c = st.values[1]
     w_c = 1.0 if tilts[1] is None else _tilt_ratio(f_c, -1.0, tilts[1])
     shift = engine.costs * (np.asarray(w_c)[..., None] / engine.beta)
     best, trial = theta, np.empty_like(theta)
-    best_h = abs(h0)
+    best_h, best_st = abs(h0), None  # st is overwritten by the first trial
     lo, hi = (lam, math.inf) if h0 > 0 else (0.0, lam)  # the root's bracket
     # first a Newton step: dC/dlam' = sum_i q_c(i) df_i/dlam' (the worst case's
     # weights, Danskin) with df_i/dlam' = -w_c(i) Var_pi_i(c_i) / beta
@@ -201,10 +203,11 @@ def _calibrated_start(engine, lam, tilts, theta, max_states=5, enough=0.3):
         trial += theta
         st = engine.state(trial, reuse=st)
         h1 = st.cost - target
+        best_st = None  # the best logits' state, while no later trial reused it
         if not math.isfinite(h1):
             break
         if abs(h1) < best_h:
-            best_h = abs(h1)
+            best_h, best_st = abs(h1), st
             best, trial = trial, (np.empty_like(theta) if best is theta else best)
         if abs(h1) <= enough or h1 == h0:
             break
@@ -216,4 +219,4 @@ def _calibrated_start(engine, lam, tilts, theta, max_states=5, enough=0.3):
         if not lo < x2 < hi:  # outside the bracket: bisect (or double)
             x2 = 0.5 * (lo + hi) if math.isfinite(hi) else 2.0 * lo
         x0, h0, x1 = x1, h1, x2
-    return best
+    return best, best_st

@@ -187,7 +187,7 @@ def policy_step(problem: RoutingProblem, policy, multiplier: float) -> np.ndarra
 
 
 # ---------------------------------------------------------------------------- inner solves
-def _newton(engine: Engine, theta, lam, tol, max_iter, joint, keep=True):
+def _newton(engine: Engine, theta, lam, tol, max_iter, joint, keep=True, state=None):
     """Damped Newton on ``P`` (``joint``) or on ``F_lambda``; returns ``(state, records, ok)``.
 
     ``keep``: the records hold each iterate (``"theta"``): its centred logits
@@ -195,6 +195,7 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint, keep=True):
     iterate, which reproduces the state's ``pi`` and ``log pi`` exactly), its
     ``(pi, log pi)`` from the compiled loop of a small problem
     (:func:`racer_dro._kernels_newton.newton_joint`, the same steps, one call).
+    ``state``: ``engine.state(theta)`` when the caller has it (the Python loop).
     """
     if joint and _kernels_newton.applicable(engine, theta):
         out = _kernels_newton.newton_joint(
@@ -202,7 +203,7 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint, keep=True):
         )
         if out is not None:
             return out
-    st = engine.state(theta)
+    st = engine.state(theta) if state is None else state
     records = []
     best, stalls = math.inf, 0
     values = []  # objective after each accepted step (stall detection)
@@ -391,14 +392,16 @@ def _distances_to_final(history, thetas, theta_star, lam_star, p, final=None):
 
 
 def _subsample_start(problem, engine, constrained, method):
-    """``(lambda, theta)`` from an evenly spaced tenth of the rows (large problems).
+    """``(lambda, theta, state)`` from an evenly spaced tenth of the rows (large problems).
 
     The subsample's multiplier, and each row's own optimum with the subsample
-    solution's tilts frozen (:func:`_solve_rows`): a start from which a few
-    full-size Newton steps remain. ``(0, None)`` for small problems."""
+    solution's tilts frozen (:func:`_solve_rows`), calibrated to the budget
+    (:func:`racer_dro._row_solve._calibrated_start`, which also gives the
+    state at ``theta`` or ``None``): a start from which a few full-size Newton
+    steps remain. ``(0, None, None)`` for small problems."""
     n = engine.p.shape[0]
     if n <= _SUBSAMPLE_ABOVE:
-        return 0.0, None
+        return 0.0, None, None
     size = max(n // _SUBSAMPLE_FACTOR, 2)
     rows = np.flatnonzero(engine.active)[np.linspace(0, n - 1, size).astype(int)]
     try:
@@ -412,12 +415,15 @@ def _subsample_start(problem, engine, constrained, method):
             # the joint Newton on the subsample, to a policy step of _SUBSAMPLE_TOL:
             # only its multiplier and tilts are used (no history, no Solution)
             sub_engine = Engine(sub)
-            lam_s, theta_s = _subsample_start(sub, sub_engine, constrained, method)
+            lam_s, theta_s, st_s = _subsample_start(
+                sub, sub_engine, constrained, method
+            )
             if theta_s is None:
                 theta_s = _initial_logits(sub_engine, lam_s)
             st, _, ok, lam, _ = _newton(
-                sub_engine, theta_s, 0.0, _SUBSAMPLE_TOL, 200, joint=True, keep=False
-            )
+                sub_engine, theta_s, 0.0, _SUBSAMPLE_TOL, 200, joint=True, keep=False,
+                state=st_s,
+            )  # fmt: skip
             if ok:
                 policy = _full_policy(sub, sub_engine, st, lam)
                 temperatures = (st.rs.tau, st.cs.tau)
@@ -429,10 +435,10 @@ def _subsample_start(problem, engine, constrained, method):
                 )
             policy, lam = sol.policy, sol.multiplier
     except ValueError:  # e.g. the budget is infeasible on the subsample
-        return 0.0, None
+        return 0.0, None, None
     lam = float(lam)
     if not math.isfinite(lam):
-        return 0.0, None
+        return 0.0, None, None
     tilts = _frozen_tilts(sub, policy, temperatures)
     theta0 = _initial_logits(engine, lam)
     # only a start: the full-size Newton refines it, so a policy to 1e-4 will do
@@ -440,8 +446,8 @@ def _subsample_start(problem, engine, constrained, method):
         engine.rewards, engine.costs, lam, engine.beta, tilts, theta0, tol=1e-4
     )
     if not constrained and method != "nested":  # the joint Newton's start
-        theta = _calibrated_start(engine, lam, tilts, theta)
-    return lam, theta
+        return lam, *_calibrated_start(engine, lam, tilts, theta)
+    return lam, theta, None
 
 
 def solve_primal_dual(
@@ -526,17 +532,18 @@ def solve_primal_dual(
 def _solve(problem, tol, max_iter, constrained, init, method):
     """:func:`solve_primal_dual` on validated arguments."""
     engine = Engine(problem)
-    lam0, theta = _subsample_start(problem, engine, constrained, method)
+    lam0, theta, st0 = _subsample_start(problem, engine, constrained, method)
     if init is not None:
-        theta = _init_from_policy(problem, engine, init)
+        theta, st0 = _init_from_policy(problem, engine, init), None
     elif theta is None:
         theta = _initial_logits(engine, lam0)
     if method != "nested" and not constrained:
         step_tol = max(min(tol, 1e-10) * 1e-2, 1e-14)
         cap = 100 if method == "auto" else 500
         st, records, ok, lam, *_ = _newton(
-            engine, theta, 0.0, step_tol, min(int(max_iter), cap), joint=True
-        )
+            engine, theta, 0.0, step_tol, min(int(max_iter), cap), joint=True,
+            state=st0,
+        )  # fmt: skip
         if ok or method == "newton":
             if not ok:
                 warnings.warn(

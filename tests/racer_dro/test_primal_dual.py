@@ -310,20 +310,27 @@ def test_calibrated_start_meets_the_budget_of_the_subsample_multiplier(
 
     problem = _problem(n=3000, seed=5, beta=0.01, **VARIANTS[variant])
     calls = _calibrations(problem, monkeypatch)
-    (engine, lam, _, theta), start = calls[-1]  # the full-size level
+    (engine, lam, _, theta), (start, state) = calls[-1]  # the full-size level
     assert engine.p.shape[0] == 3000 and lam > 0
     target = problem.budget + problem.beta * lam
     missed = Engine(problem).state(theta).cost - target
     met = Engine(problem).state(start).cost - target
     assert abs(missed) > problem.beta * lam  # there was something to calibrate
     assert abs(met) <= 0.3 * problem.beta * lam
+    # the state handed to the Newton as its first is the start's own (its logits
+    # are the history's first iterate, kept; its cost a number): the same pass
+    # at the same logits, the radius root from another warm start (1e-12)
+    assert state is not None
+    fresh = Engine(problem).state(start)
+    assert np.array_equal(state.theta, fresh.theta)
+    assert abs(state.cost - fresh.cost) <= 1e-12
 
 
 def test_calibrated_start_leaves_an_inactive_budget_alone(monkeypatch):
     # a budget above every policy's cost: the subsample's multiplier is 0 and
     # the start is each row's own optimum as it stands (the same array)
     problem = _problem(n=3000, seed=5, budget=100.0)
-    (_, lam, _, theta), start = _calibrations(problem, monkeypatch)[-1]
+    (_, lam, _, theta), (start, _) = _calibrations(problem, monkeypatch)[-1]
     assert lam == 0.0 and start is theta
 
 
