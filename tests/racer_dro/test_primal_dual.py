@@ -268,7 +268,8 @@ def test_subsample_start_for_large_problems_gives_the_same_solution(
 
     problem = _problem(n=3000, seed=4, beta=0.01, **VARIANTS[variant])
     plain = solve_primal_dual(problem)
-    # pretend 3000 rows is "large": start from a 300-row subsample's multiplier
+    # 3000 rows start from a subsample's multiplier (a twentieth: 150 rows, up to
+    # one compiled chunk of rows)
     monkeypatch.setattr(module, "_SUBSAMPLE_ABOVE", 1000)
     monkeypatch.setattr(module, "_SUBSAMPLE_FACTOR", 10)
     started = solve_primal_dual(problem)
@@ -300,12 +301,12 @@ def _calibrations(problem, monkeypatch):
 def test_calibrated_start_meets_the_budget_of_the_subsample_multiplier(
     variant, monkeypatch
 ):
-    # the full-size start keeps the 300-row subsample's tilts, whose normalisers
+    # the full-size start keeps the 150-row subsample's tilts, whose normalisers
     # carry its sampling error: at the subsample's multiplier the rows' policies
-    # miss B + beta lam by 5e-3 .. 0.24 here (dual steps 0.4 .. 24 instead of
-    # ~0.01-0.04); the calibrated start shifts the logits along the primal step's
-    # multiplier direction until the start's worst-case cost is within
-    # 0.3 beta lam of B + beta lam (its stopping rule), reached on every variant
+    # miss B + beta lam by 0.03 .. 0.22 here (beta lam ~ 2e-4 .. 4e-4, so the
+    # dual step would be off 100x); the calibrated start shifts the logits along
+    # the primal step's multiplier direction until the start's worst-case cost is
+    # within 0.3 beta lam of B + beta lam (its stopping rule), met on every variant
     from racer_dro.newton import Engine
 
     problem = _problem(n=3000, seed=5, beta=0.01, **VARIANTS[variant])
