@@ -5,6 +5,8 @@ strictly concave problem per query (:func:`_solve_rows`); :mod:`racer_dro.primal
 uses it to start large problems from a subsample's solution and for zero-weight
 rows. The compiled kernels (:mod:`racer_dro._kernels`, two arms
 :mod:`racer_dro._kernels_binary`) are tested against :func:`_solve_rows_numpy`.
+:func:`_calibrated_start` then shifts such a start along the primal step's
+multiplier direction until its worst-case cost matches the subsample's multiplier.
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ def _frozen_tilts(problem, policy, temperatures=None):
 def _tilt_ratio(values, sign, tilt):
     """A frozen tilt's worst-case ratio ``exp(-(s f - m) / tau - L)`` of rows with values
     ``f`` (``s = +-1``, ``tilt = (tau, m, L)``: :func:`_frozen_tilts`), its exponent
-    capped at 700: the ratio ``rho_worst / rho_n`` of :func:`racer_dro.formulas.worst_case_ratios`
-    (eq. 5 of :mod:`racer_dro.formulas`) for a row whose values are ``f``."""
+    capped at 700: the ratio ``rho_worst / rho_n`` of
+    :func:`racer_dro.formulas.worst_case_ratios` (eq. 5 of :mod:`racer_dro.formulas`)
+    for a row whose values are ``f``."""
     tau, m, L = tilt
     return np.exp(np.minimum(-(sign * values - m) / tau - L, 700.0))
 
