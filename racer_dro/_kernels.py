@@ -159,9 +159,13 @@ if numba is not None:
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
     def _row_basis(
-        i, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma, Y, X, T, e1, dinv
-    ):  # pragma: no cover
+        i, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
+        Y, X, T, e1, dinv, with_t=True,
+    ):  # fmt: skip  # pragma: no cover
         """Row ``i``'s block solves of the three columns ``[grad, r, c]`` (``Y``, ``X``, ``T``: (K, 3)).
+
+        ``with_t=False``: ``T`` (the solves in the logits, 3 K divisions) is not
+        written (the direction's first pass needs only ``X``); ``X`` is the same.
 
         Every column of ``newton.Engine.direction`` is a per-row combination of these
         (``grad_c = q_c c``, the coupling columns ``u r`` or ``u c``): three solves, not 2 + m.
@@ -254,15 +258,16 @@ if numba is not None:
         for k in range(K):
             d = dinv[k]
             f = e1[k]
-            e = X[k, 0] - nu0 * f
-            X[k, 0] = d * e
-            T[k, 0] = e / b
-            e = X[k, 1] - nur * f
-            X[k, 1] = d * e
-            T[k, 1] = e / b
-            e = X[k, 2] - nuc * f
-            X[k, 2] = d * e
-            T[k, 2] = e / b
+            e0 = X[k, 0] - nu0 * f
+            X[k, 0] = d * e0
+            er = X[k, 1] - nur * f
+            X[k, 1] = d * er
+            ec = X[k, 2] - nuc * f
+            X[k, 2] = d * ec
+            if with_t:
+                T[k, 0] = e0 / b
+                T[k, 1] = er / b
+                T[k, 2] = ec / b
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
     def _row_parts(

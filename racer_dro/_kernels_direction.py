@@ -70,7 +70,7 @@ if numba is not None:
         for i in range(lo, hi):
             _row_basis(
                 i, pi, log_pi, R, Cm, p, bp, beta, lam, qr, qc, alpha, gamma,
-                Y, X, T, e1, dinv,
+                Y, X, T, e1, dinv, False,
             )  # fmt: skip
             # the six dot products side by side (independent chains, each in k order)
             d00 = 0.0

@@ -91,6 +91,38 @@ if numba is not None:
         out[1] += l2
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    def _distances2_kernel(
+        lo, hi, theta, pi_star, log_star, p, out
+    ):  # pragma: no cover
+        """:func:`_distances_kernel` for two arms, the same operations in the same
+        order (bit-identical) with the softmax of ``_kernels_binary._softmax2``:
+        the larger centred logit is 0 and ``exp(0) = 1`` exactly, one ``exp`` a row."""
+        kl = 0.0
+        l2 = 0.0
+        for i in range(lo, hi):
+            a0 = theta[i, 0]
+            a1 = theta[i, 1]
+            top = max(a0, a1)
+            t0 = max(a0 - top, floor_)
+            t1 = max(a1 - top, floor_)
+            e_low = math.exp(min(t0, t1))
+            e0 = e_low if t0 <= t1 else 1.0
+            e1 = e_low if t1 < t0 else 1.0
+            tot = 0.0 + e0 + e1
+            log_s = math.log(tot)
+            q0 = e0 / tot
+            q1 = e1 / tot
+            row = 0.0 + q0 * ((t0 - log_s) - log_star[i, 0])
+            row += q1 * ((t1 - log_s) - log_star[i, 1])
+            d0 = q0 - pi_star[i, 0]
+            d1 = q1 - pi_star[i, 1]
+            l2 += d0 * d0
+            l2 += d1 * d1
+            kl += p[i] * row
+        out[0] += kl
+        out[1] += l2
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _distances_pi_kernel(
         lo, hi, pi, log_pi, pi_star, log_star, p, out
     ):  # pragma: no cover
@@ -144,10 +176,14 @@ if numba is not None:
         n = theta.shape[0]
         n_chunks = (n + chunk - 1) // chunk
         parts = np.zeros((n_chunks, 2))
+        two = theta.shape[1] == 2
         for c in numba.prange(n_chunks):
             lo = c * chunk
             hi = min(n, lo + chunk)
-            _distances_kernel(lo, hi, theta, pi_star, log_star, p, parts[c])
+            if two:
+                _distances2_kernel(lo, hi, theta, pi_star, log_star, p, parts[c])
+            else:
+                _distances_kernel(lo, hi, theta, pi_star, log_star, p, parts[c])
         out = np.zeros(2)
         for c in range(n_chunks):
             out += parts[c]
@@ -200,7 +236,8 @@ def distances_to_final(theta, pi_star, log_star, p):
         rows, chunks = _distances_pi_kernel, _distances_pi_chunks
     else:
         args = (np.ascontiguousarray(theta, dtype=float), *star)
-        rows, chunks = _distances_kernel, _distances_chunks
+        rows = _distances2_kernel if args[0].shape[1] == 2 else _distances_kernel
+        chunks = _distances_chunks
     n = args[0].shape[0]
     if parallel(n):
         sums = chunks(*args, CHUNK)

@@ -5,6 +5,8 @@ strictly concave problem per query (:func:`_solve_rows`); :mod:`racer_dro.primal
 uses it to start large problems from a subsample's solution and for zero-weight
 rows. The compiled kernels (:mod:`racer_dro._kernels`, two arms
 :mod:`racer_dro._kernels_binary`) are tested against :func:`_solve_rows_numpy`.
+:func:`_calibrated_start` then shifts such a start along the primal step's
+multiplier direction until its worst-case cost matches the subsample's multiplier.
 """
 
 from __future__ import annotations
@@ -47,6 +49,16 @@ def _frozen_tilts(problem, policy, temperatures=None):
         top = float(a.max())
         out.append((tau, m, top + math.log(float(np.exp(a - top).sum()))))
     return out
+
+
+def _tilt_ratio(values, sign, tilt):
+    """A frozen tilt's worst-case ratio ``exp(-(s f - m) / tau - L)`` of rows with values
+    ``f`` (``s = +-1``, ``tilt = (tau, m, L)``: :func:`_frozen_tilts`), its exponent
+    capped at 700: the ratio ``rho_worst / rho_n`` of
+    :func:`racer_dro.formulas.worst_case_ratios` (eq. 5 of :mod:`racer_dro.formulas`)
+    for a row whose values are ``f``."""
+    tau, m, L = tilt
+    return np.exp(np.minimum(-(sign * values - m) / tau - L, 700.0))
 
 
 def _tilt_table(tilts):
@@ -100,7 +112,7 @@ def _row_parts(theta, R, Cm, lam, beta, table):
             grad = grad + sign * scale * tab
             curv.append(np.zeros(len(f)))
             continue
-        w = np.exp(np.minimum(-(sign * f - m) / tau - L, 700.0))
+        w = _tilt_ratio(f, sign, (tau, m, L))
         value = value - scale * tau * w
         grad = grad + sign * scale * w[:, None] * tab
         curv.append(scale * w / tau)
@@ -145,3 +157,69 @@ def _solve_rows_numpy(R, Cm, lam, beta, table, theta, tol, theta_tol, max_iter):
         theta, pi, value, grad, curv = trial
     out[rows] = theta
     return out
+
+
+def _calibrated_start(engine, lam, tilts, theta, max_states=5, enough=0.3):
+    """Logits of the start shifted so that its worst-case cost is ``B + beta lam``.
+
+    ``theta``: each row's own optimum (:func:`_solve_rows`) at ``lam`` with the
+    frozen ``tilts``, both from a subsample's solution. Its multiplier is
+    accurate, but the tilts' normalisers carry the subsample's sampling error:
+    the rows' policies miss the budget by it, and the joint Newton's dual step
+    ``(C - B)_+ / beta`` turns a cost off by 0.3% into a multiplier off 10x
+    (K = 11, n = 1e5: 0.92 instead of 0.083), which costs several full-size
+    Newton steps. The shift is the primal step's own dependence on the
+    multiplier, ``theta(lam') = theta - (lam' - lam) w_c c / beta`` (the
+    closed-form primal step :func:`racer_dro.formulas.primal_step` at ``lam'``
+    with the ratios ``w_c`` of ``theta``'s policy), and ``lam'`` is the root of
+    ``C(theta(lam')) - B - beta lam``, non-increasing in ``lam'`` (each row's
+    cost is, and ``C`` is non-decreasing in every row's): a Newton step, then
+    a secant kept within its bracket, at most ``max_states`` state evaluations
+    (2-3 on the benchmark's problems), stopping once the cost is within
+    ``enough * beta lam`` of its target. Returns the logits of the best
+    ``lam'`` found (``theta`` itself when ``lam = 0``) and their state
+    (``engine.state`` of them; ``None`` if a later trial overwrote it), which
+    the full-size Newton takes as its first (one state pass and its memory
+    fewer). A start only: the Newton solves the problem from wherever this ends.
+    """
+    st = engine.state(theta)
+    target = engine.budget + engine.beta * lam
+    h0 = st.cost - target
+    enough = enough * engine.beta * lam
+    if not (lam > 0 and math.isfinite(h0)) or abs(h0) <= enough:
+        return theta, st
+    f_c = st.values[1]
+    w_c = 1.0 if tilts[1] is None else _tilt_ratio(f_c, -1.0, tilts[1])
+    shift = engine.costs * (np.asarray(w_c)[..., None] / engine.beta)
+    best, trial = theta, np.empty_like(theta)
+    best_h, best_st = abs(h0), None  # st is overwritten by the first trial
+    lo, hi = (lam, math.inf) if h0 > 0 else (0.0, lam)  # the root's bracket
+    # first a Newton step: dC/dlam' = sum_i q_c(i) df_i/dlam' (the worst case's
+    # weights, Danskin) with df_i/dlam' = -w_c(i) Var_pi_i(c_i) / beta
+    var = np.einsum("ij,ij->i", st.pi, engine.costs * engine.costs) - f_c * f_c
+    slope = -float(np.sum(st.cs.q * (w_c * var))) / engine.beta
+    x0, x1 = lam, lam * (1.02 if h0 > 0 else 0.98)  # or a probe for the slope
+    if slope < 0 and math.isfinite(slope):
+        x1 = min(max(lam - h0 / slope, 0.5 * lam), 2.0 * lam)
+    for _ in range(max_states - 1):
+        np.multiply(shift, lam - x1, out=trial)
+        trial += theta
+        st = engine.state(trial, reuse=st)
+        h1 = st.cost - target
+        best_st = None  # the best logits' state, while no later trial reused it
+        if not math.isfinite(h1):
+            break
+        if abs(h1) < best_h:
+            best_h, best_st = abs(h1), st
+            best, trial = trial, (np.empty_like(theta) if best is theta else best)
+        if abs(h1) <= enough or h1 == h0:
+            break
+        if h1 > 0:
+            lo = max(lo, x1)
+        else:
+            hi = min(hi, x1)
+        x2 = x1 - h1 * (x1 - x0) / (h1 - h0)
+        if not lo < x2 < hi:  # outside the bracket: bisect (or double)
+            x2 = 0.5 * (lo + hi) if math.isfinite(hi) else 2.0 * lo
+        x0, h0, x1 = x1, h1, x2
+    return best, best_st

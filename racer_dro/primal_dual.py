@@ -22,7 +22,9 @@ its own policy). This module finds the same fixed point reliably:
   differentiation, safeguarded by bisection; each ``pi(lambda)`` by damped Newton.
 
 Problems above 1,000 rows start from the multiplier of an evenly spaced subsample
-of a tenth of the rows. Known limit: when a radius is so large that the worst case
+of a tenth of the rows (a twentieth up to 4,096 rows; each row's own optimum with
+the subsample's tilts, shifted so that the start's worst-case cost matches the
+subsample's multiplier). Known limit: when a radius is so large that the worst case
 at the optimum sits on a few rows (its temperature tends to 0), Newton can stall;
 the solver then reports ``converged=False`` with a :class:`ConvergenceWarning`
 (use :func:`racer_dro.solve_cvxpy` there).
@@ -39,6 +41,7 @@ import pandas as pd
 
 from racer_dro import _kernels, _kernels_newton, _kernels_policy, formulas, newton
 from racer_dro._row_solve import (  # noqa: F401 (the tests reach them here too)
+    _calibrated_start,
     _frozen_tilts,
     _row_parts,
     _solve_rows,
@@ -67,6 +70,10 @@ _ROUNDING_STEPS = 100.0
 _LAMBDA_MAX = 1e12  # constrained mode: a multiplier beyond this means B = min cost
 _SUBSAMPLE_ABOVE = 1_000  # rows; larger problems start from a subsample's multiplier
 _SUBSAMPLE_FACTOR = 10
+# up to one chunk of rows the full-size Newton runs compiled and its steps are
+# cheap: a twentieth pays there (binary n = 1,500-4,000 and K = 11 n = 2,000,
+# 6-10 seeds each: 3-8% less time in all, measured)
+_SUBSAMPLE_FACTOR_COMPILED = 20
 _SUBSAMPLE_TOL = 1e-8  # policy step at which the subsample's Newton stops
 
 
@@ -185,12 +192,15 @@ def policy_step(problem: RoutingProblem, policy, multiplier: float) -> np.ndarra
 
 
 # ---------------------------------------------------------------------------- inner solves
-def _newton(engine: Engine, theta, lam, tol, max_iter, joint, keep=True):
+def _newton(engine: Engine, theta, lam, tol, max_iter, joint, keep=True, state=None):
     """Damped Newton on ``P`` (``joint``) or on ``F_lambda``; returns ``(state, records, ok)``.
 
-    ``keep``: the records hold each iterate's ``(pi, log pi)`` (``"theta"``).
-    The joint loop of a small problem runs compiled, in one call
-    (:func:`racer_dro._kernels_newton.newton_joint`, the same steps).
+    ``keep``: the records hold each iterate (``"theta"``): its centred logits
+    here (the history's distances to the final iterate take one softmax per
+    iterate, which reproduces the state's ``pi`` and ``log pi`` exactly), its
+    ``(pi, log pi)`` from the compiled loop of a small problem
+    (:func:`racer_dro._kernels_newton.newton_joint`, the same steps, one call).
+    ``state``: ``engine.state(theta)`` when the caller has it (the Python loop).
     """
     if joint and _kernels_newton.applicable(engine, theta):
         out = _kernels_newton.newton_joint(
@@ -198,7 +208,7 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint, keep=True):
         )
         if out is not None:
             return out
-    st = engine.state(theta)
+    st = engine.state(theta) if state is None else state
     records = []
     best, stalls = math.inf, 0
     values = []  # objective after each accepted step (stall detection)
@@ -226,7 +236,7 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint, keep=True):
                 "worst_case_cost": st.cost,
                 "objective": value,
                 "newton_decrement": dec,
-                "theta": (st.pi, st.log_pi),  # the iterate (history distances)
+                "theta": st.theta,  # the iterate (history distances)
             }
         )
         if dpi <= tol and fixed <= _FIXED_POINT_TOL:
@@ -273,14 +283,13 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint, keep=True):
 
 def _spare(st):
     """A superseded state whose arrays the next line search may overwrite (compiled
-    path): all but its policy, which the history keeps. Fresh memory costs the
+    path): all but its logits, which the history keeps. Fresh memory costs the
     kernel more than the pass that fills it (0.45 s of system time per solve at
-    K = 11, n = 1e5 with a new state per trial, measured)."""
+    K = 11, n = 1e5 with a new state per trial, measured); keeping the logits
+    alone, not ``(pi, log pi)``, halves the history's memory."""
     if not (newton.USE_KERNEL and _kernels.available()):
         return None
-    return dataclasses.replace(
-        st, pi=np.empty_like(st.pi), log_pi=np.empty_like(st.log_pi)
-    )
+    return dataclasses.replace(st, theta=np.empty_like(st.theta))
 
 
 def _initial_logits(engine: Engine, lam: float):
@@ -388,15 +397,18 @@ def _distances_to_final(history, thetas, theta_star, lam_star, p, final=None):
 
 
 def _subsample_start(problem, engine, constrained, method):
-    """``(lambda, theta)`` from an evenly spaced tenth of the rows (large problems).
+    """``(lambda, theta, state)`` from an evenly spaced tenth (or twentieth) of the rows.
 
     The subsample's multiplier, and each row's own optimum with the subsample
-    solution's tilts frozen (:func:`_solve_rows`): a start from which a few
-    full-size Newton steps remain. ``(0, None)`` for small problems."""
+    solution's tilts frozen (:func:`_solve_rows`), calibrated to the budget
+    (:func:`racer_dro._row_solve._calibrated_start`, which also gives the
+    state at ``theta`` or ``None``): a start from which a few full-size Newton
+    steps remain. ``(0, None, None)`` for small problems."""
     n = engine.p.shape[0]
     if n <= _SUBSAMPLE_ABOVE:
-        return 0.0, None
-    size = max(n // _SUBSAMPLE_FACTOR, 2)
+        return 0.0, None, None
+    factor = _SUBSAMPLE_FACTOR_COMPILED if n <= _kernels.CHUNK else _SUBSAMPLE_FACTOR
+    size = max(n // factor, 2)
     rows = np.flatnonzero(engine.active)[np.linspace(0, n - 1, size).astype(int)]
     try:
         sub = problem.replace(
@@ -409,12 +421,15 @@ def _subsample_start(problem, engine, constrained, method):
             # the joint Newton on the subsample, to a policy step of _SUBSAMPLE_TOL:
             # only its multiplier and tilts are used (no history, no Solution)
             sub_engine = Engine(sub)
-            lam_s, theta_s = _subsample_start(sub, sub_engine, constrained, method)
+            lam_s, theta_s, st_s = _subsample_start(
+                sub, sub_engine, constrained, method
+            )
             if theta_s is None:
                 theta_s = _initial_logits(sub_engine, lam_s)
             st, _, ok, lam, _ = _newton(
-                sub_engine, theta_s, 0.0, _SUBSAMPLE_TOL, 200, joint=True, keep=False
-            )
+                sub_engine, theta_s, 0.0, _SUBSAMPLE_TOL, 200, joint=True, keep=False,
+                state=st_s,
+            )  # fmt: skip
             if ok:
                 policy = _full_policy(sub, sub_engine, st, lam)
                 temperatures = (st.rs.tau, st.cs.tau)
@@ -426,17 +441,19 @@ def _subsample_start(problem, engine, constrained, method):
                 )
             policy, lam = sol.policy, sol.multiplier
     except ValueError:  # e.g. the budget is infeasible on the subsample
-        return 0.0, None
+        return 0.0, None, None
     lam = float(lam)
     if not math.isfinite(lam):
-        return 0.0, None
+        return 0.0, None, None
     tilts = _frozen_tilts(sub, policy, temperatures)
     theta0 = _initial_logits(engine, lam)
     # only a start: the full-size Newton refines it, so a policy to 1e-4 will do
     theta = _solve_rows(
         engine.rewards, engine.costs, lam, engine.beta, tilts, theta0, tol=1e-4
     )
-    return lam, theta
+    if not constrained and method != "nested":  # the joint Newton's start
+        return lam, *_calibrated_start(engine, lam, tilts, theta)
+    return lam, theta, None
 
 
 def solve_primal_dual(
@@ -521,17 +538,18 @@ def solve_primal_dual(
 def _solve(problem, tol, max_iter, constrained, init, method):
     """:func:`solve_primal_dual` on validated arguments."""
     engine = Engine(problem)
-    lam0, theta = _subsample_start(problem, engine, constrained, method)
+    lam0, theta, st0 = _subsample_start(problem, engine, constrained, method)
     if init is not None:
-        theta = _init_from_policy(problem, engine, init)
+        theta, st0 = _init_from_policy(problem, engine, init), None
     elif theta is None:
         theta = _initial_logits(engine, lam0)
     if method != "nested" and not constrained:
         step_tol = max(min(tol, 1e-10) * 1e-2, 1e-14)
         cap = 100 if method == "auto" else 500
         st, records, ok, lam, *_ = _newton(
-            engine, theta, 0.0, step_tol, min(int(max_iter), cap), joint=True
-        )
+            engine, theta, 0.0, step_tol, min(int(max_iter), cap), joint=True,
+            state=st0,
+        )  # fmt: skip
         if ok or method == "newton":
             if not ok:
                 warnings.warn(

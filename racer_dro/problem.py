@@ -27,7 +27,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from racer_dro import formulas
+from racer_dro import _kernels_kl, formulas
 from racer_dro._validation import (
     check_finite,
     check_positive,
@@ -178,12 +178,31 @@ class RoutingProblem:
         ``C`` is non-decreasing in every ``f_i`` (the worst-case weights are
         non-negative), so this is the smallest achievable worst-case cost.
         """
-        return self._cost_of_values(self.costs.min(axis=1)).value
+        return self._cost_bound(self.costs.min(axis=1))
 
     @cached_property
     def max_cost(self) -> float:
         """Worst-case cost of the dearest policy (each query's dearest arm)."""
-        return self._cost_of_values(self.costs.max(axis=1)).value
+        return self._cost_bound(self.costs.max(axis=1))
+
+    def _cost_bound(self, values) -> float:
+        """``C`` at per-query values: :meth:`_cost_of_values`'s value, by the compiled
+        worst case when numba is available (``racer_dro._kernels_kl``, tested
+        to agree to 1e-12; ~25 us instead of ~0.4 ms at 200 rows with a radius,
+        paid by every problem, also the solver's subsamples)."""
+        if not _kernels_kl.available():
+            return self._cost_of_values(values).value
+        p = np.asarray(self.weights)
+        support = p > 0
+        p = p[support]
+        res = _kernels_kl.worst_case_min(
+            -values[support],
+            p,
+            np.log(p),
+            radius=self.cost_radius,
+            temperature=self.cost_temperature,
+        )
+        return -float(res.value)
 
     # ------------------------------------------------------------------ policy values
     def check_policy(self, policy, name: str = "policy") -> np.ndarray:

@@ -121,3 +121,27 @@ def test_two_arm_state_pass_is_the_generic_kernel_bit_for_bit(n):
         generic = _kernels.softmax_values(*args)
         for a, b in zip(binary, generic):  # equal, not close
             assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("n", [500, 2 * _kernels.CHUNK + 5])
+def test_two_arm_history_distances_are_the_generic_kernel_bit_for_bit(n):
+    from racer_dro import _kernels_policy as kp
+
+    rng = np.random.default_rng(6)
+    # logits spread over +-100 (rows at the floor), ties, and a final policy
+    theta = rng.normal(0.0, 30.0, size=(n, 2))
+    theta[:7] = 1.5  # ties: both centred logits 0
+    R, C = _rows(n, 5, 1.0)
+    _, pi_star, log_star = _kernels.softmax_values(rng.normal(size=(n, 2)), R, C)[:3]
+    p = rng.uniform(size=n)
+    p /= p.sum()
+    star = (pi_star, log_star, p)
+    generic = kp.chunk_sums(kp._distances_kernel, n, 2, theta, *star)
+    binary = kp.chunk_sums(kp._distances2_kernel, n, 2, theta, *star)
+    assert np.array_equal(binary, generic)  # the same operations: equal, not close
+    with _kernels.using_threads(2):  # the chunks in parallel, added in order
+        assert np.array_equal(
+            kp._distances_chunks(theta, *star, _kernels.CHUNK), generic
+        )
+    expected = (max(float(generic[0]), 0.0), float(np.sqrt(generic[1])))
+    assert kp.distances_to_final(theta, *star) == expected  # dispatches to K = 2

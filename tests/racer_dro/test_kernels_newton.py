@@ -13,6 +13,7 @@ import pytest
 from racer_dro import (
     RoutingProblem,
     _kernels_newton,
+    _kernels_policy,
     newton,
     primal_dual,
     solve_primal_dual,
@@ -51,6 +52,13 @@ CASES = {
         sample_weight=np.r_[np.zeros(20), np.ones(180)]
     ),
 }
+
+
+def _iterate(record):
+    """``(pi, log pi)`` of a record's iterate: the compiled loop keeps the pair, the
+    Python loop the centred logits (its softmax is the state's policy exactly)."""
+    theta = record["theta"]
+    return theta if isinstance(theta, tuple) else newton.softmax_logits(theta)[1:]
 
 
 def _solve(problem, compiled, monkeypatch):
@@ -111,7 +119,7 @@ def test_compiled_loop_updates_the_engine_warm_starts_as_the_python_loop():
     # each record's iterate is kept, the last one is the final state's policy
     assert rec_fast[-1]["theta"][0] is st_fast.pi
     for r, s in zip(rec_fast, rec_slow):
-        assert np.max(np.abs(r["theta"][0] - s["theta"][0])) <= 1e-12
+        assert np.max(np.abs(_iterate(r)[0] - _iterate(s)[0])) <= 1e-12
 
 
 def test_compiled_loop_hands_edge_cases_to_the_python_loop(monkeypatch):
@@ -152,6 +160,32 @@ def test_compiled_loop_grows_its_history_past_its_first_slots():
         _kernels_newton.ENABLED = True
     assert len(slow) == len(records)
     for r, s in zip(records, slow):
-        assert np.max(np.abs(r["theta"][1] - s["theta"][1])) <= 1e-12 * max(
-            1.0, np.max(np.abs(s["theta"][1]))
+        log_fast, log_slow = _iterate(r)[1], _iterate(s)[1]
+        assert np.max(np.abs(log_fast - log_slow)) <= 1e-12 * max(
+            1.0, np.max(np.abs(log_slow))
         )
+
+
+@pytest.mark.parametrize("K", [2, 11])
+def test_history_distances_from_logits_equal_those_from_the_state_policy(K):
+    # the Python loop keeps each iterate's centred logits, not (pi, log pi): the
+    # distances' softmax must reproduce the state's policy bit for bit (the same
+    # centring, floor, exp and sums in the same order), so the history is the
+    # same as with the pair kept: compared exactly, not to a tolerance
+    problem = _problem(K, 9_000, seed=8)  # above one chunk: the Python loop
+    engine = newton.Engine(problem)
+    theta = (problem.rewards - problem.costs) / problem.beta
+    _, records, ok, _, _ = primal_dual._newton(
+        engine, theta, 0.0, 1e-12, 200, joint=True
+    )
+    assert ok and len(records) > 3
+    final = newton.Engine(problem).state(records[-1]["theta"])
+    star = (final.pi, final.log_pi, engine.p)
+    for record in records[:-1]:
+        logits = record["theta"]
+        assert not isinstance(logits, tuple)
+        st = newton.Engine(problem).state(logits)
+        assert np.array_equal(st.theta, logits)  # centred already: unchanged
+        from_logits = _kernels_policy.distances_to_final(logits, *star)
+        from_pair = _kernels_policy.distances_to_final((st.pi, st.log_pi), *star)
+        assert from_logits == from_pair

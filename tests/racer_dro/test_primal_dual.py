@@ -268,7 +268,8 @@ def test_subsample_start_for_large_problems_gives_the_same_solution(
 
     problem = _problem(n=3000, seed=4, beta=0.01, **VARIANTS[variant])
     plain = solve_primal_dual(problem)
-    # pretend 3000 rows is "large": start from a 300-row subsample's multiplier
+    # 3000 rows start from a subsample's multiplier (a twentieth: 150 rows, up to
+    # one compiled chunk of rows)
     monkeypatch.setattr(module, "_SUBSAMPLE_ABOVE", 1000)
     monkeypatch.setattr(module, "_SUBSAMPLE_FACTOR", 10)
     started = solve_primal_dual(problem)
@@ -279,6 +280,59 @@ def test_subsample_start_for_large_problems_gives_the_same_solution(
     # lambda = (C - B)_+ / beta: Newton pins C to ~1e-11 (the rounding floor of its
     # step), which beta = 0.01 amplifies to ~1e-9 in lambda: rel 1e-7
     assert started.multiplier == pytest.approx(plain.multiplier, rel=1e-7)
+
+
+def _calibrations(problem, monkeypatch):
+    """Solve ``problem``; return each ``_calibrated_start`` call's arguments and result."""
+    import racer_dro.primal_dual as module
+
+    calls, original = [], module._calibrated_start
+
+    def spy(*args):
+        calls.append((args, original(*args)))
+        return calls[-1][1]
+
+    monkeypatch.setattr(module, "_calibrated_start", spy)
+    assert solve_primal_dual(problem).converged
+    return calls
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_calibrated_start_meets_the_budget_of_the_subsample_multiplier(
+    variant, monkeypatch
+):
+    # the full-size start keeps the 150-row subsample's tilts, whose normalisers
+    # carry its sampling error: at the subsample's multiplier the rows' policies
+    # miss B + beta lam by 0.03 .. 0.22 here (beta lam ~ 2e-4 .. 4e-4, so the
+    # dual step would be off 100x); the calibrated start shifts the logits along
+    # the primal step's multiplier direction until the start's worst-case cost is
+    # within 0.3 beta lam of B + beta lam (its stopping rule), met on every variant
+    from racer_dro.newton import Engine
+
+    problem = _problem(n=3000, seed=5, beta=0.01, **VARIANTS[variant])
+    calls = _calibrations(problem, monkeypatch)
+    (engine, lam, _, theta), (start, state) = calls[-1]  # the full-size level
+    assert engine.p.shape[0] == 3000 and lam > 0
+    target = problem.budget + problem.beta * lam
+    missed = Engine(problem).state(theta).cost - target
+    met = Engine(problem).state(start).cost - target
+    assert abs(missed) > problem.beta * lam  # there was something to calibrate
+    assert abs(met) <= 0.3 * problem.beta * lam
+    # the state handed to the Newton as its first is the start's own (its logits
+    # are the history's first iterate, kept; its cost a number): the same pass
+    # at the same logits, the radius root from another warm start (1e-12)
+    assert state is not None
+    fresh = Engine(problem).state(start)
+    assert np.array_equal(state.theta, fresh.theta)
+    assert abs(state.cost - fresh.cost) <= 1e-12
+
+
+def test_calibrated_start_leaves_an_inactive_budget_alone(monkeypatch):
+    # a budget above every policy's cost: the subsample's multiplier is 0 and
+    # the start is each row's own optimum as it stands (the same array)
+    problem = _problem(n=3000, seed=5, budget=100.0)
+    (_, lam, _, theta), (start, _) = _calibrations(problem, monkeypatch)[-1]
+    assert lam == 0.0 and start is theta
 
 
 @pytest.mark.parametrize("variant", ["cost_radius", "both_radius", "both_temperature"])

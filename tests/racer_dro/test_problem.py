@@ -221,3 +221,33 @@ def test_fuzz_validation_either_valid_or_named_error(
     assert radius is None or radius >= 0
     assert temperature is None or temperature > 0
     assert math.isclose(problem.min_cost, 1.0)
+
+
+@pytest.mark.parametrize(
+    "side",
+    [{}, {"cost_radius": 0.2}, {"cost_radius": 1e-6}, {"cost_temperature": 0.5}],
+)
+def test_min_and_max_cost_by_the_compiled_worst_case_equal_the_numpy_reference(side):
+    # min_cost / max_cost use the compiled KL worst case when numba is available;
+    # the numpy worst case (_cost_of_values) is the reference: both solve the same
+    # root (radius) or evaluate the same log-sum-exp (temperature), to 1e-12
+    # relative (the kernels' agreement elsewhere); zero-weight rows take no part
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(11)
+    rewards = rng.uniform(size=(300, 3))
+    costs = rng.uniform(1, 5, size=(300, 3))
+    weights = rng.uniform(size=300)
+    weights[:30] = 0.0
+    problem = RoutingProblem(rewards, costs, budget=10.0, sample_weight=weights, **side)
+    for compiled, values in (
+        (problem.min_cost, costs.min(axis=1)),
+        (problem.max_cost, costs.max(axis=1)),
+    ):
+        reference = problem._cost_of_values(values).value
+        assert compiled == pytest.approx(reference, rel=1e-12, abs=0)
+    # the zero-weight rows' values do not count
+    cheap = costs.copy()
+    cheap[:30] = 1e-3
+    assert problem.replace(costs=cheap).min_cost == pytest.approx(
+        problem.min_cost, rel=1e-12, abs=0
+    )
