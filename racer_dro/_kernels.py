@@ -45,6 +45,24 @@ floor_ = -50.0  # newton.THETA_FLOOR (not imported: no cycle)
 
 if numba is not None:
 
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+    def pair_softmax(a0, a1):  # pragma: no cover
+        """Two arms' softmax at logits ``(a0, a1)``: ``(t0, t1, q0, q1, log_s)``.
+
+        The centred, floored logits ``t``, the policy ``q`` and the log of its
+        normaliser, as :func:`_softmax_kernel` computes them for two arms: the
+        larger centred logit is 0 and ``exp(0) = 1`` exactly, so one ``exp`` a
+        row (bit-identical to the generic kernel, tested).
+        """
+        top = max(a0, a1)
+        t0 = max(a0 - top, floor_)
+        t1 = max(a1 - top, floor_)
+        e_low = np.exp(min(t0, t1))
+        e0 = e_low if t0 <= t1 else 1.0
+        e1 = e_low if t1 < t0 else 1.0
+        s = 0.0 + e0 + e1
+        return t0, t1, e0 / s, e1 / s, np.log(s)
+
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _softmax_kernel(
         lo, hi, base, dirn, step, R, Cm, theta, pi, log_pi, fr, fc, plogp

@@ -25,6 +25,7 @@ __all__ = ["solve_rows"]
 _BASIS = 14  # values per row of _basis: the gradient and six block solves
 
 if numba is not None:
+    from racer_dro._kernels import pair_softmax  # compiled: only with numba
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
     def _side(f, r0, r1, sign, scale, tilts, side, value, g0, g1):  # pragma: no cover
@@ -43,16 +44,7 @@ if numba is not None:
     def _parts(a0, a1, r0, r1, c0, c1, lam, beta, tilts):  # pragma: no cover
         """``_kernels._row_parts`` for two arms: centred logits, policy, log policy,
         gradient, value and the two curvatures."""
-        top = max(a0, a1)
-        t0 = max(a0 - top, floor_)
-        t1 = max(a1 - top, floor_)
-        e_low = np.exp(min(t0, t1))  # the larger logit is 0: exp(0) = 1 exactly
-        e0 = e_low if t0 <= t1 else 1.0
-        e1 = e_low if t1 < t0 else 1.0
-        s = 0.0 + e0 + e1
-        log_s = np.log(s)
-        p0 = e0 / s
-        p1 = e1 / s
+        t0, t1, p0, p1, log_s = pair_softmax(a0, a1)
         l0 = t0 - log_s
         l1 = t1 - log_s
         ent = 0.0 + p0 * l0 + p1 * l1
@@ -423,21 +415,11 @@ if numba is not None:
     ):  # pragma: no cover
         """``_kernels._softmax_kernel`` (the state pass) for two arms."""
         for i in range(lo, hi):
-            a0 = base[i, 0] + step * dirn[i, 0]
-            a1 = base[i, 1] + step * dirn[i, 1]
-            top = max(a0, a1)
-            t0 = max(a0 - top, floor_)
-            t1 = max(a1 - top, floor_)
+            t0, t1, q0, q1, log_s = pair_softmax(
+                base[i, 0] + step * dirn[i, 0], base[i, 1] + step * dirn[i, 1]
+            )
             theta[i, 0] = t0
             theta[i, 1] = t1
-            # the larger logit is 0 and exp(0) = 1 exactly: one exp per row
-            e_low = np.exp(min(t0, t1))
-            e0 = e_low if t0 <= t1 else 1.0
-            e1 = e_low if t1 < t0 else 1.0
-            s = 0.0 + e0 + e1
-            log_s = np.log(s)
-            q0 = e0 / s
-            q1 = e1 / s
             l0 = t0 - log_s
             l1 = t1 - log_s
             pi[i, 0] = q0

@@ -38,6 +38,7 @@ def available() -> bool:
 
 
 if numba is not None:
+    from racer_dro._kernels import pair_softmax  # compiled: only with numba
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def _residual_kernel(lo, hi, R, Cm, qr, qc, p, lam, beta, pi):  # pragma: no cover
@@ -100,18 +101,7 @@ if numba is not None:
         kl = 0.0
         l2 = 0.0
         for i in range(lo, hi):
-            a0 = theta[i, 0]
-            a1 = theta[i, 1]
-            top = max(a0, a1)
-            t0 = max(a0 - top, floor_)
-            t1 = max(a1 - top, floor_)
-            e_low = math.exp(min(t0, t1))
-            e0 = e_low if t0 <= t1 else 1.0
-            e1 = e_low if t1 < t0 else 1.0
-            tot = 0.0 + e0 + e1
-            log_s = math.log(tot)
-            q0 = e0 / tot
-            q1 = e1 / tot
+            t0, t1, q0, q1, log_s = pair_softmax(theta[i, 0], theta[i, 1])
             row = 0.0 + q0 * ((t0 - log_s) - log_star[i, 0])
             row += q1 * ((t1 - log_s) - log_star[i, 1])
             d0 = q0 - pi_star[i, 0]
