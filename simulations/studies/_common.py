@@ -60,7 +60,7 @@ def routerbench_frame(
     premium: str = "gpt-4-1106-preview",
     alternative: str = "mixtral-8x7b",
 ) -> pd.DataFrame:
-    """All RouterBench rows (three tasks, train and test), cached per worker process."""
+    """All RouterBench rows (every task found, train and test), cached per worker process."""
     return _routerbench(str(data_dir), premium, alternative).frame
 
 

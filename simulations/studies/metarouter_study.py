@@ -33,7 +33,7 @@ def make_configs(quick: bool = False, data_dir: str | None = None) -> list[dict]
     {random forest, XGBoost}, 500 test queries, ``n_pb = 4500 - n_gs`` as in HealthBench.
     Quick: ``n_gs`` in {100, 500}, ``d = 50``, a small XGBoost (60 trees), 2000 PB rows,
     3 cross-fitting folds (8 rounds by default; measured 32-49 s on 2 shared cores).
-    With ``data_dir``: RouterBench queries (all three tasks, train and test pooled and
+    With ``data_dir``: RouterBench queries (every task in the directory, train and test pooled and
     split at random each round like the paper), premium gpt-4-1106-preview, alternative
     mixtral-8x7b.
     """

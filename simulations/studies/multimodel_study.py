@@ -14,8 +14,9 @@ Data:
   (``simulations.realdata.length_biased_pb_labels``) with a bias that differs by model:
   it prefers the longer response (standardised log-length difference, weight
   ``length_bias``) and favours the claude family (``+favour`` for claude models). In
-  distribution: the three tasks pooled and split at random; shift: train on
-  arc_challenge + winogrande, test on mbpp.
+  distribution: every task pooled and split at random; shift: train on
+  arc_challenge + winogrande, test on mbpp (on other files
+  :func:`simulations.realdata.shift_tasks`' tasks).
 - without data: :func:`metarouter.multimodel_data.make_multimodel_data` (known gains,
   a judge favouring family "a" and longer answers).
 
