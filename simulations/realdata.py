@@ -282,6 +282,13 @@ def shift_tasks(frame: pd.DataFrame) -> tuple[list[str], str, str]:
     >>> shift_tasks(frame)
     (['a', 'c'], 'b', 'c')
     """
+    need = ["task", "cost_premium", "cost_alternative"]
+    missing = [c for c in need if c not in getattr(frame, "columns", [])]
+    if missing:
+        raise ValueError(
+            f"`frame` must be a RouterBench frame (load_routerbench(...).frame) with "
+            f"columns {need}; missing {missing}"
+        )
     means = frame.groupby("task")[["cost_premium", "cost_alternative"]].mean()
     if len(means) < 2:
         raise DataError(

@@ -242,9 +242,11 @@ def test_studies_shift_to_the_costlier_task_of_other_files(tmp_path):
     assert len(streams["gsm8k"]["X"]) == 120
 
 
-def test_shift_needs_two_tasks():
+def test_shift_needs_two_tasks_and_the_cost_columns():
     frame = pd.DataFrame(
         {"task": ["a"], "cost_premium": [1.0], "cost_alternative": [0.1]}
     )
     with pytest.raises(ValueError, match="at least two tasks"):
         realdata.shift_tasks(frame)
+    with pytest.raises(ValueError, match=r"`frame`.*missing \['cost_alternative'\]"):
+        realdata.shift_tasks(frame.drop(columns="cost_alternative"))
