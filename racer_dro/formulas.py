@@ -20,7 +20,9 @@ weight ratios ``w = rho_worst / rho_n`` (5) (RACER, Algorithm 1; the binary case
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import entr, logsumexp
+from scipy.special import entr
+
+from racer_dro.kl import exponential_tilt
 
 __all__ = [
     "arm_scores",
@@ -219,9 +221,12 @@ def worst_case_standard_error(values, weights, temperature: float, sense: str) -
     if np.isinf(tau):
         influence = f - rho @ f
     else:
+        # the worst case's tilt (RACER, Theorem 3.1) of the supported rows, shifted
+        # so that the extreme row is 0, and its ratios to rho_n (eq. 5)
         pos = rho > 0
-        log_ratio = np.zeros_like(f)
-        z = sign * f[pos] / tau
-        log_ratio[pos] = z - logsumexp(z, b=rho[pos])
-        influence = sign * tau * np.expm1(log_ratio)
+        s = sign * f[pos]
+        tilt, _ = exponential_tilt(s.max() - s, np.log(rho[pos]), tau)
+        worst = np.zeros_like(f)
+        worst[pos] = tilt
+        influence = sign * tau * (worst_case_ratios(worst, rho) - 1.0)
     return float(np.sqrt(max(float(rho @ influence**2), 0.0) * float(rho @ rho)))
