@@ -74,6 +74,20 @@ strict test on a few hundred validation
 rows would reject the converged policy half of the time. When no iterate
 passes, the one with the smallest validation worst-case cost is kept, with a
 warning.
+
+Regularisation of the default policy model. Its ``C`` is chosen from
+``policy_Cs`` by the same rule, on each candidate's first iterate (nominal
+weights); the iterations then continue with the chosen one. The per-query
+reward differences are noisy (``-1, 0, 1`` for correctness), and with
+scikit-learn's default ``C = 1`` alone the policy followed that noise. Measured
+on RouterBench (11 models, K-arm router, budgets 10% and 40% of the way from
+the cheapest to GPT-4's cost, 6 random 70/30 splits; the script is
+``round7-scripts/racer_models_C.py`` in the project notes): trained on
+arc_challenge alone, ``C = 1`` was 0.90 +- 0.32 accuracy points below the best
+mix of two single models at 10%, ``C = 0.1`` 0.17 +- 0.10 below; on
+arc_challenge + winogrande, ``C = 1`` gave -0.07 +- 0.18 and +1.02 +- 0.12 points
+against the mix, ``C = 0.1`` +0.13 +- 0.01 and +1.59 +- 0.10. The best ``C``
+depends on the features' scale and the signal, hence the choice on validation.
 """
 
 from __future__ import annotations
@@ -254,6 +268,12 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         accepts ``sample_weight``; cloned before use (twice per iteration).
         Default ``LogisticRegression(solver="newton-cholesky", tol=1e-8)``.
         ``2 (K - 1)`` clones are fitted per iteration.
+    policy_Cs : float or sequence of float, default=(1.0, 0.1, 0.01, 0.001, 0.0001)
+        Inverse regularisation strengths ``C`` of the default logistic policy
+        model, chosen on the validation split (Selection in the module notes);
+        one value fixes it. Ignored when ``policy_model`` is given. (With
+        scikit-learn's default ``C = 1`` alone, on RouterBench's 11 models the
+        router overfitted the noisy per-query reward differences: see the notes.)
     validation_fraction : float in (0, 1), default=0.2
         Share of rows held out to select the iterate.
     max_iter : int, default=200
@@ -280,6 +300,14 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         The multiplier ``lambda`` of the kept iterate.
     best_iteration_ : int
         Index (into ``history_``) of the kept iterate.
+    policy_C_ : float or None
+        The default policy model's ``C`` chosen from ``policy_Cs`` (None when
+        ``policy_model`` is given).
+    policy_C_scores_ : pandas.DataFrame or None
+        One row per candidate ``C`` (index ``C``): the validation scores of its
+        first iterate (``validation_reward``, ``validation_cost``,
+        ``validation_cost_se``, ``feasible``), by which ``policy_C_`` was chosen;
+        None without a choice (one candidate or a given ``policy_model``).
     n_iter_ : int
         Iterations run.
     converged_ : bool
@@ -336,6 +364,7 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         reward_radius=None,
         cost_radius=None,
         policy_model=None,
+        policy_Cs=(1.0, 0.1, 0.01, 0.001, 0.0001),
         validation_fraction=0.2,
         max_iter=200,
         n_iter_no_change=15,
@@ -349,6 +378,7 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         self.reward_radius = reward_radius
         self.cost_radius = cost_radius
         self.policy_model = policy_model
+        self.policy_Cs = policy_Cs
         self.validation_fraction = validation_fraction
         self.max_iter = max_iter
         self.n_iter_no_change = n_iter_no_change
@@ -411,6 +441,25 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
             )
         return model
 
+    def _policy_Cs(self) -> tuple:
+        """The candidate ``C`` of the default policy model (``(None,)``: no choice)."""
+        if self.policy_model is not None:
+            return (None,)
+        value = self.policy_Cs
+        if isinstance(value, (numbers.Real, str)) or value is None:
+            values = (value,)
+        else:
+            try:
+                values = tuple(value)
+            except TypeError:
+                raise TypeError(
+                    "`policy_Cs` must be a positive number or a sequence of them, "
+                    f"got {value!r}"
+                ) from None
+        if not values:
+            raise ValueError("`policy_Cs` must hold at least one value, got none")
+        return tuple(check_positive(v, "policy_Cs") for v in values)
+
     def _check_scalars(self):
         frac = self.validation_fraction
         if isinstance(frac, bool) or not isinstance(frac, numbers.Real):
@@ -457,6 +506,7 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         """
         kw = self._problem_keywords()
         base = clone(self._check_policy_model())
+        Cs = self._policy_Cs()
         frac, max_iter, patience = self._check_scalars()
         X = validate_data(self, X, reset=True, dtype=float, ensure_all_finite=True)
         top = float(np.max(np.abs(X))) if X.size else 0.0
@@ -502,18 +552,18 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
             base.set_params(random_state=model_seed)
 
         X_tr, X_val = X[train_idx], X[val_idx]
+
+        def score(item):  # an iterate (policy_k, policy, change) on validation
+            return self._score(problem, val_problem, item[1], item[0], X_val, budget)
+
+        refit = _DEFAULT_REFIT if self.policy_model is None else None
+        chosen_C, iterates, stream, C_scores = _choose_policy_C(
+            problem, X_tr, base, Cs, max_iter, refit, score
+        )
         records: list[dict] = []
         best: dict = {}
-        iterates = _primal_dual(
-            problem,
-            X_tr,
-            base,
-            max_iter,
-            _DEFAULT_REFIT if self.policy_model is None else None,
-        )
         stopped_early, unchanged = False, 0
-        for k, (policy_k, policy, change) in enumerate(iterates):
-            record = self._score(problem, val_problem, policy, policy_k, X_val, budget)
+        for k, (policy_k, policy, change, record) in enumerate(stream):
             record.update(
                 iteration=k, multiplier=policy_k.multiplier, policy_change=change
             )
@@ -551,6 +601,8 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         self.policy_model_ = best["model"]
         self.multiplier_ = best["multiplier"]
         self.best_iteration_ = best["iteration"]
+        self.policy_C_ = chosen_C
+        self.policy_C_scores_ = C_scores
         self.history_ = pd.DataFrame.from_records(records, index="iteration")[
             [
                 "multiplier",
@@ -632,10 +684,17 @@ class _PrimalDual:
     """
 
     def __init__(
-        self, problem: RoutingProblem, X, base, max_iter: int, refit_params=None
+        self,
+        problem: RoutingProblem,
+        X,
+        base,
+        max_iter: int,
+        refit_params=None,
+        warm_fits=None,
     ):
         self.problem, self.X, self.base, self.max_iter = problem, X, base, max_iter
         self.refit_params = refit_params
+        self.warm_fits = warm_fits  # (reward fits, cost fits) to start the first refits from
         self.converged = False
 
     def __iter__(self):
@@ -654,6 +713,8 @@ class _PrimalDual:
         lam = None
         fits_r = [None] * dr.shape[1]
         fits_c = [None] * dc.shape[1]
+        if self.warm_fits is not None:
+            fits_r, fits_c = (list(fits) for fits in self.warm_fits)
         self.converged = False
         for k in range(self.max_iter):
             fits_r = [
@@ -706,6 +767,68 @@ class _PrimalDual:
             step = 1.0 / (k + 2)
             w_r = w_r + step * (n_r - w_r)
             w_c = w_c + step * (n_c - w_c)
+
+
+def _choose_policy_C(problem, X, base, Cs, max_iter, refit_params, score):
+    """Start the primal-dual once per candidate ``C``; continue the best-validated run.
+
+    Each candidate's first iterate (nominal weights) is scored on the validation
+    split by ``score`` and compared as iterates are (:func:`_better`: the highest
+    validation reward among those within the budget); ties keep the earlier
+    candidate. Returns ``(C, iterates, stream, scores)``: the chosen ``C``
+    (``None`` when ``Cs`` is ``(None,)``: ``base`` as given), its
+    :class:`_PrimalDual`, a stream of ``(policy_k, policy, change, record)``
+    whose first item is the scored first iterate, and the candidates' scores
+    (a DataFrame indexed by ``C``, or ``None`` for a single candidate).
+
+    With the default model (``refit_params``) every candidate after the first
+    starts its logistic fits from the previous candidate's (warm L-BFGS refits,
+    :func:`racer_dro._soft_logistic.refit_soft_logistic`, at its own ``C``): a
+    cold fit at d = 1,024 forms d x d Hessians, and one per candidate made the
+    fit at the RACER paper's scale several times slower.
+    """
+    runs, previous = [], None
+    for C in Cs:
+        model = base if C is None else clone(base).set_params(C=C)
+        warm = None
+        if previous is not None:  # the previous candidate's fits, at this C
+            warm = tuple(
+                [(_with_C(fit[0], C), *fit[1:]) for fit in fits] for fits in previous
+            )
+        iterates = _PrimalDual(problem, X, model, max_iter, refit_params, warm)
+        gen = iter(iterates)
+        first = next(gen)
+        runs.append((C, iterates, gen, first, score(first)))
+        if refit_params is not None:
+            previous = (first[0].reward_fits, first[0].cost_fits)
+    chosen = runs[0]
+    for run in runs[1:]:
+        if _better(run[4], chosen[4]):
+            chosen = run
+    C, iterates, gen, first, record = chosen
+
+    def stream():
+        yield (*first, record)
+        for item in gen:
+            yield (*item, score(item))
+
+    scores = None
+    if len(runs) > 1:
+        keys = ("validation_reward", "validation_cost", "validation_cost_se", "feasible")
+        scores = pd.DataFrame(
+            [{"C": run[0], **{key: run[4][key] for key in keys}} for run in runs]
+        ).set_index("C")
+    return C, iterates, stream(), scores
+
+
+def _with_C(model, C):
+    """A copy of a fitted logistic ``model`` with inverse regularisation ``C`` (the
+    warm start of the next candidate's refit); any other model as it is."""
+    if not isinstance(model, LogisticRegression):
+        return model
+    model = copy.deepcopy(model)
+    model.C = C
+    return model
 
 
 def _primal_dual(
