@@ -694,7 +694,9 @@ class _PrimalDual:
     ):
         self.problem, self.X, self.base, self.max_iter = problem, X, base, max_iter
         self.refit_params = refit_params
-        self.warm_fits = warm_fits  # (reward fits, cost fits) to start the first refits from
+        self.warm_fits = (
+            warm_fits  # (reward fits, cost fits) to start the first refits from
+        )
         self.converged = False
 
     def __iter__(self):
@@ -814,7 +816,12 @@ def _choose_policy_C(problem, X, base, Cs, max_iter, refit_params, score):
 
     scores = None
     if len(runs) > 1:
-        keys = ("validation_reward", "validation_cost", "validation_cost_se", "feasible")
+        keys = (
+            "validation_reward",
+            "validation_cost",
+            "validation_cost_se",
+            "feasible",
+        )
         scores = pd.DataFrame(
             [{"C": run[0], **{key: run[4][key] for key in keys}} for run in runs]
         ).set_index("C")
