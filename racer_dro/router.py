@@ -81,8 +81,8 @@ weights); the iterations then continue with the chosen one. The per-query
 reward differences are noisy (``-1, 0, 1`` for correctness), and with
 scikit-learn's default ``C = 1`` alone the policy followed that noise. Measured
 on RouterBench (11 models, K-arm router, budgets 10% and 40% of the way from
-the cheapest to GPT-4's cost, 6 random 70/30 splits; the script is
-``round7-scripts/racer_models_C.py`` in the project notes): trained on
+the cheapest to GPT-4's cost, 6 random 70/30 splits, the data, features and
+baseline of ``python -m simulations racer-models``): trained on
 arc_challenge alone, ``C = 1`` was 0.90 +- 0.32 accuracy points below the best
 mix of two single models at 10%, ``C = 0.1`` 0.17 +- 0.10 below; on
 arc_challenge + winogrande, ``C = 1`` gave -0.07 +- 0.18 and +1.02 +- 0.12 points
