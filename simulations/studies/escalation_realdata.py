@@ -10,7 +10,9 @@ value), and the cheap judge's probability. On the test pairs, at 10%, 25% and
 50% strong-judge calls, the routers are:
 
 * ``escalation`` -- :class:`racer_dro.EscalationRouter` (the default: expected gain);
-* ``p_wrong`` -- the same model, ranking by ``P(cheap wrong)`` alone;
+* ``p_wrong`` -- the same model, ranking by ``P(cheap wrong)`` alone (the same
+  ranking as ``escalation`` since its default ``strong_model="constant"``; they
+  differ with ``"confidence"``);
 * ``margin`` -- smallest ``|p - 1/2|`` first;
 * ``variance_only`` -- the poster's router (:class:`racer_dro.UncertaintyRouter`
   fitted to the human labels, ranking by posterior variance);
