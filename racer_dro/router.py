@@ -691,12 +691,14 @@ class _PrimalDual:
         max_iter: int,
         refit_params=None,
         warm_fits=None,
+        stacked=None,
     ):
         self.problem, self.X, self.base, self.max_iter = problem, X, base, max_iter
         self.refit_params = refit_params
-        self.warm_fits = (
-            warm_fits  # (reward fits, cost fits) to start the first refits from
-        )
+        # (reward fits, cost fits) to start the first refits from
+        self.warm_fits = warm_fits
+        # (X2, y2) of _stacked_rows(X), when several runs share one copy
+        self.stacked = stacked
         self.converged = False
 
     def __iter__(self):
@@ -704,8 +706,7 @@ class _PrimalDual:
         n = X.shape[0]
         rho = problem.weights
         row_weight = rho * n
-        X2 = np.vstack([X, X])
-        y2 = np.concatenate([np.ones(n), np.zeros(n)])
+        X2, y2 = _stacked_rows(X) if self.stacked is None else self.stacked
         robust = problem.reward_mode != "none" or problem.cost_mode != "none"
         dr = problem.rewards[:, 1:] - problem.rewards[:, :1]  # relative to arm 0
         dc = problem.costs[:, 1:] - problem.costs[:, :1]
@@ -790,6 +791,7 @@ def _choose_policy_C(problem, X, base, Cs, max_iter, refit_params, score):
     fit at the RACER paper's scale several times slower.
     """
     runs, previous = [], None
+    stacked = _stacked_rows(X)  # one copy for every candidate's run
     for C in Cs:
         model = base if C is None else clone(base).set_params(C=C)
         warm = None
@@ -797,7 +799,7 @@ def _choose_policy_C(problem, X, base, Cs, max_iter, refit_params, score):
             warm = tuple(
                 [(_with_C(fit[0], C), *fit[1:]) for fit in fits] for fits in previous
             )
-        iterates = _PrimalDual(problem, X, model, max_iter, refit_params, warm)
+        iterates = _PrimalDual(problem, X, model, max_iter, refit_params, warm, stacked)
         gen = iter(iterates)
         first = next(gen)
         runs.append((C, iterates, gen, first, score(first)))
@@ -807,6 +809,9 @@ def _choose_policy_C(problem, X, base, Cs, max_iter, refit_params, score):
     for run in runs[1:]:
         if _better(run[4], chosen[4]):
             chosen = run
+    for run in runs:
+        if run is not chosen:
+            run[2].close()  # the other candidates' runs end here, and free their fits
     C, iterates, gen, first, record = chosen
 
     def stream():
@@ -826,6 +831,12 @@ def _choose_policy_C(problem, X, base, Cs, max_iter, refit_params, score):
             [{"C": run[0], **{key: run[4][key] for key in keys}} for run in runs]
         ).set_index("C")
     return C, iterates, stream(), scores
+
+
+def _stacked_rows(X):
+    """``(X2, y2)``: every row twice, as class 1 and as class 0 (the soft targets' fit)."""
+    n = X.shape[0]
+    return np.vstack([X, X]), np.concatenate([np.ones(n), np.zeros(n)])
 
 
 def _with_C(model, C):
