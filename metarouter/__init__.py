@@ -29,6 +29,7 @@ _EXPORTS = {
     "cpt": "metarouter.metrics",
     "routellm_auc": "metarouter.metrics",
     "MultiModelRouter": "metarouter.multimodel",
+    "SelectedRegressor": "metarouter.regressors",
     "CostQualityDisplay": "metarouter.display",
     "EfficiencyGainDisplay": "metarouter.display",
 }
@@ -45,6 +46,7 @@ __all__ = [
     "PooledRouter",
     "RLearner",
     "RandomRouter",
+    "SelectedRegressor",
     "TokenCost",
     "UnitCost",
     "aiq",

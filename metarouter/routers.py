@@ -51,6 +51,7 @@ from metarouter._validation import (
 from metarouter.cate import DRLearner, EconMLAdapter, RLearner
 from metarouter.costs import cost_difference
 from metarouter.offset import OffsetLearner
+from metarouter.regressors import default_gain_model
 from metarouter.selection import select_learner
 
 __all__ = ["GSOnlyRouter", "MetaRouter", "PooledRouter", "RandomRouter"]
@@ -237,7 +238,11 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         :class:`~metarouter.cate.EconMLAdapter`.
     outcome_model : regressor, default=None
         The regression method ``H`` used for every regression (nuisances, CATE
-        and step 2); histogram gradient boosting when None.
+        and step 2). When None: the learners' histogram gradient boosting for
+        the nuisances and the shift, and for step 2 a
+        :class:`~metarouter.regressors.SelectedRegressor` (that booster or a
+        ridge regression, whichever has the smaller 3-fold cross-validated
+        error; one fixed method did not hold on real data, see its notes).
     scale : {None, "max", "variance", "wasserstein"}, default="variance"
         How GS outcomes are aligned to the PB scale; the constant is ``scale_``.
     propensity_model : classifier, default=None
@@ -440,7 +445,7 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         )
         self.cate_learner_ = learner
         model = (
-            default_regressor() if self.outcome_model is None else self.outcome_model
+            default_gain_model() if self.outcome_model is None else self.outcome_model
         )
         # step 1's folds are done: step 2 may use the learner's workers
         with _timed(times, "gain"), final_stage_jobs(self.n_jobs):
@@ -564,7 +569,9 @@ class PooledRouter(_RouteMixin, RegressorMixin, BaseEstimator):
     Parameters
     ----------
     outcome_model : regressor, default=None
-        Histogram gradient boosting when None.
+        When None, a :class:`~metarouter.regressors.SelectedRegressor`
+        (histogram gradient boosting or ridge regression, whichever has the
+        smaller 3-fold cross-validated error).
     scale : {None, "max", "variance", "wasserstein"}, default="variance"
         Scale alignment of GS outcomes.
     random_state : int, RandomState or None, default=None
@@ -600,7 +607,7 @@ class PooledRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         c, o, u = _align(y, s, sw, self.scale)
         self.scale_, self.outcome_unit_ = c, u
         model = (
-            default_regressor() if self.outcome_model is None else self.outcome_model
+            default_gain_model() if self.outcome_model is None else self.outcome_model
         )
         self.model_ = _fit_model(
             model, X, o, sw, child_seed(_base_entropy(self.random_state), ROLE_MODEL)
@@ -624,7 +631,9 @@ class GSOnlyRouter(_RouteMixin, RegressorMixin, BaseEstimator):
     Parameters
     ----------
     outcome_model : regressor, default=None
-        Histogram gradient boosting when None.
+        When None, a :class:`~metarouter.regressors.SelectedRegressor`
+        (histogram gradient boosting or ridge regression, whichever has the
+        smaller 3-fold cross-validated error).
     random_state : int, RandomState or None, default=None
         Seeds the model when its ``random_state`` is None.
 
@@ -655,7 +664,7 @@ class GSOnlyRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         X, y, s, sw = _validate_fit(self, X, y, source, sample_weight)
         gs = s == 1
         model = (
-            default_regressor() if self.outcome_model is None else self.outcome_model
+            default_gain_model() if self.outcome_model is None else self.outcome_model
         )
         self.outcome_unit_ = _unit(y[gs])
         self.model_ = _fit_model(
