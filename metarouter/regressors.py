@@ -10,10 +10,13 @@ not tuned on (see :class:`SelectedRegressor`'s notes).
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -129,14 +132,12 @@ class SelectedRegressor(RegressorMixin, BaseEstimator):
         return list(cands)
 
     def _seed(self) -> int:
+        """The seed of the folds and the candidates: ``random_state`` itself when
+        an integer, else drawn from it (None: numpy's global random state)."""
         rs = self.random_state
-        if isinstance(rs, (int, np.integer)) and not isinstance(rs, bool):
+        if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
             return int(rs)
-        return (
-            int(np.random.default_rng().integers(2**31 - 1))
-            if rs is None
-            else int(rs.randint(2**31 - 1))
-        )
+        return int(check_random_state(rs).randint(2**31 - 1))
 
     def fit(self, X, y, sample_weight=None):
         """Choose the candidate by cross-validated error and refit it on all rows.

@@ -114,3 +114,15 @@ def test_bad_input_names_the_argument():
         SelectedRegressor([KNeighborsRegressor(3)]).fit(X, y, np.ones(30))
     with pytest.raises(ValueError, match="at least `n_folds`"):
         SelectedRegressor(n_folds=5).fit(X[:3], y[:3])
+
+
+def test_random_state_instances_and_bad_values():
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(90, 3)), rng.normal(size=90)
+    a = SelectedRegressor(random_state=np.random.RandomState(5)).fit(X, y)
+    b = SelectedRegressor(random_state=np.random.RandomState(5)).fit(X, y)
+    np.testing.assert_array_equal(
+        a.cv_results_["mean_error"], b.cv_results_["mean_error"]
+    )
+    with pytest.raises(ValueError, match="cannot be used to seed"):
+        SelectedRegressor(random_state="seed").fit(X, y)
