@@ -24,6 +24,30 @@ __all__ = ["SCALE_METHODS", "scale_constant"]
 SCALE_METHODS = (None, "max", "variance", "wasserstein")
 
 
+_UNIT_RANGE = 2.0**100  # outcomes beyond 2^(+-100) are rescaled before any fit
+
+
+def outcome_unit(values) -> float:
+    """A power of two near ``max |values|`` when that is extreme, else 1.
+
+    Outcomes of size 1e160 overflow the squares of every least-squares fit
+    (boosting, forests, variances) and give constant predictions. Dividing by
+    a power of two is exact in floating point and leaves these fits
+    equivariant, so in-range data is left untouched and extreme data is
+    fitted in range and scaled back.
+
+    Examples
+    --------
+    >>> from metarouter._scaling import outcome_unit
+    >>> outcome_unit([1.0, -3.0]), outcome_unit([3e160]) == 2.0**533
+    (1.0, True)
+    """
+    top = float(np.max(np.abs(values))) if np.size(values) else 0.0
+    if top == 0.0 or not np.isfinite(top) or 1 / _UNIT_RANGE <= top <= _UNIT_RANGE:
+        return 1.0
+    return float(2.0 ** np.round(np.log2(top)))
+
+
 def _quantile_steps(values: np.ndarray, weights: np.ndarray):
     order = np.argsort(values, kind="stable")
     v = values[order]

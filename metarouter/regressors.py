@@ -25,6 +25,7 @@ from sklearn.utils.validation import (
 )
 
 from metarouter._crossfit import default_regressor, seeded_clone
+from metarouter._scaling import outcome_unit
 
 __all__ = ["SelectedRegressor", "default_candidates", "default_gain_model"]
 
@@ -92,7 +93,12 @@ class SelectedRegressor(RegressorMixin, BaseEstimator):
     best_index_ : int
         Index of the chosen candidate.
     best_estimator_ : regressor
-        The chosen candidate refitted on every row.
+        The chosen candidate refitted on every row (on ``y / outcome_unit_``).
+    outcome_unit_ : float
+        1, or a power of two near ``max |y|`` when that lies outside
+        ``2^(+-100)``: the candidates are fitted and scored in that unit (so
+        that squared errors neither overflow nor underflow) and predictions
+        scaled back. ``cv_results_`` errors are in that unit squared.
     n_features_in_ : int
         Number of features seen in fit.
     feature_names_in_ : ndarray of shape (``n_features_in_``,)
@@ -157,6 +163,10 @@ class SelectedRegressor(RegressorMixin, BaseEstimator):
         if not isinstance(self.n_folds, (int, np.integer)) or self.n_folds < 2:
             raise ValueError(f"`n_folds` must be an integer >= 2, got {self.n_folds!r}")
         X, y = validate_data(self, X, y, y_numeric=True)
+        # extreme outcomes (1e160) overflow squared errors and least squares:
+        # fit in a power-of-two unit (exact), predict scaled back
+        self.outcome_unit_ = outcome_unit(y)
+        y = y / self.outcome_unit_
         n = X.shape[0]
         if n < self.n_folds:
             raise ValueError(
@@ -207,7 +217,8 @@ class SelectedRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
-        return np.asarray(self.best_estimator_.predict(X), dtype=float).reshape(-1)
+        pred = np.asarray(self.best_estimator_.predict(X), dtype=float).reshape(-1)
+        return pred * self.outcome_unit_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -38,7 +38,7 @@ from metarouter._crossfit import (
     resolve_folds,
     seeded_clone,
 )
-from metarouter._scaling import scale_constant
+from metarouter._scaling import outcome_unit, scale_constant
 from metarouter._validation import (
     check_binary,
     check_lengths,
@@ -102,24 +102,6 @@ def _fit_model(model, X, y, sw, seed):
     return est
 
 
-_UNIT_RANGE = 2.0**100  # outcomes beyond 2^(+-100) are rescaled before any fit
-
-
-def _unit(values) -> float:
-    """A power of two near ``max |values|`` when that is extreme, else 1.
-
-    Outcomes of size 1e160 overflow the squares of every least-squares fit
-    (boosting, forests, variances) and give constant predictions. Dividing by
-    a power of two is exact in floating point and leaves these fits
-    equivariant, so in-range data is left untouched and extreme data is
-    fitted in range and scaled back.
-    """
-    top = float(np.max(np.abs(values))) if np.size(values) else 0.0
-    if top == 0.0 or not np.isfinite(top) or 1 / _UNIT_RANGE <= top <= _UNIT_RANGE:
-        return 1.0
-    return float(2.0 ** np.round(np.log2(top)))
-
-
 def _align(y, s, sw, scale):
     """``(c, o, u)``: scale constant, and outcomes (GS rows times ``c``) divided by ``u``.
 
@@ -129,14 +111,14 @@ def _align(y, s, sw, scale):
     """
     gs = s == 1
     if np.all(gs):
-        u = _unit(y)
+        u = outcome_unit(y)
         return 1.0, y / u, u
     w = np.ones_like(y) if sw is None else sw
-    u_gs, u_pb = _unit(y[gs]), _unit(y[~gs])
+    u_gs, u_pb = outcome_unit(y[gs]), outcome_unit(y[~gs])
     c = scale_constant(scale, y[gs] / u_gs, y[~gs] / u_pb, w[gs], w[~gs])
     c = c * u_pb / u_gs if scale is not None else c
     o = np.where(gs, c * y, y)
-    u = _unit(o)
+    u = outcome_unit(o)
     return c, o / u, u
 
 
@@ -666,7 +648,7 @@ class GSOnlyRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         model = (
             default_gain_model() if self.outcome_model is None else self.outcome_model
         )
-        self.outcome_unit_ = _unit(y[gs])
+        self.outcome_unit_ = outcome_unit(y[gs])
         self.model_ = _fit_model(
             model,
             X[gs],

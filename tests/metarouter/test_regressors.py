@@ -4,6 +4,8 @@ whose better method is known, and scikit-learn conformance."""
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LinearRegression, Ridge
@@ -126,3 +128,21 @@ def test_random_state_instances_and_bad_values():
     )
     with pytest.raises(ValueError, match="cannot be used to seed"):
         SelectedRegressor(random_state="seed").fit(X, y)
+
+
+@settings(max_examples=25, deadline=None)
+@given(exponent=st.integers(-300, 300), seed=st.integers(0, 2**16))
+def test_equivariant_at_extreme_magnitudes(exponent, seed):
+    """Outcomes times 10^k give the same choice and predictions times 10^k: the fit
+    runs in a power-of-two unit (exact), so nothing overflows or underflows. The
+    choice and the predictions agree to rounding (rtol 1e-9: a power of two
+    rescales exactly, 10^k / 2^j is one more rounding per value)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(90, 3))
+    y = X[:, 0] - 0.5 * X[:, 1] + 0.3 * rng.normal(size=90)
+    base = SelectedRegressor(random_state=1).fit(X, y)
+    big = SelectedRegressor(random_state=1).fit(X, y * 10.0**exponent)
+    assert big.best_index_ == base.best_index_
+    scaled = big.predict(X) / 10.0**exponent
+    assert np.all(np.isfinite(scaled))
+    np.testing.assert_allclose(scaled, base.predict(X), rtol=1e-9, atol=1e-9)
