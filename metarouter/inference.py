@@ -572,7 +572,7 @@ def _loo_power_tuning(y, f_gs, f_t, w) -> np.ndarray:
     yc = y - _weighted_mean(y, w)
     fc = f_gs - _weighted_mean(f_gs, w)
     w1, w2 = loo(w), loo(w**2)
-    y_bar, f_bar = loo(w * yc) / w1, loo(w * fc) / w1
+    y_bar, f_bar = _loo_weighted_means(yc, w), _loo_weighted_means(fc, w)
     s_yf = loo(w**2 * yc * fc) - f_bar * loo(w**2 * yc) - y_bar * loo(w**2 * fc)
     s_ff = loo(w**2 * fc * fc) - 2 * f_bar * loo(w**2 * fc)
     m = y.shape[0] - 1

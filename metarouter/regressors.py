@@ -220,11 +220,6 @@ class SelectedRegressor(RegressorMixin, BaseEstimator):
         pred = np.asarray(self.best_estimator_.predict(X), dtype=float).reshape(-1)
         return pred * self.outcome_unit_
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags
-
 
 def _fit(est, X, y, w, rows, weighted):
     if weighted:

@@ -609,7 +609,7 @@ class EscalationRouter(_CheapJudgeRouter):
         )
         # The strong judge given the cheap verdict's correctness: constants, or a
         # function of the cheap confidence only (the evidence may drop it).
-        width = self._strong_columns()
+        width = 1 if self.strong_model == "constant" else 2  # intercept (+ confidence)
         Zs = Z[:, :width]
         zero = np.zeros(Zs.shape[0])
         groups = np.zeros(width - 1)
@@ -620,10 +620,6 @@ class EscalationRouter(_CheapJudgeRouter):
             Zs, 1.0 - rewards[:, 1], 0, offset=zero, groups=groups, weight=rewards[:, 0]
         )
         return self
-
-    def _strong_columns(self) -> int:
-        """Columns of the design the fix and break models use: intercept (+ confidence)."""
-        return 1 if self.strong_model == "constant" else 2
 
     def _groups(self, d):
         if self.feature_groups is None:
