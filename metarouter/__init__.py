@@ -2,7 +2,8 @@
 
 The GS-PB bias ``Delta(q)`` is a conditional average treatment effect with the
 label source as treatment; it is estimated with cross-fitted R-, DR- or offset
-learners (or chosen among them on held-out GS rows: ``cate_learner="auto"``),
+learners (or chosen among them on held-out GS rows: ``cate_learner="auto"``;
+or combined, :class:`~metarouter.stacking.StackedMetaRouter`),
 the preference-based labels are corrected, and the quality-gain model ``m(q)``
 is fitted on the enriched data (Meta-Router paper, sections 2-3).
 """
@@ -30,6 +31,7 @@ _EXPORTS = {
     "routellm_auc": "metarouter.metrics",
     "MultiModelRouter": "metarouter.multimodel",
     "SelectedRegressor": "metarouter.regressors",
+    "StackedMetaRouter": "metarouter.stacking",
     "CostQualityDisplay": "metarouter.display",
     "EfficiencyGainDisplay": "metarouter.display",
 }
@@ -47,6 +49,7 @@ __all__ = [
     "RLearner",
     "RandomRouter",
     "SelectedRegressor",
+    "StackedMetaRouter",
     "TokenCost",
     "UnitCost",
     "aiq",

@@ -21,6 +21,7 @@ from metarouter._validation import check_binary, check_lengths, check_vector
 __all__ = [
     "CANDIDATES",
     "gs_mean_squared_error",
+    "held_out_gs_predictions",
     "make_gs_scorer",
     "select_learner",
     "source_folds",
@@ -120,15 +121,79 @@ def source_folds(source, n_splits=5, *, random_state=None):
     return list(skf.split(np.zeros(s.shape[0]), s))
 
 
+def held_out_gs_predictions(
+    router, X, y, source, sample_weight=None, *, random_state=None,
+    candidates=CANDIDATES,
+):  # fmt: skip
+    """Each candidate's cross-fitted predictions on the GS rows it did not see.
+
+    The GS rows are split into ``router.n_folds`` folds; for each fold every
+    candidate (a clone of ``router`` with that ``cate_learner``) is fitted on
+    all rows but the fold's GS rows and predicts them. The DR candidates
+    reuse the R candidate's folds and propensities (same results, one
+    propensity fit). Behind :func:`select_learner` (``cate_learner="auto"``)
+    and :class:`~metarouter.stacking.StackedMetaRouter`.
+
+    Parameters
+    ----------
+    router : MetaRouter
+        Its parameters (base models, folds, scale, overlap) are kept.
+    X, y, source, sample_weight : arrays
+        Validated training data (``source`` a 0/1 integer array).
+    random_state : int or None
+        Seeds the selection folds and the candidates.
+    candidates : sequence of str, default=CANDIDATES
+        ``cate_learner`` names.
+
+    Returns
+    -------
+    predictions : ndarray of shape (n_candidates, n_gs)
+        Row ``j``: candidate ``j``'s held-out predictions of the GS rows.
+    gs_rows : ndarray of int of shape (n_gs,)
+        The GS rows' indices into ``X``.
+    """
+    n_folds = router.n_folds
+    gs_rows = np.flatnonzero(source == 1)
+    if n_folds is None or gs_rows.size < 2 * n_folds:
+        raise ValueError(
+            f"choosing or combining step-1 learners (cate_learner='auto', "
+            f"StackedMetaRouter) needs at least 2 GS rows (`source` == 1) per "
+            f"selection fold: {gs_rows.size} GS rows for n_folds={n_folds}; "
+            "reduce `n_folds` or add GS rows."
+        )
+    if not np.any(source == 0):
+        raise ValueError(
+            "choosing or combining step-1 learners (cate_learner='auto', "
+            "StackedMetaRouter) needs PB rows (`source` == 0) to correct."
+        )
+    seed = int(np.random.default_rng(random_state).integers(2**31 - 1))
+    kf = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    predictions = np.full((len(candidates), gs_rows.size), np.nan)
+    for k, (_, held) in enumerate(kf.split(gs_rows)):
+        train = np.setdiff1d(np.arange(X.shape[0]), gs_rows[held])
+        sw = None if sample_weight is None else sample_weight[train]
+        shared = {}
+        for j, name in enumerate(candidates):
+            est = clone(router).set_params(cate_learner=name, random_state=seed + k)
+            kwargs = {}
+            if name in _SHARES_PROPENSITY and shared and router.overlap is None:
+                kwargs = shared
+            est.fit(X[train], y[train], source[train], sw, **kwargs)
+            if name == "r" and router.overlap is None:
+                shared = {
+                    "folds": est.cate_learner_.folds_,
+                    "propensity": est.cate_learner_.propensity_,
+                }
+            predictions[j, held] = est.predict(X[gs_rows[held]])
+    return predictions, gs_rows
+
+
 def select_learner(router, X, y, source, sample_weight=None, *, random_state=None):
     """Choose a meta-router's step-1 learner by cross-fitted held-out GS error.
 
-    The GS rows are split into ``router.n_folds`` folds; for each fold every
-    candidate in :data:`CANDIDATES` is fitted (a clone of ``router`` with that
-    ``cate_learner``) on all rows but the fold's GS rows and predicts them.
-    Each GS row is thus scored once by every candidate; the candidate with the
-    smallest mean squared error wins. The DR candidates reuse the R
-    candidate's folds and propensities (same results, one propensity fit).
+    Each GS row is scored once by every candidate in :data:`CANDIDATES`
+    (:func:`held_out_gs_predictions`); the candidate with the smallest mean
+    squared error wins.
 
     Parameters
     ----------
@@ -160,44 +225,15 @@ def select_learner(router, X, y, source, sample_weight=None, *, random_state=Non
     >>> router.fit(data.X, data.y, data.source).selected_learner_ in CANDIDATES
     True
     """
-    n_folds = router.n_folds
-    gs_rows = np.flatnonzero(source == 1)
-    if n_folds is None or gs_rows.size < 2 * n_folds:
-        raise ValueError(
-            f"cate_learner='auto' needs at least 2 GS rows (`source` == 1) per "
-            f"selection fold: {gs_rows.size} GS rows for n_folds={n_folds}; "
-            "reduce `n_folds` or add GS rows."
-        )
-    if not np.any(source == 0):
-        raise ValueError(
-            "cate_learner='auto' needs PB rows (`source` == 0) to choose a "
-            "correction for."
-        )
-    seed = int(np.random.default_rng(random_state).integers(2**31 - 1))
-    kf = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    errors = np.full((len(CANDIDATES), gs_rows.size), np.nan)
+    predictions, gs_rows = held_out_gs_predictions(
+        router, X, y, source, sample_weight, random_state=random_state
+    )
+    errors = (y[gs_rows] - predictions) ** 2
     w_gs = None if sample_weight is None else sample_weight[gs_rows]
-    for k, (_, held) in enumerate(kf.split(gs_rows)):
-        train = np.setdiff1d(np.arange(X.shape[0]), gs_rows[held])
-        sw = None if sample_weight is None else sample_weight[train]
-        shared = {}
-        for j, name in enumerate(CANDIDATES):
-            est = clone(router).set_params(cate_learner=name, random_state=seed + k)
-            kwargs = {}
-            if name in _SHARES_PROPENSITY and shared and router.overlap is None:
-                kwargs = shared
-            est.fit(X[train], y[train], source[train], sw, **kwargs)
-            if name == "r" and router.overlap is None:
-                shared = {
-                    "folds": est.cate_learner_.folds_,
-                    "propensity": est.cate_learner_.propensity_,
-                }
-            pred = est.predict(X[gs_rows[held]])
-            errors[j, held] = (y[gs_rows[held]] - pred) ** 2
     return _choose(errors, w_gs)
 
 
-def _choose(errors, weights):
+def _choose(errors, weights, candidates=CANDIDATES):
     """Mean held-out error per candidate, its SE, and the chosen candidate."""
     n = errors.shape[1]
     w = np.ones(n) if weights is None else np.asarray(weights, float)
@@ -210,14 +246,14 @@ def _choose(errors, weights):
     diff_mean = diff @ w
     diff_se = np.sqrt(((diff - diff_mean[:, None]) ** 2) @ (w**2))
     order = np.argsort(mean, kind="stable")
-    rank = np.empty(len(CANDIDATES), dtype=int)
-    rank[order] = np.arange(1, len(CANDIDATES) + 1)
+    rank = np.empty(len(candidates), dtype=int)
+    rank[order] = np.arange(1, len(candidates) + 1)
     results = {
-        "learner": np.array(CANDIDATES),
+        "learner": np.array(candidates),
         "mean_gs_mse": mean,
         "se_gs_mse": se,
         "diff_vs_best": diff_mean,
         "se_diff_vs_best": diff_se,
         "rank": rank,
     }
-    return CANDIDATES[best], results
+    return candidates[best], results

@@ -22,6 +22,7 @@ from metarouter import (
     PooledRouter,
     RandomRouter,
     RLearner,
+    StackedMetaRouter,
 )
 from metarouter.offset import OffsetLearner
 
@@ -35,6 +36,8 @@ _ROUTERS = [
     MetaRouter("offset", Ridge(), scale="max"),
     MetaRouter("dr-joint", Ridge()),
     MetaRouter("auto", Ridge()),
+    StackedMetaRouter(),
+    StackedMetaRouter(MetaRouter(outcome_model=Ridge()), candidates=("r", "gs-only")),
 ]
 
 
@@ -43,7 +46,8 @@ def _expected_failures(router):
     integer weights are not repeated rows: a repeated row may fall into several
     folds. Every other check passes (the routing score of eq. 4 is
     `routing_score(X, w, cost)`, not `decision_function`)."""
-    if router.outcome_model is None:
+    template = getattr(router, "router", router)  # StackedMetaRouter's template
+    if template is None or template.outcome_model is None:
         return {"check_sample_weight_equivalence_on_dense_data": "CV folds"}
     return {}
 
