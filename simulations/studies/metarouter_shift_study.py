@@ -4,8 +4,12 @@ The process is :func:`metarouter.datasets.make_shift_data`: GS queries centred `
 standard deviations to one side of the PB (and test) queries on one feature, a judge bias
 on a feature the quality gain does not use, outcome noise sd 0.5. Per round every
 meta-router variant (R, DR with split and joint outcome models, offset, GS-only, pooled,
-and ``auto``, which chooses among the first five by held-out GS error) is fitted with the
-same base learner and scored by its test MSE of the true ``m``. Each round also draws
+``auto``, which chooses among the first five by held-out GS error, and ``stacked``, their
+convex combination by the same held-out errors, :class:`metarouter.StackedMetaRouter`) is
+fitted with the same base learner and scored by its test MSE of the true ``m``. ``auto``
+refits its choice with the router's own seeds, so its row is the chosen learner's (the
+same numbers, tested in ``tests/metarouter/test_stacking.py``): the study reads the choice
+from the stacked router's held-out errors instead of running the selection twice. Each round also draws
 fresh held-out GS rows and reports, for every router, the 95% interval of its efficiency
 gain over random routing at PMUR 0.3 on the test queries (classical and PPI++, with the
 known importance weights), so the summary shows the intervals' coverage and widths.
@@ -21,7 +25,9 @@ import pandas as pd
 
 from simulations.studies import _common
 
-ROUTERS = ("r", "dr-split", "dr-joint", "offset", "gs-only", "pooled", "auto")
+ROUTERS = (
+    "r", "dr-split", "dr-joint", "offset", "gs-only", "pooled", "auto", "stacked",
+)  # fmt: skip
 SETTING = ("shift", "n_gs", "learner")
 PMUR = 0.3
 
@@ -86,9 +92,32 @@ def _fit(name: str, config: dict, data, seed: int):
         return mr.PooledRouter(model, scale=None, random_state=seed).fit(
             data.X, data.y, data.source
         )
-    return mr.MetaRouter(
-        name, model, scale=None, n_folds=config["n_folds"], random_state=seed
-    ).fit(data.X, data.y, data.source)
+    if name == "stacked":  # its template's learner is replaced by each candidate's
+        template = mr.MetaRouter(
+            outcome_model=model, scale=None, n_folds=config["n_folds"]
+        )
+        router = mr.StackedMetaRouter(template, random_state=seed)
+    else:
+        router = mr.MetaRouter(
+            name, model, scale=None, n_folds=config["n_folds"], random_state=seed
+        )
+    return router.fit(data.X, data.y, data.source)
+
+
+def _routers(config: dict, data, seed: int) -> tuple[dict, str]:
+    """Every router of :data:`ROUTERS`, fitted (``auto``: the learner it chooses), and
+    ``auto``'s choice."""
+    routers = {}
+    for name in ROUTERS:
+        if name == "auto":
+            continue
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*propensities were clipped")
+            routers[name] = _fit(name, config, data, seed)
+    res = routers["stacked"].cv_results_
+    chosen = str(res["learner"][res["rank"] == 1][0])
+    routers["auto"] = routers[chosen]
+    return routers, chosen
 
 
 def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
@@ -109,10 +138,9 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
         config["n_holdout"], 0, 1, shift=config["shift"], random_state=s_hold
     )
     rows = []
+    routers, chosen = _routers(config, data, s_fit)
     for name in ROUTERS:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*propensities were clipped")
-            router = _fit(name, config, data, s_fit)
+        router = routers[name]
         m_test = router.predict(data.X_test)
         m_hold = router.predict(hold.X)
         thr = top_share_rule(m_test, PMUR)
@@ -122,7 +150,7 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
         row = {
             "router": name,
             "m_mse": float(np.mean((m_test - data.m_test) ** 2)),
-            "chosen": getattr(router, "selected_learner_", name),
+            "chosen": chosen if name == "auto" else name,
             "eg_true": truth,
         }
         for method in ("classical", "ppi"):
@@ -154,10 +182,15 @@ HEADLINE_LEGEND = {
     "gs-only": "test MSE of m_hat, mean over rounds, fitted on the GS rows alone",
     "pooled": "test MSE of m_hat, mean over rounds, GS and PB labels pooled uncorrected",
     "auto": "test MSE of m_hat, mean over rounds, cate_learner='auto'",
-    "best": "the fixed router (not auto) with the smallest mean MSE",
+    "stacked": "test MSE of m_hat, mean over rounds, StackedMetaRouter",
+    "best": "the fixed router (not auto or stacked) with the smallest mean MSE",
     "auto/best": "auto's MSE over the best fixed router's",
     "auto/gs-only": "auto's MSE over GS-only's",
+    "stacked/best": "the stacked router's MSE over the best fixed router's",
+    "stacked/gs-only": "the stacked router's MSE over GS-only's",
 }
+
+_ADAPTIVE = ("auto", "stacked")  # routers built from the fixed ones
 
 
 def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -175,12 +208,13 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     se = (g.std(ddof=1) / np.sqrt(g.count())).unstack("router")
     order = [r for r in ROUTERS if r in table.columns]
     head = table[order].copy()
-    head["best"] = table[[r for r in order if r != "auto"]].idxmin(axis=1)
-    best_mse = table[[r for r in order if r != "auto"]].min(axis=1)
-    head["auto/best"] = table["auto"] / best_mse if "auto" in table else np.nan
-    head["auto/gs-only"] = (
-        table["auto"] / table["gs-only"] if "auto" in table else np.nan
-    )
+    fixed = [r for r in order if r not in _ADAPTIVE]
+    head["best"] = table[fixed].idxmin(axis=1)
+    best_mse = table[fixed].min(axis=1)
+    for name in _ADAPTIVE:
+        ok = name in table
+        head[f"{name}/best"] = table[name] / best_mse if ok else np.nan
+        head[f"{name}/gs-only"] = table[name] / table["gs-only"] if ok else np.nan
     head["rounds"] = g.count().unstack("router").iloc[:, 0]
     head = head.reset_index()
     head.attrs["legend"] = HEADLINE_LEGEND

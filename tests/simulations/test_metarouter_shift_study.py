@@ -46,6 +46,23 @@ def test_auto_equals_the_learner_it_chose(rows):
         assert auto["eg_ppi"] == chosen["eg_ppi"]
 
 
+def test_auto_row_is_what_metarouter_auto_fits():
+    """The study reads auto's choice from the stacked router: MetaRouter('auto')
+    with the same seed chooses the same learner and predicts the same numbers."""
+    from metarouter import MetaRouter
+    from metarouter.datasets import make_shift_data
+
+    config = {**CONFIG, "n_gs": 30, "n_pb": 200, "n_test": 50}
+    data = make_shift_data(30, 200, 50, shift=0.5, random_state=1)
+    routers, chosen = metarouter_shift_study._routers(config, data, 5)
+    auto = MetaRouter("auto", None, scale=None, n_folds=2, random_state=5)
+    auto.fit(data.X, data.y, data.source)
+    assert auto.selected_learner_ == chosen
+    np.testing.assert_array_equal(
+        auto.predict(data.X_test), routers["auto"].predict(data.X_test)
+    )
+
+
 def _synthetic_rows():
     """Rows of the study's shape with known means (no fitting: fast)."""
     rng = np.random.default_rng(0)
@@ -83,6 +100,8 @@ def test_summary_arithmetic():
     assert head["best"] == "offset"
     assert head["auto/gs-only"] == pytest.approx(means["auto"] / means["gs-only"])
     assert head["auto/best"] == pytest.approx(means["auto"] / means["offset"])
+    assert head["stacked/best"] == pytest.approx(means["stacked"] / means["offset"])
+    assert head["stacked/gs-only"] == pytest.approx(means["stacked"] / means["gs-only"])
     iv = out["intervals"]
     assert np.allclose(iv["coverage_ppi"], 2 / 3)
     assert np.allclose(iv["width_ratio"], 0.75)
@@ -95,7 +114,7 @@ def test_summary_picks_the_smallest_mean(rows):
     out = metarouter_shift_study.summarise(rows)
     head = out["headline"].iloc[0]
     means = rows.groupby("router")["m_mse"].mean()
-    fixed = means.drop("auto")
+    fixed = means.drop(["auto", "stacked"])
     assert head["best"] == fixed.idxmin()
     assert head["auto/gs-only"] == pytest.approx(means["auto"] / means["gs-only"])
     iv = out["intervals"]
