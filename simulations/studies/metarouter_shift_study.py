@@ -38,8 +38,8 @@ def make_configs(quick: bool = False, data_dir: str | None = None) -> list[dict]
     Full: ``n_gs`` in {50, 100, 300} against 3000 PB rows (1.6% to 9% GS), ``shift`` in
     {0, 0.5, 1}, learner in {random forest (200 trees, min leaf 5), boosting (the
     library's default)}, 5 cross-fitting folds. Quick: ``n_gs = 50`` against 1000 PB
-    rows, the three shifts, a 40-tree forest, 2 folds (3 rounds: about 8 minutes on 2
-    shared cores).
+    rows, the three shifts, a 40-tree forest, 2 folds (3 rounds: about 1 minute on 2
+    cores).
     """
     if data_dir is not None:
         raise ValueError(
