@@ -7,7 +7,7 @@ from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.model_selection import GridSearchCV
 
-from metarouter import MetaRouter
+from metarouter import MetaRouter, StackedMetaRouter
 from metarouter.datasets import make_shift_data
 from metarouter.selection import (
     CANDIDATES,
@@ -88,12 +88,24 @@ def test_auto_needs_two_gs_rows_per_fold(small):
         MetaRouter("auto", SMALL, n_folds=3).fit(small.X, small.y, s)
 
 
-def test_grid_search_routes_source_to_fit_and_scorer(small):
+_BASE = MetaRouter(SMALL, SMALL, scale=None, n_folds=2, random_state=0)
+
+
+@pytest.mark.parametrize(
+    ("base", "grid"),
+    [
+        (_BASE, {"cate_learner": ["gs-only", "offset"]}),
+        (
+            StackedMetaRouter(_BASE, random_state=0),
+            {"candidates": [("gs-only",), ("offset", "gs-only")]},
+        ),
+    ],
+    ids=["MetaRouter", "StackedMetaRouter"],
+)
+def test_grid_search_routes_source_to_fit_and_scorer(small, base, grid):
     folds = source_folds(small.source, 3, random_state=0)
     for _, test in folds:  # stratified: every test fold holds GS rows
         assert small.source[test].sum() >= 13
-    grid = {"cate_learner": ["gs-only", "offset"]}
-    base = MetaRouter(SMALL, SMALL, scale=None, n_folds=2, random_state=0)
     with sklearn.config_context(enable_metadata_routing=True):
         search = GridSearchCV(
             clone(base).set_fit_request(source=True, sample_weight=False),
@@ -102,10 +114,11 @@ def test_grid_search_routes_source_to_fit_and_scorer(small):
             cv=folds,
         ).fit(small.X, small.y, source=small.source)
     # the same scores by hand: fit on each training fold, score its GS rows
-    for j, name in enumerate(grid["cate_learner"]):
+    ((param, values),) = grid.items()
+    for j, value in enumerate(values):
         scores = []
         for train, test in folds:
-            est = clone(base).set_params(cate_learner=name)
+            est = clone(base).set_params(**{param: value})
             est.fit(small.X[train], small.y[train], small.source[train])
             scores.append(
                 -gs_mean_squared_error(
