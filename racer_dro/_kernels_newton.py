@@ -69,6 +69,7 @@ if numba is not None:
 
     _jit = numba.njit(cache=True, fastmath=False, error_model="numpy")
     _dual_step = _jit(formulas.dual_step)
+    _dual_step_rounding = _jit(formulas.dual_step_rounding)
     _penalised = _jit(formulas.penalised_objective)
     _kink = _jit(newton.kink_multiple)
     _small_shift = _jit(kl.small_shift_temperature)
@@ -361,8 +362,9 @@ if numba is not None:
             dec -= k * dc_step
             fixed = math.inf
             if dpi <= max(tol, 1e-7):
+                dlam = _dual_step_rounding(cost, budget, beta)
                 fixed = _kp._residual_kernel(
-                    0, n, R, Cm, st[7], st[9], p, lam, beta, st[1]
+                    0, n, R, Cm, st[7], st[9], p, lam, beta, st[1], dlam
                 )
             rec[it, 0] = lam
             rec[it, 1] = rew
@@ -388,7 +390,10 @@ if numba is not None:
                 return _exit(
                     True, it + 1, rec, hp, hl, rows, infos, done, rew, cost, ent
                 )
-            local = dec <= 1e-13 * (1.0 + abs(value))
+            # below rounding: any step that loses no more than rounding (see
+            # primal_dual._newton)
+            rounding = 1e-13 * (1.0 + abs(value))
+            local = dec <= rounding
             new_slot = slot + 1 if keep else 1 - slot
             if new_slot >= hp.shape[0]:  # more iterates than slots: grow
                 hp2 = np.empty((2 * hp.shape[0], n, K))
@@ -418,7 +423,7 @@ if numba is not None:
                 if not ok:
                     return fail
                 new = _penalised(rew_t, cost_t, ent_t, budget, beta)
-                if local or new >= value + 1e-4 * t * dec:
+                if new >= value + 1e-4 * t * dec or (local and new >= value - rounding):
                     accepted = True
                     break
                 t *= 0.5

@@ -41,7 +41,9 @@ if numba is not None:
     from racer_dro._kernels import pair_softmax  # compiled: only with numba
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
-    def _residual_kernel(lo, hi, R, Cm, qr, qc, p, lam, beta, pi):  # pragma: no cover
+    def _residual_kernel(
+        lo, hi, R, Cm, qr, qc, p, lam, beta, pi, dlam
+    ):  # pragma: no cover
         K = R.shape[1]
         s = np.empty(K)
         worst = 0.0
@@ -58,8 +60,17 @@ if numba is not None:
                 e = math.exp(s[k] - top)
                 s[k] = e
                 tot += e
-            for k in range(K):
-                worst = max(worst, abs(s[k] / tot - pi[i, k]))
+            if dlam > 0:  # the primal step's sensitivity to lambda, times dlam
+                mean = 0.0
+                for k in range(K):
+                    mean += (s[k] / tot) * Cm[i, k]
+                for k in range(K):
+                    q = s[k] / tot
+                    sens = q * wc * abs(Cm[i, k] - mean) / beta
+                    worst = max(worst, abs(q - pi[i, k]) - sens * dlam)
+            else:
+                for k in range(K):
+                    worst = max(worst, abs(s[k] / tot - pi[i, k]))
         return worst
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
@@ -148,14 +159,14 @@ if numba is not None:
         return out
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", parallel=True)
-    def _residual_chunks(R, Cm, qr, qc, p, lam, beta, pi, chunk):  # pragma: no cover
+    def _residual_chunks(R, Cm, qr, qc, p, lam, beta, pi, dlam, chunk):  # pragma: no cover
         n = R.shape[0]
         n_chunks = (n + chunk - 1) // chunk
         parts = np.zeros(n_chunks)
         for c in numba.prange(n_chunks):
             lo = c * chunk
             hi = min(n, lo + chunk)
-            parts[c] = _residual_kernel(lo, hi, R, Cm, qr, qc, p, lam, beta, pi)
+            parts[c] = _residual_kernel(lo, hi, R, Cm, qr, qc, p, lam, beta, pi, dlam)
         worst = 0.0
         for c in range(n_chunks):
             worst = max(worst, parts[c])
@@ -180,8 +191,10 @@ if numba is not None:
         return out
 
 
-def fixed_point_residual(R, Cm, qr, qc, p, lam, beta, pi) -> float:
-    """``max |primal_step(pi) - pi|`` in one pass (see the module docstring).
+def fixed_point_residual(R, Cm, qr, qc, p, lam, beta, pi, dlam=0.0) -> float:
+    """``max |primal_step(pi) - pi|`` in one pass (see the module docstring); with
+    ``dlam > 0`` each difference less the primal step's sensitivity to ``lambda``
+    times ``dlam``, floored at 0 (:meth:`racer_dro.newton.Engine.fixed_point_residual`).
 
     Examples
     --------
@@ -200,6 +213,7 @@ def fixed_point_residual(R, Cm, qr, qc, p, lam, beta, pi) -> float:
         float(lam),
         float(beta),
         np.ascontiguousarray(pi, dtype=float),
+        float(dlam),
     )
     n = args[0].shape[0]
     if parallel(n):  # a maximum: the same in any order

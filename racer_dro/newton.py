@@ -163,8 +163,16 @@ class Engine:
         """``F = R - lambda C + beta H``."""
         return st.reward - lam * st.cost + self.beta * st.entropy
 
-    def fixed_point_residual(self, st: State, lam: float) -> float:
-        """``max |primal_step(pi) - pi|``: the closed-form primal step reproduces the policy."""
+    def fixed_point_residual(self, st: State, lam: float, dlam: float = 0.0) -> float:
+        """``max |primal_step(pi) - pi|``: the closed-form primal step reproduces the policy.
+
+        ``dlam``: the multiplier's own rounding error
+        (:func:`racer_dro.formulas.dual_step_rounding`, 0 when ``lambda`` is
+        given exactly): each entry's difference is reduced by the primal step's
+        sensitivity to ``lambda`` (:func:`racer_dro.formulas.primal_step_sensitivity`)
+        times ``dlam``, floored at 0, so a policy that is the primal step at a
+        multiplier within the rounding of ``lambda`` passes.
+        """
         if st.pi.size == 0:
             return 0.0
         if USE_KERNEL and _kernels_policy.available():
@@ -177,16 +185,24 @@ class Engine:
                 lam,
                 self.beta,
                 st.pi,
+                dlam,
             )
+        cost_ratio = formulas.worst_case_ratios(st.cs.q, self.p)
         target = formulas.primal_step(
             self.rewards,
             self.costs,
             formulas.worst_case_ratios(st.rs.q, self.p),
-            formulas.worst_case_ratios(st.cs.q, self.p),
+            cost_ratio,
             lam,
             self.beta,
         )
-        return float(np.max(np.abs(target - st.pi)))
+        diff = np.abs(target - st.pi)
+        if dlam > 0:
+            sens = formulas.primal_step_sensitivity(
+                target, self.costs, cost_ratio, self.beta
+            )
+            diff = np.maximum(diff - sens * dlam, 0.0)
+        return float(np.max(diff))
 
     # ------------------------------------------------------------------ Newton
     def direction(self, st: State, lam: float):

@@ -227,7 +227,9 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint, keep=True, state=N
         # the closed-form primal step must reproduce the policy at an optimum; it
         # costs a softmax over (n, K), so it is evaluated only once the step is small
         small = dpi <= max(tol, 1e-7)
-        fixed = engine.fixed_point_residual(st, lam) if small else math.inf
+        # joint: lambda is the dual step of C - B, known to its rounding
+        dlam = formulas.dual_step_rounding(st.cost, budget, beta) if joint else 0.0
+        fixed = engine.fixed_point_residual(st, lam, dlam) if small else math.inf
         records.append(
             {
                 "iteration": it,
@@ -254,8 +256,12 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint, keep=True, state=N
         best = min(best, dpi)
         if stalls >= 3 and dpi <= 1e-9 and fixed <= _FIXED_POINT_TOL:
             return st, records, True, lam, dc_z
-        # below the rounding of the objective the Armijo test cannot see progress
-        local = dec <= 1e-13 * (1.0 + abs(value))
+        # below the rounding of the objective the Armijo test cannot see progress:
+        # a step is accepted there unless it loses more than rounding (a policy
+        # entry at the floor, 2e-22, gives a step of ~1e-14 in pi but hundreds in
+        # its logit, which can flip the row to a worse arm)
+        rounding = 1e-13 * (1.0 + abs(value))
+        local = dec <= rounding
         t, accepted, trial = 1.0, False, spare
         for _ in range(40):
             trial = engine.state(st.theta, dtheta, t, reuse=trial)
@@ -264,7 +270,7 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint, keep=True, state=N
                 if joint
                 else engine.fixed_lambda_value(trial, lam)
             )
-            if local or new >= value + 1e-4 * t * dec:
+            if new >= value + 1e-4 * t * dec or (local and new >= value - rounding):
                 accepted = True
                 break
             t *= 0.5
@@ -623,8 +629,15 @@ def _solve_nested(problem, engine, theta, lam, tol, max_iter, constrained):
             new = min(new, max(10.0 * lo, 1.0))
         residual = abs(gval) if constrained else abs(gval) / beta
         scale = max(1.0, abs(budget)) if constrained else max(1.0, lam)
+        # C - B is known only to its rounding (costs in large units): no finer
+        rounding = formulas.dual_step_rounding(st.cost, budget, beta)
+        floor = rounding * beta if constrained else rounding
         newton_step = abs(gval / gprime) if gprime > 0 else math.inf
-        if residual <= tol * scale and newton_step <= tol * max(1.0, lam) and inner_ok:
+        if (
+            residual <= max(tol * scale, floor)
+            and newton_step <= tol * max(1.0, lam)
+            and inner_ok
+        ):
             converged = True
             break
         if math.isfinite(hi) and hi - lo <= 4 * np.finfo(float).eps * max(1.0, hi):

@@ -1,9 +1,10 @@
-"""Formulas of racer_dro.formulas that no solver test covers: Monte Carlo truths."""
+"""Formulas of racer_dro.formulas that no solver test covers: Monte Carlo truths,
+finite differences."""
 
 import numpy as np
 import pytest
 
-from racer_dro import kl_worst_case
+from racer_dro import formulas, kl_worst_case
 from racer_dro.formulas import worst_case_standard_error
 
 
@@ -59,3 +60,30 @@ def test_worst_case_standard_error_limits():
     assert worst_case_standard_error(f, 10 * rho, 2.0, "max") == pytest.approx(
         worst_case_standard_error(f, rho, 2.0, "max"), rel=1e-12
     )
+
+
+def test_primal_step_sensitivity_is_the_derivative_in_lambda():
+    """Against central differences of the primal step (eq. 4) in ``lambda``
+    (truncation error ~h^2 times the third derivative: rtol 1e-5 at h = 1e-6)."""
+    rng = np.random.default_rng(3)
+    n, K, beta, lam, h = 40, 4, 0.3, 0.7, 1e-6
+    R, C = rng.normal(size=(n, K)), rng.uniform(0.5, 3.0, size=(n, K))
+    wr, wc = rng.uniform(0.5, 2.0, n), rng.uniform(0.5, 2.0, n)
+    pi = formulas.primal_step(R, C, wr, wc, lam, beta)
+    up = formulas.primal_step(R, C, wr, wc, lam + h, beta)
+    down = formulas.primal_step(R, C, wr, wc, lam - h, beta)
+    numeric = np.abs(up - down) / (2 * h)
+    np.testing.assert_allclose(
+        formulas.primal_step_sensitivity(pi, C, wc, beta), numeric, rtol=1e-5,
+        atol=1e-9,
+    )  # fmt: skip
+
+
+def test_dual_step_rounding_scales_with_the_cost_and_beta():
+    eps = np.finfo(float).eps
+    assert formulas.dual_step_rounding(3.0, 1.0, 0.5) == pytest.approx(
+        formulas.EXCESS_ROUNDING_ULPS * eps * 4.0 / 0.5, rel=1e-15
+    )
+    # the rounding of C - B where both are ~2000: lambda is known to ~1e-9 at
+    # beta = 0.01, while C - B = beta lambda may be ~1e-8
+    assert formulas.dual_step_rounding(2000.0, 2000.0, 0.01) > 1e-9

@@ -242,3 +242,30 @@ def test_compiled_policy_passes_agree_with_the_numpy_reference(K, monkeypatch):
         # atol: the final policy against itself is 0 up to the rounding of the two
         # softmax evaluations summed over 300 K entries (measured 2e-15)
         np.testing.assert_allclose(dist[col], ref[col], rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("K", [2, 5])
+def test_fixed_point_residual_allows_for_the_rounding_of_lambda(monkeypatch, K):
+    """A policy that is the primal step at ``lambda + delta`` (nominal sides: the
+    ratios are 1 whatever the policy) misses the primal step at ``lambda`` by its
+    sensitivity times ``delta``, and passes once ``dlam`` covers ``delta``; the
+    compiled residual equals the numpy reference with ``dlam`` too."""
+    rng = np.random.default_rng(K)
+    n, beta, lam, delta = 200, 0.05, 0.4, 1e-6
+    rewards, costs = rng.uniform(size=(n, K)), rng.uniform(1, 8, size=(n, K))
+    problem = RoutingProblem(rewards, costs, 8.0, beta=beta)
+    engine = newton.Engine(problem)
+    st = engine.state((rewards - (lam + delta) * costs) / beta)
+    plain = engine.fixed_point_residual(st, lam)
+    covered = engine.fixed_point_residual(st, lam, 1.01 * delta)
+    half = engine.fixed_point_residual(st, lam, 0.5 * delta)
+    # first order: sensitivity (up to 8 / (4 beta) = 40) times delta; second
+    # order ~ (40 delta)^2 = 2e-9 at most
+    assert plain > 1e-6
+    assert covered < 1e-8
+    assert covered < half < plain
+    monkeypatch.setattr(newton, "USE_KERNEL", False)
+    assert engine.fixed_point_residual(st, lam) == pytest.approx(plain, rel=1e-12)
+    assert engine.fixed_point_residual(st, lam, 0.5 * delta) == pytest.approx(
+        half, rel=1e-9
+    )

@@ -14,6 +14,7 @@ from racer_dro.primal_dual import (
     policy_step,
     solve_policy,
 )
+from racer_dro.reference import solve_cvxpy
 from tests.racer_dro.kl_reference import dual_value, penalised_value
 
 VARIANTS = {
@@ -418,3 +419,107 @@ def test_auto_falls_back_on_nested_where_newton_stalls():
     assert auto.method == "primal_dual"
     # same algorithm from the same start; only warm-started radius roots differ (rounding)
     np.testing.assert_allclose(auto.policy, nested.policy, atol=1e-12)
+
+
+# ---------------------------------------------------------------- found by random search
+# Solver stress search (random shapes, scales, sides and budgets against CVXPY;
+# round 9): two failures the seeded tests had not met.
+
+# Saturated rows (rewards ~25 / beta = 0.18) with a near-max cost worst case
+# (temperature 0.009 against costs up to 1.7) and the budget at the minimum cost
+# (arm 0 is free). Policy entries sit at the logit floor (2e-22); the Newton step
+# moved them by ~1e-14 in pi but by hundreds in their logits, the line search
+# accepted such steps as "below rounding" although they lost 2 of the objective,
+# and the solver cycled between two policies (objective 13.7 against CVXPY's 20.44,
+# a ConvergenceWarning).
+_CYCLING_REWARDS = np.array(
+    [
+        [-16.22, -18.49, 1.17],
+        [-9.23, -4.10, 7.65],
+        [13.14, -26.75, -7.24],
+        [26.21, 3.06, 4.38],
+        [16.11, 20.42, -35.97],
+        [27.00, 30.41, -2.61],
+        [24.85, 44.34, -26.26],
+        [10.11, -43.90, 33.06],
+        [13.71, 32.16, 20.34],
+        [-10.47, -24.18, 10.10],
+        [-33.24, 5.92, 15.10],
+        [4.56, 25.79, -9.81],
+        [-27.62, 34.03, -22.93],
+        [-1.28, -23.73, -19.73],
+        [-20.49, 26.93, 71.19],
+        [12.19, 26.04, 3.38],
+        [-4.02, 19.60, 3.22],
+        [-39.49, 39.32, 1.97],
+        [-4.41, -32.00, 5.18],
+        [-5.63, 1.07, -1.76],
+    ]
+)
+_CYCLING_COSTS = np.array(
+    [
+        [0.0000, 0.1795, 1.7093],
+        [0.0000, 0.3718, 0.3359],
+        [0.0000, 0.3805, 1.0919],
+        [0.0000, 0.3098, 0.5085],
+        [0.0000, 0.3760, 0.5936],
+        [0.0000, 0.1213, 0.5450],
+        [0.0000, 0.2120, 0.2236],
+        [0.0000, 0.2236, 1.1903],
+        [0.0000, 0.3614, 0.4119],
+        [0.0000, 0.3450, 0.4780],
+        [0.0000, 0.2676, 0.4109],
+        [0.0000, 0.3755, 0.2146],
+        [0.0000, 0.1212, 0.9461],
+        [0.0000, 0.2642, 0.4207],
+        [0.0000, 0.1655, 0.6642],
+        [0.0000, 0.0996, 0.2839],
+        [0.0000, 0.1189, 0.3848],
+        [0.0000, 0.2135, 0.6908],
+        [0.0000, 0.2229, 0.8566],
+        [0.0000, 0.1691, 0.4282],
+    ]
+)
+
+
+def _no_convergence_warning(problem):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        return solve_primal_dual(problem)
+
+
+def _agrees_with_cvxpy(sol, problem):
+    ref = solve_cvxpy(problem)
+    # the issue's targets: objective within 1e-6 (relative), policy within 1e-3
+    assert sol.objective >= ref.objective - 1e-6 * max(1.0, abs(ref.objective))
+    assert np.max(np.abs(sol.policy - ref.policy)) < 1e-3
+
+
+def test_saturated_rows_at_the_floor_do_not_make_the_newton_cycle():
+    problem = RoutingProblem(
+        _CYCLING_REWARDS, _CYCLING_COSTS, 0.0, beta=0.18, cost_temperature=0.009
+    )
+    sol = _no_convergence_warning(problem)
+    assert sol.converged and sol.method == "primal_dual_newton"
+    _agrees_with_cvxpy(sol, problem)
+
+
+def test_costs_in_large_units_converge():
+    """Costs in tokens (hundreds to thousands) and 0/1 rewards: at the optimum
+    ``C - B = beta lambda ~ 3e-8`` against ``C ~ 2000``, so ``lambda`` carries a
+    relative rounding error of 1e-5, which the primal step turns into policy
+    differences of 1e-5: the fixed-point check failed at 1e-6, the joint Newton
+    handed over to the nested method, which stopped after 10,000 iterations with
+    a ConvergenceWarning (4 s) on an accurate policy. The check now allows for the
+    rounding of ``lambda`` (:func:`racer_dro.formulas.dual_step_rounding`)."""
+    rng = np.random.default_rng(0)
+    n, K = 300, 5
+    rewards = rng.binomial(1, np.linspace(0.5, 0.85, K), size=(n, K)).astype(float)
+    base = np.sort(rng.lognormal(np.log(500), 0.3, K)) * np.linspace(1, 8, K)
+    costs = base * rng.lognormal(0, 0.5, size=(n, K))
+    probe = RoutingProblem(rewards, costs, 1e300)
+    budget = probe.min_cost + 0.3 * (probe.max_cost - probe.min_cost)
+    problem = RoutingProblem(rewards, costs, budget)
+    sol = _no_convergence_warning(problem)
+    assert sol.converged and sol.method == "primal_dual_newton"
+    _agrees_with_cvxpy(sol, problem)
