@@ -28,6 +28,17 @@ subsample's multiplier). Known limit: when a radius is so large that the worst c
 at the optimum sits on a few rows (its temperature tends to 0), Newton can stall;
 the solver then reports ``converged=False`` with a :class:`ConvergenceWarning`
 (use :func:`racer_dro.solve_cvxpy` there).
+
+Rounding. Both loops stop on a fixed-point check (the primal step reproduces the
+policy) as well as a small step. ``lambda = (C - B) / beta`` is known only to the
+rounding of ``C - B`` (:func:`racer_dro.formulas.dual_step_rounding`): with costs
+in large units (tokens) that is a relative 1e-5, and the check allows the primal
+step's sensitivity to it. Below the rounding of the objective a step is accepted
+only if it loses no more than rounding: a policy entry at the logit floor has a
+step of ~1e-14 in ``pi`` but possibly hundreds in its logit. A random search
+against CVXPY (shapes K in {2, 3, 5, 11}, n up to 500, reward and cost scales
+1e-2..1e2 and 1e-3..1e3, every side kind, budgets from the minimum cost up)
+found both; ``tests/racer_dro/test_primal_dual.py`` keeps the problems.
 """
 
 from __future__ import annotations
