@@ -16,6 +16,8 @@ __all__ = [
     "check_side",
     "check_values",
     "check_weights",
+    "resolve_arm_names",
+    "table_arm_names",
 ]
 
 
@@ -73,6 +75,7 @@ def check_rewards_costs(
     conventionally the cheapest (default) one. Both must have the same shape;
     with ``n_rows``, one row per row of ``X`` as well.
     """
+    table_arm_names(rewards, costs)  # tables with named columns must agree
     rewards = check_values(rewards, "rewards", ndim=2)
     costs = check_values(costs, "costs", ndim=2)
     if costs.shape != rewards.shape:
@@ -92,6 +95,52 @@ def check_rewards_costs(
     if np.any(costs < 0):
         raise ValueError(f"`costs` must be non-negative, got minimum {costs.min()!r}")
     return rewards, costs
+
+
+def table_arm_names(rewards, costs):
+    """The arms' names from the column labels of ``rewards`` / ``costs`` tables, or ``None``.
+
+    A pandas DataFrame's columns name its arms (e.g. model names). When both
+    tables have them, they must be the same labels in the same order: the arms
+    are matched by position, so costs in another column order would silently
+    price each arm at another arm's cost.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rewards = pd.DataFrame({"small": [0.0, 1.0], "large": [1.0, 1.0]})
+    >>> table_arm_names(rewards, [[0.1, 2.0], [0.1, 2.0]]).tolist()
+    ['small', 'large']
+    """
+    labels = {}
+    for name, table in (("rewards", rewards), ("costs", costs)):
+        columns = getattr(table, "columns", None)
+        if columns is not None and getattr(table, "ndim", 2) == 2:
+            labels[name] = list(columns)
+    if len(labels) == 2 and labels["rewards"] != labels["costs"]:
+        hint = (
+            "reorder them, e.g. `costs[rewards.columns]`"
+            if sorted(map(str, labels["rewards"])) == sorted(map(str, labels["costs"]))
+            else "they must name the same arms"
+        )
+        raise ValueError(
+            f"the columns of `costs` {labels['costs']!r} differ from those of "
+            f"`rewards` {labels['rewards']!r}: arms are matched by position, so {hint}"
+        )
+    found = labels.get("rewards", labels.get("costs"))
+    return None if found is None else np.asarray(found, dtype=object)
+
+
+def resolve_arm_names(arm_names, rewards, costs, n_arms: int):
+    """``arm_names`` checked (:func:`check_arm_names`), else the tables' column labels.
+
+    Explicit names win over the labels (a renaming); the labels of two tables
+    must agree either way (:func:`table_arm_names`).
+    """
+    from_tables = table_arm_names(rewards, costs)
+    if arm_names is None:
+        arm_names = from_tables
+    return check_arm_names(arm_names, n_arms)
 
 
 def check_arm_names(arm_names, n_arms: int, name: str = "arm_names"):

@@ -7,7 +7,8 @@ interface of :class:`racer_dro.RacerRouter`:
   shape (n, K), ``K >= 2`` arms (models or judges), arm 0 conventionally the
   cheapest; optional for the routers that do not use them (all-cheap,
   all-expensive, random at a given rate: then ``K`` comes from ``arm_names``,
-  or is 2); names kept as ``arm_names_``;
+  or is 2); names kept as ``arm_names_`` (by default the column labels of
+  ``rewards`` / ``costs`` given as DataFrames, which must agree);
 * ``predict(X)`` -- the arm index per row;
 * ``predict_proba(X)`` -- shape (n, K);
 * ``predict_arm_values(X)`` -- ``(reward, cost)``, each (n, K): the router's
@@ -31,7 +32,11 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from racer_dro._validation import check_arm_names, check_rewards_costs
+from racer_dro._validation import (
+    check_arm_names,
+    check_rewards_costs,
+    resolve_arm_names,
+)
 
 __all__ = [
     "AllCheapRouter",
@@ -85,8 +90,10 @@ class _RouterBase(BaseEstimator):
                 f"{missing} required: {type(self).__name__}.fit needs both `rewards` and "
                 "`costs` here"
             )
+        tables = rewards, costs  # their column labels name the arms
         rewards, costs = check_rewards_costs(rewards, costs, X.shape[0])
-        self.arm_names_ = check_arm_names(arm_names, rewards.shape[1])
+        names = resolve_arm_names(arm_names, *tables, rewards.shape[1])
+        self.arm_names_ = names
         self.classes_ = np.arange(rewards.shape[1])
         self.arm_rewards_ = rewards.mean(axis=0)
         self.arm_costs_ = costs.mean(axis=0)

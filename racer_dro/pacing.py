@@ -480,6 +480,23 @@ class _History:
         return _ranked_multiplier(fixed, extra, self.ratio[rows], rate * n)
 
 
+def _check_cost_columns(costs, arm_names):
+    """A cost table with column labels must list the router's arms in its order.
+
+    The stream's costs are matched to the arms by position; a DataFrame whose
+    columns name the arms in another order would price each arm at another's
+    cost."""
+    columns = getattr(costs, "columns", None)
+    if columns is None or arm_names is None:
+        return
+    if list(columns) != list(arm_names):
+        raise ValueError(
+            f"the columns of `costs` {list(columns)!r} are not the router's arms "
+            f"{list(arm_names)!r} in its order: arms are matched by position "
+            "(reorder, e.g. `costs[list(router.arm_names_)]`)"
+        )
+
+
 class BudgetPacer:
     """Route a stream in arrival order under a mean-cost budget (online dual descent).
 
@@ -653,7 +670,8 @@ class BudgetPacer:
             negative or infinite value) in a chosen arm is an error. One
             exception: the finite entries of arm 0's column (the cheapest arm)
             are averaged up front to tell whether the budget can be met at all;
-            they never steer a decision otherwise.
+            they never steer a decision otherwise. A DataFrame's columns,
+            when the router has ``arm_names_``, must be those names in order.
 
         Returns
         -------
@@ -661,6 +679,7 @@ class BudgetPacer:
         """
         reward, cost_hat = arm_values(self.router, X)
         T, K = reward.shape
+        _check_cost_columns(costs, getattr(self.router, "arm_names_", None))
         costs = np.asarray(costs, dtype=float)
         if costs.shape != (T, K):
             raise ValueError(

@@ -109,10 +109,10 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validat
 from racer_dro import formulas
 from racer_dro._soft_logistic import refit_soft_logistic
 from racer_dro._validation import (
-    check_arm_names,
     check_nonnegative,
     check_positive,
     check_rewards_costs,
+    resolve_arm_names,
 )
 from racer_dro.problem import RoutingProblem
 
@@ -295,7 +295,8 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         The kept iterate: its fitted reward and cost classifiers, multiplier
         and ``beta``; ``policy_model_.predict_proba`` is the policy.
     arm_names_ : ndarray of object or None
-        The arm names given to ``fit`` (e.g. model names).
+        The arm names given to ``fit`` (e.g. model names), by default the
+        column labels of ``rewards`` / ``costs`` DataFrames; ``None`` without either.
     multiplier_ : float
         The multiplier ``lambda`` of the kept iterate.
     best_iteration_ : int
@@ -498,7 +499,8 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         sample_weight : array-like of shape (n,), optional
             Nominal weights ``rho_n`` (renormalised within each split).
         arm_names : sequence of K distinct names, optional
-            Kept as ``arm_names_``.
+            Kept as ``arm_names_``; by default the column labels of ``rewards``
+            (or ``costs``) when they are DataFrames, which must then agree.
 
         Returns
         -------
@@ -518,8 +520,9 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
                 f"`X` has entries up to {top:.3g}; features beyond {_X_MAX:g} overflow "
                 "the policy model's arithmetic: rescale them (e.g. StandardScaler)"
             )
+        tables = rewards, costs  # their column labels name the arms
         rewards, costs = check_rewards_costs(rewards, costs, X.shape[0])
-        names = check_arm_names(arm_names, rewards.shape[1])
+        names = resolve_arm_names(arm_names, *tables, rewards.shape[1])
         n = X.shape[0]
         # Validates budget, weights, beta and the sides; an infeasible budget
         # raises here, naming `budget` and the minimum achievable cost.

@@ -291,3 +291,28 @@ def test_k_arm_budget_below_the_cheapest_arm_names_budget():
     for router in (RandomJudgeRouter(budget=0.5), KNNRouter(5, budget=0.5)):
         with pytest.raises(ValueError, match="`budget`.*infeasible"):
             router.fit(X, rewards, costs)
+
+
+@pytest.mark.parametrize(
+    "router", [AllCheapRouter(), RandomJudgeRouter(rate=0.5), KNNRouter(5)]
+)
+def test_k_arm_names_from_dataframe_columns(router):
+    """Reward / cost tables with model names as columns name the arms; tables whose
+    columns disagree are refused (arms are matched by position: a reordered cost
+    table would price each arm at another arm's cost)."""
+    X, rewards, costs = _k_arm_data(n=60)
+    names = ["small", "medium", "large"]
+    r_df, c_df = (
+        pd.DataFrame(rewards, columns=names),
+        pd.DataFrame(costs, columns=names),
+    )
+    fitted = clone(router).fit(X, r_df, c_df)
+    assert fitted.arm_names_.tolist() == names
+    plain = clone(router).fit(X, rewards, costs)
+    np.testing.assert_array_equal(fitted.predict_proba(X), plain.predict_proba(X))
+    renamed = clone(router).fit(X, r_df, c_df, arm_names=["a", "b", "c"])
+    assert renamed.arm_names_.tolist() == ["a", "b", "c"]  # explicit names win
+    with pytest.raises(ValueError, match="`costs`.*`rewards`.*reorder"):
+        clone(router).fit(X, r_df, c_df[names[::-1]])
+    with pytest.raises(ValueError, match="`costs`.*same arms"):
+        clone(router).fit(X, r_df, c_df.set_axis(["x", "y", "z"], axis=1))

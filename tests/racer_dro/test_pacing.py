@@ -357,3 +357,22 @@ def test_no_pacer_without_a_cost_bound_can_exclude_a_late_spike():
     np.testing.assert_array_equal(spiked_arms[: s + 1], arms[: s + 1])
     assert pacer.spend_[s] / (s + 1) > SLACK * budget
     assert pacer.excess_[s] > 0  # and the excess over its bound is recorded
+
+
+class _Named(Estimates):
+    arm_names_ = np.array(["cheap", "dear"], dtype=object)
+
+
+def test_cost_table_columns_must_be_the_routers_arms_in_order():
+    """Stream costs are matched to arms by position: a cost DataFrame labelled with
+    the router's arm names in another order is refused, in their order it is read
+    as the array."""
+    import pandas as pd
+
+    rng = np.random.default_rng(5)
+    X, costs = _stream(rng.uniform(size=400), np.ones(400), np.ones(400))
+    frame = pd.DataFrame(costs, columns=["cheap", "dear"])
+    plain = BudgetPacer(_Named(), 0.5).run(X, costs)
+    np.testing.assert_array_equal(BudgetPacer(_Named(), 0.5).run(X, frame), plain)
+    with pytest.raises(ValueError, match="`costs`.*router's arms.*position"):
+        BudgetPacer(_Named(), 0.5).run(X, frame[["dear", "cheap"]])

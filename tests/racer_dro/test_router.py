@@ -692,3 +692,22 @@ def test_chosen_regularisation_does_not_follow_noise():
         assert expected[0] < 0.72  # C = 1 follows the noise
         gains.append(expected[1] - expected[0])
     assert np.mean(gains) > 0.0025, gains
+
+
+def test_k_arm_names_from_dataframe_columns_and_column_order_checked():
+    _, X, rewards, costs = _k_arm_groups(n=200)
+    names = ["small", "medium", "large"]
+    r_df, c_df = (
+        pd.DataFrame(rewards, columns=names),
+        pd.DataFrame(costs, columns=names),
+    )
+    router = RacerRouter(3.0, robust="none", policy_model=EXACT, random_state=0)
+    fitted = clone(router).fit(X, r_df, c_df)
+    assert fitted.arm_names_.tolist() == names
+    plain = clone(router).fit(X, rewards, costs)
+    np.testing.assert_array_equal(fitted.predict_proba(X), plain.predict_proba(X))
+    with pytest.raises(ValueError, match="`costs`.*`rewards`.*reorder"):
+        clone(router).fit(X, r_df, c_df[names[::-1]])
+    # the problem object itself refuses such tables too
+    with pytest.raises(ValueError, match="`costs`.*`rewards`"):
+        RoutingProblem(r_df, c_df[names[::-1]], 3.0)
