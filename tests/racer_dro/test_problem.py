@@ -251,3 +251,23 @@ def test_min_and_max_cost_by_the_compiled_worst_case_equal_the_numpy_reference(s
     assert problem.replace(costs=cheap).min_cost == pytest.approx(
         problem.min_cost, rel=1e-12, abs=0
     )
+
+
+def test_solution_history_is_a_dataframe_built_once_from_its_columns():
+    """The solver stores the history as columns (no pandas on the hot path); reading
+    ``history`` gives a DataFrame of exactly those columns, the same object on every
+    read, and it survives pickling and ``dataclasses.replace``."""
+    import pickle
+
+    from racer_dro.problem import Solution
+
+    columns = {"iteration": np.arange(3), "lambda": np.array([0.0, 0.5, 0.25])}
+    sol = Solution(np.full((2, 2), 0.5), 0.25, 1.0, 1.0, 2.0, True, history=columns)
+    frame = sol.history
+    assert isinstance(frame, pd.DataFrame) and frame is sol.history
+    pd.testing.assert_frame_equal(frame, pd.DataFrame(columns))
+    assert pickle.loads(pickle.dumps(sol)).history.equals(frame)
+    assert dataclasses.replace(sol, n_iter=3).history.equals(frame)
+    assert Solution(np.full((2, 2), 0.5), 0.0, 1.0, 1.0, 2.0, True).history is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sol.history = None
