@@ -308,7 +308,9 @@ class _FrameOnFirstRead:
             obj.__dict__[self.slot] = value
         return value
 
-    def __set__(self, obj, value):  # dataclass __init__ (frozen: user assignment raises)
+    def __set__(
+        self, obj, value
+    ):  # dataclass __init__ (frozen: user assignment raises)
         obj.__dict__[self.slot] = value
 
 
