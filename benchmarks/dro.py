@@ -38,7 +38,7 @@ from racer_dro.reference import SolverError
 
 __all__ = ["cvxpy_kl_worst_case", "make_problem", "run"]
 
-VERSION = 2  # bump when what is measured changes: cached measurements are keyed by it
+VERSION = 3  # bump when what is measured changes: cached measurements are keyed by it
 KL_SIZES = (1_000, 10_000, 100_000, 1_000_000)
 SOLVER_SIZES = (500, 1_000, 2_000, 5_000)
 ALONE_SIZES = (10_000, 100_000, 1_000_000)
@@ -181,9 +181,14 @@ def _solver_row(n, repeats, with_cvxpy: bool) -> dict:
         warnings.simplefilter("error")  # a non-converged solve must not pass quietly
         res = time_rotating(fns, repeats)
     newton, nested = res["newton"]["result"], res["nested"]["result"]
+    # the same solve back to back (a user solving many problems of this size): the
+    # rotation above puts CVXPY's and the nested solver's memory traffic between
+    # two of our solves, which a short solve feels most
+    back = time_rotating({"newton": fns["newton"]}, 5 * repeats, warmup=False)
     row = {
         "n": n,
         "newton_wall": res["newton"]["wall"],
+        "newton_back_to_back_wall": back["newton"]["wall"],
         "nested_wall": res["nested"]["wall"],
         "newton_method": newton.method,
         "newton_iterations": newton.n_iter,
@@ -255,6 +260,7 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool = True) -> Se
         }
     )
     speed = _median_ratios(both["cvxpy_wall"], both["newton_wall"])
+    back_speed = _median_ratios(both["cvxpy_wall"], both["newton_back_to_back_wall"])
     both_view = pd.DataFrame(
         {
             "n": both["n"],
@@ -262,6 +268,8 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool = True) -> Se
             "nested s": both["nested_wall"].map(spread),
             "CVXPY s": both["cvxpy_wall"].map(spread),
             "CVXPY / primal-dual": speed,
+            "primal-dual back to back s": both["newton_back_to_back_wall"].map(spread),
+            "CVXPY / back to back": back_speed,
             "nested / primal-dual": _median_ratios(
                 both["nested_wall"], both["newton_wall"]
             ),
@@ -331,6 +339,11 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool = True) -> Se
             bool(t_max < 2.0),
         ),
         (
+            f"n = {n_max} in at most 0.5 s (the K-arm issue's target, two arms)",
+            f"{t_max:.2f} s (median)",
+            bool(t_max <= 0.5),
+        ),
+        (
             "time linear in n (fitted exponent near 1)",
             f"exponent {slope_large:.2f} for n >= 1e4, {slope_all:.2f} over all n",
             bool(slope_large <= 1.15),
@@ -355,19 +368,24 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool = True) -> Se
             f"{_median(both['newton_wall'].iloc[idx]) * 1e3:.1f} ms for "
             f"{int(both['newton_iterations'].iloc[idx])} Newton steps (the whole loop "
             "compiled, from a subsample's calibrated start); CVXPY needs "
-            f"{_median(both['cvxpy_wall'].iloc[idx]) * 1e3:.0f} ms. The compiled "
-            "passes are bound by scalar exp and log calls (about 8 ns each in numba "
-            "against 1.2 ns for numpy's vectorised exp, measured on this machine) "
-            "and by the per-row block solves; closing it needs those passes "
-            "restructured to vectorise, or fewer Newton steps."
+            f"{_median(both['cvxpy_wall'].iloc[idx]) * 1e3:.0f} ms. The worst cases' "
+            "tilt passes use a vectorising exp (racer_dro._kernels_exp); "
+            "the softmax and per-row passes still call the scalar exp and log1p "
+            "inside per-row branches, and the per-row block solves are divisions. "
+            "The same solve back to back (not rotated with CVXPY and the nested "
+            f"solver): {_median(both['newton_back_to_back_wall'].iloc[idx]) * 1e3:.1f} "
+            f"ms, {back_speed[idx]:.0f}x CVXPY."
         )
-    if not targets[1][2]:
+    if not targets[1][2] or not targets[2][2]:
+        bound = "under 2 s" if not targets[1][2] else "at most 0.5 s"
         notes.append(
-            f"**Missed: n = {n_max} in under 2 s** ({t_max:.2f} s). Profiled warm at "
-            "n = 1e6 (2026-11-30): the subsample start about 45% (its per-row "
-            "solves a quarter), four full-size Newton steps of about 0.24 s each, the "
-            "history's distances 6%; the per-row passes are bound by scalar exp "
-            "calls and arithmetic, not memory traffic."
+            f"**Missed: n = {n_max} in {bound}** ({t_max:.2f} s). Profiled warm at "
+            "n = 1e6 (2026-11-30, after the vectorised tilt exp): the start's "
+            "per-row solves about a quarter, the Newton direction's two per-row "
+            "passes about 30%, the softmax passes 12%, the worst cases 10%, the "
+            "history's distances 5%; the per-row passes are bound by scalar exp and "
+            "log1p calls and divisions, not memory traffic, and two threads "
+            "(`n_jobs=2`) gained under 10% there."
         )
     return Section(
         name="dro",
