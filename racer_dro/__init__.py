@@ -17,7 +17,7 @@ _EXPORTS = {
     "solve_primal_dual": "racer_dro.primal_dual",
     "solve_cvxpy": "racer_dro.reference",
     "RacerRouter": "racer_dro.router",
-    "RacerPolicy": "racer_dro.router",
+    "RacerPolicy": "racer_dro.fictitious_play",
     "AllCheapRouter": "racer_dro.baselines",
     "AllExpensiveRouter": "racer_dro.baselines",
     "RandomJudgeRouter": "racer_dro.baselines",

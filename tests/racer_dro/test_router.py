@@ -19,7 +19,7 @@ from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
 import racer_dro.router as router_module
-from racer_dro import RacerRouter, RoutingProblem, solve_primal_dual
+from racer_dro import RacerRouter, RoutingProblem, fictitious_play, solve_primal_dual
 from racer_dro.datasets import make_judge_data
 from racer_dro.primal_dual import policy_step
 from tests.racer_dro.kl_reference import cvxpy_inner
@@ -84,7 +84,7 @@ def _cvxpy_group_policy(
 
 
 def _last_iterate(problem, X, model=EXACT, max_iter=500):
-    iterates = router_module._primal_dual(problem, X, clone(model), max_iter)
+    iterates = fictitious_play._primal_dual(problem, X, clone(model), max_iter)
     for policy_k, policy, _ in iterates:
         pass
     assert iterates.converged
