@@ -28,6 +28,7 @@ _EXPORTS = {
     "MarginRouter": "racer_dro.escalation",
     "RandomEscalationRouter": "racer_dro.escalation",
     "BudgetPacer": "racer_dro.pacing",
+    "PacingDisplay": "racer_dro.display",
 }
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "KLWorstCase",
     "KNNRouter",
     "MarginRouter",
+    "PacingDisplay",
     "RacerPolicy",
     "RacerRouter",
     "RandomEscalationRouter",
