@@ -27,7 +27,11 @@ the subsample's tilts, shifted so that the start's worst-case cost matches the
 subsample's multiplier). Known limit: when a radius is so large that the worst case
 at the optimum sits on a few rows (its temperature tends to 0), Newton can stall;
 the solver then reports ``converged=False`` with a :class:`ConvergenceWarning`
-(use :func:`racer_dro.solve_cvxpy` there).
+(use :func:`racer_dro.solve_cvxpy` there). When the joint Newton stalls and the
+nested method it falls back on does not converge either, the better of the two
+policies by the penalised objective is returned (a random search found the nested
+method stalled at a saturated multiplier, 2.5e-2 below CVXPY's objective, where the
+joint Newton had stopped within 5e-6 of it).
 
 Rounding. Both loops stop on a fixed-point check (the primal step reproduces the
 policy) as well as a small step. ``lambda = (C - B) / beta`` is known only to the
@@ -566,25 +570,49 @@ def _solve(problem, tol, max_iter, constrained, init, method):
             engine, theta, 0.0, step_tol, min(int(max_iter), cap), joint=True,
             state=st0,
         )  # fmt: skip
+        thetas = [r.pop("theta") for r in records]
+        joint = _final_solution(
+            problem, engine, st, lam, records, thetas,
+            converged=ok, method="primal_dual_newton",
+        )  # fmt: skip
         if ok or method == "newton":
             if not ok:
                 warnings.warn(
                     f"solve_primal_dual (Newton) stopped after {len(records)} "
                     f"iterations without meeting `tol` = {tol!r}",
                     ConvergenceWarning,
-                    stacklevel=2,
+                    stacklevel=3,
                 )
-            thetas = [r.pop("theta") for r in records]
-            return _final_solution(
-                problem, engine, st, lam, records, thetas,
-                converged=ok, method="primal_dual_newton",
-            )  # fmt: skip
+            return joint
         engine = Engine(problem)  # fall back from a clean state
+        nested = _solve_nested(
+            problem, engine, theta, lam0, tol, max_iter, constrained, warn=False
+        )
+        if nested.converged:
+            return nested
+        # neither met tol: both policies are evaluated exactly on the same
+        # penalised objective, so keep the better one (near a non-smooth worst
+        # case the nested method's inner solves can stall far from the optimum
+        # that the joint Newton had nearly reached)
+        best = joint if joint.objective > nested.objective else nested
+        warnings.warn(
+            f"solve_primal_dual: the joint Newton ({joint.n_iter} iterations) and the "
+            f"nested method ({nested.n_iter}) both stopped without meeting `tol` = "
+            f"{tol!r}; returning "
+            f"the {'joint Newton' if best is joint else 'nested method'}'s policy, the "
+            "higher objective of the two (use solve_cvxpy to check it)",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+        return best
     return _solve_nested(problem, engine, theta, lam0, tol, max_iter, constrained)
 
 
-def _solve_nested(problem, engine, theta, lam, tol, max_iter, constrained):
-    """Newton on the multiplier around exact fixed-multiplier policy solves."""
+def _solve_nested(problem, engine, theta, lam, tol, max_iter, constrained, warn=True):
+    """Newton on the multiplier around exact fixed-multiplier policy solves.
+
+    ``warn``: warn when it stops without meeting ``tol`` (the caller does,
+    when it falls back here from the joint Newton)."""
     beta, budget = problem.beta, problem.budget
     inner_tol = max(min(tol, 1e-10) * 1e-2, 1e-14)
     records, thetas = [], []
@@ -669,7 +697,7 @@ def _solve_nested(problem, engine, theta, lam, tol, max_iter, constrained):
             ConvergenceWarning,
             stacklevel=3,
         )
-    elif not converged:
+    elif not converged and warn:
         warnings.warn(
             f"solve_primal_dual stopped after {len(records)} iterations without meeting "
             f"`tol` = {tol!r} (inner solve converged: {inner_ok})",
