@@ -2,8 +2,9 @@
 
 Shapes, scales (rewards 1e-2..1e2, costs 1e-3..1e3), side kinds (nominal, radius,
 temperature), weights and budgets (from the minimum cost to above the maximum) are
-drawn at random; the problems a search like this found have their own fast tests in
-``test_primal_dual.py``. Each problem must converge without a warning and agree with
+drawn at random (``benchmarks.solver_search.random_problem``; ``python -m
+benchmarks.solver_search`` tallies a search by K); the problems a search like this
+found have their own fast tests in ``test_primal_dual.py``. Each problem must converge without a warning and agree with
 CVXPY: objective within 1e-6 (relative), policy within 1e-3, unless CVXPY's own
 objective is below ours by more than its accuracy (then its policy is not the optimum
 of this strictly concave problem and says nothing about ours). Problems CVXPY cannot
@@ -15,39 +16,16 @@ import warnings
 import numpy as np
 import pytest
 
-from racer_dro import RoutingProblem, solve_primal_dual
+from benchmarks.solver_search import random_problem
+from racer_dro import solve_primal_dual
 from racer_dro.primal_dual import ConvergenceWarning
 from racer_dro.reference import SolverError, solve_cvxpy
 
 
 def _random_problem(rng):
-    K = int(rng.choice([2, 3, 5, 11]))
-    n = int(rng.choice([20, 60]))
-    beta = float(10 ** rng.uniform(-3, 0))
-    scale_r, scale_c = float(10 ** rng.uniform(-2, 2)), float(10 ** rng.uniform(-3, 3))
-    kind = rng.integers(3)
-    if kind == 0:  # correctness-like
-        rewards = rng.binomial(1, rng.uniform(0.3, 0.9, K), size=(n, K)) * scale_r
-    elif kind == 1:
-        rewards = rng.normal(size=(n, K)) * scale_r
-    else:
-        rewards = rng.uniform(size=(n, K)) * scale_r + rng.normal(0, 0.1, size=(n, 1))
-    base = np.sort(rng.lognormal(0, 1, K))
-    costs = base * rng.lognormal(0, rng.uniform(0, 1), size=(n, K)) * scale_c
-    if rng.random() < 0.3:
-        costs[:, 0] = 0.0  # a free arm
-    kw = {"beta": beta}
-    for side, scale in (("reward", scale_r), ("cost", scale_c)):
-        mode = rng.integers(3)
-        if mode == 1:
-            kw[f"{side}_radius"] = float(10 ** rng.uniform(-3, 0))
-        elif mode == 2:
-            kw[f"{side}_temperature"] = float(10 ** rng.uniform(-1, 1)) * scale
-    w = rng.exponential(size=n) if rng.random() < 0.3 else None
-    probe = RoutingProblem(rewards.astype(float), costs, 1e300, sample_weight=w, **kw)
-    frac = float(rng.choice([0.0, 1e-3, 0.05, 0.3, 0.7, 1.2]))
-    budget = probe.min_cost + frac * (probe.max_cost - probe.min_cost)
-    return RoutingProblem(rewards.astype(float), costs, budget, sample_weight=w, **kw)
+    """The search's draw (``benchmarks.solver_search``, the one source of the
+    problem family), on 20 or 60 rows."""
+    return random_problem(rng, sizes=(20, 60))[0]
 
 
 def _documented_limit(problem):
