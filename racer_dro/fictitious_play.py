@@ -198,30 +198,22 @@ class _PrimalDual:
             fits_r, fits_c = (list(fits) for fits in self.warm_fits)
         self.converged = False
         for k in range(self.max_iter):
-            fits_r = [
-                _fit_mean(
-                    self.base,
-                    X2,
-                    y2,
-                    row_weight,
-                    w_r * dr[:, j],
-                    fits_r[j],
-                    self.refit_params,
-                )
-                for j in range(dr.shape[1])
-            ]
-            fits_c = [
-                _fit_mean(
-                    self.base,
-                    X2,
-                    y2,
-                    row_weight,
-                    w_c * dc[:, j],
-                    fits_c[j],
-                    self.refit_params,
-                )
-                for j in range(dc.shape[1])
-            ]
+            # a_j on the weighted reward differences, b_j on the cost differences
+            fits_r, fits_c = (
+                [
+                    _fit_mean(
+                        self.base,
+                        X2,
+                        y2,
+                        row_weight,
+                        w * diff[:, j],
+                        fits[j],
+                        self.refit_params,
+                    )
+                    for j in range(diff.shape[1])
+                ]
+                for w, diff, fits in ((w_r, dr, fits_r), (w_c, dc, fits_c))
+            )
             policy_k = RacerPolicy(fits_r, fits_c, 0.0, problem.beta)
             a, b = policy_k.arm_values(X)
             lam = _dual_root(problem, a, b, guess=lam)
