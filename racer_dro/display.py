@@ -127,7 +127,10 @@ class PacingDisplay:
         spend = check_values(self.spend, "spend")
         if np.any(np.diff(spend) < -1e-12 * (1.0 + np.abs(spend[1:]))):
             raise ValueError("`spend` must be cumulative (non-decreasing)")
-        budget = float(self.budget)
+        try:
+            budget = float(self.budget)
+        except (TypeError, ValueError):
+            budget = math.nan
         if not (math.isfinite(budget) and budget > 0):
             raise ValueError(
                 f"`budget` must be positive and finite, got {self.budget!r}"

@@ -67,8 +67,9 @@ def test_bad_input_names_the_argument():
         realised_spend([1], costs)
     with pytest.raises(ValueError, match="`arms`.*integer arm indices"):
         realised_spend([0, 2], costs)
-    with pytest.raises(ValueError, match="`budget`"):
-        PacingDisplay([1.0, 2.0], 0.0).plot()
+    for budget in (0.0, "a lot", None):
+        with pytest.raises(ValueError, match="`budget`"):
+            PacingDisplay([1.0, 2.0], budget).plot()
     with pytest.raises(ValueError, match="`spend`.*cumulative"):
         PacingDisplay([2.0, 1.0], 1.0).plot()
     with pytest.raises(ValueError, match="`multipliers`"):
