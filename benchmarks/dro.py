@@ -15,6 +15,8 @@ Three tables, all from one run:
    wall time, ratio, objective gap and largest policy difference.
 3. ``solve_primal_dual`` alone up to ``n = 1e6`` and the fitted exponent of its
    time in ``n``.
+4. K = 11 arms against CVXPY, and one thread against two at K = 11, n = 1e5 and
+   K = 2, n = 1e6 (:mod:`benchmarks.dro_arms`).
 
 The problem family (both sides robust, as in RACER): rewards ``U(0, 1)`` and
 ``U(0, 1) + N(0.1, 0.2)``, costs ``U(0.5, 1.5)`` and ``U(1, 8)``, reward temperature
@@ -32,6 +34,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from benchmarks import dro_arms
 from benchmarks._core import Cache, Section, cache_key, describe, spread, time_rotating
 from racer_dro import RoutingProblem, kl_worst_case, solve_cvxpy, solve_primal_dual
 from racer_dro.reference import SolverError
@@ -246,6 +249,9 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool = True) -> Se
     kl = _kl_table(sizes["kl"], repeats, cache, progress)
     both = _solver_table(sizes["solver"], repeats, cache, progress, True)
     alone = _solver_table(sizes["alone"], repeats, cache, progress, False)
+    arms = dro_arms.cvxpy_table(make_problem, quick, repeats, cache, progress)
+    threads = dro_arms.threads_table(make_problem, quick, repeats, cache, progress)
+    arms_view, threads_view = dro_arms.views(arms, threads)
 
     kl_view = pd.DataFrame(
         {
@@ -326,6 +332,7 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool = True) -> Se
             (kl["kl_minus_radius"].abs() <= 1e-9).all()
             and (kl["dual_gap"].abs() <= 1e-9).all()
         ),
+        **dro_arms.checks(arms, threads),
     }
     targets = [
         (
@@ -339,15 +346,11 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool = True) -> Se
             bool(t_max < 2.0),
         ),
         (
-            f"n = {n_max} in at most 0.5 s (the K-arm issue's target, two arms)",
-            f"{t_max:.2f} s (median)",
-            bool(t_max <= 0.5),
-        ),
-        (
             "time linear in n (fitted exponent near 1)",
             f"exponent {slope_large:.2f} for n >= 1e4, {slope_all:.2f} over all n",
             bool(slope_large <= 1.15),
         ),
+        *dro_arms.targets(arms, threads),
     ]
     notes = [
         (
@@ -375,16 +378,18 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool = True) -> Se
             f"solver): {_median(both['newton_back_to_back_wall'].iloc[idx]) * 1e3:.1f} "
             f"ms, {back_speed[idx]:.0f}x CVXPY."
         )
-    if not targets[1][2] or not targets[2][2]:
-        bound = "under 2 s" if not targets[1][2] else "at most 0.5 s"
+    if t_max > 0.5:  # the K-arm issue's bound for two arms (table below)
+        bound = "under 2 s" if t_max >= 2.0 else "at most 0.5 s"
         notes.append(
             f"**Missed: n = {n_max} in {bound}** ({t_max:.2f} s). Profiled warm at "
             "n = 1e6 (2026-11-30): the start's "
             "per-row solves about a quarter, the Newton direction's two per-row "
             "passes about 30%, the softmax passes 12%, the worst cases 15%, the "
             "history's distances 5%; the per-row passes are bound by scalar exp and "
-            "log1p calls and divisions, not memory traffic, and two threads "
-            "(`n_jobs=2`) gained under 10% there."
+            "log1p calls and divisions, not memory traffic. Two threads "
+            "(`n_jobs=2`): see the last table; the start's worst cases and the "
+            "calibration run on one thread, and fresh output arrays' page faults "
+            "do not parallelise."
         )
     return Section(
         name="dro",
@@ -400,6 +405,14 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool = True) -> Se
             ("`kl_worst_case(f, radius=0.1)`, f ~ N(0, 1), against CVXPY:", kl_view),
             ("`solve_primal_dual` against `solve_cvxpy`:", both_view),
             ("`solve_primal_dual` by size (time exponent: see targets):", alone_view),
+            ("`solve_primal_dual` with K arms against `solve_cvxpy`:", arms_view),
+            (
+                (
+                    "One thread against two (`solve_primal_dual(problem, n_jobs=2)`), "
+                    "rotating order:"
+                ),
+                threads_view,
+            ),
         ],
         notes=notes,
         targets=targets,

@@ -98,3 +98,50 @@ def test_cvxpy_failures_are_reported_not_fatal(tmp_path, monkeypatch):
     assert solver_table["CVXPY status"].tolist()[1].startswith("no attempt succeeded")
     assert section.checks["every primal-dual solve converged"]
     assert all(section.checks[k] for k in section.checks if "kl_worst_case" in k)
+
+
+def test_k_arm_targets_read_the_medians_and_name_the_size():
+    import pandas as pd
+
+    from benchmarks import dro_arms
+
+    cvx = pd.DataFrame(
+        [
+            {
+                "K": 11,
+                "n": 2000,
+                "ours_wall": [0.02, 0.03, 0.5],  # median 0.03 s
+                "cvxpy_wall": [1.0, 2.0, 3.0],  # median 2 s: 67x
+                "objective_gap": 2e-9,
+            }
+        ]
+    )
+    threads = pd.DataFrame(
+        [
+            {
+                "K": 11,
+                "n": 100_000,
+                "one_wall": [0.9, 1.2, 1.3],
+                "two_wall": [0.6, 0.7, 5.0],
+            },
+            {"K": 2, "n": 1_000_000, "one_wall": [2.0], "two_wall": [0.4]},
+        ]
+    )
+    got = {
+        label: (measured, ok) for label, measured, ok in dro_arms.targets(cvx, threads)
+    }
+    assert got["K = 11, n = 2,000: at least 50x faster than CVXPY, gap below 1e-6"] == (
+        "67x, gap 2.0e-09",
+        True,
+    )
+    # medians, not means or minima: one slow run does not decide, nor one fast one
+    assert got["K = 11, n = 1e5 in at most 1 s, one thread"] == (
+        "1.20 s (median)",
+        False,
+    )
+    assert got["K = 11, n = 1e5 in at most 1 s, two threads"] == (
+        "0.70 s (median)",
+        True,
+    )
+    assert got["K = 2, n = 1e6 in at most 0.5 s, two threads"][1] is True
+    assert got["K = 2, n = 1e6 in at most 0.5 s, one thread"][1] is False
