@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulations.studies import _common
+from simulations.studies import _common, escalation_realdata, metarouter_judges
 
 ROUTERS = (
     "r", "dr-split", "dr-joint", "offset", "gs-only", "pooled", "auto", "stacked",
@@ -42,10 +42,14 @@ def make_configs(quick: bool = False, data_dir: str | None = None) -> list[dict]
     cores).
     """
     if data_dir is not None:
-        raise ValueError(
-            "the metarouter-shift study runs on simulated data only (its truth, the "
-            "quality gain m, must be known); drop --data."
-        )
+        if not escalation_realdata.is_judge_directory(data_dir):
+            raise ValueError(
+                f"--data {data_dir!r}: the metarouter-shift study runs on simulated "
+                "data, or on a judge directory (human and LLM-judge labels of the same "
+                "response pairs, e.g. ../shared/data/judge-escalation); drop --data or "
+                "point it at one."
+            )
+        return metarouter_judges.make_configs(quick, data_dir)
     if quick:
         return [
             {
@@ -122,6 +126,8 @@ def _routers(config: dict, data, seed: int) -> tuple[dict, str]:
 
 def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
     """One round: per router, the test MSE of ``m`` and its EG intervals at PMUR 0.3."""
+    if config.get("dataset") == "judge-escalation":
+        return metarouter_judges.run_round(config, seed)
     from metarouter.datasets import make_shift_data
     from metarouter.inference import functional_interval, top_share_rule
 
@@ -202,6 +208,8 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     95% intervals of the EG over random at PMUR 0.3, the PPI / classical width ratio and
     ``mc_sd``, the binomial sd of a coverage estimate at the nominal 95% over the rounds.
     """
+    if "held_out_error" in rows.columns:  # real judges (--data)
+        return metarouter_judges.summarise(rows)
     by = [c for c in SETTING if c in rows.columns]
     g = rows.groupby(by + ["router"], sort=True)["m_mse"]
     table = g.mean().unstack("router")
@@ -239,6 +247,9 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def figures(rows: pd.DataFrame) -> dict:
     """Test MSE of ``m`` against the shift, one panel per GS size, one figure per learner."""
     from simulations import plotting
+
+    if "held_out_error" in rows.columns:  # real judges (--data)
+        return metarouter_judges.figures(rows)
 
     by = ["shift", "n_gs", "learner", "router"]
     g = rows.groupby(by, as_index=False)["m_mse"]

@@ -32,7 +32,7 @@ def rows():
 
 def test_registered():
     assert "metarouter-shift" in STUDIES and "metarouter-shift" in STUDY_NAMES
-    with pytest.raises(ValueError, match="simulated data only"):
+    with pytest.raises(ValueError, match="simulated data, or on a judge directory"):
         metarouter_shift_study.make_configs(data_dir="/nowhere")
 
 
