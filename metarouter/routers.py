@@ -57,7 +57,9 @@ from metarouter.selection import select_learner
 __all__ = ["GSOnlyRouter", "MetaRouter", "PooledRouter", "RandomRouter"]
 
 # the string values of ``MetaRouter(cate_learner=...)`` that build a learner
-LEARNER_NAMES = ("r", "dr", "dr-split", "dr-joint", "offset", "gs-only")
+LEARNER_NAMES = ("r", "dr", "dr-split", "dr-joint", "offset", "gs-only", "pooled")
+#: the names that fit no step-1 learner (no correction of the PB labels)
+_NO_CORRECTION = ("gs-only", "pooled")
 
 
 def _validate_fit(est, X, y, source, sample_weight):
@@ -201,16 +203,18 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    cate_learner : {"r", "dr", "dr-split", "dr-joint", "offset", "gs-only", "auto"} \
-            or estimator, default="r"
+    cate_learner : {"r", "dr", "dr-split", "dr-joint", "offset", "gs-only", \
+            "pooled", "auto"} or estimator, default="r"
         The step-1 learner of the shift. ``"r"``: :class:`~metarouter.RLearner`;
         ``"dr"`` / ``"dr-split"``: :class:`~metarouter.DRLearner` with separate
         ``mu_0``, ``mu_1`` (the paper's eq. 10); ``"dr-joint"``: the DR-learner
         with one outcome model on ``[x, source]`` (econml's default);
         ``"offset"``: :class:`~metarouter.offset.OffsetLearner` (no propensity:
         for scarce or shifted GS rows); ``"gs-only"``: no correction, step 2 on
-        the GS rows alone; ``"auto"``: the candidate among these five with
-        the smallest cross-fitted held-out GS error
+        the GS rows alone; ``"pooled"``: no correction, step 2 on all rows with
+        the PB labels as they are (:class:`PooledRouter`'s fit); ``"auto"``:
+        the candidate among these six with the smallest cross-fitted held-out
+        GS error
         (:func:`~metarouter.selection.select_learner`; ``cv_results_``,
         ``selected_learner_``). The built-in learners' outcome and CATE models
         are clones of ``outcome_model`` (the learners' own defaults when it is
@@ -324,7 +328,7 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
                     f"`cate_learner` must be one of {LEARNER_NAMES} or an estimator, "
                     f"got {learner!r}."
                 )
-            if learner == "gs-only":
+            if learner in _NO_CORRECTION:
                 return None
             model = (
                 default_regressor()
@@ -423,7 +427,7 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
             learner = self._make_learner(child_seed(base, ROLE_LEARNER), name)
         # 2. estimate the shift (on the overlap region) and 3. correct PB labels
         keep, target = self._estimate_and_correct(
-            learner, X, o, s, sw, folds, propensity, base
+            learner, X, o, s, sw, folds, propensity, base, pooled=name == "pooled"
         )
         self.cate_learner_ = learner
         model = (
@@ -440,13 +444,15 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
             )
         return self
 
-    def _estimate_and_correct(self, learner, X, o, s, sw, folds, propensity, base):
+    def _estimate_and_correct(
+        self, learner, X, o, s, sw, folds, propensity, base, pooled=False
+    ):
         """Fit step 1 and return (rows of step 2, outcomes with PB rows corrected)."""
         n = X.shape[0]
         self.in_overlap_ = np.ones(n, dtype=bool)
         self.n_pb_dropped_ = 0
-        if learner is None:  # no PB rows, or "gs-only": nothing to correct
-            return s == 1, o
+        if learner is None:  # no PB rows, "gs-only" or "pooled": nothing to correct
+            return (np.ones(n, dtype=bool) if pooled else s == 1), o
         builtin = isinstance(learner, (RLearner, DRLearner, OffsetLearner))
         if not builtin and (folds is not None or propensity is not None):
             raise ValueError(

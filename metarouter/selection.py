@@ -27,8 +27,11 @@ __all__ = [
     "source_folds",
 ]
 
-#: the learners ``cate_learner="auto"`` chooses among ("gs-only": no correction)
-CANDIDATES = ("r", "dr-split", "dr-joint", "offset", "gs-only")
+#: the learners ``cate_learner="auto"`` chooses among ("gs-only" and "pooled": no
+#: correction, step 2 on the GS rows alone or on all rows with the PB labels as they
+#: are; held-out GS rows show whether the judge's bias is worth correcting: on real
+#: LLM judges with 50-100 human labels it mostly was not, see the README)
+CANDIDATES = ("r", "dr-split", "dr-joint", "offset", "gs-only", "pooled")
 _SHARES_PROPENSITY = ("dr-split", "dr-joint")
 
 

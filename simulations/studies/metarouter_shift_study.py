@@ -4,7 +4,7 @@ The process is :func:`metarouter.datasets.make_shift_data`: GS queries centred `
 standard deviations to one side of the PB (and test) queries on one feature, a judge bias
 on a feature the quality gain does not use, outcome noise sd 0.5. Per round every
 meta-router variant (R, DR with split and joint outcome models, offset, GS-only, pooled,
-``auto``, which chooses among the first five by held-out GS error, and ``stacked``, their
+``auto``, which chooses among the first six by held-out GS error, and ``stacked``, their
 convex combination by the same held-out errors, :class:`metarouter.StackedMetaRouter`) is
 fitted with the same base learner and scored by its test MSE of the true ``m``. ``auto``
 refits its choice with the router's own seeds, so its row is the chosen learner's (the

@@ -142,3 +142,43 @@ def test_auto_meets_the_shift_regime_targets():
     best = min(mse[c] for c in CANDIDATES)
     assert mse["auto"] <= 1.1 * best
     assert mse["auto"] <= 0.6 * mse["gs-only"]
+
+
+@pytest.mark.parametrize("scale", [None, "variance"])
+def test_pooled_learner_is_the_pooled_router(small, scale):
+    from metarouter import PooledRouter
+
+    w = np.random.default_rng(0).uniform(0.5, 2.0, small.y.shape[0])
+    ours = MetaRouter("pooled", SMALL, scale=scale, random_state=4)
+    ours.fit(small.X, small.y, small.source, w)
+    pooled = PooledRouter(SMALL, scale=scale, random_state=4)
+    pooled.fit(small.X, small.y, small.source, w)
+    assert ours.cate_learner_ is None and ours.scale_ == pooled.scale_
+    np.testing.assert_array_equal(
+        ours.predict(small.X_test), pooled.predict(small.X_test)
+    )
+
+
+def test_held_out_error_of_the_pooled_candidate_matches_a_hand_cross_fit(small):
+    """The selection's pooled column against PooledRouter fitted fold by fold here."""
+    from sklearn.model_selection import KFold
+
+    from metarouter import PooledRouter
+    from metarouter.selection import held_out_gs_predictions
+
+    router = MetaRouter(SMALL, SMALL, scale="variance", n_folds=3)
+    preds, gs = held_out_gs_predictions(
+        router, small.X, small.y, small.source, random_state=11,
+        candidates=("gs-only", "pooled"),
+    )  # fmt: skip
+    seed = int(np.random.default_rng(11).integers(2**31 - 1))
+    by_hand = np.full(gs.size, np.nan)
+    folds = KFold(3, shuffle=True, random_state=seed).split(gs)
+    for k, (_, held) in enumerate(folds):
+        train = np.setdiff1d(np.arange(small.y.size), gs[held])
+        est = PooledRouter(SMALL, scale="variance", random_state=seed + k)
+        est.fit(small.X[train], small.y[train], small.source[train])
+        by_hand[held] = est.predict(small.X[gs[held]])
+    np.testing.assert_array_equal(preds[1], by_hand)
+    # and it is a different candidate from GS-only (the PB rows enter its fit)
+    assert np.max(np.abs(preds[1] - preds[0])) > 1e-3
