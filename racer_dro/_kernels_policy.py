@@ -159,7 +159,9 @@ if numba is not None:
         return out
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy", parallel=True)
-    def _residual_chunks(R, Cm, qr, qc, p, lam, beta, pi, dlam, chunk):  # pragma: no cover
+    def _residual_chunks(
+        R, Cm, qr, qc, p, lam, beta, pi, dlam, chunk
+    ):  # pragma: no cover
         n = R.shape[0]
         n_chunks = (n + chunk - 1) // chunk
         parts = np.zeros(n_chunks)
