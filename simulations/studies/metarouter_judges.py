@@ -21,7 +21,8 @@ disjoint, as in the paper). ``gs_design``:
   instruction (humans label short, benchmark-like prompts; the judge labels
   the long user traffic, and the test pairs are drawn like the training pool).
 
-Every router of :mod:`simulations.studies.metarouter_shift_study` is fitted
+Every router of :mod:`simulations.studies.metarouter_shift_study`
+(:data:`simulations.studies._metarouter_fits.ROUTERS`) is fitted
 with the library's default learners, and ``constant`` (the GS rows' mean) is
 the floor a useful router must beat. On the test pairs, scored by their human
 labels:
@@ -49,7 +50,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from simulations.studies import _common, escalation_realdata
+from simulations.studies import _common, _metarouter_fits, escalation_realdata
 
 SETTING = ("judge", "n_gs", "gs_design")
 DESIGNS = ("random", "short")
@@ -111,7 +112,6 @@ def gs_rows(train_idx, n_gs: int, design: str, prompt_length, rng) -> np.ndarray
 def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
     """One split: every router's held-out error and decision accuracy on the test pairs."""
     from simulations.realdata import make_featuriser
-    from simulations.studies import metarouter_shift_study as shift_study
 
     s_split, s_gs, s_feat, s_fit = _common.child_ints(seed, 4)
     table = escalation_realdata.load_table(config["data_dir"])
@@ -144,8 +144,10 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # clipped propensities etc.
-        routers, chosen = shift_study._routers(config, data, s_fit)
-    predictions = {name: routers[name].predict(X[te]) for name in shift_study.ROUTERS}
+        routers, chosen = _metarouter_fits.fit_routers(config, data, s_fit)
+    predictions = {
+        name: routers[name].predict(X[te]) for name in _metarouter_fits.ROUTERS
+    }
     predictions["constant"] = np.full(te.size, r_gold[gs].mean())
     rows = []
     for name, m_hat in predictions.items():
@@ -228,10 +230,8 @@ HEADLINE_LEGEND = {
 
 def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Held-out error and accuracy per router, paired differences, auto's choices."""
-    from simulations.studies.metarouter_shift_study import ROUTERS
-
     by = [c for c in SETTING if c in rows.columns]
-    order = [*ROUTERS, "constant"]
+    order = [*_metarouter_fits.ROUTERS, "constant"]
     err = rows.pivot_table(index=by, columns="router", values="held_out_error")
     err = err[[r for r in order if r in err.columns]]
     fixed = [r for r in err.columns if r not in ("auto", "stacked", "constant")]
@@ -267,7 +267,6 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def figures(rows: pd.DataFrame) -> dict:
     """Held-out error per router (95% band over splits), one panel per GS size."""
     from simulations import plotting
-    from simulations.studies.metarouter_shift_study import ROUTERS
 
     g = rows.groupby(["judge", "n_gs", "gs_design", "router"], as_index=False)
     stats = g["held_out_error"].mean()
@@ -287,7 +286,11 @@ def figures(rows: pd.DataFrame) -> dict:
             hue="router",
             panel="n_gs",
             panel_label="GS pairs",
-            hue_order=[r for r in (*ROUTERS, "constant") if r in set(sub["router"])],
+            hue_order=[
+                r
+                for r in (*_metarouter_fits.ROUTERS, "constant")
+                if r in set(sub["router"])
+            ],
             xlabel="GS pairs: 0 = random, 1 = tilted to short prompts",
             ylabel="held-out error vs human labels (95% band)",
             title=f"Step-1 learners with {judge} as the PB judge",

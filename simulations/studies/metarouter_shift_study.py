@@ -24,10 +24,8 @@ import numpy as np
 import pandas as pd
 
 from simulations.studies import _common, escalation_realdata, metarouter_judges
+from simulations.studies._metarouter_fits import ROUTERS, fit_routers
 
-ROUTERS = (
-    "r", "dr-split", "dr-joint", "offset", "gs-only", "pooled", "auto", "stacked",
-)  # fmt: skip
 SETTING = ("shift", "n_gs", "learner")
 PMUR = 0.3
 
@@ -79,51 +77,6 @@ def make_configs(quick: bool = False, data_dir: str | None = None) -> list[dict]
     ]
 
 
-def _model(name: str):
-    if name == "default":
-        return None
-    from sklearn.ensemble import RandomForestRegressor
-
-    trees = 40 if name == "rf_small" else 200
-    return RandomForestRegressor(trees, min_samples_leaf=5, n_jobs=1)
-
-
-def _fit(name: str, config: dict, data, seed: int):
-    import metarouter as mr
-
-    model = _model(config["learner"])
-    if name == "pooled":
-        return mr.PooledRouter(model, scale=None, random_state=seed).fit(
-            data.X, data.y, data.source
-        )
-    if name == "stacked":  # its template's learner is replaced by each candidate's
-        template = mr.MetaRouter(
-            outcome_model=model, scale=None, n_folds=config["n_folds"]
-        )
-        router = mr.StackedMetaRouter(template, random_state=seed)
-    else:
-        router = mr.MetaRouter(
-            name, model, scale=None, n_folds=config["n_folds"], random_state=seed
-        )
-    return router.fit(data.X, data.y, data.source)
-
-
-def _routers(config: dict, data, seed: int) -> tuple[dict, str]:
-    """Every router of :data:`ROUTERS`, fitted (``auto``: the learner it chooses), and
-    ``auto``'s choice."""
-    routers = {}
-    for name in ROUTERS:
-        if name == "auto":
-            continue
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*propensities were clipped")
-            routers[name] = _fit(name, config, data, seed)
-    res = routers["stacked"].cv_results_
-    chosen = str(res["learner"][res["rank"] == 1][0])
-    routers["auto"] = routers[chosen]
-    return routers, chosen
-
-
 def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
     """One round: per router, the test MSE of ``m`` and its EG intervals at PMUR 0.3."""
     if config.get("dataset") == "judge-escalation":
@@ -144,7 +97,7 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
         config["n_holdout"], 0, 1, shift=config["shift"], random_state=s_hold
     )
     rows = []
-    routers, chosen = _routers(config, data, s_fit)
+    routers, chosen = fit_routers(config, data, s_fit)
     for name in ROUTERS:
         router = routers[name]
         m_test = router.predict(data.X_test)

@@ -7,7 +7,11 @@ import pandas as pd
 import pytest
 
 from simulations.engine import round_seed
-from simulations.studies import metarouter_judges, metarouter_shift_study
+from simulations.studies import (
+    _metarouter_fits,
+    metarouter_judges,
+    metarouter_shift_study,
+)
 
 JUDGE = Path("/work/shared/data/judge-escalation")
 needs_data = pytest.mark.skipif(not JUDGE.is_dir(), reason="shared data not present")
@@ -88,7 +92,7 @@ def test_one_split_labels_gs_by_humans_pb_by_the_judge_and_never_sees_test_pairs
     }
     seen = {}
     real_routers, real_featuriser = (
-        metarouter_shift_study._routers,
+        _metarouter_fits.fit_routers,
         realdata.make_featuriser,
     )
 
@@ -107,7 +111,7 @@ def test_one_split_labels_gs_by_humans_pb_by_the_judge_and_never_sees_test_pairs
         pipe.fit = recording_fit
         return pipe
 
-    monkeypatch.setattr(metarouter_shift_study, "_routers", routers)
+    monkeypatch.setattr(_metarouter_fits, "fit_routers", routers)
     monkeypatch.setattr(realdata, "make_featuriser", featuriser)
     rows = metarouter_judges.run_round(config, round_seed(config, 0))
 
@@ -131,7 +135,7 @@ def test_one_split_labels_gs_by_humans_pb_by_the_judge_and_never_sees_test_pairs
     # every router scored; the floor is the GS mean: its error is at least the
     # test labels' variance (a constant's MSE is variance plus squared bias)
     err = rows.set_index("router")["held_out_error"]
-    assert set(err.index) == {*metarouter_shift_study.ROUTERS, "constant"}
+    assert set(err.index) == {*_metarouter_fits.ROUTERS, "constant"}
     assert err["constant"] >= 1 - rows["n_test"].iloc[0] ** -0.5
     acc = rows.set_index("router")["accuracy"]
     assert ((acc >= 0) & (acc <= 100)).all()

@@ -6,7 +6,7 @@ import pytest
 
 from simulations.cli import COLUMN_LEGEND, STUDY_NAMES
 from simulations.engine import round_seed
-from simulations.studies import STUDIES, metarouter_shift_study
+from simulations.studies import STUDIES, _metarouter_fits, metarouter_shift_study
 
 CONFIG = {
     "n_gs": 40,
@@ -54,7 +54,7 @@ def test_auto_row_is_what_metarouter_auto_fits():
 
     config = {**CONFIG, "n_gs": 30, "n_pb": 200, "n_test": 50}
     data = make_shift_data(30, 200, 50, shift=0.5, random_state=1)
-    routers, chosen = metarouter_shift_study._routers(config, data, 5)
+    routers, chosen = _metarouter_fits.fit_routers(config, data, 5)
     auto = MetaRouter("auto", None, scale=None, n_folds=2, random_state=5)
     auto.fit(data.X, data.y, data.source)
     assert auto.selected_learner_ == chosen
