@@ -230,3 +230,71 @@ def budget_verdict(verdict, router_over, baseline_over):
     out[known & ~router_over & baseline_over] = "baseline breaks budget"
     out[known & router_over] = "breaks budget"
     return out
+
+
+def mean_band(rows: pd.DataFrame, by: list[str], metric: str) -> pd.DataFrame:
+    """Per group of ``by``: the mean of ``metric`` over rounds and its 95% band
+    (``low``, ``high``: the mean -+ 1.96 standard errors; 0 with a single round).
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"g": ["a"] * 4, "x": [1.0, 2.0, 3.0, 4.0]})
+    >>> mean_band(rows, ["g"], "x").round(3).to_dict("records")
+    [{'g': 'a', 'x': 2.5, 'low': 1.235, 'high': 3.765}]
+    """
+    g = rows.groupby(by, as_index=False)[metric]
+    stats = g.mean()
+    se = g.std(ddof=1)[metric].fillna(0) / np.sqrt(g.count()[metric])
+    stats["low"] = stats[metric] - 1.96 * se
+    stats["high"] = stats[metric] + 1.96 * se
+    return stats
+
+
+def paired_split_differences(
+    rows: pd.DataFrame, metric: str, reference: str, by: list[str]
+) -> pd.DataFrame:
+    """Per group of ``by`` and router: mean of ``metric`` minus ``reference``'s, paired by round.
+
+    For studies whose rounds are repeated random train/test splits of one data
+    set (``rows`` holds ``round``, ``router``, ``n_train`` and ``n_test``).
+    Such splits overlap, so the naive standard error ``se_naive = sd / sqrt(J)``
+    over ``J`` splits is too small; ``se_corrected`` is Nadeau and Bengio's
+    ``sd * sqrt(1 / J + n_test / n_train)``. ``share_of_splits_better``: the
+    share of splits where the difference is positive.
+
+    References
+    ----------
+    Nadeau and Bengio, "Inference for the Generalization Error", 2003.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"g": 1, "round": [0, 0, 1, 1], "router": ["a", "b"] * 2,
+    ...     "err": [1.0, 0.8, 1.0, 0.6], "n_test": 2, "n_train": 3})
+    >>> out = paired_split_differences(rows, "err", "a", ["g"])
+    >>> out[["router", "diff_vs_a", "share_of_splits_better", "splits"]].to_dict("records")
+    [{'router': 'b', 'diff_vs_a': -0.3, 'share_of_splits_better': 0.0, 'splits': 2}]
+    """
+    by = list(by)
+    ratio = float((rows["n_test"] / rows["n_train"]).iloc[0])
+    out = []
+    for key, sub in rows.groupby(by, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        wide = sub.pivot_table(index="round", columns="router", values=metric)
+        J = wide.shape[0]
+        for name in wide.columns:
+            if name == reference:
+                continue
+            d = (wide[name] - wide[reference]).to_numpy(float)
+            sd = d.std(ddof=1) if J > 1 else np.nan
+            out.append(
+                {
+                    **dict(zip(by, key)),
+                    "router": name,
+                    f"diff_vs_{reference}": round(float(d.mean()), 12),
+                    "se_naive": sd / np.sqrt(J),
+                    "se_corrected": sd * np.sqrt(1.0 / J + ratio),
+                    "share_of_splits_better": float((d > 0).mean()),
+                    "splits": J,
+                }
+            )
+    return pd.DataFrame(out)

@@ -317,31 +317,11 @@ def _auc(target, score) -> float:
 
 
 def paired_table(rows: pd.DataFrame, reference: str) -> pd.DataFrame:
-    """Mean paired accuracy difference vs ``reference`` per router and call level, with SEs."""
-    wide = rows.pivot_table(
-        index=["call_fraction", "round"], columns="router", values="accuracy"
+    """Mean paired accuracy difference vs ``reference`` per router and call level, with SEs
+    (:func:`simulations.studies._common.paired_split_differences`)."""
+    return _common.paired_split_differences(
+        rows, "accuracy", reference, ["call_fraction"]
     )
-    ratio = (rows["n_test"] / rows["n_train"]).iloc[0]
-    out = []
-    for frac, sub in wide.groupby(level="call_fraction"):
-        J = sub.shape[0]
-        for name in sub.columns:
-            if name == reference:
-                continue
-            d = (sub[name] - sub[reference]).to_numpy(float)
-            sd = d.std(ddof=1) if J > 1 else np.nan
-            out.append(
-                {
-                    "call_fraction": frac,
-                    "router": name,
-                    f"diff_vs_{reference}": d.mean(),
-                    "se_naive": sd / np.sqrt(J),
-                    "se_corrected": sd * np.sqrt(1.0 / J + ratio),
-                    "share_of_splits_better": float((d > 0).mean()),
-                    "splits": J,
-                }
-            )
-    return pd.DataFrame(out)
 
 
 #: What each headline column holds (printed under the table by the CLI); router

@@ -167,42 +167,10 @@ def run_round(config: dict, seed: np.random.SeedSequence) -> pd.DataFrame:
 
 
 def paired_differences(rows: pd.DataFrame, metric: str, reference: str) -> pd.DataFrame:
-    """Per setting and router: mean of ``metric`` minus ``reference``'s, paired by round.
-
-    ``se_corrected`` is Nadeau and Bengio's ``sd * sqrt(1 / J + n_test / n_train)``
-    over the ``J`` splits, ``se_naive`` the plain ``sd / sqrt(J)``.
-
-    Examples
-    --------
-    >>> rows = pd.DataFrame({"judge": "j", "n_gs": 50, "gs_design": "random",
-    ...     "round": [0, 0, 1, 1], "router": ["a", "b"] * 2,
-    ...     "held_out_error": [1.0, 0.8, 1.0, 0.6], "n_test": 2, "n_train": 3})
-    >>> out = paired_differences(rows, "held_out_error", "a")
-    >>> out[["router", "diff_vs_a", "splits"]].to_dict("records")
-    [{'router': 'b', 'diff_vs_a': -0.3, 'splits': 2}]
-    """
+    """Per setting and router: mean of ``metric`` minus ``reference``'s, paired by split
+    (:func:`simulations.studies._common.paired_split_differences`: Nadeau-Bengio SEs)."""
     by = [c for c in SETTING if c in rows.columns]
-    ratio = float((rows["n_test"] / rows["n_train"]).iloc[0])
-    out = []
-    for key, sub in rows.groupby(by, sort=True):
-        wide = sub.pivot_table(index="round", columns="router", values=metric)
-        J = wide.shape[0]
-        for name in wide.columns:
-            if name == reference:
-                continue
-            d = (wide[name] - wide[reference]).to_numpy(float)
-            sd = d.std(ddof=1) if J > 1 else np.nan
-            out.append(
-                {
-                    **dict(zip(by, key)),
-                    "router": name,
-                    f"diff_vs_{reference}": round(float(d.mean()), 12),
-                    "se_naive": sd / np.sqrt(J),
-                    "se_corrected": sd * np.sqrt(1.0 / J + ratio),
-                    "splits": J,
-                }
-            )
-    return pd.DataFrame(out)
+    return _common.paired_split_differences(rows, metric, reference, by)
 
 
 _ERR = "mean over splits of the test pairs' mean (r - m_hat)^2, r the human label: "
@@ -268,12 +236,8 @@ def figures(rows: pd.DataFrame) -> dict:
     """Held-out error per router (95% band over splits), one panel per GS size."""
     from simulations import plotting
 
-    g = rows.groupby(["judge", "n_gs", "gs_design", "router"], as_index=False)
-    stats = g["held_out_error"].mean()
-    se = g["held_out_error"].std(ddof=1)["held_out_error"].fillna(0)
-    se = se / np.sqrt(g["held_out_error"].count()["held_out_error"])
-    stats["low"] = stats["held_out_error"] - 1.96 * se
-    stats["high"] = stats["held_out_error"] + 1.96 * se
+    by = ["judge", "n_gs", "gs_design", "router"]
+    stats = _common.mean_band(rows, by, "held_out_error")
     stats["design"] = stats["gs_design"].map({d: i for i, d in enumerate(DESIGNS)})
     figs = {}
     for judge, sub in stats.groupby("judge"):

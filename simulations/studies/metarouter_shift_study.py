@@ -204,12 +204,7 @@ def figures(rows: pd.DataFrame) -> dict:
     if "held_out_error" in rows.columns:  # real judges (--data)
         return metarouter_judges.figures(rows)
 
-    by = ["shift", "n_gs", "learner", "router"]
-    g = rows.groupby(by, as_index=False)["m_mse"]
-    stats = g.mean()
-    se = g.std(ddof=1)["m_mse"].fillna(0) / np.sqrt(g.count()["m_mse"])
-    stats["low"] = stats["m_mse"] - 1.96 * se
-    stats["high"] = stats["m_mse"] + 1.96 * se
+    stats = _common.mean_band(rows, ["shift", "n_gs", "learner", "router"], "m_mse")
     figs = {}
     for learner, sub in stats.groupby("learner"):
         figs[f"shift_mse_{learner}.png"] = plotting.line_panels(
