@@ -233,30 +233,31 @@ def summarise(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def figures(rows: pd.DataFrame) -> dict:
-    """Held-out error per router (95% band over splits), one panel per GS size."""
+    """Held-out error per router against the GS pairs (95% band over splits), one panel
+    per GS design, one figure per judge."""
     from simulations import plotting
 
     by = ["judge", "n_gs", "gs_design", "router"]
     stats = _common.mean_band(rows, by, "held_out_error")
-    stats["design"] = stats["gs_design"].map({d: i for i, d in enumerate(DESIGNS)})
     figs = {}
     for judge, sub in stats.groupby("judge"):
         figs[f"judges_error_{judge}.png"] = plotting.line_panels(
             sub,
-            x="design",
+            x="n_gs",
             y="held_out_error",
             low="low",
             high="high",
             hue="router",
-            panel="n_gs",
-            panel_label="GS pairs",
+            panel="gs_design",
+            panel_label="GS pairs drawn",
             hue_order=[
                 r
                 for r in (*_metarouter_fits.ROUTERS, "constant")
                 if r in set(sub["router"])
             ],
-            xlabel="GS pairs: 0 = random, 1 = tilted to short prompts",
+            xlabel="training pairs with the human label (GS)",
             ylabel="held-out error vs human labels (95% band)",
             title=f"Step-1 learners with {judge} as the PB judge",
+            hline=None,
         )
     return figs
