@@ -33,6 +33,7 @@ __all__ = [
     "describe",
     "machine_info",
     "markdown_table",
+    "median_ratios",
     "spread",
     "time_call",
     "time_pair",
@@ -183,6 +184,17 @@ def describe(values) -> dict:
     """
     v = np.asarray(values, dtype=float)
     return {"median": float(np.median(v)), "min": float(v.min()), "max": float(v.max())}
+
+
+def median_ratios(slow, fast) -> list[float]:
+    """Per row: the median of the ``slow`` times over the median of the ``fast`` times.
+
+    Examples
+    --------
+    >>> median_ratios([[2.0, 4.0, 6.0]], [[1.0, 2.0, 30.0]])
+    [2.0]
+    """
+    return [float(np.median(a) / np.median(b)) for a, b in zip(slow, fast)]
 
 
 def _g(x: float) -> str:

@@ -35,7 +35,15 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from benchmarks import dro_arms
-from benchmarks._core import Cache, Section, cache_key, describe, spread, time_rotating
+from benchmarks._core import (
+    Cache,
+    Section,
+    cache_key,
+    describe,
+    median_ratios,
+    spread,
+    time_rotating,
+)
 from racer_dro import RoutingProblem, kl_worst_case, solve_cvxpy, solve_primal_dual
 from racer_dro.reference import SolverError
 
@@ -234,11 +242,6 @@ def _median(values) -> float:
     return describe(values)["median"]
 
 
-def _median_ratios(slow, fast) -> list[float]:
-    """Per row: median of the ``slow`` times over median of the ``fast`` times."""
-    return [_median(a) / _median(b) for a, b in zip(slow, fast)]
-
-
 def run(*, quick: bool, repeats: int, cache: Cache, progress: bool = True) -> Section:
     """Measure all three tables and return the ``dro`` section of RESULTS.md."""
     sizes = (
@@ -258,15 +261,15 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool = True) -> Se
             "n": kl["n"],
             "ours s": kl["ours_wall"].map(spread),
             "CVXPY s": kl["cvxpy_wall"].map(spread),
-            "CVXPY / ours": _median_ratios(kl["cvxpy_wall"], kl["ours_wall"]),
+            "CVXPY / ours": median_ratios(kl["cvxpy_wall"], kl["ours_wall"]),
             "|value - CVXPY|": kl["value_diff"],
             "ours: KL - radius": kl["kl_minus_radius"],
             "ours: value - dual": kl["dual_gap"],
             "CVXPY status": [e or "optimal" for e in kl["cvxpy_error"]],
         }
     )
-    speed = _median_ratios(both["cvxpy_wall"], both["newton_wall"])
-    back_speed = _median_ratios(both["cvxpy_wall"], both["newton_back_to_back_wall"])
+    speed = median_ratios(both["cvxpy_wall"], both["newton_wall"])
+    back_speed = median_ratios(both["cvxpy_wall"], both["newton_back_to_back_wall"])
     both_view = pd.DataFrame(
         {
             "n": both["n"],
@@ -276,7 +279,7 @@ def run(*, quick: bool, repeats: int, cache: Cache, progress: bool = True) -> Se
             "CVXPY / primal-dual": speed,
             "primal-dual back to back s": both["newton_back_to_back_wall"].map(spread),
             "CVXPY / back to back": back_speed,
-            "nested / primal-dual": _median_ratios(
+            "nested / primal-dual": median_ratios(
                 both["nested_wall"], both["newton_wall"]
             ),
             "objective gap": both["objective_gap"],

@@ -20,7 +20,14 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from benchmarks._core import Cache, cache_key, describe, spread, time_rotating
+from benchmarks._core import (
+    Cache,
+    cache_key,
+    describe,
+    median_ratios,
+    spread,
+    time_rotating,
+)
 from racer_dro import solve_cvxpy, solve_primal_dual
 
 __all__ = ["checks", "cvxpy_table", "targets", "threads_table", "views"]
@@ -107,10 +114,6 @@ def threads_table(make_problem, quick, repeats, cache, progress=True) -> pd.Data
     return _rows("threads", make_problem, cases, repeats, cache, progress)
 
 
-def _median(values) -> float:
-    return describe(values)["median"]
-
-
 def views(cvx: pd.DataFrame, threads: pd.DataFrame):
     """The two tables as printed in RESULTS.md."""
     cvx_view = pd.DataFrame(
@@ -119,10 +122,7 @@ def views(cvx: pd.DataFrame, threads: pd.DataFrame):
             "n": cvx["n"],
             "ours s": cvx["ours_wall"].map(spread),
             "CVXPY s": cvx["cvxpy_wall"].map(spread),
-            "CVXPY / ours": [
-                _median(a) / _median(b)
-                for a, b in zip(cvx["cvxpy_wall"], cvx["ours_wall"])
-            ],
+            "CVXPY / ours": median_ratios(cvx["cvxpy_wall"], cvx["ours_wall"]),
             "objective gap": cvx["objective_gap"],
             "max policy diff": cvx["policy_max_diff"],
             "Newton steps": cvx["iterations"],
@@ -135,10 +135,7 @@ def views(cvx: pd.DataFrame, threads: pd.DataFrame):
             "n": threads["n"],
             "one thread s": threads["one_wall"].map(spread),
             "two threads s": threads["two_wall"].map(spread),
-            "one / two": [
-                _median(a) / _median(b)
-                for a, b in zip(threads["one_wall"], threads["two_wall"])
-            ],
+            "one / two": median_ratios(threads["one_wall"], threads["two_wall"]),
             "two threads CPU s": threads["two_cpu"].map(spread),
             "Newton steps": threads["iterations"],
             "same result bit for bit": threads["identical"],
@@ -151,7 +148,7 @@ def targets(cvx: pd.DataFrame, threads: pd.DataFrame) -> list[tuple[str, str, bo
     """The K-arm issue's speed rows that these tables measure."""
     out = []
     for _, row in cvx.iterrows():
-        ratio = _median(row["cvxpy_wall"]) / _median(row["ours_wall"])
+        (ratio,) = median_ratios([row["cvxpy_wall"]], [row["ours_wall"]])
         out.append(
             (
                 (
@@ -165,7 +162,7 @@ def targets(cvx: pd.DataFrame, threads: pd.DataFrame) -> list[tuple[str, str, bo
     for _, row in threads.iterrows():
         bound = 1.0 if row["K"] > 2 else 0.5
         for label, col in (("one thread", "one_wall"), ("two threads", "two_wall")):
-            t = _median(row[col])
+            t = describe(row[col])["median"]
             out.append(
                 (
                     f"K = {row['K']}, n = {_n(row['n'])} in at most {bound:g} s, {label}",
