@@ -32,6 +32,7 @@ import cvxpy as cp
 import numpy as np
 import pandas as pd
 
+from racer_dro._validation import check_positive
 from racer_dro.kl import kl_worst_case
 from racer_dro.problem import RoutingProblem, Solution, make_solution
 
@@ -191,8 +192,16 @@ def _fill_zero_weight(problem, policy, active, multiplier):
     return pi_all
 
 
+#: Each solver's option for a time limit in seconds (others get none).
+_TIME_OPTION = {"CLARABEL": "time_limit", "SCS": "time_limit_secs"}
+
+
 def solve_cvxpy(
-    problem: RoutingProblem, *, constrained: bool = False, solver: str | None = None
+    problem: RoutingProblem,
+    *,
+    constrained: bool = False,
+    solver: str | None = None,
+    time_limit: float | None = None,
 ) -> Solution:
     """Solve the RACER problem with CVXPY, as one DCP program (the reference solver).
 
@@ -207,6 +216,12 @@ def solve_cvxpy(
         tried first (``"atoms"``, then ``"cones"`` with a shorter interior-point step,
         then with more regularisation), then SCS with tolerances 1e-10; with a
         named solver, only its attempts.
+    time_limit : float, optional
+        Seconds for all attempts together: each attempt gets what is left (passed
+        to CLARABEL as ``time_limit``, to SCS as ``time_limit_secs``; CVXPY's
+        compilation is not interrupted), and no attempt starts once it is spent.
+        Without it SCS may run for many minutes on a hard problem (its
+        iterations on exponential cones are slow). Only with CLARABEL or SCS.
 
     Returns
     -------
@@ -216,7 +231,7 @@ def solve_cvxpy(
         policy; ``multiplier`` is ``(C - B)_+ / beta`` (regularised) or the budget
         constraint's dual value (hard constraint); ``history`` lists the attempts.
         ``converged`` is False (with a warning) when only an
-        ``optimal_inaccurate`` status was reached.
+        ``optimal_inaccurate`` status was reached (e.g. stopped by ``time_limit``).
 
     Raises
     ------
@@ -257,10 +272,33 @@ def solve_cvxpy(
             (name, {}, "atoms"),
             (name, {}, "cones"),
         ]
+    if time_limit is not None:
+        time_limit = check_positive(time_limit, "time_limit")
+        unknown = sorted({a[0] for a in plan} - set(_TIME_OPTION))
+        if unknown:
+            raise ValueError(
+                f"`time_limit` needs CLARABEL or SCS; {unknown} take no time limit"
+            )
     active = np.asarray(problem.weights) > 0
 
     attempts, best = [], None
+    deadline = math.inf if time_limit is None else time.perf_counter() + time_limit
     for name, options, formulation in plan:
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            attempts.append(
+                {
+                    "solver": name,
+                    "formulation": formulation,
+                    "options": "",
+                    "status": "not run: time_limit spent",
+                    "value": None,
+                    "seconds": 0.0,
+                }
+            )
+            break
+        if time_limit is not None:
+            options = {**options, _TIME_OPTION[name]: left}
         prog, pi, budget_con = _build(problem, active, constrained, formulation)
         start = time.perf_counter()
         try:

@@ -64,8 +64,13 @@ def test_policies_apart(shift, label, monkeypatch):
 
 
 def test_a_failing_reference_is_counted_not_raised(monkeypatch):
-    def fail(problem):
+    seen = []
+
+    def fail(problem, **kwargs):
+        seen.append(kwargs)
         raise RuntimeError("no")
 
     monkeypatch.setattr(solver_search, "solve_cvxpy", fail)
     assert solver_search.classify(_small()) == "CVXPY failed"
+    # CVXPY is bounded by its own time limit (a signal cannot stop SCS's C loop)
+    assert seen == [{"time_limit": solver_search.TIMEOUT}]

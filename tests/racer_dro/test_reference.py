@@ -214,6 +214,42 @@ def test_bad_arguments():
         solve_cvxpy(problem, solver="NOPE")
     with pytest.raises(TypeError, match="`problem`"):
         solve_cvxpy(None)
+    for bad in (0.0, -1.0, float("nan"), float("inf"), "soon"):
+        with pytest.raises((ValueError, TypeError), match="`time_limit`"):
+            solve_cvxpy(problem, time_limit=bad)
+    with pytest.raises(ValueError, match="`time_limit` needs CLARABEL or SCS"):
+        solve_cvxpy(problem, solver="OSQP", time_limit=10.0)
+
+
+def test_time_limit_passes_the_time_left_to_each_attempt(monkeypatch):
+    problem = _problem(30, 1, budget_quantile=0.3, beta=0.05, reward_temperature=0.5)
+    original = cp.Problem.solve
+    seen = []
+
+    def failing_first(self, *args, **kwargs):
+        seen.append(kwargs)
+        if len(seen) == 1:  # the first attempt fails: the second gets the time left
+            raise cp.error.SolverError("simulated crash")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cp.Problem, "solve", failing_first)
+    sol = solve_cvxpy(problem, time_limit=600.0)
+    assert sol.converged and len(seen) == 2
+    first, second = seen[0]["time_limit"], seen[1]["time_limit"]
+    assert 0 < second < first <= 600.0
+    # a generous limit changes nothing: the same CLARABEL run, the same policy
+    monkeypatch.setattr(cp.Problem, "solve", original)
+    assert np.array_equal(
+        solve_cvxpy(problem, time_limit=600.0).policy, solve_cvxpy(problem).policy
+    )
+
+
+def test_a_spent_time_limit_is_a_solver_error_naming_it():
+    # 1 ms cannot hold CVXPY's compilation and an interior-point solve: the first
+    # attempt stops at the limit (or is not optimal) and no other attempt starts
+    problem = _problem(200, 2, budget_quantile=0.3, beta=0.05, cost_radius=0.2)
+    with pytest.raises(SolverError, match="time_limit spent"):
+        solve_cvxpy(problem, time_limit=1e-3)
 
 
 @pytest.mark.slow
