@@ -1,14 +1,20 @@
 """A seeded random search of RACER problems against CVXPY, tallied by number of arms.
 
-``python -m benchmarks.solver_search [N] [SEED] [SIZES]`` (defaults 60, 0 and
-``20,60,200``) draws ``N`` problems of varied shape and scale and solves each with
-``solve_primal_dual`` and ``solve_cvxpy``:
+``python -m benchmarks.solver_search [N] [SEED] [SIZES] [FAMILY] [SOLVE]``
+(defaults 60, 0, ``20,60,200``, ``random`` and ``methods``) draws ``N`` problems
+of varied shape and scale and solves each with ``solve_primal_dual`` and
+``solve_cvxpy``. Family ``random`` (:func:`random_problem`):
 
 * K in {2, 3, 5, 11}, n from ``SIZES``; reward scales 1e-2..1e2, cost scales
   1e-3..1e3 (a free arm 30% of the time); each side nominal, a radius
   (1e-3..1) or a temperature (0.1..10 times the side's scale); exponential
   sample weights 30% of the time; ``beta`` 1e-3..1; budgets from the minimum
   cost to above the maximum.
+
+Family ``large-radius`` (:func:`large_radius_problem`): K in {2, 3, 5}, cost
+radii 0.3..3 (half the problems a reward radius too), ``beta`` 1e-3..0.1,
+budgets 5-70% of the way from the cheapest to the dearest policy's cost: where
+the worst case nearly sits on a few rows.
 
 Each problem is classed as: ``agree`` (converged, objective within 1e-6 of
 CVXPY's relative, policy within 1e-3); ``flagged`` (not converged, a
@@ -18,8 +24,12 @@ relative: its policy is not the optimum of this strictly concave problem);
 ``wrong`` (our objective below CVXPY's by more than 1e-6, or the policies apart
 without CVXPY below us; flagged or not); ``CVXPY failed`` (an error, or no
 optimal status within ``TIMEOUT`` seconds: ``solve_cvxpy``'s ``time_limit``).
-The table prints one row per K and the wrong problems' parameters. ``tests/racer_dro/test_solver_stress.py``
-(slow) asserts the same classes on four seeds of small problems.
+The table prints one row per K and the wrong problems' parameters. ``SOLVE``
+``methods`` measures the primal-dual methods themselves (``fallback=None``);
+``default`` the default call, which hands a small problem they leave unsolved
+to CVXPY (:mod:`racer_dro._fallback`).
+``tests/racer_dro/test_solver_stress.py`` (slow) asserts the same classes on four
+seeds of small problems.
 """
 
 from __future__ import annotations
@@ -71,17 +81,39 @@ def random_problem(rng, sizes=(20, 60, 200)) -> tuple[RoutingProblem, dict]:
     return problem, desc
 
 
+def large_radius_problem(rng, sizes=(20, 60, 200)) -> tuple[RoutingProblem, dict]:
+    """One problem of the large-radius family and a description of how it was drawn."""
+    K = int(rng.choice([2, 3, 5]))
+    n = int(rng.choice(sizes))
+    beta = float(10 ** rng.uniform(-3, -1))
+    rewards = rng.uniform(size=(n, K))
+    costs = np.sort(rng.lognormal(0, 1, K)) * rng.lognormal(0, 0.7, size=(n, K))
+    costs = costs * float(10 ** rng.uniform(-1, 2))
+    kw = {"beta": beta, "cost_radius": float(10 ** rng.uniform(-0.5, 0.5))}
+    if rng.random() < 0.5:
+        kw["reward_radius"] = float(10 ** rng.uniform(-0.5, 0.5))
+    probe = RoutingProblem(rewards, costs, 1e300, **kw)
+    frac = float(rng.choice([0.05, 0.3, 0.7]))
+    budget = probe.min_cost + frac * (probe.max_cost - probe.min_cost)
+    problem = RoutingProblem(rewards, costs, budget, **kw)
+    return problem, {"K": K, "n": n, "budget_frac": frac, "weights": False, **kw}
+
+
+FAMILIES = {"random": random_problem, "large-radius": large_radius_problem}
+
+
 def _cvxpy(problem):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return solve_cvxpy(problem, time_limit=TIMEOUT)
 
 
-def classify(problem) -> str:
-    """The class of one problem (see the module notes)."""
+def classify(problem, fallback=None) -> str:
+    """The class of one problem (see the module notes); ``fallback`` is passed to
+    ``solve_primal_dual`` (``None``: the primal-dual methods alone)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ours = solve_primal_dual(problem)
+        ours = solve_primal_dual(problem, fallback=fallback)
     flagged = not ours.converged or any(
         issubclass(w.category, ConvergenceWarning) for w in caught
     )
@@ -100,17 +132,32 @@ def classify(problem) -> str:
     return "flagged" if flagged else "agree"
 
 
-def main(n_problems: int = 60, seed: int = 0, sizes=(20, 60, 200)) -> None:
+def main(
+    n_problems: int = 60,
+    seed: int = 0,
+    sizes=(20, 60, 200),
+    family: str = "random",
+    solve: str = "methods",
+) -> None:
+    if family not in FAMILIES or solve not in ("methods", "default"):
+        raise SystemExit(
+            f"solver_search: FAMILY must be one of {sorted(FAMILIES)} and SOLVE "
+            f"'methods' or 'default', got {family!r}, {solve!r}"
+        )
+    draw = FAMILIES[family]
     rng = np.random.default_rng(seed)
     counts = {K: dict.fromkeys(CLASSES, 0) for K in (2, 3, 5, 11)}
     wrong = []
     for _ in tqdm(range(n_problems), desc="solver search"):
-        problem, desc = random_problem(rng, sizes)
-        label = classify(problem)
+        problem, desc = draw(rng, sizes)
+        label = classify(problem, fallback="cvxpy" if solve == "default" else None)
         counts[desc["K"]][label] += 1
         if label == "wrong":
             wrong.append(desc)
-    print(f"Random search, seed {seed}, {n_problems} problems, n in {sizes}:\n")
+    print(
+        f"Search of family {family!r} ({solve}), seed {seed}, {n_problems} "
+        f"problems, n in {sizes}:\n"
+    )
     print("| K | " + " | ".join(CLASSES) + " |")
     print("|---" * (len(CLASSES) + 1) + "|")
     for K, row in counts.items():
@@ -128,4 +175,6 @@ if __name__ == "__main__":
         int(args[0]) if args else 60,
         int(args[1]) if len(args) > 1 else 0,
         tuple(int(s) for s in args[2].split(",")) if len(args) > 2 else (20, 60, 200),
+        args[3] if len(args) > 3 else "random",
+        args[4] if len(args) > 4 else "methods",
     )

@@ -60,7 +60,14 @@ import warnings
 
 import numpy as np
 
-from racer_dro import _kernels, _kernels_newton, _kernels_policy, formulas, newton
+from racer_dro import (
+    _fallback,
+    _kernels,
+    _kernels_newton,
+    _kernels_policy,
+    formulas,
+    newton,
+)
 from racer_dro._row_solve import (  # noqa: F401 (the tests reach them here too)
     _calibrated_start,
     _frozen_tilts,
@@ -497,8 +504,9 @@ def _subsample_start(problem, engine, constrained, method):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 sol = solve_primal_dual(
-                    sub, tol=1e-6, max_iter=200, constrained=constrained, method=method
-                )
+                    sub, tol=1e-6, max_iter=200, constrained=constrained,
+                    method=method, fallback=None,
+                )  # fmt: skip
             policy, lam = sol.policy, sol.multiplier
     except ValueError:  # e.g. the budget is infeasible on the subsample
         return 0.0, None, None
@@ -525,6 +533,7 @@ def solve_primal_dual(
     init=None,
     method: str = "auto",
     n_jobs=None,
+    fallback: str | None = "cvxpy",
 ) -> Solution:
     """Solve the regularised RACER saddle problem (or the hard-constraint problem), K arms.
 
@@ -549,6 +558,14 @@ def solve_primal_dual(
         Threads for the compiled passes over more than 4,096 rows (numba): ``None``
         or 1 the calling thread, -1 all of numba's threads. The result is the same
         bit for bit whatever the number (fixed chunks of rows, sums added in order).
+    fallback : {"cvxpy", None}, default="cvxpy"
+        With ``method="auto"``: when the primal-dual methods stop without meeting
+        ``tol`` on a problem of at most 10,000 policy entries, solve it with
+        :func:`racer_dro.solve_cvxpy` (at most 60 s) and return CVXPY's policy if
+        its exactly evaluated objective is higher (``method``
+        ``"cvxpy_fallback:<solver>"``, with a ``ConvergenceWarning``). This happens
+        where a large KL radius puts the worst case on a few rows
+        (:mod:`racer_dro._fallback`). ``None``: never.
 
     Returns
     -------
@@ -586,13 +603,21 @@ def solve_primal_dual(
         raise ValueError(
             f"`method` must be 'auto', 'newton' or 'nested', got {method!r}"
         )
+    if fallback not in ("cvxpy", None):
+        raise ValueError(f"`fallback` must be 'cvxpy' or None, got {fallback!r}")
     if method == "newton" and constrained:
         raise ValueError(
             "`method`='newton' solves the regularised problem only; use "
             "method='nested' (or 'auto') with `constrained=True`"
         )
-    with _kernels.using_threads(n_jobs):
-        return _solve(problem, tol, max_iter, constrained, init, method)
+    with _kernels.using_threads(n_jobs), warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")  # re-emitted (or superseded) by settle
+        sol = _solve(problem, tol, max_iter, constrained, init, method)
+    return _fallback.settle(
+        problem, sol, said, constrained=constrained,
+        enabled=method == "auto" and fallback is not None,
+        category=ConvergenceWarning,
+    )  # fmt: skip
 
 
 def _solve(problem, tol, max_iter, constrained, init, method):

@@ -44,7 +44,7 @@ def test_each_class_is_reached(change, label, monkeypatch):
         k: getattr(exact, k) + v if k == "objective" else v for k, v in change.items()
     }
     fake: Solution = dataclasses.replace(exact, **shifted)
-    monkeypatch.setattr(solver_search, "solve_primal_dual", lambda p: fake)
+    monkeypatch.setattr(solver_search, "solve_primal_dual", lambda p, **kw: fake)
     assert solver_search.classify(problem) == label
 
 
@@ -59,7 +59,7 @@ def test_policies_apart(shift, label, monkeypatch):
     fake = dataclasses.replace(
         exact, policy=other, objective=exact.objective + shift * abs(exact.objective)
     )
-    monkeypatch.setattr(solver_search, "solve_primal_dual", lambda p: fake)
+    monkeypatch.setattr(solver_search, "solve_primal_dual", lambda p, **kw: fake)
     assert solver_search.classify(problem) == label
 
 

@@ -1,0 +1,124 @@
+"""The CVXPY fallback of :func:`racer_dro.solve_primal_dual` for small problems it cannot solve.
+
+Where a KL radius lets the worst case sit on a few rows (a radius near
+``log(1 / rho_n(i))`` of the rows with the extreme values, with a budget close to
+the cheapest policy's cost), the worst-case value is nearly a maximum (or
+minimum) over rows: not smooth, and the Newton models of both primal-dual
+methods hold only for tiny steps. Both then stop without meeting their
+tolerance. An interior-point method on the conic program
+(:func:`racer_dro.solve_cvxpy`) treats that worst case through its epigraph
+and does not have the difficulty; on small problems it is also quick.
+
+So, when ``solve_primal_dual(method="auto")`` ends without convergence on a
+problem of at most :data:`MAX_VARIABLES` policy entries (rows of positive
+weight times arms), it solves the same problem with CVXPY (at most
+:data:`TIME_LIMIT` seconds) and returns CVXPY's policy if that policy's
+objective, evaluated exactly by the same code as the primal-dual solution's
+(:func:`racer_dro.problem.make_solution`), is higher (and, with a hard
+constraint, the policy is feasible). Measured on 40 random problems with cost
+radii 0.3-3 and budgets 5-70% of the way from the cheapest to the dearest
+policy (``/work/notes/round12-scripts/large_radius.py``-style search,
+``benchmarks.solver_search``): 5 stopped short of CVXPY by 3e-4 to 0.13
+(relative), all flagged; with the fallback all 5 return CVXPY's optimum.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from racer_dro.problem import RoutingProblem, Solution, make_solution
+from racer_dro.reference import SolverError, solve_cvxpy
+
+__all__ = ["MAX_VARIABLES", "TIME_LIMIT", "cvxpy_fallback", "settle"]
+
+#: Largest problem (positive-weight rows times arms) for which CVXPY is tried.
+MAX_VARIABLES = 10_000
+#: Seconds CVXPY may take, all its attempts together (its ``time_limit``).
+TIME_LIMIT = 60.0
+
+
+def _score(problem: RoutingProblem, sol: Solution) -> float:
+    """The solution's objective, ``-inf`` for a hard-constraint policy over the budget.
+
+    The budget is met up to interior-point accuracy (``1e-7`` relative)."""
+    if sol.constrained:
+        slack = 1e-7 * max(1.0, abs(problem.budget))
+        if not sol.worst_case_cost <= problem.budget + slack:
+            return -math.inf
+    return sol.objective
+
+
+def cvxpy_fallback(
+    problem: RoutingProblem, ours: Solution, *, constrained: bool
+) -> Solution | None:
+    """CVXPY's solution of ``problem`` if it beats the non-converged ``ours``, else ``None``.
+
+    ``None`` too when the problem has more than :data:`MAX_VARIABLES` entries or
+    CVXPY fails (an error, or no solution within :data:`TIME_LIMIT` seconds). The
+    returned :class:`~racer_dro.Solution` is assembled like the primal-dual
+    solver's (values and objective evaluated exactly at CVXPY's policy), with
+    ``method`` ``"cvxpy_fallback:<solver>"`` and CVXPY's attempts as ``history``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from racer_dro import RoutingProblem, solve_primal_dual
+    >>> problem = RoutingProblem(np.array([[0.0, 1.0]] * 3), np.array([[1.0, 2.0]] * 3),
+    ...                          budget=1.5, beta=0.1)
+    >>> ours = solve_primal_dual(problem)  # converged: nothing to improve on
+    >>> cvxpy_fallback(problem, ours, constrained=False) is None
+    True
+    """
+    active = int(np.count_nonzero(np.asarray(problem.weights) > 0))
+    if active * problem.n_arms > MAX_VARIABLES:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = solve_cvxpy(problem, constrained=constrained, time_limit=TIME_LIMIT)
+    except (SolverError, ValueError, ArithmeticError):
+        return None
+    candidate = make_solution(
+        problem,
+        ref.policy,
+        converged=ref.converged,
+        constrained=constrained,
+        multiplier=ref.multiplier if constrained else None,
+        history=ref.history,
+        method="cvxpy_fallback:" + ref.method.partition(":")[2],
+        n_iter=ref.n_iter,
+    )
+    if _score(problem, candidate) > _score(problem, ours):
+        return candidate
+    return None
+
+
+def settle(problem, sol, said, *, constrained, enabled, category) -> Solution:
+    """The solution :func:`racer_dro.solve_primal_dual` returns, and its warnings.
+
+    ``sol``: the primal-dual methods' solution; ``said``: the warnings recorded
+    while they ran. When ``enabled`` and ``sol`` did not converge,
+    :func:`cvxpy_fallback` is tried; if it wins, its solution is returned with
+    one warning of ``category`` (the solver's ``ConvergenceWarning``) in place of
+    the methods' own; every other recorded warning is emitted again as it was.
+    """
+    better = None
+    if enabled and not sol.converged:
+        better = cvxpy_fallback(problem, sol, constrained=constrained)
+    for w in said:
+        if better is None or not issubclass(w.category, category):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if better is None:
+        return sol
+    warnings.warn(
+        f"solve_primal_dual: the primal-dual methods stopped without meeting `tol` "
+        f"(objective {sol.objective!r}); returning CVXPY's solution, objective "
+        f"{better.objective!r} (converged: {better.converged}; `fallback=None` keeps "
+        "the primal-dual policy)",
+        category,
+        stacklevel=3,
+    )
+    return better
