@@ -105,3 +105,18 @@ def test_explicit_methods_and_bad_values():
     assert sol.method == "primal_dual"
     with pytest.raises(ValueError, match="`fallback`"):
         solve_primal_dual(problem, fallback="scs")
+
+
+def test_hard_constraint_mode_falls_back_to_a_feasible_optimum():
+    # the same draw with a hard budget: the nested method stops short (measured:
+    # feasible, objective 0.458 against CVXPY's 0.600); the default returns
+    # CVXPY's policy, within the budget up to interior-point accuracy
+    problem = HARD[1]
+    plain, _ = _quiet(solve_primal_dual, problem, constrained=True, fallback=None)
+    sol, warned = _quiet(solve_primal_dual, problem, constrained=True)
+    ref, _ = _quiet(solve_cvxpy, problem, constrained=True)
+    scale = max(1.0, abs(ref.objective))
+    assert sol.constrained and sol.objective >= ref.objective - 1e-6 * scale
+    assert sol.worst_case_cost <= problem.budget * (1 + 1e-7)
+    if not plain.converged:
+        assert sol.method.startswith("cvxpy_fallback:") and len(warned) == 1
