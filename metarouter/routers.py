@@ -52,7 +52,7 @@ from metarouter.cate import DRLearner, EconMLAdapter, RLearner
 from metarouter.costs import cost_difference
 from metarouter.offset import OffsetLearner
 from metarouter.regressors import default_gain_model
-from metarouter.selection import select_learner
+from metarouter.selection import SELECTION_RULES, select_learner
 
 __all__ = ["GSOnlyRouter", "MetaRouter", "PooledRouter", "RandomRouter"]
 
@@ -213,9 +213,8 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         for scarce or shifted GS rows); ``"gs-only"``: no correction, step 2 on
         the GS rows alone; ``"pooled"``: no correction, step 2 on all rows with
         the PB labels as they are (:class:`PooledRouter`'s fit); ``"auto"``:
-        the candidate among these six with the smallest cross-fitted held-out
-        GS error
-        (:func:`~metarouter.selection.select_learner`; ``cv_results_``,
+        one of these six chosen by cross-fitted held-out GS error (``selection``;
+        :func:`~metarouter.selection.select_learner`; ``cv_results_``,
         ``selected_learner_``). The built-in learners' outcome and CATE models
         are clones of ``outcome_model`` (the learners' own defaults when it is
         None: the CATE model is then a more strongly regularised booster). Any
@@ -236,6 +235,15 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         None the learners use strongly shrunk boosting (steady inverse
         weights) and the overlap step a less shrunk booster (which can find
         regions without overlap).
+    selection : {"one-se", "min"}, default="one-se"
+        How ``cate_learner="auto"`` chooses: ``"one-se"``, pooling (no
+        correction) unless another candidate's paired held-out GS error is
+        smaller by more than one standard error, then the smallest
+        (:func:`~metarouter.selection.one_standard_error_choice`); ``"min"``, the
+        smallest error. On three real LLM judges with 50-100 human labels the
+        rule cut ``auto``'s excess error over the best fixed learner from 2.6% to
+        0.9%, and left the simulated processes as they were or better (the
+        function's notes). Ignored by other learners.
     n_folds : int, default=5
         Cross-fitting folds of the built-in learners.
     propensity_clip : float, default=0.01
@@ -304,6 +312,7 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         *,
         scale="variance",
         propensity_model=None,
+        selection="one-se",
         n_folds=5,
         propensity_clip=0.01,
         overlap=None,
@@ -314,6 +323,7 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         self.outcome_model = outcome_model
         self.scale = scale
         self.propensity_model = propensity_model
+        self.selection = selection
         self.n_folds = n_folds
         self.propensity_clip = propensity_clip
         self.overlap = overlap
@@ -411,6 +421,11 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         times = self.step_times_ = {}
         name = self.cate_learner
         if isinstance(name, str) and name == "auto":
+            if self.selection not in SELECTION_RULES:
+                raise ValueError(
+                    f"`selection` must be one of {SELECTION_RULES}, got "
+                    f"{self.selection!r}."
+                )
             with _timed(times, "select"):
                 if np.any(s == 0):
                     name, self.cv_results_ = select_learner(

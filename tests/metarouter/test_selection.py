@@ -14,6 +14,7 @@ from metarouter.selection import (
     _choose,
     gs_mean_squared_error,
     make_gs_scorer,
+    one_standard_error_choice,
     source_folds,
 )
 
@@ -62,6 +63,70 @@ def test_choose_matches_the_formulas():
     )
     assert res["rank"][np.argmin(mean)] == 1
     assert sorted(res["rank"].tolist()) == list(range(1, len(CANDIDATES) + 1))
+
+
+def _one_se_reference(names, errors):
+    """The rule written out: paired differences to the smallest mean and their SEs
+    (1/n variance); pooled if within one SE, else the smallest mean."""
+    n = errors.shape[1]
+    best = int(np.argmin(errors.mean(axis=1)))
+    d = errors - errors[best]
+    mean, se = d.mean(axis=1), d.std(axis=1) / np.sqrt(n)
+    j = names.index("pooled")
+    return "pooled" if mean[j] <= se[j] else names[best]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_one_standard_error_rule_against_its_written_out_form(seed):
+    rng = np.random.default_rng(seed)
+    # six candidates' squared errors on 40 GS rows: a common noise term and
+    # candidate effects of a few SEs, so that pooled is within one SE of the
+    # best in some draws and not in others
+    noise = rng.exponential(size=40)
+    errors = noise + rng.normal(0, 0.3, size=(len(CANDIDATES), 40))
+    errors += rng.uniform(0, 0.3, size=(len(CANDIDATES), 1))
+    name, res = _choose(errors, None, rule="one-se")
+    assert name == _one_se_reference(list(CANDIDATES), errors)
+    assert res["learner"][res["rank"] == 1][0] == name  # rank 1: the chosen
+    # "min" keeps the smallest error; both rules report the same numbers
+    name_min, res_min = _choose(errors, None, rule="min")
+    assert name_min == CANDIDATES[int(np.argmin(errors.mean(axis=1)))]
+    for key in ("mean_gs_mse", "se_gs_mse", "diff_vs_best", "se_diff_vs_best"):
+        np.testing.assert_array_equal(res[key], res_min[key])
+
+
+def test_both_branches_of_the_rule_are_reached():
+    picks = set()
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        errors = rng.exponential(size=40) + rng.normal(0, 0.3, (len(CANDIDATES), 40))
+        errors += rng.uniform(0, 0.3, size=(len(CANDIDATES), 1))
+        picks.add(_choose(errors, None, rule="one-se")[0] == "pooled")
+    assert picks == {True, False}
+
+
+def test_one_standard_error_rule_prefers_pooling_only_within_one_se():
+    names = ["dr-split", "r", "pooled", "gs-only"]
+    # pooled 0.9 SE above the best: chosen; 1.1 SE above: the best is
+    assert (
+        one_standard_error_choice(names, [0.0, 0.5, 0.9, 0.0], [0.0, 1.0, 1.0, 1.0])
+        == "pooled"
+    )
+    assert (
+        one_standard_error_choice(names, [0.0, 0.5, 1.1, 0.2], [0.0, 1.0, 1.0, 1.0])
+        == "dr-split"
+    )
+    # without pooling among the candidates: the smallest error
+    assert one_standard_error_choice(["r", "offset"], [0.3, 0.0], [0.5, 0.0]) == (
+        "offset"
+    )
+
+
+def test_bad_selection_is_a_clear_error(small):
+    with pytest.raises(ValueError, match="`selection`"):
+        MetaRouter("auto", SMALL, selection="best", n_folds=2).fit(
+            small.X, small.y, small.source
+        )
 
 
 def test_auto_refits_the_chosen_learner_exactly(small):
