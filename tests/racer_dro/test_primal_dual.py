@@ -425,12 +425,22 @@ def test_auto_keeps_the_better_answer_where_both_methods_stall():
         warnings.simplefilter("ignore", ConvergenceWarning)
         nested = solve_primal_dual(problem, method="nested", max_iter=30)
     with pytest.warns(ConvergenceWarning, match="higher objective of the two"):
-        auto = solve_primal_dual(problem, max_iter=30)
+        auto = solve_primal_dual(problem, max_iter=30, fallback=None)
     assert not nested.converged and not auto.converged
     assert auto.objective > nested.objective
     assert auto.method == "primal_dual_newton"
     # auto's Newton is capped at 100 steps, "newton"'s at 500: the same stall
     assert auto.objective == pytest.approx(stalled.objective, rel=1e-6)
+    # by default the problem (400 entries) then goes to CVXPY, whose optimum is
+    # returned (objective to CVXPY's accuracy, ~1e-8; tested against 1e-6)
+    with pytest.warns(ConvergenceWarning, match="returning CVXPY's solution"):
+        default = solve_primal_dual(problem, max_iter=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = solve_cvxpy(problem)
+    assert default.method.startswith("cvxpy_fallback:")
+    assert default.objective >= reference.objective - 1e-6 * abs(reference.objective)
+    assert default.objective > auto.objective
 
 
 # ---------------------------------------------------------------- found by random search
@@ -626,7 +636,7 @@ def test_fallback_keeps_the_better_policy_when_neither_method_converges(
 
     monkeypatch.setattr(primal_dual, "_solve_nested", nested)
     with pytest.warns(ConvergenceWarning, match="higher objective of the two") as rec:
-        sol = solve_primal_dual(problem)
+        sol = solve_primal_dual(problem, fallback=None)  # the methods' own choice
     assert len(rec) == 1 and not sol.converged
     assert sol.method == ("x" if nested_better else "primal_dual_newton")
 
