@@ -74,3 +74,27 @@ def test_a_failing_reference_is_counted_not_raised(monkeypatch):
     assert solver_search.classify(_small()) == "CVXPY failed"
     # CVXPY is bounded by its own time limit (a signal cannot stop SCS's C loop)
     assert seen == [{"time_limit": solver_search.TIMEOUT}]
+
+
+def test_large_radius_draws_are_seeded_and_in_their_ranges():
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    for _ in range(20):
+        problem, desc = solver_search.large_radius_problem(rng_a)
+        assert desc == solver_search.large_radius_problem(rng_b)[1]
+        assert desc["K"] in (2, 3, 5) and problem.rewards.shape == (
+            desc["n"],
+            desc["K"],
+        )
+        assert 10**-0.5 <= problem.cost_radius <= 10**0.5
+        assert problem.reward_radius is None or 10**-0.5 <= problem.reward_radius
+        # 5-70% of the way from the cheapest to the dearest policy's cost
+        span = problem.max_cost - problem.min_cost
+        assert problem.min_cost + 0.05 * span * (1 - 1e-12) <= problem.budget
+        assert problem.budget <= problem.min_cost + 0.7 * span * (1 + 1e-12)
+
+
+def test_bad_family_or_solve_is_a_one_line_exit():
+    with pytest.raises(SystemExit, match="FAMILY must be one of"):
+        solver_search.main(1, 0, (20,), "huge-radius")
+    with pytest.raises(SystemExit, match="SOLVE"):
+        solver_search.main(1, 0, (20,), "random", "fast")
