@@ -1,16 +1,13 @@
 """The meta-router variants every ``metarouter-shift`` round fits, simulated or on real judges.
 
 :data:`ROUTERS` names them; :func:`fit_routers` fits them all on one training set
-(``auto`` read from the stacked router's held-out errors by ``MetaRouter("auto")``'s
-default rule, :func:`~metarouter.selection.one_standard_error_choice`: the same choice
-and numbers).
+(``auto`` read from the stacked router's held-out errors, the same choice and numbers as
+``MetaRouter("auto")``).
 """
 
 from __future__ import annotations
 
 import warnings
-
-from metarouter.selection import one_standard_error_choice
 
 ROUTERS = (
     "r", "dr-split", "dr-joint", "offset", "gs-only", "pooled", "auto", "stacked",
@@ -58,9 +55,7 @@ def fit_routers(config: dict, data, seed: int) -> tuple[dict, str]:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*propensities were clipped")
             routers[name] = fit_router(name, config, data, seed)
-    res = routers["stacked"].cv_results_  # auto's numbers; auto's default rule
-    chosen = one_standard_error_choice(
-        res["learner"], res["diff_vs_best"], res["se_diff_vs_best"]
-    )
+    res = routers["stacked"].cv_results_
+    chosen = str(res["learner"][res["rank"] == 1][0])
     routers["auto"] = routers[chosen]
     return routers, chosen

@@ -122,6 +122,27 @@ def test_one_standard_error_rule_prefers_pooling_only_within_one_se():
     )
 
 
+def test_the_router_applies_its_selection_rule(small):
+    # the same held-out errors (same seeds) under both rules; "min" is the default
+    fits = {
+        rule: MetaRouter(
+            "auto", SMALL, scale=None, n_folds=2, selection=rule, random_state=3
+        ).fit(small.X, small.y, small.source)
+        for rule in ("min", "one-se")
+    }
+    res = fits["min"].cv_results_
+    np.testing.assert_array_equal(
+        res["mean_gs_mse"], fits["one-se"].cv_results_["mean_gs_mse"]
+    )
+    assert (
+        fits["min"].selected_learner_ == res["learner"][np.argmin(res["mean_gs_mse"])]
+    )
+    assert fits["one-se"].selected_learner_ == one_standard_error_choice(
+        res["learner"], res["diff_vs_best"], res["se_diff_vs_best"]
+    )
+    assert MetaRouter().get_params()["selection"] == "min"
+
+
 def test_bad_selection_is_a_clear_error(small):
     with pytest.raises(ValueError, match="`selection`"):
         MetaRouter("auto", SMALL, selection="best", n_folds=2).fit(
