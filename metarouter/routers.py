@@ -473,7 +473,7 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         if not builtin and (folds is not None or propensity is not None):
             raise ValueError(
                 "`folds` and `propensity` only apply to the built-in learners "
-                f"{LEARNER_NAMES[:-1]}."
+                f"{tuple(n for n in LEARNER_NAMES if n not in _NO_CORRECTION)}."
             )
         if builtin and folds is None:
             # name the user's argument when a source is too rare for the folds

@@ -315,7 +315,7 @@ def select_learner(router, X, y, source, sample_weight=None, *, random_state=Non
     )
     errors = (y[gs_rows] - predictions) ** 2
     w_gs = None if sample_weight is None else sample_weight[gs_rows]
-    return _choose(errors, w_gs, rule=getattr(router, "selection", "min"))
+    return _choose(errors, w_gs, rule=router.selection)
 
 
 def _choose(errors, weights, candidates=CANDIDATES, rule="min"):

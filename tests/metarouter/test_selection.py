@@ -268,3 +268,27 @@ def test_held_out_error_of_the_pooled_candidate_matches_a_hand_cross_fit(small):
     np.testing.assert_array_equal(preds[1], by_hand)
     # and it is a different candidate from GS-only (the PB rows enter its fit)
     assert np.max(np.abs(preds[1] - preds[0])) > 1e-3
+
+
+def test_folds_with_a_user_learner_name_only_the_built_in_learners(small):
+    from sklearn.linear_model import LinearRegression
+
+    class _Plain:  # fit(X, y, treatment), predict(X): a user's CATE estimator
+        def fit(self, X, y, t):
+            self.m_ = LinearRegression().fit(X, y)
+            return self
+
+        def predict(self, X):
+            return np.zeros(len(X))
+
+        def get_params(self, deep=True):
+            return {}
+
+    router = MetaRouter(_Plain(), SMALL, scale=None)
+    folds = source_folds(small.source, 2, random_state=0)
+    with pytest.raises(ValueError, match="only apply to the built-in") as info:
+        router.fit(small.X, small.y, small.source, folds=folds)
+    message = str(info.value)
+    assert (
+        "'offset'" in message and "gs-only" not in message and "pooled" not in message
+    )
