@@ -45,7 +45,7 @@ from metarouter._crossfit import (
     default_cate_regressor,
     default_classifier,
     default_regressor,
-    final_stage_jobs,
+    final_stage,
     fit_out_of_fold,
     make_folds,
     resolve_folds,
@@ -253,9 +253,8 @@ class _CrossFitCATE(BaseEstimator, metaclass=ABCMeta):
         rows = self._final_rows(t, p)
         self.final_rows_ = rows
         final = seeded_clone(cate_model, child_seed(base, ROLE_FINAL))
-        # the nuisance fits are done: a final model that parallelises through
-        # joblib (e.g. a forest with n_jobs=None) may use the learner's n_jobs
-        with final_stage_jobs(self.n_jobs):
+        # the nuisance fits are done: the final model may use the learner's n_jobs
+        with final_stage(final, self.n_jobs):
             if weights is None:
                 final.fit(X[rows], pseudo[rows])
             else:
@@ -325,8 +324,10 @@ class RLearner(_CrossFitCATE):
         the number clipped is ``n_propensity_clipped_`` and a warning.
     n_jobs : int, default=None
         Folds and nuisance models run in parallel (joblib; choose threads or
-        processes with ``joblib.parallel_config``); results do not depend on
-        it.
+        processes with ``joblib.parallel_config``), then the final model fits
+        on ``n_jobs`` threads (its ``n_jobs`` raised from 1 for that fit;
+        ``metarouter._crossfit.final_stage``); results do not depend on it
+        for models whose fit does not (forests, XGBoost's ``hist``).
     random_state : int, RandomState or None, default=None
         Seeds the folds and every model whose ``random_state`` is None.
 
@@ -471,8 +472,10 @@ class DRLearner(_CrossFitCATE):
         the number clipped is ``n_propensity_clipped_`` and a warning.
     n_jobs : int, default=None
         Folds and nuisance models run in parallel (joblib; choose threads or
-        processes with ``joblib.parallel_config``); results do not depend on
-        it.
+        processes with ``joblib.parallel_config``), then the final model fits
+        on ``n_jobs`` threads (its ``n_jobs`` raised from 1 for that fit;
+        ``metarouter._crossfit.final_stage``); results do not depend on it
+        for models whose fit does not (forests, XGBoost's ``hist``).
     random_state : int, RandomState or None, default=None
         Seeds the folds and every model whose ``random_state`` is None.
 

@@ -25,7 +25,7 @@ from metarouter._crossfit import (
     child_seeds,
     default_cate_regressor,
     default_regressor,
-    final_stage_jobs,
+    final_stage,
     fit_out_of_fold,
     make_folds,
     resolve_folds,
@@ -62,7 +62,9 @@ class OffsetLearner(BaseEstimator):
     n_folds : int, default=5
         Cross-fitting folds, stratified by treatment.
     n_jobs : int, default=None
-        Folds run in parallel (joblib); results do not depend on it.
+        Folds run in parallel (joblib), then the shift model fits on ``n_jobs``
+        threads (``metarouter._crossfit.final_stage``); results do not depend
+        on it for models whose fit does not (forests, XGBoost's ``hist``).
     random_state : int, RandomState or None, default=None
         Seeds the folds and every model whose ``random_state`` is None.
 
@@ -168,7 +170,7 @@ class OffsetLearner(BaseEstimator):
         pseudo = np.full(n, np.nan)
         pseudo[gs] = y[gs] - eta[gs]
         final = seeded_clone(cate_model, child_seed(base, ROLE_FINAL))
-        with final_stage_jobs(self.n_jobs):  # after the fold fits
+        with final_stage(final, self.n_jobs):  # after the fold fits
             if sw is None:
                 final.fit(X[gs], pseudo[gs])
             else:

@@ -32,7 +32,7 @@ from metarouter._crossfit import (
     child_seeds,
     default_overlap_classifier,
     default_regressor,
-    final_stage_jobs,
+    final_stage,
     fit_out_of_fold,
     make_folds,
     resolve_folds,
@@ -92,15 +92,18 @@ def _validate_fit(est, X, y, source, sample_weight):
     return X, y, s, sw
 
 
-def _fit_model(model, X, y, sw, seed):
+def _fit_model(model, X, y, sw, seed, n_jobs=None):
+    """A seeded clone of ``model`` fitted alone (:func:`final_stage`, ``n_jobs``)."""
     est = seeded_clone(model, seed)
-    if sw is None:
-        est.fit(X, y)
-    else:
+    if sw is not None:
         check_supports_sample_weight(
             model, "outcome_model", "`sample_weight` was given"
         )
-        est.fit(X, y, sample_weight=sw)
+    with final_stage(est, n_jobs):
+        if sw is None:
+            est.fit(X, y)
+        else:
+            est.fit(X, y, sample_weight=sw)
     return est
 
 
@@ -256,7 +259,10 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         outside ``[a, 1 - a]``) are dropped from both steps; step 1 uses only
         rows inside that region, step 2 keeps every GS row.
     n_jobs : int, default=None
-        Parallel cross-fitting; results do not depend on it.
+        Parallel cross-fitting, then ``n_jobs`` threads for step 2's fit (the
+        outcome model's ``n_jobs`` raised from 1 for that fit;
+        ``metarouter._crossfit.final_stage``); results do not depend on it for
+        models whose fit does not (forests, XGBoost's ``hist``).
     random_state : int, RandomState or None, default=None
         Seeds folds and every model.
 
@@ -450,13 +456,14 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
             default_gain_model() if self.outcome_model is None else self.outcome_model
         )
         # step 1's folds are done: step 2 may use the learner's workers
-        with _timed(times, "gain"), final_stage_jobs(self.n_jobs):
+        with _timed(times, "gain"):
             self.model_ = _fit_model(  # 4. fit the gain on D+ (eq. 6)
                 model,
                 X[keep],
                 target[keep],
                 None if sw is None else sw[keep],
                 child_seed(base, ROLE_MODEL),
+                self.n_jobs,
             )
         return self
 
