@@ -18,6 +18,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from metarouter import DRLearner, RLearner
 from metarouter._crossfit import final_stage, fit_out_of_fold
 from metarouter.cate import SplitByTreatment
+from tests.metarouter.recorders import JobsRecorder
 from tests.metarouter.reference import (
     dr_learner_reference,
     r_learner_reference,
@@ -327,21 +328,6 @@ def test_final_stage_gives_forests_the_learners_threads(cls):
     np.testing.assert_array_equal(a.fit(X, y, t).predict(X), b.fit(X, y, t).predict(X))
 
 
-class _JobsRecorder(RegressorMixin, BaseEstimator):
-    """Records its ``n_jobs`` at fit time (as XGBoost reads it), predicts the mean."""
-
-    def __init__(self, n_jobs=1):
-        self.n_jobs = n_jobs
-
-    def fit(self, X, y, sample_weight=None):
-        self.fit_jobs_ = self.n_jobs
-        self.mean_ = float(np.mean(y))
-        return self
-
-    def predict(self, X):
-        return np.full(len(X), self.mean_)
-
-
 @pytest.mark.parametrize("cls", [RLearner, DRLearner])
 def test_final_stage_raises_a_single_thread_model_to_the_learners_jobs(cls):
     """A final model pinned to one thread (XGBoost's ``n_jobs=1``) fits on the
@@ -349,7 +335,7 @@ def test_final_stage_raises_a_single_thread_model_to_the_learners_jobs(cls):
     X, y, t, _ = _data(seed=6, n=200)
     seen = {}
     for jobs in (None, 1, 2):
-        est = cls(LinearRegression(), None, _JobsRecorder(), n_folds=2, n_jobs=jobs)
+        est = cls(LinearRegression(), None, JobsRecorder(), n_folds=2, n_jobs=jobs)
         final = est.fit(X, y, t).cate_model_
         seen[jobs] = final.fit_jobs_
         assert final.n_jobs == 1  # restored after the fit
@@ -360,18 +346,18 @@ def test_final_stage_raises_only_parameters_at_exactly_one():
     """Nested ``n_jobs`` of 1 are raised (and restored); None, -1, 4 and a bool are
     left alone; nothing changes with ``n_jobs=None``; an error in the fit still
     restores the user's values."""
-    from sklearn.pipeline import make_pipeline
+    from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    pipe = make_pipeline(StandardScaler(), _JobsRecorder(n_jobs=1))
+    pipe = Pipeline([("scale", StandardScaler()), ("model", JobsRecorder(n_jobs=1))])
     with final_stage(pipe, 2):
-        assert pipe.get_params()["_jobsrecorder__n_jobs"] == 2
-    assert pipe.get_params()["_jobsrecorder__n_jobs"] == 1
+        assert pipe.get_params()["model__n_jobs"] == 2
+    assert pipe.get_params()["model__n_jobs"] == 1
     for value in (None, -1, 4, True):
-        model = _JobsRecorder(n_jobs=value)
+        model = JobsRecorder(n_jobs=value)
         with final_stage(model, 2):
             assert model.n_jobs is value
-    model = _JobsRecorder(n_jobs=1)
+    model = JobsRecorder(n_jobs=1)
     with final_stage(model, None):
         assert model.n_jobs == 1
     with pytest.raises(RuntimeError), final_stage(model, 2):

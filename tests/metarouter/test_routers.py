@@ -384,21 +384,8 @@ def test_final_stage_parallelism_changes_nothing():
 def test_step_two_and_the_offset_shift_fit_on_the_routers_jobs():
     """Step 2's model and the offset learner's shift model, pinned to one thread,
     fit on the router's ``n_jobs`` threads (and keep the user's 1 afterwards)."""
-    from sklearn.base import BaseEstimator, RegressorMixin
-
     from metarouter.datasets import make_shift_data
-
-    class JobsRecorder(RegressorMixin, BaseEstimator):
-        def __init__(self, n_jobs=1):
-            self.n_jobs = n_jobs
-
-        def fit(self, X, y, sample_weight=None):
-            self.fit_jobs_ = self.n_jobs
-            self.mean_ = float(np.mean(y))
-            return self
-
-        def predict(self, X):
-            return np.full(len(X), self.mean_)
+    from tests.metarouter.recorders import JobsRecorder
 
     data = make_shift_data(n_gs=30, n_pb=300, n_test=50, random_state=0)
     for jobs, expected in ((None, 1), (2, 2)):
