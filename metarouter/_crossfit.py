@@ -6,7 +6,7 @@ identical for every ``n_jobs``.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 from joblib import Parallel, cpu_count, delayed, effective_n_jobs, parallel_config
@@ -302,9 +302,11 @@ def final_stage(model, n_jobs):
       under this context);
     * a model whose ``n_jobs`` parameter is 1 (at any depth, e.g. XGBoost
       pinned to one thread so that two fold fits share two cores) fits with it
-      set to ``effective_n_jobs(n_jobs)``, and gets its 1 back after the fit
-      (measured: XGBoost, 100 trees of depth 4 on 20,000 x 50 rows, 0.70 s on
-      one thread, 0.41 s on two).
+      set to ``effective_n_jobs(n_jobs)``, and OpenMP's thread limit set to the
+      same number for that fit, and gets its 1 back after the fit (measured:
+      XGBoost, 100 trees of depth 4 on 20,000 x 50 rows, 0.70 s on one thread,
+      0.41 s on two; under a caller's ``threadpool_limits(1)`` two threads ran
+      as one until the limit was lifted here).
 
     With ``n_jobs=None`` nothing changes (an outer ``joblib.parallel_config`` of
     the caller still applies). Forests and XGBoost's ``hist`` trees give the
@@ -327,10 +329,14 @@ def final_stage(model, n_jobs):
         return
     k = effective_n_jobs(n_jobs)
     keys = _single_thread_params(model) if k > 1 else []
+    # the raised model's threads are OpenMP's (XGBoost): an OpenMP limit of the
+    # caller (threadpoolctl's, as the cross-fitting sets in its workers) would
+    # hold them at one
+    limits = threadpool_limits(k, user_api="openmp") if keys else nullcontext()
     if keys:
         model.set_params(**dict.fromkeys(keys, k))
     try:
-        with parallel_config(backend="threading", n_jobs=n_jobs):
+        with parallel_config(backend="threading", n_jobs=n_jobs), limits:
             yield model
     finally:
         if keys:

@@ -366,6 +366,27 @@ def test_final_stage_raises_only_parameters_at_exactly_one():
     assert model.n_jobs == 1
 
 
+def test_final_stage_lifts_a_callers_openmp_limit_for_a_raised_model():
+    """XGBoost's threads are OpenMP's: under a caller's ``threadpool_limits(1)``
+    (the cross-fitting's workers, a benchmark) its raised ``n_jobs`` would run
+    on one thread, so the stage sets OpenMP's limit to ``n_jobs`` for the fit,
+    and only for a model it raised."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def openmp_limits():
+        return {
+            i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"
+        }
+
+    assert openmp_limits(), "scikit-learn's OpenMP runtime is loaded"
+    with threadpool_limits(limits=1):
+        with final_stage(JobsRecorder(n_jobs=1), 2):
+            assert openmp_limits() == {2}
+        assert openmp_limits() == {1}
+        with final_stage(JobsRecorder(n_jobs=None), 2):
+            assert openmp_limits() == {1}  # nothing raised: the caller's limit
+
+
 @pytest.mark.parametrize("cls", [RLearner, DRLearner])
 def test_xgboost_final_model_on_two_threads_fits_the_same(cls):
     """XGBoost's hist trees are the same bit for bit on one thread or two, so the
