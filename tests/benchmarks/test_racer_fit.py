@@ -27,6 +27,9 @@ def test_quick_rows_meet_the_budget_on_validation_and_stop_early(quick):
         # cost within the budget up to two standard errors of the mean cost).
         assert row.feasible and row.ref_feasible
         assert 0 < row.val_reward_se < 0.05  # ~0.5 / sqrt(600 validation rows)
+        # fresh rows (750, seed 1), which chose no iterate: the same kind of figure
+        assert 0 < row.test_reward_se < 0.05 and row.test_cost_se > 0
+        assert row.ref_test_reward_se > 0 and row.ref_test_cost_se > 0
         # Early stopping ends before the reference, which runs to its
         # tolerance or 200 iterations.
         assert row.kept_iteration < row.iterations <= row.ref_iterations
@@ -36,3 +39,37 @@ def test_quick_rows_meet_the_budget_on_validation_and_stop_early(quick):
         # the fast fit's own pick: tolerance 4 SE of validation reward
         # (measured: -1.8 SE for K = 2; K = 3 keeps the reference's iterate).
         assert row.reward_gap_se >= -4.0
+
+
+def test_test_quality_is_the_closed_form_worst_case_on_fresh_rows():
+    """``_test_quality`` against the temperature form written out here:
+    ``-tau log mean exp(-v / tau)`` (reward, lower) and ``tau log mean exp(c / tau)``
+    (cost, upper), at the router's own temperatures."""
+
+    class Fitted:  # what _test_quality reads of a fitted RacerRouter
+        def __init__(self):
+            self.problem_keywords_ = {
+                "beta": 0.01,
+                "reward_temperature": 0.5,
+                "cost_temperature": 2.0,
+            }
+
+        def predict_proba(self, X):
+            return np.column_stack([1 - X[:, 0], X[:, 0]])
+
+    rng = np.random.default_rng(3)
+    X = rng.uniform(size=(400, 1))
+    rewards = rng.integers(0, 2, size=(400, 2)).astype(float)
+    costs = np.column_stack([np.ones(400), rng.uniform(2, 8, 400)])
+    pi = np.column_stack([1 - X[:, 0], X[:, 0]])
+    v, c = (pi * rewards).sum(axis=1), (pi * costs).sum(axis=1)
+    q = racer_fit._test_quality(Fitted(), X, rewards, costs)
+    # solver-free closed forms: agreement to rounding
+    np.testing.assert_allclose(
+        q["test_reward"], -0.5 * np.log(np.mean(np.exp(-v / 0.5))), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        q["test_cost"], 2.0 * np.log(np.mean(np.exp(c / 2.0))), rtol=1e-12
+    )
+    assert q["test_cost"] > c.mean() and q["test_reward"] < v.mean()
+    assert q["test_reward_se"] > 0 and q["test_cost_se"] > 0
