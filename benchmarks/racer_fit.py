@@ -61,6 +61,16 @@ def make_data(n: int, d: int, n_arms: int, random_state: int = 0):
     return data.X, rewards, costs
 
 
+def _side_keywords(router, name: str) -> dict:
+    """The fitted router's KL keywords of one side (``"reward"`` or ``"cost"``),
+    as :func:`racer_dro.kl_worst_case` takes them (``radius``, ``temperature``)."""
+    return {
+        key.split("_", 1)[1]: value
+        for key, value in router.problem_keywords_.items()
+        if key.startswith(f"{name}_")
+    }
+
+
 def _validation_quality(router, X, rewards, costs) -> dict:
     """Kept iterate's validation worst-case reward and cost, each with its standard error.
 
@@ -76,11 +86,7 @@ def _validation_quality(router, X, rewards, costs) -> dict:
         ("reward", (pi * rewards[idx]).sum(axis=1), "min"),
         ("cost", (pi * costs[idx]).sum(axis=1), "max"),
     ):
-        side = {
-            key.split("_", 1)[1]: value
-            for key, value in router.problem_keywords_.items()
-            if key.startswith(f"{name}_")
-        }
+        side = _side_keywords(router, name)
         worst = kl_worst_case(values, sense=sense, **side)
         out[f"val_{name}"] = float(h[f"validation_{name}"])
         out[f"val_{name}_se"] = worst_case_standard_error(
@@ -104,11 +110,7 @@ def _test_quality(router, X, rewards, costs) -> dict:
         ("reward", (pi * rewards).sum(axis=1), "min"),
         ("cost", (pi * costs).sum(axis=1), "max"),
     ):
-        side = {
-            key.split("_", 1)[1]: value
-            for key, value in router.problem_keywords_.items()
-            if key.startswith(f"{name}_")
-        }
+        side = _side_keywords(router, name)
         worst = kl_worst_case(values, sense=sense, **side)
         out[f"test_{name}"] = float(worst.value)
         out[f"test_{name}_se"] = worst_case_standard_error(
