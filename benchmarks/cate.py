@@ -235,18 +235,17 @@ def two_core_bound(rec) -> float:
     With econml's median wall time ``E``, its final fit on one thread ``F``
     (the time of ours alone) and ours on two (``metarouter._crossfit.final_stage``)
     ``F2``, perfectly halved nuisance work gives ``((E - F) / 2 + F2) / E``.
-    Records without ``final_wall_2`` keep the final fit serial (``F2 = F``).
 
     Examples
     --------
-    >>> two_core_bound({"econ_wall": [10.0], "final_wall": 2.0})
+    >>> two_core_bound({"econ_wall": [10.0], "final_wall": 2.0, "final_wall_2": 2.0})
     0.6
     >>> two_core_bound({"econ_wall": [10.0], "final_wall": 2.0, "final_wall_2": 1.0})
     0.5
     """
     e = float(np.median(rec["econ_wall"]))
     f = min(rec["final_wall"], e)
-    f2 = min(rec.get("final_wall_2", f), e)
+    f2 = min(rec["final_wall_2"], e)
     return ((e - f) / 2 + f2) / e
 
 

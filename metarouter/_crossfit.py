@@ -329,14 +329,17 @@ def final_stage(model, n_jobs):
         return
     k = effective_n_jobs(n_jobs)
     keys = _single_thread_params(model) if k > 1 else []
-    # the raised model's threads are OpenMP's (XGBoost): an OpenMP limit of the
-    # caller (threadpoolctl's, as the cross-fitting sets in its workers) would
-    # hold them at one
-    limits = threadpool_limits(k, user_api="openmp") if keys else nullcontext()
     if keys:
         model.set_params(**dict.fromkeys(keys, k))
     try:
-        with parallel_config(backend="threading", n_jobs=n_jobs), limits:
+        # the raised model's threads are OpenMP's (XGBoost): an OpenMP limit of
+        # the caller (threadpoolctl's, as the cross-fitting sets in its workers)
+        # would hold them at one. threadpool_limits applies its limit when it is
+        # built, so it is built here, inside the block that undoes everything.
+        with (
+            parallel_config(backend="threading", n_jobs=n_jobs),
+            threadpool_limits(k, user_api="openmp") if keys else nullcontext(),
+        ):
             yield model
     finally:
         if keys:
