@@ -89,13 +89,76 @@ def _solve_rows(R, Cm, lam, beta, tilts, theta, tol=1e-10, max_iter=100):
     """
     table = _tilt_table(tilts)
     theta_tol = max(tol, 1e-8)
+    out = _solve_rows_from(R, Cm, lam, beta, table, theta, tol, theta_tol, max_iter)
+    bad = _overflowed(out, R, Cm, table)
+    if bad.any():
+        out[bad] = _solve_rows_from_vertices(
+            R[bad], Cm[bad], lam, beta, table, tol, theta_tol, max_iter
+        )
+    return out
+
+
+def _solve_rows_from(R, Cm, lam, beta, table, theta, tol, theta_tol, max_iter):
+    """The per-row damped Newton of :func:`_solve_rows` from the logits ``theta``."""
     if newton.USE_KERNEL and _kernels.available():
         # two arms: the same kernel unrolled on scalars
         kernel = _kernels_binary if R.shape[1] == 2 else _kernels
         return kernel.solve_rows(
             R, Cm, lam, beta, table, theta, tol, theta_tol, max_iter
         )
-    return _solve_rows_numpy(R, Cm, lam, beta, table, theta, tol, theta_tol, max_iter)
+    with np.errstate(over="ignore", invalid="ignore"):  # found by _overflowed
+        return _solve_rows_numpy(
+            R, Cm, lam, beta, table, theta, tol, theta_tol, max_iter
+        )
+
+
+def _overflowed(theta, R, Cm, table):
+    """Rows whose logits are not finite, or at which a side's tilt ratio hit its cap.
+
+    The row solves cap a ratio's exponent at 700 (``exp(700) ~ 1e304``); a row
+    still there has not reached its optimum (where the ratio balances the other
+    terms), whatever its logits: its Newton stopped on overflow."""
+    bad = ~np.isfinite(theta).all(axis=1)
+    pi = softmax_logits(np.where(bad[:, None], 0.0, theta))[1]
+    for side, (sign, tab) in enumerate(((1.0, R), (-1.0, Cm))):
+        tau, m, L, robust = table[side]
+        if robust:
+            f = np.einsum("ij,ij->i", pi, tab)
+            bad |= ~(-(sign * f - m) / tau - L < 700.0)
+    return bad
+
+
+def _solve_rows_from_vertices(R, Cm, lam, beta, table, tol, theta_tol, max_iter):
+    """Rows whose Newton overflowed from their start, solved again from near-vertices.
+
+    With a tiny frozen temperature (a KL radius whose worst case sits on a few
+    rows) a side's ratio ``exp(.. / tau)`` overflows at most policies, and a
+    row's Newton from there ends in ``inf - inf``. The row's problem is strictly
+    concave, so its optimum is the same from any start: the rows are started
+    again at the vertex of each arm in turn (logit 0 on it, the floor on the
+    others), the cheapest arm first (where the cost side's ratio is smallest),
+    and each keeps its first answer that did not overflow. A row with none
+    keeps the cheapest arm's vertex, a finite start for the caller.
+    """
+    n, K = R.shape
+    rows = np.arange(n)
+    order = np.argsort(Cm, axis=1, kind="stable")
+    out = np.full((n, K), newton.THETA_FLOOR)
+    out[rows, order[:, 0]] = 0.0
+    todo = np.ones(n, dtype=bool)
+    for j in range(K):
+        if not todo.any():
+            break
+        sub = rows[todo]
+        start = np.full((sub.size, K), newton.THETA_FLOOR)
+        start[np.arange(sub.size), order[sub, j]] = 0.0
+        theta = _solve_rows_from(
+            R[sub], Cm[sub], lam, beta, table, start, tol, theta_tol, max_iter
+        )
+        ok = ~_overflowed(theta, R[sub], Cm[sub], table)
+        out[sub[ok]] = theta[ok]
+        todo[sub[ok]] = False
+    return out
 
 
 def _row_parts(theta, R, Cm, lam, beta, table):

@@ -747,3 +747,33 @@ def test_inner_solves_leave_a_saturated_start():
     sol = _no_convergence_warning(problem)
     assert sol.converged
     _agrees_with_cvxpy(sol, problem)
+
+
+def test_zero_weight_rows_where_the_worst_case_cost_sits_on_a_few_rows():
+    # found by a fuzz against CVXPY: every row has the same two costs, the budget is
+    # the cheapest policy's cost (plus 1e-6 of the range) and beta is tiny, so the
+    # cost radius's worst-case temperature is ~1e-9; a zero-weight row's own
+    # optimum, started from the uniform policy, overflowed to NaN and the solver
+    # raised "`policy` must be finite"
+    rng = np.random.default_rng(6)
+    n = 20
+    rewards = 0.0072 * (rng.random((n, 2)) < [0.4, 0.7])
+    costs = np.tile([0.0408, 0.0672], (n, 1))
+    weights = rng.pareto(1.2, n) + 1e-3
+    weights[[3, 11]] = 0.0
+    keywords = {"beta": 1.8e-7, "cost_radius": 0.066, "reward_temperature": 1.9e-4}
+    budget = 0.0408 + 1e-6 * (0.0672 - 0.0408)
+    problem = RoutingProblem(rewards, costs, budget, sample_weight=weights, **keywords)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sol = solve_primal_dual(problem)
+    assert np.isfinite(sol.policy).all()
+    np.testing.assert_allclose(sol.policy.sum(axis=1), 1.0, atol=1e-12)
+    # the zero-weight rows follow the positive-weight rows with the same rewards
+    # (their own optimum at the same tilts; pi_1 ~ 1e-6 here): within 1e-7
+    for i in (3, 11):
+        twins = [
+            j for j in range(n) if weights[j] > 0 and (rewards[j] == rewards[i]).all()
+        ]
+        assert twins
+        np.testing.assert_allclose(sol.policy[i], sol.policy[twins[0]], atol=1e-7)
