@@ -117,14 +117,22 @@ def _overflowed(theta, R, Cm, table):
 
     The row solves cap a ratio's exponent at 700 (``exp(700) ~ 1e304``); a row
     still there has not reached its optimum (where the ratio balances the other
-    terms), whatever its logits: its Newton stopped on overflow."""
+    terms), whatever its logits: its Newton stopped on overflow. A row's value
+    ``pi . table`` lies between its entries' extremes, so a side whose exponent
+    stays below the cap at the table's extreme entry needs no per-row check."""
     bad = ~np.isfinite(theta).all(axis=1)
-    pi = softmax_logits(np.where(bad[:, None], 0.0, theta))[1]
+    pi = None
     for side, (sign, tab) in enumerate(((1.0, R), (-1.0, Cm))):
         tau, m, L, robust = table[side]
-        if robust:
-            f = np.einsum("ij,ij->i", pi, tab)
-            bad |= ~(-(sign * f - m) / tau - L < 700.0)
+        if not robust or tab.size == 0:
+            continue
+        extreme = tab.min() if sign > 0 else tab.max()  # the largest exponent's entry
+        if -(sign * extreme - m) / tau - L < 700.0:
+            continue
+        if pi is None:
+            pi = softmax_logits(np.where(bad[:, None], 0.0, theta))[1]
+        f = np.einsum("ij,ij->i", pi, tab)
+        bad |= ~(-(sign * f - m) / tau - L < 700.0)
     return bad
 
 
