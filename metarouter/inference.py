@@ -607,6 +607,22 @@ def top_share_rule(scores, pmur) -> float:
     return float(0.5 * (s[k - 1] + s[k]))
 
 
+def _top_share_policy(m_gs, m_t, pmur):
+    """The rule ``pi`` at the GS rows and the target queries: the top ``pmur`` share.
+
+    Premium above :func:`top_share_rule`'s threshold. When target scores tie at
+    the cut no threshold sends exactly the top share; the queries at the tied
+    score then go to the premium model with the probability that makes the
+    target share exactly ``pmur`` (the expectation of random tie-breaking, as in
+    :func:`metarouter.efficiency_curve`), so that ``pi`` is routing at that PMUR.
+    """
+    thr = top_share_rule(m_t, pmur)
+    k = round(pmur * m_t.size)  # the number of target queries sent, as there
+    tied = int(np.sum(m_t == thr))
+    frac = (k - int(np.sum(m_t > thr))) / tied if tied else 0.0
+    return tuple((m > thr) + frac * (m == thr) for m in (m_gs, m_t))
+
+
 def router_interval(
     router,
     X_gs,
@@ -625,6 +641,9 @@ def router_interval(
     The router sends the top ``pmur`` share of the target queries (by its
     ``predict``, the estimated gain ``m_hat``) to the premium model; the
     threshold is fixed from the target queries and applied to the GS rows.
+    Queries whose score ties at the threshold go to the premium model with the
+    probability that makes the target share exactly ``pmur`` (random
+    tie-breaking, in expectation, as in :func:`metarouter.efficiency_curve`).
 
     Parameters
     ----------
@@ -667,18 +686,16 @@ def router_interval(
     >>> bool(ci.lower > 0)
     True
     """
-    X_gs = np.asarray(X_gs, dtype=float)
-    X_target = np.asarray(X_target, dtype=float)
-    if X_gs.ndim != 2 or X_gs.shape[0] == 0:
+    # shapes checked on arrays; the routers predict on the inputs as given, so
+    # that a DataFrame's column names reach them (and are checked there)
+    if np.ndim(X_gs) != 2 or np.shape(X_gs)[0] == 0:
         raise ValueError("`X_gs` has no GS rows: an interval needs labelled rows.")
-    if X_target.ndim != 2 or X_target.shape[0] == 0:
+    if np.ndim(X_target) != 2 or np.shape(X_target)[0] == 0:
         raise ValueError("`X_target` has no target queries.")
     check_lengths(X_gs=X_gs, r_gs=r_gs)
     m_gs = np.asarray(router.predict(X_gs), dtype=float)
     m_t = np.asarray(router.predict(X_target), dtype=float)
-    thr = top_share_rule(m_t, pmur)
-    g_gs = (m_gs > thr).astype(float)
-    g_t = (m_t > thr).astype(float)
+    g_gs, g_t = _top_share_policy(m_gs, m_t, pmur)
     if isinstance(versus, str):
         if versus != "random":
             raise ValueError(
@@ -688,9 +705,8 @@ def router_interval(
     elif versus is not None:
         b_gs = np.asarray(versus.predict(X_gs), dtype=float)
         b_t = np.asarray(versus.predict(X_target), dtype=float)
-        thr_b = top_share_rule(b_t, pmur)
-        g_gs = g_gs - (b_gs > thr_b)
-        g_t = g_t - (b_t > thr_b)
+        pi_b_gs, pi_b_t = _top_share_policy(b_gs, b_t, pmur)
+        g_gs, g_t = g_gs - pi_b_gs, g_t - pi_b_t
     return functional_interval(
         g_gs,
         r_gs,

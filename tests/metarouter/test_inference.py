@@ -332,6 +332,107 @@ def test_top_share_rule_sends_the_top_share():
     assert np.mean(scores > thr) == 0.3
 
 
+class _RoundedRouter:
+    """A fitted router whose predictions tie: ``round(x)`` of the one feature."""
+
+    def predict(self, X):
+        return np.round(np.asarray(X, dtype=float)[:, 0])
+
+
+@pytest.mark.filterwarnings("ignore::metarouter.inference.SmallSampleWarning")
+def test_router_interval_splits_ties_at_the_cut():
+    """Scores tied at the threshold share the premium calls, so PMUR is ``pmur``.
+
+    Target scores 2 (10 queries), 1 (20), 0 (10): at ``pmur=0.5`` the top 20
+    are the 10 twos and half of the ones. Before, ``score > threshold`` sent
+    the twos only (PMUR 0.25). Asymptotic classical interval, so the estimate
+    is the plain mean of ``pi r`` over the GS rows, by hand; tolerance 1e-12:
+    the same few sums, rounding only.
+    """
+    x_t = np.r_[np.full(10, 2.0), np.full(20, 1.0), np.zeros(10)][:, None]
+    x_gs = np.array([2.0, 1.0, 1.0, 0.0, 2.0, 1.0])[:, None]
+    r = np.array([1.0, 2.0, -1.0, 3.0, 0.5, 4.0])
+    pi = np.array([1.0, 0.5, 0.5, 0.0, 1.0, 0.5])  # the twos, half of each one
+    ci = router_interval(
+        _RoundedRouter(),
+        x_gs,
+        r,
+        x_t,
+        pmur=0.5,
+        method="classical",
+        small_sample=False,
+    )
+    assert ci.estimate == pytest.approx(np.mean(pi * r), abs=1e-12)
+    gain = router_interval(
+        _RoundedRouter(),
+        x_gs,
+        r,
+        x_t,
+        pmur=0.5,
+        versus="random",
+        method="classical",
+        small_sample=False,
+    )
+    assert gain.estimate == pytest.approx(np.mean((pi - 0.5) * r), abs=1e-12)
+
+
+def test_constant_router_is_random_routing():
+    """A router with one score for every query routes at random: gain exactly 0.
+
+    Before, no query was sent (``score > threshold`` never holds) and the gain
+    over random routing was ``-pmur`` times the mean outcome. Exact: every
+    multiplier is ``pmur - pmur = 0``.
+    """
+    x_gs, x_t, r, _ = _sample(3, n=40, N=100)
+    router = _RoundedRouter()  # every |x| < 0.5 below: the score is 0 for all
+    x_gs, x_t = 0.1 * np.tanh(x_gs), 0.1 * np.tanh(x_t)
+    with pytest.warns(SmallSampleWarning):
+        ci = router_interval(
+            router,
+            x_gs[:, None],
+            r,
+            x_t[:, None],
+            pmur=0.3,
+            versus="random",
+            method="classical",
+        )
+    assert ci.estimate == 0.0
+    assert ci.lower <= 0.0 <= ci.upper
+
+
+def test_router_interval_passes_dataframes_to_the_router():
+    """Feature names reach the router: reordered columns are an error.
+
+    Before, ``X_gs`` and ``X_target`` were turned into arrays first, so columns
+    in another order than in fit were silently read as the wrong features (a
+    different estimate, only sklearn's "no valid feature names" warning).
+    Same columns: exactly the interval of the arrays.
+    """
+    pd = pytest.importorskip("pandas")
+    from metarouter import GSOnlyRouter
+
+    rng = np.random.default_rng(0)
+    cols = ["a", "b"]
+    X = pd.DataFrame(rng.normal(size=(200, 2)), columns=cols)
+    router = GSOnlyRouter(LinearRegression()).fit(X, X["a"])
+    X_gs = pd.DataFrame(rng.normal(size=(60, 2)), columns=cols)
+    X_t = pd.DataFrame(rng.normal(size=(300, 2)), columns=cols)
+    r = X_gs["a"].to_numpy() + rng.normal(size=60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no feature-name warning either
+        ci = router_interval(router, X_gs, r, X_t, pmur=0.5, method="classical")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # arrays have no names
+        ref = router_interval(
+            router, X_gs.to_numpy(), r, X_t.to_numpy(), pmur=0.5, method="classical"
+        )
+    assert (ci.estimate, ci.lower, ci.upper) == (ref.estimate, ref.lower, ref.upper)
+    with pytest.raises(ValueError, match="feature names"):
+        router_interval(
+            router, X_gs[["b", "a"]], r, X_t[["b", "a"]], pmur=0.5, method="classical"
+        )
+
+
 def test_bad_input_names_the_argument():
     x_gs, x_t, r, _ = _sample(2, n=20, N=30)
     g = np.ones(20)
