@@ -449,8 +449,15 @@ def cost_quality_points(choice, quality, cost) -> tuple[np.ndarray, np.ndarray]:
     """
     q = np.asarray(quality, dtype=float)
     c = np.asarray(cost, dtype=float)
-    if q.ndim != 2:
-        raise ValueError(f"`quality` must be 2-D (queries x models), got {q.shape}.")
+    if q.ndim != 2 or q.shape[0] == 0:
+        raise ValueError(
+            f"`quality` must be 2-D (queries x models) with at least one query, "
+            f"got {q.shape}."
+        )
+    for name, arr in (("quality", q), ("cost", c)):
+        if not np.all(np.isfinite(arr)):
+            bad = int(np.sum(~np.isfinite(arr)))
+            raise ValueError(f"`{name}` contains {bad} NaN or infinite value(s).")
     if c.ndim == 1 and c.shape[0] == q.shape[1]:
         c = np.broadcast_to(c, q.shape)  # one cost per model for every query
     if c.shape != q.shape:
@@ -461,7 +468,7 @@ def cost_quality_points(choice, quality, cost) -> tuple[np.ndarray, np.ndarray]:
     ch = np.asarray(choice)
     if ch.ndim == 1:
         ch = ch[None, :]
-    if ch.ndim != 2 or ch.shape[1] != q.shape[0]:
+    if ch.ndim != 2 or ch.shape[0] == 0 or ch.shape[1] != q.shape[0]:
         raise ValueError(
             f"`choice` must have {q.shape[0]} queries per row (as `quality`), got "
             f"shape {np.shape(choice)}."

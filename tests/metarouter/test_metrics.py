@@ -142,6 +142,31 @@ def test_cost_quality_points_hand():
     np.testing.assert_allclose(mq, [0.5, 1.0, 1.0], atol=TOL)
 
 
+@pytest.mark.parametrize(
+    "quality, cost, match",
+    [
+        ([[0.0, np.nan], [1.0, 1.0]], [1.0, 2.0], "`quality` contains 1"),
+        ([[0.0, 1.0], [1.0, 1.0]], [1.0, np.inf], "`cost` contains 1"),
+        ([[0.0, 1.0], [1.0, 1.0]], [[1.0, 2.0], [np.nan, 2.0]], "`cost` contains 1"),
+        (np.empty((0, 2)), [1.0, 2.0], "at least one query"),
+    ],
+)
+def test_cost_quality_points_rejects_non_finite_or_empty(quality, cost, match):
+    """NaN / inf quality or cost is an error naming it, not a NaN / inf mean.
+
+    Before, the chosen NaN quality (model 1 on query 0) gave a NaN mean quality
+    and an infinite cost an infinite mean cost, silently; no queries gave NaN.
+    """
+    choice = [1, 0] if len(quality) else []
+    with pytest.raises(ValueError, match=match):
+        cost_quality_points(choice, quality, cost)
+
+
+def test_cost_quality_points_rejects_no_settings():
+    with pytest.raises(ValueError, match="`choice`"):
+        cost_quality_points(np.empty((0, 2), dtype=int), [[0, 1], [1, 1]], [1, 2])
+
+
 def test_routellm_curve_and_binary_metrics_hand():
     scores = [0.9, 0.1, 0.5]
     weak = [0.0, 1.0, 0.0]
