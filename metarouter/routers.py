@@ -62,8 +62,12 @@ LEARNER_NAMES = ("r", "dr", "dr-split", "dr-joint", "offset", "gs-only", "pooled
 _NO_CORRECTION = ("gs-only", "pooled")
 
 
-def _validate_fit(est, X, y, source, sample_weight):
-    """Common validation: returns X, y, source (ones when None), weights or None."""
+def _validate_fit(est, X, y, source, sample_weight, need_pb_weight=True):
+    """Common validation: returns X, y, source (ones when None), weights or None.
+
+    ``need_pb_weight``: PB rows, when present, must not all weigh 0 (False for a
+    router that ignores them).
+    """
     check_lengths(
         X=X,
         y=y,
@@ -89,6 +93,18 @@ def _validate_fit(est, X, y, source, sample_weight):
                 "to learn the GS quality gain."
             )
     sw = None if sample_weight is None else check_sample_weight(sample_weight, n)
+    if sw is not None:
+        # a source whose rows all weigh 0 is absent from every weighted fit
+        if not np.any(sw[s == 1] > 0):
+            raise ValueError(
+                "`sample_weight` is zero on every gold-standard row (`source` == 1): "
+                "the GS quality gain cannot be learned."
+            )
+        if need_pb_weight and np.any(s == 0) and not np.any(sw[s == 0] > 0):
+            raise ValueError(
+                "`sample_weight` is zero on every preference-based row (`source` "
+                "== 0): drop those rows (or give them positive weight)."
+            )
     return X, y, s, sw
 
 
@@ -672,7 +688,9 @@ class GSOnlyRouter(_RouteMixin, RegressorMixin, BaseEstimator):
 
     def fit(self, X, y, source=None, sample_weight=None):
         """Fit the regression on the rows with ``source == 1``."""
-        X, y, s, sw = _validate_fit(self, X, y, source, sample_weight)
+        X, y, s, sw = _validate_fit(
+            self, X, y, source, sample_weight, need_pb_weight=False
+        )
         gs = s == 1
         model = (
             default_gain_model() if self.outcome_model is None else self.outcome_model

@@ -227,6 +227,34 @@ def test_overlap_drops_pb_rows_outside_the_common_support():
     np.testing.assert_allclose(router.predict(X), manual.predict(X), atol=1e-10)
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: MetaRouter("r", LinearRegression(), random_state=0),
+        lambda: MetaRouter("gs-only", LinearRegression(), random_state=0),
+        lambda: PooledRouter(LinearRegression(), random_state=0),
+        lambda: GSOnlyRouter(LinearRegression(), random_state=0),
+    ],
+)
+@pytest.mark.parametrize("zero_source", [1, 0])
+def test_sample_weight_zero_on_a_whole_source_is_named(make, zero_source):
+    """All GS rows (or all PB rows) at weight 0: a ValueError naming the weights.
+
+    Before: ZeroDivisionError from the scale constant's weighted variance (or,
+    for GSOnlyRouter, the outcome model's own message). GSOnlyRouter ignores
+    PB rows, so zero PB weights leave it a plain weighted fit.
+    """
+    X, y, s, _, _ = _linear_design(n=200)
+    sw = np.where(s == zero_source, 0.0, 1.0)
+    router = make()
+    if zero_source == 0 and isinstance(router, GSOnlyRouter):
+        router.fit(X, y, s, sample_weight=sw)
+        return
+    source_name = "gold-standard" if zero_source == 1 else "preference-based"
+    with pytest.raises(ValueError, match=f"`sample_weight` .*{source_name}"):
+        router.fit(X, y, s, sample_weight=sw)
+
+
 def test_routing_score_and_route_follow_eq_4():
     X, y, s, _, _ = _linear_design(seed=9, n=300)
     router = GSOnlyRouter(LinearRegression()).fit(X, y, s)
