@@ -552,8 +552,11 @@ def solve_primal_dual(
     method : {"auto", "newton", "nested"}, default="auto"
         ``"newton"``: joint Newton on eq. 2 (regularised mode only). ``"nested"``:
         Newton on the multiplier around exact policy solves. ``"auto"``: ``"newton"``,
-        falling back on ``"nested"`` if its line search fails; ``"nested"`` when
-        ``constrained``.
+        falling back on ``"nested"`` if its line search fails, and when the nested
+        method stops without meeting ``tol`` the joint Newton again from its
+        policy (where the nested method stalls next to the optimum, e.g. heavy
+        tailed costs with a budget near the cheapest policy's cost); ``"nested"``
+        when ``constrained``.
     n_jobs : int, optional
         Threads for the compiled passes over more than 4,096 rows (numba): ``None``
         or 1 the calling thread, -1 all of numba's threads. The result is the same
@@ -629,21 +632,12 @@ def _solve(problem, tol, max_iter, constrained, init, method):
     elif theta is None:
         theta = _initial_logits(engine, lam0)
     if method != "nested" and not constrained:
-        step_tol = max(min(tol, 1e-10) * 1e-2, 1e-14)
-        cap = 100 if method == "auto" else 500
-        st, records, ok, lam, *_ = _newton(
-            engine, theta, 0.0, step_tol, min(int(max_iter), cap), joint=True,
-            state=st0,
-        )  # fmt: skip
-        thetas = [r.pop("theta") for r in records]
-        joint = _final_solution(
-            problem, engine, st, lam, records, thetas,
-            converged=ok, method="primal_dual_newton",
-        )  # fmt: skip
-        if ok or method == "newton":
-            if not ok:
+        cap = min(int(max_iter), 100 if method == "auto" else 500)
+        joint = _joint_newton(problem, engine, theta, st0, tol, cap)
+        if joint.converged or method == "newton":
+            if not joint.converged:
                 warnings.warn(
-                    f"solve_primal_dual (Newton) stopped after {len(records)} "
+                    f"solve_primal_dual (Newton) stopped after {joint.n_iter} "
                     f"iterations without meeting `tol` = {tol!r}",
                     ConvergenceWarning,
                     stacklevel=3,
@@ -655,22 +649,47 @@ def _solve(problem, tol, max_iter, constrained, init, method):
         )
         if nested.converged:
             return nested
-        # neither met tol: both policies are evaluated exactly on the same
-        # penalised objective, so keep the better one (near a non-smooth worst
-        # case the nested method's inner solves can stall far from the optimum
-        # that the joint Newton had nearly reached)
-        best = joint if joint.objective > nested.objective else nested
+        # the nested method often stops next to the optimum without meeting its
+        # own test (its multiplier steps stall while the policy is right to
+        # ~1e-10); from there the joint Newton converges in a few steps, where
+        # from the cold start its first step already failed
+        polished = _joint_newton(
+            problem, Engine(problem), _init_from_policy(problem, engine, nested.policy),
+            None, tol, cap,
+        )  # fmt: skip
+        if polished.converged and polished.objective >= nested.objective:
+            return polished
+        # neither met tol: the policies are evaluated exactly on the same
+        # penalised objective, so keep the best (near a non-smooth worst case
+        # the nested method's inner solves can stall far from the optimum that
+        # the joint Newton had nearly reached)
+        best = max((joint, nested, polished), key=lambda sol: sol.objective)
+        name = "the joint Newton" if best is not nested else "the nested method"
         warnings.warn(
-            f"solve_primal_dual: the joint Newton ({joint.n_iter} iterations) and the "
-            f"nested method ({nested.n_iter}) both stopped without meeting `tol` = "
-            f"{tol!r}; returning "
-            f"the {'joint Newton' if best is joint else 'nested method'}'s policy, the "
-            "higher objective of the two (use solve_cvxpy to check it)",
+            f"solve_primal_dual: the joint Newton ({joint.n_iter} iterations), the "
+            f"nested method ({nested.n_iter}) and the joint Newton from the nested "
+            f"method's policy ({polished.n_iter}) all stopped without meeting `tol` "
+            f"= {tol!r}; returning {name}'s policy, the highest objective of the "
+            "three (use solve_cvxpy to check it)",
             ConvergenceWarning,
             stacklevel=3,
         )
         return best
     return _solve_nested(problem, engine, theta, lam0, tol, max_iter, constrained)
+
+
+def _joint_newton(problem, engine, theta, state, tol, cap):
+    """The joint Newton on the penalised objective from the logits ``theta``, as a
+    :class:`Solution` (``converged`` whether it met its step tolerance)."""
+    step_tol = max(min(tol, 1e-10) * 1e-2, 1e-14)
+    st, records, ok, lam, *_ = _newton(
+        engine, theta, 0.0, step_tol, cap, joint=True, state=state
+    )
+    thetas = [r.pop("theta") for r in records]
+    return _final_solution(
+        problem, engine, st, lam, records, thetas,
+        converged=ok, method="primal_dual_newton",
+    )  # fmt: skip
 
 
 def _solve_nested(problem, engine, theta, lam, tol, max_iter, constrained, warn=True):

@@ -26,7 +26,9 @@ def _large_radius_problems(count, seed=0):
 
 
 # draws 23 (n = 200, K = 2) and 38 (n = 20, K = 5) of seed 0: quick, and both
-# stopped 3e-4 and 0.13 below CVXPY before the fallback (round 12)
+# stopped 3e-4 and 0.13 below CVXPY before the fallback (round 12). Since the
+# default restarts the joint Newton from a stalled nested policy (round 14), draw
+# 38 converges without the fallback (to CVXPY's optimum); draw 23 still needs it
 HARD = [_large_radius_problems(39)[i] for i in (23, 38)]
 
 
@@ -66,7 +68,7 @@ def test_the_fallback_ran_on_at_least_one_hard_problem():
 
 
 def test_no_fallback_above_the_size_limit_or_when_cvxpy_fails(monkeypatch):
-    problem = HARD[1]
+    problem = HARD[0]
     plain, _ = _quiet(solve_primal_dual, problem, fallback=None)
     assert not plain.converged
     monkeypatch.setattr(_fallback, "MAX_VARIABLES", problem.rewards.size - 1)
