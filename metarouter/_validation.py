@@ -15,6 +15,7 @@ from sklearn.utils.validation import column_or_1d, has_fit_parameter
 __all__ = [
     "check_binary",
     "check_lengths",
+    "check_level_weights",
     "check_n_folds",
     "check_open_interval",
     "check_sample_weight",
@@ -129,6 +130,38 @@ def check_sample_weight(sample_weight, n: int) -> np.ndarray:
     if not np.any(sw > 0):
         raise ValueError("`sample_weight` must not be all zero.")
     return sw
+
+
+def check_level_weights(
+    sample_weight, treatment, splits=None, split_levels=(0, 1)
+) -> None:
+    """ValueError naming ``sample_weight`` when a treatment level weighs nothing.
+
+    A level whose rows all have weight 0 is absent from every weighted fit (the
+    effect is then not identified, yet some models fit without a word), and so
+    is a level whose positive-weight rows all sit in the test fold of a
+    cross-fitting split (``splits``: ``(train, test)`` index pairs; only the
+    levels in ``split_levels``, those the fold models are fitted on).
+    """
+    if sample_weight is None:
+        return
+    for level in (0, 1):
+        if not np.any(sample_weight[treatment == level] > 0):
+            raise ValueError(
+                f"`sample_weight` is zero on every row with `treatment` == {level}: "
+                "that level is absent from every weighted fit, so no treatment "
+                "effect can be estimated."
+            )
+    for k, (train, _) in enumerate(splits or ()):
+        for level in split_levels:
+            if not np.any(sample_weight[train][treatment[train] == level] > 0):
+                raise ValueError(
+                    f"`sample_weight` is zero on every row with `treatment` == "
+                    f"{level} in cross-fitting training split {k}: its nuisance "
+                    "models would not see that level; give more rows of it "
+                    "positive weight, or pass `folds` that keep one in every "
+                    "training split."
+                )
 
 
 def check_n_folds(n_folds) -> int:

@@ -54,6 +54,7 @@ from metarouter._crossfit import (
 from metarouter._validation import (
     check_binary,
     check_lengths,
+    check_level_weights,
     check_n_folds,
     check_open_interval,
     check_sample_weight,
@@ -213,6 +214,7 @@ class _CrossFitCATE(BaseEstimator, metaclass=ABCMeta):
             fold_ids, splits = resolve_folds(fold_ids, n, t)
         else:
             fold_ids, splits = resolve_folds(folds, n, t)
+        check_level_weights(sw, t, splits)
         k = len(splits)
 
         jobs = self._outcome_jobs(outcome_model, X, y, t, splits, base)

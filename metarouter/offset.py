@@ -34,6 +34,7 @@ from metarouter._crossfit import (
 from metarouter._validation import (
     check_binary,
     check_lengths,
+    check_level_weights,
     check_n_folds,
     check_sample_weight,
     check_supports_sample_weight,
@@ -163,6 +164,7 @@ class OffsetLearner(BaseEstimator):
         if folds is None:
             folds = make_folds(t, n_folds, child_seed(base, ROLE_FOLDS))
         fold_ids, splits = resolve_folds(folds, n, t)
+        check_level_weights(sw, t, splits, split_levels=(0,))  # eta: PB rows
         seeds = child_seeds(base, ROLE_OUTCOME, len(splits))
         jobs = {"eta": (outcome_model, y, splits, seeds, "predict", t == 0)}
         eta, self.eta_models_ = fit_out_of_fold(jobs, X, sw, n_jobs=self.n_jobs)["eta"]

@@ -460,6 +460,40 @@ def test_sample_weight_reaches_every_fit():
     np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        _linear_r,
+        _linear_dr,
+        lambda: DRLearner(
+            LinearRegression(), LogisticRegression(), LinearRegression()
+        ),  # joint design
+        lambda: DRLearner(outcome_design="split"),  # default models: fitted silently
+    ],
+)
+@pytest.mark.parametrize("level", [0, 1])
+def test_sample_weight_zero_on_a_whole_treatment_level_is_named(make, level):
+    """All rows of one treatment level at weight 0: a ValueError naming the weights.
+
+    Before: the DR-learner fitted without a word (the level's outcome model and
+    the propensity model saw no weighted row of it); the R-learner failed by
+    chance, with scikit-learn's message from its final fit.
+    """
+    X, y, t, _ = _data(seed=12, n=200)
+    sw = np.where(t == level, 0.0, 1.0)
+    with pytest.raises(ValueError, match=f"`sample_weight` .*`treatment` == {level}"):
+        make().fit(X, y, t, sample_weight=sw)
+
+
+def test_sample_weight_zero_on_a_level_in_one_training_split_is_named():
+    """The only positive-weight treated row in fold 0's training rows has weight 0."""
+    X, y, t, _ = _data(seed=12, n=200)
+    labels = np.arange(200) % 4
+    sw = np.where((t == 1) & (labels != 0), 0.0, 1.0)
+    with pytest.raises(ValueError, match="`sample_weight` .* training split 0"):
+        _linear_dr().fit(X, y, t, sample_weight=sw, folds=labels)
+
+
 def test_nie_wager_mse_no_worse_than_econml():
     """Setups A-D, same data, folds and boosted base learners, two seeds each.
 

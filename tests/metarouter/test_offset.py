@@ -111,3 +111,15 @@ def test_too_few_gs_rows_for_folds_is_an_error():
     t[:2] = 1
     with pytest.raises(ValueError, match="`treatment` has 2 rows equal to 1"):
         OffsetLearner(n_folds=3).fit(X, y, t)
+
+
+@pytest.mark.parametrize("level", [0, 1])
+def test_sample_weight_zero_on_a_whole_source_is_named(level):
+    """All PB (or all GS) rows at weight 0: a ValueError naming the weights, as
+    for the R- and DR-learners (before: scikit-learn's message from a fit)."""
+    X, y, t, _ = _data(seed=2, n=400)
+    sw = np.where(t == level, 0.0, 1.0)
+    with pytest.raises(ValueError, match=f"`sample_weight` .*`treatment` == {level}"):
+        OffsetLearner(LinearRegression(), LinearRegression()).fit(
+            X, y, t, sample_weight=sw
+        )
