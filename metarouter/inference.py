@@ -474,9 +474,25 @@ def _weighted_mean_se(y, wn) -> float:
     return float(np.sqrt(np.sum(wn**2 * (y - est) ** 2)) / n)
 
 
+def _loo_sums(v) -> np.ndarray:
+    """Entry ``i``: the sum of ``v`` without ``v[i]``, as prefix plus suffix sums.
+
+    Not ``sum(v) - v[i]``: where one entry dwarfs the others (an importance
+    weight 1e17 times the rest) that difference cancels to 0 or to rounding
+    noise, and the leave-one-out means divided by it became NaN or wrong.
+    """
+    v = np.asarray(v, dtype=float)
+    before = np.concatenate(([0.0], np.cumsum(v[:-1])))
+    after = np.concatenate((np.cumsum(v[:0:-1])[::-1], [0.0]))
+    return before + after
+
+
 def _loo_weighted_means(y, w) -> np.ndarray:
-    """Leave-one-out self-normalised means ``(S_wy - w_i y_i) / (S_w - w_i)``."""
-    return (np.sum(w * y) - w * y) / (np.sum(w) - w)
+    """Leave-one-out self-normalised means ``(S_wy - w_i y_i) / (S_w - w_i)``.
+
+    The leave-one-out sums are summed over the other rows (:func:`_loo_sums`).
+    """
+    return _loo_sums(w * y) / _loo_sums(w)
 
 
 def _jackknife(loo, n_eff) -> tuple[float, float]:
@@ -564,8 +580,7 @@ def _loo_power_tuning(y, f_gs, f_t, w) -> np.ndarray:
     fewer effective GS rows (heavy importance weights).
     """
 
-    def loo(v):
-        return np.sum(v) - v
+    loo = _loo_sums
 
     # centred at the full weighted means first (covariances do not change;
     # the sums then cancel less)
