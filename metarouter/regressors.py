@@ -173,7 +173,9 @@ class SelectedRegressor(RegressorMixin, BaseEstimator):
                 f"`X` has {n} sample(s): at least `n_folds` ({self.n_folds}) are needed"
             )
         weighted = sample_weight is not None
-        w = _check_sample_weight(sample_weight, X)
+        # negative weights gave NaN predictions without a word (all-zero weights
+        # are refused here too)
+        w = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
         if weighted:
             for i, cand in enumerate(cands):
                 if not has_fit_parameter(cand, "sample_weight"):
@@ -183,6 +185,13 @@ class SelectedRegressor(RegressorMixin, BaseEstimator):
                     )
         seed = self._seed()
         folds = list(KFold(self.n_folds, shuffle=True, random_state=seed).split(X))
+        for k, (train, _) in enumerate(folds):
+            if not np.any(w[train] > 0):
+                raise ValueError(
+                    f"`sample_weight` is zero on every training row of selection "
+                    f"fold {k} (of `n_folds`={self.n_folds}): give more rows "
+                    "positive weight."
+                )
         errors = np.empty((len(cands), n))
         for i, cand in enumerate(cands):
             for train, test in folds:

@@ -118,6 +118,22 @@ def test_bad_input_names_the_argument():
         SelectedRegressor(n_folds=5).fit(X[:3], y[:3])
 
 
+def test_bad_sample_weight_is_named():
+    """Negative weights: an error (before: NaN predictions, no word). A selection
+    fold whose training rows all weigh 0: an error naming the weights and the
+    fold (before: scikit-learn's message from a candidate's fit)."""
+    rng = np.random.default_rng(4)
+    X, y = rng.normal(size=(30, 2)), rng.normal(size=30)
+    w = np.ones(30)
+    w[3] = -0.5
+    with pytest.raises(ValueError, match="Negative values .*`sample_weight`"):
+        SelectedRegressor(random_state=0).fit(X, y, w)
+    w = np.zeros(30)
+    w[0] = 1.0  # in one fold's held-out rows: that fold trains on zero weight
+    with pytest.raises(ValueError, match="`sample_weight` is zero on every training"):
+        SelectedRegressor(random_state=0).fit(X, y, w)
+
+
 def test_random_state_instances_and_bad_values():
     rng = np.random.default_rng(2)
     X, y = rng.normal(size=(90, 3)), rng.normal(size=90)
