@@ -169,7 +169,19 @@ def make_multimodel_data(
     n_test = _check_count(n_test, "n_test", 1)
     K = _check_count(n_models, "n_models", 2)
     d = _check_count(d, "d", 3)
-    if not (0 < pb_coverage <= 1):
+    for value, name in ((favour, "favour"), (length_bias, "length_bias")):
+        # NaN or inf gave NaN or infinite PB verdicts without a word
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, numbers.Real)
+            or not np.isfinite(value)
+        ):
+            raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
+    if (
+        isinstance(pb_coverage, bool)
+        or not isinstance(pb_coverage, numbers.Real)
+        or not (0 < pb_coverage <= 1)
+    ):
         raise ValueError(f"`pb_coverage` must lie in (0, 1], got {pb_coverage!r}.")
     rng = check_random_state(random_state)
     family = ["ref"] + ["a" if k % 2 == 1 else "b" for k in range(1, K)]

@@ -227,6 +227,21 @@ def test_bad_data(mutate, match):
         router.fit(X, q, c, models=None if q.shape[1] < 3 else data.models)
 
 
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"favour": np.nan}, "`favour` must be a finite number"),
+        ({"length_bias": np.inf}, "`length_bias` must be a finite number"),
+        ({"pb_coverage": "half"}, r"`pb_coverage` must lie in \(0, 1\]"),
+    ],
+)
+def test_make_multimodel_data_bad_parameters_are_named(kwargs, match):
+    """Before: NaN (favour) or infinite (length_bias) verdicts came back without a
+    word, and a non-numeric pb_coverage raised a bare comparison TypeError."""
+    with pytest.raises(ValueError, match=match):
+        make_multimodel_data(n_gs=10, n_pb=20, n_test=5, random_state=0, **kwargs)
+
+
 def test_bad_cost_and_w():
     data, router = _small()
     router.fit(data.X, data.quality, data.comparisons, models=data.models)
