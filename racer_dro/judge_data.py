@@ -111,12 +111,28 @@ def _check_long(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     g = out["gold"].to_numpy()
     if (~np.isnan(g) & ~np.isin(g, (0.0, 0.5, 1.0))).any():
         raise ValueError(f"`{name}`: `gold` must be 0, 0.5, 1 or NaN")
+    dup = out.duplicated(["pair_id", "judge", "order"], keep=False)
+    if dup.any():
+        first = out.loc[dup].iloc[0]
+        raise ValueError(
+            f"`{name}`: {int(dup.sum())} rows repeat a (pair_id, judge, order), e.g. "
+            f"pair_id {first['pair_id']!r}, judge {first['judge']!r}, order "
+            f"{first['order']!r}; the long format has one row per pair, judge and "
+            "order: give each pair a distinct `pair_id`"
+        )
     return out
 
 
 def _column_p_b(raw: pd.DataFrame, column: str, path: Path) -> pd.Series:
     """A judge column as ``p_b``: probabilities as they are, score differences through the sigmoid."""
     values = pd.to_numeric(raw[column], errors="coerce").astype(float)
+    if values.isna().any():
+        row = int(np.flatnonzero(values.isna().to_numpy())[0])
+        raise ValueError(
+            f"`path` {str(path)!r}: column {column!r} has a missing or non-numeric value "
+            f"({str(raw[column].iloc[row])!r}) on data row {row + 1} (pair_id "
+            f"{raw['pair_id'].iloc[row]!r}); every pair needs each judge's value"
+        )
     if not column.startswith("score_b_"):
         bad = values[(values < 0) | (values > 1)]
         if len(bad):
@@ -164,7 +180,11 @@ def read_escalation_csv(path) -> pd.DataFrame:
         path = path / "pairs.csv"
     if not path.is_file():
         raise ValueError(f"`path` {str(path)!r} is not a file")
-    raw = pd.read_csv(path)
+    try:
+        # pair ids are labels: keep "007" as "007" (not the number 7)
+        raw = pd.read_csv(path, dtype={"pair_id": str})
+    except pd.errors.EmptyDataError as exc:
+        raise ValueError(f"`path` {str(path)!r} is empty: {exc}") from exc
     need = ["pair_id", "instruction", "output_a", "output_b", "human_prefers_b"]
     missing = [c for c in need if c not in raw.columns]
     columns = {
@@ -185,6 +205,16 @@ def read_escalation_csv(path) -> pd.DataFrame:
         raise ValueError(
             f"`path` {str(path)!r}: a judge has both a p_b_ and a score_b_ column"
         )
+    gold = pd.to_numeric(raw["human_prefers_b"], errors="coerce").astype(float)
+    bad_gold = gold.isna() & raw["human_prefers_b"].notna()
+    if bad_gold.any():
+        row = int(np.flatnonzero(bad_gold.to_numpy())[0])
+        raise ValueError(
+            f"`path` {str(path)!r}: column 'human_prefers_b' has the non-numeric value "
+            f"{raw['human_prefers_b'].iloc[row]!r} on data row {row + 1} (pair_id "
+            f"{raw['pair_id'].iloc[row]!r}); use 1 (B better), 0 (A better), 0.5 (tie) "
+            "or leave it empty"
+        )
     frames = [
         pd.DataFrame(
             {
@@ -192,7 +222,7 @@ def read_escalation_csv(path) -> pd.DataFrame:
                 "prompt": raw["instruction"],
                 "response_a": raw["output_a"],
                 "response_b": raw["output_b"],
-                "gold": raw["human_prefers_b"].astype(float),
+                "gold": gold,
                 "judge": judge,
                 "order": "ab",
                 "p_b": _column_p_b(raw, columns[judge], path),
@@ -220,14 +250,23 @@ def _json_lines(path: Path):
     """``(line number, object)`` of each non-blank line of a JSONL file; errors name ``path``."""
     if not path.is_file():
         raise ValueError(f"`path` {str(path)!r} is not a file")
-    with path.open() as handle:
+    # JSONL is UTF-8; "utf-8-sig" also drops a byte-order mark at the file start
+    with path.open(encoding="utf-8-sig") as handle:
         for line_no, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                yield line_no, json.loads(line)
+                obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"`path` line {line_no} is not JSON: {exc}") from exc
+                raise ValueError(
+                    f"`path` {str(path)!r} line {line_no} is not JSON: {exc}"
+                ) from exc
+            if not isinstance(obj, dict):  # a malformed file, not a wrong argument
+                raise ValueError(  # noqa: TRY004
+                    f"`path` {str(path)!r} line {line_no} is not a JSON object (one "
+                    f"pair per line), got {type(obj).__name__}"
+                )
+            yield line_no, obj
 
 
 def _field(obj, key: str, default=None):
@@ -346,6 +385,12 @@ def read_judge_jsonl(
     return _check_long(pd.DataFrame.from_records(records), "path")
 
 
+def _judgment(entry: dict) -> dict:
+    """The ``judgment`` object of a JudgeBench judgement (``{}`` when absent or not an object)."""
+    judgment = entry.get("judgment")
+    return judgment if isinstance(judgment, dict) else {}
+
+
 def _judgement_p_b(entry, line: int, swapped: bool) -> float | None:
     """One JudgeBench judgement as ``p_b`` in the original labelling (None: no verdict).
 
@@ -356,7 +401,7 @@ def _judgement_p_b(entry, line: int, swapped: bool) -> float | None:
     """
     if not isinstance(entry, dict):
         return None
-    scores = (entry.get("judgment") or {}).get("scores")
+    scores = _judgment(entry).get("scores")
     if scores is not None:
         pair = np.asarray(scores, dtype=float)
         if pair.shape != (2,) or not np.all(np.isfinite(pair)):
@@ -447,7 +492,7 @@ def read_judgebench_jsonl(path, *, judge: str | None = None) -> pd.DataFrame:
             if p is None:
                 continue
             if name is None:
-                name = (entry.get("judgment") or {}).get("judge_model")
+                name = _judgment(entry).get("judge_model")
             records.append({**base, "order": order, "p_b": p})
     if not records:
         raise ValueError(f"`path` {str(path)!r} holds no verdicts")
@@ -532,6 +577,12 @@ def verdict_correctness(p_b, gold) -> np.ndarray:
         raise ValueError(
             f"`p_b` and `gold` must have the same shape, got {p.shape} and {g.shape}"
         )
+    for arr, name in ((p, "p_b"), (g, "gold")):
+        if np.isnan(arr).any():
+            raise ValueError(
+                f"`{name}` holds NaN (at index {int(np.flatnonzero(np.isnan(arr))[0])}): "
+                "a missing verdict or gold cannot be scored; drop those pairs first"
+            )
     verdict = np.sign(p - 0.5)
     truth = np.sign(g - 0.5)
     out = np.where(verdict == truth, 1.0, 0.0)
@@ -556,9 +607,20 @@ def to_judge_table(long: pd.DataFrame) -> JudgeTable:
     (['p', 'q'], [0.3, 0.9])
     """
     long = _check_long(long, "long")
-    first = long.drop_duplicates("pair_id")[
-        ["pair_id", "prompt", "response_a", "response_b", "gold"]
-    ]
+    # a pair's gold and texts may come from any of its rows (e.g. a cheap judge's
+    # file without gold concatenated with a strong judge's with it)
+    golds = long.dropna(subset=["gold"]).groupby("pair_id", sort=False)["gold"]
+    conflict = golds.nunique() > 1
+    if conflict.any():
+        pid = conflict.index[conflict.to_numpy()][0]
+        raise ValueError(
+            f"`long`: pair_id {pid!r} has conflicting gold values "
+            f"{sorted(golds.get_group(pid).unique())}"
+        )
+    texts = ["prompt", "response_a", "response_b"]
+    known = long[["pair_id", *texts, "gold"]].replace({c: {"": np.nan} for c in texts})
+    first = known.groupby("pair_id", sort=False).first().reset_index()
+    first[texts] = first[texts].fillna("")
     stats = long.groupby(["pair_id", "judge"], sort=False)["p_b"].agg(["mean", "size"])
     wide_p = stats["mean"].unstack("judge")
     wide_n = stats["size"].unstack("judge")

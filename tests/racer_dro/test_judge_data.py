@@ -304,3 +304,132 @@ def test_dotted_keys_read_judgebench_verdicts_as_its_own_reader_does(tmp_path):
     )
     own = read_judgebench_jsonl(path)
     pd.testing.assert_frame_equal(nested, own)
+
+
+# --- inputs the readers must not misread (exact checks: every value is 0, 1/2 or 1) ---
+
+
+def test_jsonl_three_pairs_swapped_verdicts_map_back_by_hand(tmp_path):
+    rows = [
+        {"question_id": "p1", "gold": "A", "g1_winner": "A>B", "g2_winner": "A>B"},
+        {"question_id": "p2", "gold": "B", "g1_winner": "[[B]]", "g2_winner": "[[A]]"},
+        {"question_id": "p3", "gold": "tie", "g1_winner": " Tie ", "g2_winner": "B>>A"},
+    ]
+    path = tmp_path / "j.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    # presented labels: in the swapped run "A" is the original B, "B" the original A
+    long = read_judge_jsonl(path, judge="j", swapped_in_presented_labels=True)
+    assert long["order"].tolist() == ["ab", "ba"] * 3
+    assert long["p_b"].tolist() == [0.0, 1.0, 1.0, 1.0, 0.5, 0.0]
+    # original labels: the swapped verdict is read as it is
+    long = read_judge_jsonl(path, judge="j")
+    assert long["p_b"].tolist() == [0.0, 0.0, 1.0, 0.0, 0.5, 1.0]
+    assert long["gold"].tolist() == [0.0, 0.0, 1.0, 1.0, 0.5, 0.5]
+
+
+def test_jsonl_byte_order_mark_and_windows_line_ends_are_read(tmp_path):
+    rows = [{"question_id": i, "gold": "A", "g1_winner": "B"} for i in range(2)]
+    text = "\r\n".join(json.dumps(r) for r in rows)
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    long = read_judge_jsonl(path, judge="j")
+    assert long["pair_id"].tolist() == ["0", "1"]
+    assert long["p_b"].tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("line", ["5", "[1, 2]", '"question_id"', "null"])
+@pytest.mark.parametrize("reader", ["judge", "judgebench"])
+def test_jsonl_lines_that_are_not_objects_name_file_and_line(tmp_path, line, reader):
+    path = tmp_path / "j.jsonl"
+    first = _judgebench_line(0, "A>B", ["A>B", "A>B"])
+    path.write_text(json.dumps(first) + "\n" + line)
+    with pytest.raises(ValueError, match=r"j\.jsonl' line 2 is not a JSON object"):
+        if reader == "judge":
+            read_judge_jsonl(path, judge="j", pair_id="pair_id")
+        else:
+            read_judgebench_jsonl(path)
+
+
+def test_judgebench_judgment_that_is_not_an_object_keeps_its_decision(tmp_path):
+    row = _judgebench_line(0, "A>B", ["B>A", "B>A"])
+    row["judgments"][0]["judgment"] = "free text"
+    path = tmp_path / "o1.jsonl"
+    path.write_text(json.dumps(row))
+    long = read_judgebench_jsonl(path)
+    # the second judgement (swapped, presented B = original A) names the judge
+    assert long["p_b"].tolist() == [1.0, 0.0] and set(long["judge"]) == {"o1"}
+
+
+def test_repeated_pair_judge_and_order_is_refused(tmp_path):
+    # two lines with the same pair id and conflicting verdicts and gold used to be
+    # averaged into a tie with n_orders 2, and the second gold dropped silently
+    path = tmp_path / "j.jsonl"
+    path.write_text(
+        json.dumps({"question_id": 1, "gold": "A", "g1_winner": "A"})
+        + "\n"
+        + json.dumps({"question_id": 1, "gold": "B", "g1_winner": "B"})
+    )
+    with pytest.raises(ValueError, match="pair_id '1', judge 'j', order 'ab'"):
+        read_judge_jsonl(path, judge="j")
+    csv = _write_csv(tmp_path, pair_id=[0, 1, 0])
+    with pytest.raises(ValueError, match="repeat a"):
+        read_escalation_csv(csv)
+
+
+def test_gold_and_texts_come_from_any_judges_rows(tmp_path):
+    # a cheap judge's file without gold first, the strong judge's with gold second:
+    # the pairs have gold and must be kept (they were all dropped)
+    cheap = tmp_path / "cheap.jsonl"
+    cheap.write_text(
+        "\n".join(json.dumps({"question_id": i, "g1_winner": "A"}) for i in range(3))
+    )
+    strong = tmp_path / "strong.jsonl"
+    strong.write_text(
+        "\n".join(
+            json.dumps(
+                {"question_id": i, "prompt": f"q{i}", "gold": g, "g1_winner": "B"}
+            )
+            for i, g in enumerate(["A", "B", "tie"])
+        )
+    )
+    long = pd.concat(
+        [read_judge_jsonl(cheap, judge="c"), read_judge_jsonl(strong, judge="s")],
+        ignore_index=True,
+    )
+    table = to_judge_table(long)
+    assert table.frame["pair_id"].tolist() == ["0", "1", "2"]
+    assert table.gold.tolist() == [0.0, 1.0, 0.5]
+    assert table.frame["prompt"].tolist() == ["q0", "q1", "q2"]
+    np.testing.assert_array_equal(
+        table.rewards("c", "s"), [[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]]
+    )
+    other = long.copy()
+    other.loc[other["judge"] == "c", "gold"] = 1.0  # contradicts pair 0's gold A
+    with pytest.raises(ValueError, match="pair_id '0' has conflicting gold"):
+        to_judge_table(other)
+
+
+def test_escalation_csv_pair_ids_are_labels_and_bad_cells_are_named(tmp_path):
+    directory = _write_csv(tmp_path, pair_id=["007", "8", "9"])
+    long = read_escalation_csv(directory)
+    assert long["pair_id"].tolist()[:3] == ["007", "8", "9"]  # not "7"
+    for column, values, match in [
+        ("p_b_small", [0.9, None, 0.2], r"'p_b_small'.*data row 2 \(pair_id '8'\)"),
+        ("p_b_big", [0.8, 0.1, "high"], r"'p_b_big'.*'high'.*data row 3"),
+        ("human_prefers_b", [1, "yes", 0], r"'human_prefers_b'.*'yes'.*data row 2"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            read_escalation_csv(
+                _write_csv(tmp_path, pair_id=["007", "8", "9"], **{column: values})
+            )
+    (tmp_path / "pairs.csv").write_text("")
+    with pytest.raises(ValueError, match=r"pairs\.csv' is empty"):
+        read_escalation_csv(tmp_path)
+
+
+def test_verdict_correctness_refuses_nan():
+    # NaN used to score 0 (wrong) without a word
+    with pytest.raises(ValueError, match=r"`gold` holds NaN \(at index 1\)"):
+        verdict_correctness([0.9, 0.9], [1.0, np.nan])
+    with pytest.raises(ValueError, match=r"`p_b` holds NaN \(at index 0\)"):
+        verdict_correctness([np.nan, 0.9], [1.0, 1.0])
