@@ -125,7 +125,9 @@ def route_within_budget(scores, costs, budget) -> np.ndarray:
 
     Pairs are taken in decreasing score; a pair is routed when the mean cost
     with it stays at most ``budget`` (pairs that do not fit are skipped, later
-    cheaper ones may still fit): the equal-cost comparison of rankings.
+    cheaper ones may still fit; "at most" to a relative 1e-9, so a budget equal
+    to the mean cost of a routing admits as many calls): the equal-cost
+    comparison of rankings.
 
     Examples
     --------
@@ -140,19 +142,25 @@ def route_within_budget(scores, costs, budget) -> np.ndarray:
         )
     if isinstance(budget, bool) or not isinstance(budget, numbers.Real):
         raise TypeError(f"`budget` must be a real number, got {budget!r}")
+    if math.isnan(budget):
+        raise ValueError("`budget` must be a number, got NaN")
     n = s.shape[0]
     base = float(c[:, 0].sum())
-    if base > budget * n + 1e-12:
+    allowed = budget * n
+    # rounding of budget * n and of the running total: a budget equal to the mean
+    # cost of k calls (e.g. another routing's realised_cost) must admit all k
+    tol = 1e-9 * abs(allowed) + 1e-12 if math.isfinite(allowed) else 0.0
+    if base > allowed + tol:
         raise ValueError(
             f"`budget` = {budget!r} is below the all-cheap mean cost {base / n!r}"
         )
-    room = budget * n - base
+    total = base
     extra = c[:, 1] - c[:, 0]
     ask = np.zeros(n, dtype=bool)
     for i in np.argsort(-s, kind="stable"):
-        if extra[i] <= room + 1e-12:
+        if total + extra[i] <= allowed + tol:
             ask[i] = True
-            room -= extra[i]
+            total += extra[i]
     return ask
 
 

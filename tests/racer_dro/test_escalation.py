@@ -340,3 +340,24 @@ def test_confidence_strong_model_lets_the_rates_follow_the_confidence():
     assert np.ptp(flat) == 0
     with pytest.raises(ValueError, match="`strong_model`"):
         EscalationRouter(strong_model="linear").fit(X, r, costs)
+
+
+@pytest.mark.parametrize("n", [1000, 100_000])
+@pytest.mark.parametrize("cost", [0.1, 0.3, 1 / 3, 0.7])
+def test_budget_equal_to_k_calls_admits_all_k(n, cost):
+    # equal cost: a budget equal to the mean cost of k strong calls (as realised_cost
+    # reports it) must buy exactly k calls; rounding in the running total used to
+    # drop the last one (e.g. n = 1000, cost 0.3, k = 700 gave 699). Exact count.
+    costs = np.tile([0.0, cost], (n, 1))
+    for k in (n // 10, n // 2, 7 * n // 10):
+        budget = realised_cost(costs, np.arange(n) < k)
+        assert route_within_budget(-np.arange(n), costs, budget).sum() == k
+    # ... and never one call more than the budget allows
+    budget = realised_cost(costs, np.arange(n) < k) * (1 - 1e-6)
+    assert route_within_budget(-np.arange(n), costs, budget).sum() == k - 1
+
+
+def test_nan_budget_is_refused():
+    # a NaN budget used to route nothing without a word
+    with pytest.raises(ValueError, match="`budget`.*NaN"):
+        route_within_budget([1.0, 2.0], [[0, 1], [0, 1]], float("nan"))
