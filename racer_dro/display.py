@@ -46,7 +46,11 @@ def realised_spend(arms, costs) -> np.ndarray:
             f"`arms` must hold one arm index per row of `costs` ({costs.shape[0]}), "
             f"got shape {arms.shape}"
         )
-    if arms.size and (
+    if arms.size == 0:
+        raise ValueError(
+            "`arms` and `costs` hold no queries: the stream must have at least one"
+        )
+    if (
         not np.issubdtype(arms.dtype, np.integer)
         or arms.min() < 0
         or arms.max() >= costs.shape[1]

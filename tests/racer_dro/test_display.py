@@ -78,3 +78,21 @@ def test_bad_input_names_the_argument():
         PacingDisplay([1.0, 2.0], 1.0, warmup=1.0).plot()
     with pytest.raises(ValueError, match="`pacer`.*run"):
         PacingDisplay.from_pacer(BudgetPacer(_Gain(), 0.3))
+
+
+def test_empty_stream_is_a_clear_error():
+    # an empty float `arms` used to raise a bare IndexError, an empty int one an
+    # error about `spend`, which from_decisions' caller never passed
+    for arms in ([], np.array([], dtype=int)):
+        with pytest.raises(ValueError, match="`arms` and `costs` hold no queries"):
+            PacingDisplay.from_decisions(arms, np.empty((0, 2)), 1.0)
+
+
+def test_from_decisions_draws_on_the_given_axes():
+    fig, ax = plt.subplots()
+    disp = PacingDisplay.from_decisions(
+        [0, 1], [[0.0, np.nan], [np.nan, 2.0]], 1.0, ax=ax
+    )
+    assert disp.line_ in ax.lines and disp.band_line_ in ax.lines
+    assert disp.budget_line_ in ax.lines and len(fig.axes) == 1
+    np.testing.assert_array_equal(disp.running_mean_, [0.0, 1.0])  # (0 + 2) / 2
