@@ -84,6 +84,11 @@ def gs_mean_squared_error(y_true, y_pred, *, source=None, sample_weight=None):
         raise ValueError("`source` has no GS rows (1) to score.")
     w = np.ones(y_true.shape[0]) if sample_weight is None else sample_weight
     w = check_vector(w, "sample_weight", y_true.shape[0])[gs]
+    if np.any(w < 0) or not np.sum(w) > 0:
+        raise ValueError(
+            "`sample_weight` must be non-negative with a positive sum over the GS "
+            "rows (`source` == 1)."
+        )
     return float(np.average((y_true[gs] - y_pred[gs]) ** 2, weights=w))
 
 
@@ -102,6 +107,11 @@ def make_gs_scorer():
         ).fit(X, y, source=source)
 
     Without routing the scorer is called without ``source`` and raises.
+    ``sample_weight`` passed to the search is not scored unless requested:
+    ``make_gs_scorer().set_score_request(source=True, sample_weight=True)``
+    (``set_score_request`` replaces the scorer's requests, so ``source=True``
+    is repeated); passed but not requested, it is an error rather than an
+    unweighted score of a weighted fit.
 
     Examples
     --------
@@ -113,12 +123,16 @@ def make_gs_scorer():
 
     scorer = make_scorer(gs_mean_squared_error, greater_is_better=False)
     if sklearn.get_config().get("enable_metadata_routing", False):
-        scorer = scorer.set_score_request(source=True)
+        # sample_weight=None: an error if passed without a request (not ignored)
+        scorer = scorer.set_score_request(source=True, sample_weight=None)
     return scorer
 
 
 def source_folds(source, n_splits=5, *, random_state=None):
     """``(train, test)`` index pairs stratified by source (for ``cv=``).
+
+    Every test fold holds GS rows (the GS scorer has nothing to score
+    otherwise): fewer GS rows than ``n_splits`` is a ValueError.
 
     Examples
     --------
@@ -128,6 +142,11 @@ def source_folds(source, n_splits=5, *, random_state=None):
     [1, 1]
     """
     s = check_binary(source, "source", require_both=False)
+    if np.sum(s == 1) < n_splits:
+        raise ValueError(
+            f"`source` has {int(np.sum(s == 1))} GS rows (1), fewer than "
+            f"n_splits={n_splits}: some test folds would hold no GS row to score."
+        )
     skf = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
     return list(skf.split(np.zeros(s.shape[0]), s))
 

@@ -292,3 +292,52 @@ def test_folds_with_a_user_learner_name_only_the_built_in_learners(small):
     assert (
         "'offset'" in message and "gs-only" not in message and "pooled" not in message
     )
+
+
+def test_gs_mse_rejects_negative_or_zero_gs_weights():
+    # negative weights gave a number (here 49.75), zero GS weights a ZeroDivisionError
+    y, pred, s = [1.0, -1.0, 4.0, 9.0], [0.5, 0.0, -3.0, 0.0], [1, 1, 1, 0]
+    with pytest.raises(ValueError, match="`sample_weight`"):
+        gs_mean_squared_error(y, pred, source=s, sample_weight=[-1.0, 1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="`sample_weight`"):
+        gs_mean_squared_error(y, pred, source=s, sample_weight=[0.0, 0.0, 0.0, 1.0])
+
+
+def test_source_folds_needs_a_gs_row_in_every_test_fold():
+    # 2 GS rows for 3 folds: StratifiedKFold only warns, and one test fold has
+    # no GS row for the GS scorer (a nan score in a search)
+    with pytest.raises(ValueError, match="fewer than n_splits=3"):
+        source_folds([1, 1, 0, 0, 0, 0, 0, 0, 0], 3, random_state=0)
+    s = np.r_[np.ones(7, int), np.zeros(23, int)]
+    for _, test in source_folds(s, 3, random_state=0):  # 7 GS rows: 3, 2, 2
+        assert s[test].sum() in (2, 3)
+
+
+def test_gs_scorer_does_not_drop_a_passed_sample_weight(small):
+    """Weights routed to fit were silently left out of the score.
+
+    The score with weights requested is compared with the weighted held-out
+    GS error by hand (rel=1e-12: the same arithmetic, in another order).
+    """
+    base = MetaRouter("gs-only", SMALL, scale=None, n_folds=2, random_state=0)
+    w = np.random.default_rng(0).uniform(0.5, 2.0, size=small.y.size)
+    folds = source_folds(small.source, 3, random_state=0)
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = clone(base).set_fit_request(source=True, sample_weight=True)
+        search = GridSearchCV(est, {"n_folds": [2]}, scoring=make_gs_scorer(), cv=folds)
+        with pytest.raises(ValueError, match="sample_weight"):
+            search.fit(small.X, small.y, source=small.source, sample_weight=w)
+        scorer = make_gs_scorer().set_score_request(source=True, sample_weight=True)
+        search.set_params(scoring=scorer, error_score="raise")
+        search.fit(small.X, small.y, source=small.source, sample_weight=w)
+    scores = []
+    for train, test in folds:
+        fit = clone(base).fit(
+            small.X[train], small.y[train], small.source[train], w[train]
+        )
+        gs = test[small.source[test] == 1]
+        err = (small.y[gs] - fit.predict(small.X[gs])) ** 2
+        scores.append(-np.sum(w[gs] * err) / np.sum(w[gs]))
+    assert search.cv_results_["mean_test_score"][0] == pytest.approx(
+        np.mean(scores), rel=1e-12
+    )
