@@ -36,8 +36,8 @@ DEFAULT_PMUR = np.round(np.linspace(0.0, 1.0, 21), 10)
 
 def _as_rounds(values, name: str) -> list[np.ndarray]:
     """A 1-D array (one round), a 2-D array (rounds x queries) or a list of arrays."""
-    if isinstance(values, np.ndarray) and values.ndim == 2:
-        rounds = list(values)
+    if not isinstance(values, (list, tuple)) and np.ndim(values) == 2:
+        rounds = list(np.asarray(values))  # an ndarray or a DataFrame
     elif (
         isinstance(values, (list, tuple))
         and len(values) > 0
@@ -205,6 +205,8 @@ def efficiency_gain(
         raise ValueError(f"`random` must be 'expected' or 'simulate', got {random!r}.")
     levels = DEFAULT_PMUR if pmur is None else _check_pmur(pmur)
     if isinstance(scores, Mapping):
+        if not scores:
+            raise ValueError("`scores` is an empty mapping: name at least one router.")
         frames = []
         for name, sc in scores.items():
             frame = efficiency_gain(

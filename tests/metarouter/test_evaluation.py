@@ -90,3 +90,23 @@ def test_bad_inputs_name_the_argument():
         efficiency_gain([1.0, 2.0], [np.nan, 0.0])
     with pytest.raises(ValueError, match="`random`"):
         efficiency_gain([1.0], [1.0], random="bootstrap")
+
+
+def test_gain_accepts_a_dataframe_of_rounds():
+    """A DataFrame (rounds x queries) was read as one round and rejected.
+
+    It must give the ndarray's numbers exactly (the same floats, the same order).
+    """
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    S, R = rng.normal(size=(5, 8)), rng.normal(size=(5, 8))
+    expected = efficiency_gain(S, R, pmur=[0.25, 0.5])
+    got = efficiency_gain(pd.DataFrame(S), pd.DataFrame(R), pmur=[0.25, 0.5])
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    curve = efficiency_curve(pd.DataFrame(S), pd.DataFrame(R))
+    assert curve["round"].nunique() == 5
+
+
+def test_gain_of_an_empty_mapping_is_a_clear_error():
+    with pytest.raises(ValueError, match="empty mapping"):
+        efficiency_gain({}, [1.0, 2.0])
