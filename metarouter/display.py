@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from metarouter._validation import check_lengths
 from metarouter.evaluation import efficiency_gain
 from metarouter.metrics import cost_quality_points, nondecreasing_convex_hull
 from metarouter.multimodel import trade_off_grid
@@ -119,10 +120,12 @@ class CostQualityDisplay:
         top = 0.0
         for name, (c, q) in self.curves.items():
             c, q = np.asarray(c, dtype=float), np.asarray(q, dtype=float)
-            if c.shape != q.shape or c.ndim != 1:
+            if c.shape != q.shape or c.ndim != 1 or c.size == 0:
                 raise ValueError(
-                    f"`curves[{name!r}]` must be two 1-D arrays of one length."
+                    f"`curves[{name!r}]` must be two non-empty 1-D arrays of one length."
                 )
+            if not (np.all(np.isfinite(c)) and np.all(np.isfinite(q))):
+                raise ValueError(f"`curves[{name!r}]` contains NaN or infinite values.")
             order = np.argsort(c, kind="stable")
             kw = {"marker": ".", "label": str(name), **line_kwargs}
             (self.lines_[name],) = ax.plot(c[order], q[order], **kw)
@@ -249,6 +252,7 @@ class CostQualityDisplay:
         -------
         display : CostQualityDisplay
         """
+        check_lengths(X=X, quality=quality, cost=cost if np.ndim(cost) == 2 else None)
         _, choices = _sweep_choices(estimator, X, cost, w)
         if model_names is None and hasattr(estimator, "models_"):
             model_names = estimator.models_
@@ -306,16 +310,37 @@ class EfficiencyGainDisplay:
 
     def plot(self, ax=None, **line_kwargs):
         """Draw EG against PMUR onto ``ax`` (a new figure when None)."""
+        if not isinstance(self.gains, Mapping) or not self.gains:
+            raise TypeError("`gains` must be a non-empty mapping name -> gains.")
+        x = np.asarray(self.pmur, dtype=float)
+        intervals = {} if self.intervals is None else self.intervals
+
+        def _check(values, what):
+            arr = np.asarray(values, dtype=float)
+            if arr.shape != x.shape or x.ndim != 1:
+                raise ValueError(
+                    f"{what} has shape {arr.shape}, `pmur` {x.shape}: one value per "
+                    "PMUR level."
+                )
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"{what} contains NaN or infinite values.")
+            return arr
+
+        _check(x, "`pmur`")
+        gains = {n: _check(g, f"`gains[{n!r}]`") for n, g in self.gains.items()}
+        bounds = {
+            n: [_check(b, f"`intervals[{n!r}]`") for b in intervals[n]]
+            for n in gains
+            if n in intervals
+        }
         ax = _axes(ax)
         self.lines_ = {}
-        x = np.asarray(self.pmur, dtype=float)
         self.bands_ = {}
-        intervals = {} if self.intervals is None else self.intervals
-        for name, g in self.gains.items():
+        for name, g in gains.items():
             kw = {"marker": ".", "label": str(name), **line_kwargs}
-            (self.lines_[name],) = ax.plot(x, np.asarray(g, dtype=float), **kw)
-            if name in intervals:
-                low, high = (np.asarray(b, dtype=float) for b in intervals[name])
+            (self.lines_[name],) = ax.plot(x, g, **kw)
+            if name in bounds:
+                low, high = bounds[name]
                 self.bands_[name] = ax.fill_between(
                     x, low, high, color=self.lines_[name].get_color(), alpha=0.15
                 )

@@ -122,3 +122,34 @@ def test_display_bad_input():
         CostQualityDisplay.from_predictions(
             [[0, 1]], [[0, 1], [1, 1]], [[1, 2], [1, 2]], model_names=["a"]
         )
+
+
+def test_display_bad_numbers_are_clear_errors():
+    # a NaN was drawn as a gap, lengths failed in matplotlib, a list of gains
+    # gave an AttributeError, an empty curve numpy's "zero-size array" error
+    with pytest.raises(ValueError, match=r"`gains\['a'\]` contains NaN"):
+        EfficiencyGainDisplay([0.0, 0.5, 1.0], {"a": [0.0, np.nan, 0.0]}).plot()
+    with pytest.raises(ValueError, match=r"`gains\['a'\]` has shape \(2,\)"):
+        EfficiencyGainDisplay([0.0, 0.5, 1.0], {"a": [0.0, 0.1]}).plot()
+    with pytest.raises(ValueError, match=r"`intervals\['a'\]`"):
+        EfficiencyGainDisplay(
+            [0.0, 1.0], {"a": [0.0, 0.0]}, intervals={"a": ([0.0], [1.0, 1.0])}
+        ).plot()
+    with pytest.raises(TypeError, match="`gains`"):
+        EfficiencyGainDisplay([0.0, 1.0], [0.0, 0.0]).plot()
+    with pytest.raises(ValueError, match=r"`curves\['x'\]` contains NaN"):
+        CostQualityDisplay({"x": ([1.0, np.nan], [0.5, 0.6])}).plot()
+    with pytest.raises(ValueError, match=r"`curves\['x'\]` must be two non-empty"):
+        CostQualityDisplay({"x": ([], [])}).plot()
+
+
+def test_cost_quality_from_estimator_checks_lengths():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    y = X[:, 0] + rng.normal(size=40)
+    router = MetaRouter("gs-only", LinearRegression(), scale=None, n_folds=2)
+    router.fit(X, y, np.ones(40))
+    quality, cost = rng.normal(size=(30, 2)), np.tile([1.0, 2.0], (30, 1))
+    # 10 queries against 30 rows of quality and cost: numpy's broadcast error
+    with pytest.raises(ValueError, match="`quality` has 30 rows but `X` has 10"):
+        CostQualityDisplay.from_estimator(router, X[:10], quality, cost)
