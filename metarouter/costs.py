@@ -123,7 +123,9 @@ class TokenCost:
     def premium_cost(self, input_tokens, output_tokens) -> np.ndarray:
         """Per-query cost of the premium model."""
         t_in = _tokens(input_tokens, "input_tokens")
-        t_out = _tokens(output_tokens, "output_tokens")
+        t_out = _tokens(
+            output_tokens, "output_tokens", t_in.size if t_in.ndim else None
+        )
         return (
             self.premium_input_rate * t_in
             + self.premium_output_rate * t_out
@@ -133,7 +135,9 @@ class TokenCost:
     def alternative_cost(self, input_tokens, output_tokens) -> np.ndarray:
         """Per-query cost of the alternative model."""
         t_in = _tokens(input_tokens, "input_tokens")
-        t_out = _tokens(output_tokens, "output_tokens")
+        t_out = _tokens(
+            output_tokens, "output_tokens", t_in.size if t_in.ndim else None
+        )
         return (
             self.alternative_input_rate * t_in
             + self.alternative_output_rate * t_out
@@ -184,6 +188,9 @@ class TokenCost:
                 "Token counts must be scalars or arrays of one length (one entry "
                 f"per query), got lengths {lengths}."
             )
+        for name, value in given.items():  # errors name the caller's argument
+            if value is not None:
+                _tokens(value, name)
         if alternative_output_tokens is None:
             alternative_output_tokens = premium_output_tokens
         if alternative_input_tokens is None:

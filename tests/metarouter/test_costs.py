@@ -73,3 +73,19 @@ def test_token_counts_of_different_lengths_are_an_error():
     np.testing.assert_allclose(
         cost.difference([100, 200], 10, 10), [100 * 0.5 + 10, 200 * 0.5 + 10]
     )
+
+
+def test_model_costs_check_lengths_and_errors_name_the_argument():
+    cost = TokenCost(1.0, 2.0, 0.5, 1.0)
+    # lengths 2 and 3 gave numpy's "operands could not be broadcast" error
+    with pytest.raises(ValueError, match="`output_tokens` has 3 entries"):
+        cost.premium_cost([1, 2], [1, 2, 3])
+    with pytest.raises(ValueError, match="`output_tokens` has 3 entries"):
+        cost.alternative_cost([1, 2], [1, 2, 3])
+    # a negative alternative count was reported as `output_tokens`
+    with pytest.raises(ValueError, match="`alternative_output_tokens`"):
+        cost.difference([1, 2], [1, 2], [-3, 1])
+    with pytest.raises(ValueError, match="`alternative_input_tokens`"):
+        cost.difference([1, 2], [1, 2], alternative_input_tokens=[np.nan, 1])
+    # exact: small integers times dyadic rates
+    np.testing.assert_array_equal(cost.premium_cost([1, 2], 3), [7.0, 8.0])
