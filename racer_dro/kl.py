@@ -125,11 +125,20 @@ def exponential_tilt(g: np.ndarray, logp: np.ndarray, tau: float):
     >>> q.round(4).tolist(), round(L, 4)
     ([0.7311, 0.2689], -0.3799)
     """
-    a = logp - g / tau
+    with np.errstate(over="ignore"):  # g / tau -> inf: weight exp(-inf) = 0
+        a = logp - g / tau
     amax = float(a.max())
     e = np.exp(a - amax)
     s = float(e.sum())
-    return e / s, amax + math.log(s)
+    L = amax + math.log(s)
+    if L > -0.5:
+        # a weak tilt (tau >> g): amax + log(s) cancels to rounding (~1e-16),
+        # which -tau L turned into garbage (|f| ~ 1, tau = 1e300 gave 1e284);
+        # log1p of E_p[expm1(-g / tau)] keeps its relative accuracy instead
+        p = np.exp(logp)
+        with np.errstate(over="ignore"):
+            L = math.log1p(float(p @ np.expm1(-g / tau)) / float(p.sum()))
+    return e / s, L
 
 
 def tilt_kl(g: np.ndarray, logp: np.ndarray, q: np.ndarray, tau: float) -> float:
@@ -146,10 +155,12 @@ def tilt_kl(g: np.ndarray, logp: np.ndarray, q: np.ndarray, tau: float) -> float
     0.110944
     """
     c = float(q @ g)
-    h = (g - c) / tau
+    with np.errstate(over="ignore"):  # (g - c) / tau -> inf where q = 0
+        h = (g - c) / tau
     a = logp - h
     top = float(a.max())
-    kl = -float(q @ h) - (top + math.log(float(np.exp(a - top).sum())))
+    pos = q > 0  # 0 * inf would make the KL NaN (tau = 1e-300, g ~ 1)
+    kl = -float(q[pos] @ h[pos]) - (top + math.log(float(np.exp(a - top).sum())))
     return max(kl, 0.0)
 
 
@@ -157,7 +168,10 @@ def _threshold(g: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, float]:
     """Minimisers (``g == 0`` on the support) and ``-log P(argmin)``."""
     at_min = (g == 0) & (p > 0)
     rest = float(p[~at_min].sum())
-    return at_min, -math.log1p(-rest) if rest < 1 else math.inf
+    if rest > 0.5:
+        # 1 - rest rounds away a minimiser's weight 1e-300 (KL is 690.8, not inf)
+        return at_min, -math.log(float(p[at_min].sum()) / float(p.sum()))
+    return at_min, -math.log1p(-rest)
 
 
 def _radius_bracket(g, logp, p, radius):
@@ -187,13 +201,13 @@ def _radius_bracket(g, logp, p, radius):
         step *= 2.0
     s_lo, step = s0, 1.0
     for _ in range(80):
+        if math.exp(s_lo) == 0:
+            break  # tau underflowed (g / 0 warned): no representable tilt separates
         if kl_of(s_lo) > radius:
-            break
+            return s_lo, s_hi, kl_of
         s_lo -= step
         step = min(step * 2.0, 64.0)
-    else:
-        return None
-    return s_lo, s_hi, kl_of
+    return None
 
 
 _TINY_RADIUS = 1e-10  # below it KL's rounding (~1e-16) blurs a root found numerically
@@ -393,6 +407,29 @@ def worst_case_min(
     """
     support = p > 0
     m = float(f[support].min())
+    if not math.isfinite(float(f[support].max()) - m):
+        # the spread overflows (f = [-1e308, 1e308] gave a NaN or infinite
+        # value): V is positively homogeneous, so solve for f / 2 and double
+        half = worst_case_min(
+            0.5 * f,
+            p,
+            radius=radius,
+            temperature=None if temperature is None else 0.5 * temperature,
+            tau_init=None if tau_init is None else 0.5 * tau_init,
+            root=root,
+        )
+        with np.errstate(over="ignore"):  # g = f - min f itself overflows
+            shifted = 2.0 * half.shifted
+        return MinSense(
+            2.0 * half.value,
+            half.q,
+            2.0 * half.tau,
+            half.kl,
+            2.0 * half.expectation,
+            shifted,
+            4.0 * half.variance,
+            radius,
+        )
     g = np.where(support, f - m, 0.0)
     nominal = (
         (radius is None and temperature is None)
@@ -411,14 +448,19 @@ def worst_case_min(
             g / scale,
             p,
             radius=radius,
-            temperature=None if temperature is None else temperature / scale,
+            # tau / scale can underflow to 0 (tau = 1e-300, |f| ~ 1e150: NaN
+            # weights); the smallest positive tau already puts all the mass
+            # on the minimisers and changes the value by < 1e-323 * scale
+            temperature=None
+            if temperature is None
+            else max(temperature / scale, 5e-324),
             tau_init=None if tau_init is None else tau_init / scale,
             root=root,
         )
         return MinSense(
             m + scale * res.value,
             res.q,
-            scale * res.tau,
+            scale * res.tau if temperature is None else temperature,
             res.kl,
             m + scale * res.expectation,
             g,
@@ -431,7 +473,13 @@ def worst_case_min(
         q, L = exponential_tilt(g, logp, tau)
         kl = tilt_kl(g, logp, q, tau)
         eg = float(q @ g)
-        return MinSense(m - tau * L, q, tau, kl, m + eg, g, float(q @ (g - eg) ** 2))
+        if scale < 2.0**-60 * tau:
+            # -tau L = E_p g (1 + O(scale / tau)); L itself is subnormal when
+            # tau > 1e300 scale and lost digits (the value exceeded the mean)
+            shift = float(p @ g)
+        else:
+            shift = -tau * L
+        return MinSense(m + shift, q, tau, kl, m + eg, g, float(q @ (g - eg) ** 2))
     at_min, threshold = _threshold(g, p)
     tau = None
     if radius < threshold:

@@ -322,3 +322,84 @@ def test_fuzz_certificates_at_every_magnitude(base, exponent, radius, sense):
     # scale invariance: the worst case of f / s times s (s a power of ten, exact)
     unit = kl_worst_case(np.asarray(base), radius=radius, sense=sense)
     assert res.value == pytest.approx(unit.value * 10.0**exponent, rel=1e-9, abs=1e-300)
+
+
+# ------------------------------------------------------------------ extreme temperatures and spreads
+@pytest.mark.parametrize("n", [2, 7, 10])
+@pytest.mark.parametrize("tau", [1e10, 1e15, 1e300])
+def test_huge_temperature_gives_the_penalised_value_not_rounding_noise(n, tau):
+    # -tau log E exp(-f / tau) = mean(f) - Var(f) / (2 tau) + O(tau^-2); the
+    # penalised reference shifts by the max only, so it shares the cancellation:
+    # compare with the expansion instead. Tolerance 1e-12 relative: the
+    # expansion's remainder is < 1e-20 here, so this is rounding of the mean
+    # (the old value was 0.0 or 2e284 at tau = 1e300, 0.44 for mean 0.5 at 1e15).
+    f = np.arange(n, dtype=float)
+    res = kl_worst_case(f, temperature=tau)
+    expected = f.mean() - f.var() / (2 * tau)
+    assert res.value == pytest.approx(expected, rel=1e-12)
+    high = kl_worst_case(f, temperature=tau, sense="max")
+    assert high.value == pytest.approx(f.mean() + f.var() / (2 * tau), rel=1e-12)
+
+
+def test_subnormal_tilt_keeps_the_penalised_value_below_the_mean():
+    # f ~ 1e-20 and tau = 1e300: f / tau is subnormal (few digits); the
+    # penalised min is at most the mean (Jensen) up to rounding (1e-15 relative;
+    # the old value was 2e-4 relative above it)
+    f = np.array([1e-20, 3e-20, 7e-20])
+    low = kl_worst_case(f, temperature=1e300)
+    high = kl_worst_case(f, temperature=1e300, sense="max")
+    assert low.value == pytest.approx(f.mean(), rel=1e-15, abs=0)
+    assert high.value == pytest.approx(f.mean(), rel=1e-15, abs=0)
+    assert low.value <= f.mean() * (1 + 1e-15) and high.value >= f.mean() * (1 - 1e-15)
+
+
+@pytest.mark.parametrize("f", [[1e150, 3e150], [1e300, 1.0000000000000002e300]])
+def test_tiny_temperature_at_huge_values_is_not_nan(f):
+    # tau / max|f| underflows to 0: the tilt is all on the minimiser, value
+    # min f + tau log 2 = min f exactly in floating point (the old result was NaN)
+    f = np.array(f)
+    res = kl_worst_case(f, temperature=1e-300)
+    assert res.value == f.min()
+    assert res.weights.tolist() == [1.0, 0.0]
+    assert res.temperature == 1e-300
+    assert res.kl == pytest.approx(math.log(2), rel=1e-15)
+    assert kl_worst_case(f, temperature=1e-300, sense="max").value == f.max()
+
+
+def test_tiny_temperature_reports_a_finite_kl():
+    # g / tau overflows to inf where q = 0: 0 * inf made the KL NaN; the tilt is
+    # all on the minimiser, so KL = log 2 (to rounding)
+    res = kl_worst_case(np.array([1e20, 3e20]), temperature=1e-300)
+    assert res.kl == pytest.approx(math.log(2), rel=1e-15)
+
+
+@pytest.mark.parametrize(
+    "kw", [{}, {"radius": 0.1}, {"radius": 5.0}, {"temperature": 1e307}]
+)
+def test_spread_beyond_the_largest_float(kw):
+    # max f - min f overflows; the worst case is homogeneous, so it equals
+    # 2 * V(f / 2) and 1e8 * V(f / 1e8) (relative 1e-12: two root finds to
+    # 4 eps in log tau). The old value was NaN or +-inf.
+    f = np.array([-1e308, 1e308, 0.0])
+    for sense in ("min", "max"):
+        res = kl_worst_case(f, sense=sense, **kw)
+        small_kw = {k: v / 1e8 if k == "temperature" else v for k, v in kw.items()}
+        ref = 1e8 * kl_worst_case(f / 1e8, sense=sense, **small_kw).value
+        assert math.isfinite(res.value)
+        assert res.value == pytest.approx(ref, rel=1e-12, abs=1e-300)
+        assert res.weights.sum() == pytest.approx(1.0, abs=1e-15)
+
+
+def test_all_on_minimiser_reports_the_kl_for_a_tiny_minimiser_weight():
+    # the minimiser has weight 1e-300: putting all mass there has KL
+    # -log(1e-300 / total) = 690.78 (reported inf before); exact to 1e-12
+    f = np.array([0.0, 1.0, 2.0, 3.0])
+    w = np.array([1e-300, 1e-100, 1e-10, 1.0])
+    res = kl_worst_case(f, weights=w, radius=1000.0)
+    assert res.weights.tolist() == [1.0, 0.0, 0.0, 0.0]
+    expected = -math.log(1e-300 / w.sum())
+    assert res.kl == pytest.approx(expected, rel=1e-12)
+    assert kl_divergence(res.weights, w / w.sum()) == pytest.approx(expected, rel=1e-12)
+    # a radius between 50 and the threshold still tilts (KL = radius)
+    mid = kl_worst_case(f, weights=w, radius=600.0)
+    assert mid.kl == pytest.approx(600.0, rel=1e-9)
