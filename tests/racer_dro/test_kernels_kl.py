@@ -134,3 +134,27 @@ def test_regression_temperature_whose_square_underflows():
         assert res.kl <= 1.0 * (1 + 1e-9)
         assert res.q.sum() == pytest.approx(1.0, abs=1e-12)
         assert 0.0 <= res.value <= 1e-12
+
+
+@pytest.mark.skipif(not _kernels_kl.available(), reason="numba is not installed")
+@pytest.mark.parametrize("ratio", [1e4, 1e8, 1e12])
+def test_temperature_far_above_the_spread_keeps_the_value(ratio):
+    # a temperature `ratio` times the values' spread is nearly the nominal mean: the
+    # penalised value -tau log E_p exp(-f / tau) is the cumulant series
+    # k1 - k2 / (2 tau) + k3 / (6 tau^2) - k4 / (24 tau^3) + ..., written here apart
+    # from both implementations. The kernel's -tau log Z multiplied log Z's
+    # rounding (~1e-16) by tau: 1e-4 off at 1e12 before it left such temperatures
+    # to the reference. Tolerance 1e-12 of the spread (rounding of the sums) plus
+    # the first omitted term's size
+    rng = np.random.default_rng(0)
+    f = rng.uniform(size=500)
+    p = rng.dirichlet(np.ones(500))
+    tau = ratio * (f.max() - f.min())
+    k1 = float(p @ f)
+    d = f - k1
+    k2, k3 = float(p @ d**2), float(p @ d**3)
+    k4 = float(p @ d**4) - 3 * k2**2
+    expected = k1 - k2 / (2 * tau) + k3 / (6 * tau**2)
+    got = _kernels_kl.worst_case_min(f, p, np.log(p), temperature=tau).value
+    slack = 1e-12 * (f.max() - f.min()) + abs(k4) / (24 * tau**3)
+    assert got == pytest.approx(expected, abs=slack)

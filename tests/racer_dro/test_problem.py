@@ -271,3 +271,21 @@ def test_solution_history_is_a_dataframe_built_once_from_its_columns():
     assert Solution(np.full((2, 2), 0.5), 0.0, 1.0, 1.0, 2.0, True).history is None
     with pytest.raises(dataclasses.FrozenInstanceError):
         sol.history = None
+
+
+@pytest.mark.parametrize("tau", [1e15, 1e300])
+def test_min_cost_at_a_huge_cost_temperature_and_the_budget_check(tau):
+    # tau far above the costs' spread: the penalised worst case is the mean
+    # plus Var / (2 tau) (< 1e-14 here), so min_cost is the mean of the cheapest
+    # arms to 1e-12 relative (rounding of the mean). The compiled path gave
+    # -1.1e284 at tau = 1e300, which let an infeasible budget through.
+    rewards, costs = _data(n=30)
+    costs = costs * np.linspace(1.0, 2.0, 30)[:, None]
+    problem = RoutingProblem(rewards, costs, budget=50.0, cost_temperature=tau)
+    cheapest = costs.min(axis=1)
+    assert problem.min_cost == pytest.approx(cheapest.mean(), rel=1e-12)
+    assert problem.max_cost == pytest.approx(costs.max(axis=1).mean(), rel=1e-12)
+    with pytest.raises(ValueError, match="`budget`"):
+        RoutingProblem(
+            rewards, costs, budget=0.5 * cheapest.mean(), cost_temperature=tau
+        )
