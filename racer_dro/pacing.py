@@ -640,7 +640,12 @@ class BudgetPacer:
         """The ``cost_bound`` as a (T, K) array, or None."""
         if self.cost_bound is None:
             return None
-        known = np.asarray(self.cost_bound, dtype=float)
+        try:
+            known = np.asarray(self.cost_bound, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"`cost_bound` must be numeric, got {type(self.cost_bound).__name__}"
+            ) from None
         if known.ndim == 2 and known.shape != (T, K):
             raise ValueError(
                 f"`cost_bound` of shape {known.shape} must be a number, one value "
@@ -679,6 +684,8 @@ class BudgetPacer:
         """
         reward, cost_hat = arm_values(self.router, X)
         T, K = reward.shape
+        if T == 0:  # 1 / sqrt(T) was a bare ZeroDivisionError
+            raise ValueError("`X` must contain at least one query, got 0 rows")
         _check_cost_columns(costs, getattr(self.router, "arm_names_", None))
         costs = np.asarray(costs, dtype=float)
         if costs.shape != (T, K):

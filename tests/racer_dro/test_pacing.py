@@ -376,3 +376,15 @@ def test_cost_table_columns_must_be_the_routers_arms_in_order():
     np.testing.assert_array_equal(BudgetPacer(_Named(), 0.5).run(X, frame), plain)
     with pytest.raises(ValueError, match="`costs`.*router's arms.*position"):
         BudgetPacer(_Named(), 0.5).run(X, frame[["dear", "cheap"]])
+
+
+def test_empty_stream_and_non_numeric_cost_bound_are_named_errors():
+    # T = 0 divided by sqrt(T) for the default step (ZeroDivisionError); a
+    # non-numeric cost_bound leaked numpy's "could not convert string to float"
+    X, costs = _stream(np.ones(5), np.ones(5), np.ones(5))
+    with pytest.raises(ValueError, match="`X`"):
+        BudgetPacer(Estimates(), 1.0).run(X[:0], costs[:0])
+    with pytest.raises(ValueError, match="`X`"):
+        BudgetPacer(Estimates(), 1.0, cost_bound=[0.0, 1.0]).run(X[:0], costs[:0])
+    with pytest.raises(TypeError, match="`cost_bound`"):
+        BudgetPacer(Estimates(), 1.0, cost_bound="one").run(X, costs)
