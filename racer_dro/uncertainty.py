@@ -122,6 +122,13 @@ class UncertaintyRouter(ClassifierMixin, BaseEstimator):
                 raise TypeError(f"`{name}` must be a real number, got {value!r}")
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"`{name}` must be positive and finite, got {value!r}")
+        # gamma = 1 / (2 length_scale^2) must be a positive float: 1e-300 divided
+        # by zero, 1e300 overflowed the square (bare ZeroDivision/OverflowError)
+        if not 0 < _gamma(self.length_scale) < math.inf:
+            raise ValueError(
+                "`length_scale` must give a finite positive gamma = 1 / (2 "
+                f"length_scale^2), got length_scale={self.length_scale!r}"
+            )
 
     def fit(self, X, y):
         """Fit the MAP output layer and its Laplace covariance.
@@ -142,7 +149,7 @@ class UncertaintyRouter(ClassifierMixin, BaseEstimator):
         classes, y = _check_binary(y, X.shape[0])
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         self.feature_map_ = RBFSampler(
-            gamma=1.0 / (2.0 * float(self.length_scale) ** 2),
+            gamma=_gamma(self.length_scale),
             n_components=int(self.n_features),
             random_state=seed,
         ).fit(X)
@@ -240,6 +247,12 @@ class UncertaintyRouter(ClassifierMixin, BaseEstimator):
         ask = np.zeros(n, dtype=bool)
         ask[order[:count]] = True
         return ask
+
+
+def _gamma(length_scale) -> float:
+    """``1 / (2 length_scale^2)``; ``0`` or ``inf`` where it under- or overflows."""
+    with np.errstate(over="ignore", divide="ignore", under="ignore"):
+        return float(1.0 / (2.0 * np.float64(length_scale) ** 2))
 
 
 def _check_binary(y, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -286,3 +286,12 @@ def test_any_two_labels_work_like_zero_one():
 def test_sklearn_check_estimator(estimator, check):
     # Every applicable check passes (binary-only is declared by the multi_class tag).
     check(estimator)
+
+
+@pytest.mark.parametrize("length_scale", [1e-300, 1e300])
+def test_length_scale_whose_gamma_is_not_a_positive_float_is_named(length_scale):
+    # gamma = 1 / (2 length_scale^2): 1e-300 raised ZeroDivisionError and 1e300
+    # OverflowError from the square, neither naming the argument
+    train = make_preference_pairs(30, random_state=0)
+    with pytest.raises(ValueError, match="`length_scale`"):
+        UncertaintyRouter(16, length_scale=length_scale).fit(train.X, train.y)
