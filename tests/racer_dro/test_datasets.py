@@ -256,3 +256,13 @@ def test_strong_judge_accuracy():
 def test_preference_pairs_validation(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         make_preference_pairs(**kwargs)
+
+
+def test_domain_weights_whose_sum_overflows_are_normalised():
+    # [1e308] * 4 sums to inf: the mix was all zeros and the sampler failed with
+    # numpy's "probabilities do not sum to 1"; exact ratios (powers of ten apart)
+    np.testing.assert_array_equal(domain_mix(domain_weights=[1e308] * 4), [0.25] * 4)
+    mix = domain_mix(domain_weights=[1e308, 1e308, 0.0, 0.0])
+    np.testing.assert_array_equal(mix, [0.5, 0.5, 0.0, 0.0])
+    data = make_judge_data(50, domain_weights=[1e308, 1e308, 0, 0], random_state=0)
+    assert set(data.domain.tolist()) <= {0, 1}
