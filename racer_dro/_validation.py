@@ -184,6 +184,9 @@ def check_weights(weights, n: int, name: str = "weights") -> np.ndarray:
     if np.any(w < 0):
         raise ValueError(f"`{name}` must be non-negative, got minimum {w.min()!r}")
     total = w.sum()
+    if total == np.inf:  # weights near the largest float: scale by the largest
+        w = w / w.max()  # first (two weights of 1e308 summed to inf: all 0)
+        total = w.sum()
     if not total > 0:
         raise ValueError(f"`{name}` must have a positive sum, got {total!r}")
     return w / total

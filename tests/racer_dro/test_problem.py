@@ -289,3 +289,14 @@ def test_min_cost_at_a_huge_cost_temperature_and_the_budget_check(tau):
         RoutingProblem(
             rewards, costs, budget=0.5 * cheapest.mean(), cost_temperature=tau
         )
+
+
+def test_sample_weights_whose_sum_overflows_are_normalised():
+    # two weights of 1e308 summed to inf, and every normalised weight became 0
+    # (then "zero-size array" inside the worst case); the same problem as weights
+    # 1 and 1: exactly equal weights (each is the largest, scaled to 1 first)
+    rewards, costs = np.array([[0.0, 1.0], [0.5, 0.2]]), np.array([[1.0, 2.0]] * 2)
+    big = RoutingProblem(rewards, costs, 1.5, sample_weight=[1e308, 1e308])
+    np.testing.assert_array_equal(big.weights, [0.5, 0.5])
+    one = RoutingProblem(rewards, costs, 1.5, sample_weight=[1.0, 1.0])
+    assert big.min_cost == one.min_cost
