@@ -68,6 +68,14 @@ class UnitCost:
 
     def difference(self, n_queries: int) -> np.ndarray:
         """``C_p - C_a`` for ``n_queries`` queries."""
+        if (
+            isinstance(n_queries, bool)
+            or not isinstance(n_queries, numbers.Integral)
+            or n_queries < 0
+        ):
+            raise ValueError(
+                f"`n_queries` must be a non-negative integer, got {n_queries!r}."
+            )
         return np.full(int(n_queries), float(self.premium - self.alternative))
 
 

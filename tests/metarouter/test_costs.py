@@ -89,3 +89,10 @@ def test_model_costs_check_lengths_and_errors_name_the_argument():
         cost.difference([1, 2], [1, 2], alternative_input_tokens=[np.nan, 1])
     # exact: small integers times dyadic rates
     np.testing.assert_array_equal(cost.premium_cost([1, 2], 3), [7.0, 8.0])
+
+
+@pytest.mark.parametrize("bad", [2.7, -1, True, "3"])
+def test_unit_cost_difference_needs_a_count(bad):
+    # 2.7 was truncated to 2 queries and -1 gave numpy's "negative dimensions"
+    with pytest.raises(ValueError, match="`n_queries`"):
+        UnitCost().difference(bad)
