@@ -22,7 +22,13 @@ from pathlib import Path
 import pandas as pd
 
 from .backends import BACKENDS
-from .engine import DEFAULT_BASE_SEED, Study, output_directory, run_study
+from .engine import (
+    DEFAULT_BASE_SEED,
+    MAX_BASE_SEED,
+    Study,
+    output_directory,
+    run_study,
+)
 from .errors import UserInputError
 
 __all__ = ["build_parser", "main"]
@@ -124,6 +130,8 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if args.seed < 0:
         parser.error(f"--seed must be non-negative, got {args.seed}")
+    if args.seed > MAX_BASE_SEED:
+        parser.error(f"--seed must be at most {MAX_BASE_SEED}, got {args.seed}")
     if args.scheduler is not None and args.backend != "dask":
         parser.error(f"--scheduler needs --backend dask (got --backend {args.backend})")
     if args.data is not None and not Path(args.data).is_dir():

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BASE_SEED",
+    "MAX_BASE_SEED",
     "RESERVED_COLUMNS",
     "Study",
     "config_hash",
@@ -44,6 +45,9 @@ __all__ = [
     "run_study",
     "seed_label",
 ]
+
+#: The largest base seed: the store keeps it in a signed 64-bit SQLite INTEGER.
+MAX_BASE_SEED = 2**63 - 1
 
 #: Columns the engine adds to every stored row; a study's rows must not use them.
 RESERVED_COLUMNS = frozenset({"study", "config_hash", "round", "seed"})
@@ -287,7 +291,8 @@ def run_study(
     batch_size : int, optional
         Rounds per batch sent to a worker (default adaptive).
     base_seed : int, default=20261122
-        Root of every round's seed (see :func:`round_seed`).
+        Root of every round's seed (see :func:`round_seed`), from 0 to
+        :data:`MAX_BASE_SEED`.
 
     Returns
     -------
@@ -320,6 +325,10 @@ def run_study(
     n_jobs = _check_positive("n_jobs", n_jobs)
     batch_size = _check_positive("batch_size", batch_size)
     base_seed = _check_seed_int("base_seed", base_seed)
+    if base_seed > MAX_BASE_SEED:
+        raise ValueError(
+            f"`base_seed` must be at most {MAX_BASE_SEED}, got {base_seed}"
+        )
     n_rounds = rounds if rounds is not None else study.rounds[0 if quick else 1]
     n_rounds = _check_positive("study.rounds", n_rounds, allow_none=False)
 

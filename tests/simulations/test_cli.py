@@ -109,6 +109,18 @@ def test_invalid_arguments_give_one_line_and_exit_code_2(
     assert not (tmp_path / "out").exists()  # nothing was run
 
 
+def test_a_seed_too_large_for_the_store_is_one_line(tmp_path, capsys):
+    # the store keeps the seed in a signed 64-bit integer: 2**63 was a traceback
+    out = tmp_path / "out"
+    code = main(["toy", "--seed", str(2**63), "--out", str(out)], studies=STUDIES)
+    lines = capsys.readouterr().err.splitlines()
+    assert code == 2
+    assert len(lines) == 1 and "--seed must be at most 9223372036854775807" in lines[0]
+    assert not out.exists()
+    largest = ["toy", "--quick", "--backend", "serial", "--quiet", "--out", str(out)]
+    assert main([*largest, "--seed", str(2**63 - 1)], studies=STUDIES) == 0
+
+
 def test_data_must_be_a_directory_not_a_file(tmp_path, capsys):
     path = tmp_path / "file.csv"
     path.write_text("a\n")

@@ -191,6 +191,11 @@ def test_run_study_validates_arguments(tmp_path, kwargs, error, match):
         run_study(TOY, out_dir=tmp_path, quiet=True, **{"backend": "serial", **kwargs})
 
 
+def test_run_study_refuses_a_base_seed_the_store_cannot_hold(tmp_path):
+    with pytest.raises(ValueError, match="`base_seed` must be at most"):
+        run_study(TOY, backend="serial", out_dir=tmp_path, quiet=True, base_seed=2**63)
+
+
 def test_make_configs_output_is_checked(tmp_path):
     dup = replace(TOY, make_configs=lambda quick, data: [{"a": 1}, {"a": 1}])
     with pytest.raises(ValueError, match="duplicate configurations"):
