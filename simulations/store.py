@@ -75,6 +75,12 @@ class StoreSchemaError(StoreError):
 
 
 def _not_a_store(path: Path, err: sqlite3.DatabaseError) -> StoreError:
+    if getattr(err, "sqlite_errorname", "").startswith("SQLITE_READONLY"):
+        # a good store that cannot be written (read-only file): do not say "delete it"
+        return StoreError(
+            f"cannot write to the results store {path} ({err}); make it writable "
+            "or choose another --out"
+        )
     return StoreError(
         f"{path} is not a readable results store ({err}); delete it to start afresh "
         "or choose another --out"
@@ -247,7 +253,8 @@ class ResultStore:
             )
             self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
             raise
         version = self._conn.execute(
             "SELECT value FROM meta WHERE key = 'format_version'"
@@ -376,7 +383,10 @@ class ResultStore:
                 )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # Ctrl-C can land just after COMMIT (or the ROLLBACK above): no transaction
+            # is left, and a failing ROLLBACK would hide the interrupt.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             if self._schema is not None and not self.columns():
                 self._schema = None  # the schema creation was rolled back too
             raise

@@ -7,6 +7,7 @@ serial backend with one round, so a failure is reached in about a second.
 import os
 import sqlite3
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -145,6 +146,23 @@ def test_read_only_out_names_the_directory(tmp_path, capsys):
     out.mkdir(mode=0o500)
     code = main(["toy", "--out", str(out), *FAST], studies=STUDIES)
     assert "cannot write to" in one_line_error(capsys, code)
+
+
+def test_read_only_store_is_not_called_corrupted(tmp_path, capsys, monkeypatch):
+    # A read-only results.sqlite (any user; root too with chattr +i) was reported as
+    # "not a readable results store ...; delete it": a good store, wrong advice.
+    assert main(["toy", "--out", str(tmp_path), *FAST], studies=STUDIES) == 0
+    store = tmp_path / "toy-sim" / "results.sqlite"
+    connect = sqlite3.connect
+
+    def read_only(path, **kwargs):
+        return connect(f"file:{Path(path).as_posix()}?mode=ro", uri=True, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", read_only)
+    code = main(["toy", "--out", str(tmp_path), *FAST], studies=STUDIES)
+    line = one_line_error(capsys, code)
+    assert str(store) in line and "make it writable" in line
+    assert "delete it" not in line
 
 
 @pytest.mark.parametrize(

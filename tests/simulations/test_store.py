@@ -116,6 +116,39 @@ def test_a_round_is_stored_once(tmp_path):
         ]
 
 
+class _InterruptAfterCommit:
+    """A connection on which Ctrl-C lands just after COMMIT (or ROLLBACK) returns."""
+
+    def __init__(self, conn, statement):
+        self._conn, self._statement = conn, statement
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+    def execute(self, sql, *args):
+        cursor = self._conn.execute(sql, *args)
+        if sql == self._statement:
+            raise KeyboardInterrupt
+        return cursor
+
+
+@pytest.mark.parametrize("statement", ["COMMIT", "ROLLBACK"])
+def test_an_interrupt_after_the_transaction_ends_stays_an_interrupt(
+    tmp_path, statement
+):
+    # A failing ROLLBACK ("no transaction is active") used to replace the
+    # KeyboardInterrupt: the command then called a good store unreadable.
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        if statement == "ROLLBACK":
+            _add(store, _rows())  # stored already: add_round rolls back
+        store._conn = _InterruptAfterCommit(store._conn, statement)
+        with pytest.raises(KeyboardInterrupt):
+            _add(store, _rows())
+        store._conn = store._conn._conn
+        assert store.completed(7) == {("c0", 0)}
+        assert len(store.load(7)) == 3
+
+
 def test_rows_with_other_columns_are_refused(tmp_path):
     with ResultStore(tmp_path / "s.sqlite") as store:
         _add(store, pd.DataFrame({"router": ["a"], "te": [1.0]}))
