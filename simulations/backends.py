@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from .errors import UserInputError
 from .seeds import round_seed
 
 __all__ = ["BACKENDS", "RoundResult", "RoundTask", "execute_round", "iter_results"]
@@ -191,7 +192,7 @@ def _iter_dask(run_round, tasks, n_jobs, scheduler, batch_size, transform):
         cluster = local_cluster(n_jobs or _default_jobs(), THREAD_ENV)
         client = Client(cluster, set_as_default=False)
     else:
-        client = Client(scheduler, set_as_default=False)
+        client = _connect(scheduler)
     try:
         with joblib.parallel_config(backend="dask", client=client):
             yield from _iter_joblib(run_round, tasks, -1, batch_size, transform)
@@ -199,6 +200,25 @@ def _iter_dask(run_round, tasks, n_jobs, scheduler, batch_size, transform):
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _connect(scheduler: str):
+    """A client of the running scheduler at ``scheduler``, or a UserInputError."""
+    from distributed import Client
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        # Check the address first: a Client whose constructor fails on a malformed
+        # address hangs the interpreter's exit for a minute (its __del__ times out).
+        scheme, location = parse_address(scheduler)
+        if scheme in ("tcp", "tls"):
+            parse_host_port(location)
+        return Client(scheduler, set_as_default=False)
+    except (OSError, ValueError) as err:  # malformed or unreachable address
+        raise UserInputError(
+            f"cannot connect to the dask scheduler {scheduler!r} ({err}); start it "
+            "or give its address as --scheduler tcp://HOST:PORT"
+        ) from None
 
 
 def iter_results(

@@ -237,3 +237,27 @@ def test_dask_backend_listens_on_loopback_only_and_serves_no_http():
     assert sum(pid == me.pid for pid, _, _ in opened) == 3, opened
     # and everything is closed again afterwards
     assert not [s for s in _listening({me.pid}) if s[1:] not in before]
+
+
+@pytest.mark.parametrize(
+    ("address", "fragment"),
+    [("nonsense", "missing port"), ("tcp://127.0.0.1:1", "Timed out")],
+)
+def test_a_bad_scheduler_address_is_one_line(tmp_path, capsys, address, fragment):
+    # A malformed or unreachable --scheduler was a traceback (and a malformed one then
+    # hung the interpreter's exit for a minute in the half-built Client's __del__).
+    pytest.importorskip("distributed")
+    import dask
+
+    from simulations.cli import main
+    from tests.simulations.toy_study import STUDIES
+
+    argv = ["toy", "--quick", "--rounds", "1", "--quiet", "--backend", "dask"]
+    argv += ["--scheduler", address, "--out", str(tmp_path)]
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        code = main(argv, studies=STUDIES)
+    lines = capsys.readouterr().err.splitlines()
+    assert code == 2
+    assert len(lines) == 1, lines
+    assert "cannot connect to the dask scheduler" in lines[0] and address in lines[0]
+    assert fragment in lines[0] and "--scheduler tcp://HOST:PORT" in lines[0]
