@@ -19,9 +19,12 @@ weight ratios ``w = rho_worst / rho_n`` (5) (RACER, Algorithm 1; the binary case
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.special import entr
 
+from racer_dro._validation import check_sense
 from racer_dro.kl import exponential_tilt
 
 __all__ = [
@@ -44,7 +47,9 @@ def softmax_policy(logits, beta: float = 1.0) -> np.ndarray:
     """Row-wise softmax ``pi_i(a) = exp(s_i(a) / beta) / sum_b exp(s_i(b) / beta)``.
 
     The closed form of the entropy-regularised best response (eq. 4); shifted by
-    each row's maximum, so any finite scores are safe.
+    each row's maximum before the division by ``beta``, so any finite scores and
+    ``beta`` are safe (scores of 1e9 over ``beta = 1e-300`` overflow to ``inf``
+    if divided first, and ``inf - inf`` is NaN where the limit is a tie).
 
     Examples
     --------
@@ -52,9 +57,10 @@ def softmax_policy(logits, beta: float = 1.0) -> np.ndarray:
     >>> softmax_policy(np.array([[0.0, np.log(3.0)]])).round(3).tolist()
     [[0.25, 0.75]]
     """
-    s = np.asarray(logits, dtype=float) / beta
+    s = np.asarray(logits, dtype=float)
     s = s - s.max(axis=1, keepdims=True)
-    e = np.exp(s)
+    with np.errstate(over="ignore"):  # (s - max) / beta -> -inf: weight 0
+        e = np.exp(s / beta)
     return e / e.sum(axis=1, keepdims=True)
 
 
@@ -262,7 +268,7 @@ def worst_case_standard_error(values, weights, temperature: float, sense: str) -
     f = np.asarray(values, dtype=float)
     rho = np.asarray(weights, dtype=float)
     rho = rho / rho.sum()
-    sign = {"max": 1.0, "min": -1.0}[sense]
+    sign = {"max": 1.0, "min": -1.0}[check_sense(sense)]
     tau = float(temperature)
     if tau == 0.0:
         return 0.0
@@ -270,11 +276,23 @@ def worst_case_standard_error(values, weights, temperature: float, sense: str) -
         influence = f - rho @ f
     else:
         # the worst case's tilt (RACER, Theorem 3.1) of the supported rows, shifted
-        # so that the extreme row is 0, and its ratios to rho_n (eq. 5)
+        # so that the extreme row is 0: its ratio to rho_n (eq. 5) minus 1 is
+        # expm1(-g / tau - L), which keeps its relative accuracy as tau -> inf
+        # (the ratio itself rounds to 1 beyond tau ~ 1e16, and the result to 0)
         pos = rho > 0
         s = sign * f[pos]
-        tilt, _ = exponential_tilt(s.max() - s, np.log(rho[pos]), tau)
-        worst = np.zeros_like(f)
-        worst[pos] = tilt
-        influence = sign * tau * (worst_case_ratios(worst, rho) - 1.0)
-    return float(np.sqrt(max(float(rho @ influence**2), 0.0) * float(rho @ rho)))
+        g = s.max() - s
+        _, L = exponential_tilt(g, np.log(rho[pos]), tau)
+        excess = np.zeros_like(f)  # rows with rho_n = 0 carry no weight
+        with np.errstate(over="ignore"):  # g / tau -> inf: ratio 0
+            excess[pos] = np.expm1(-g / tau - L)
+        influence = sign * tau * excess
+    # over the supported rows, scaled by the largest influence (values near 1e300
+    # would overflow when squared)
+    pos = rho > 0
+    influence, rho = influence[pos], rho[pos]
+    top = float(np.max(np.abs(influence), initial=0.0))
+    if top == 0.0 or not math.isfinite(top):
+        return top
+    spread = float(rho @ (influence / top) ** 2)
+    return top * math.sqrt(max(spread, 0.0) * float(rho @ rho))

@@ -87,3 +87,59 @@ def test_dual_step_rounding_scales_with_the_cost_and_beta():
     # the rounding of C - B where both are ~2000: lambda is known to ~1e-9 at
     # beta = 0.01, while C - B = beta lambda may be ~1e-8
     assert formulas.dual_step_rounding(2000.0, 2000.0, 0.01) > 1e-9
+
+
+def test_softmax_policy_at_extreme_beta_is_finite_and_has_its_limits():
+    """Scores over a tiny ``beta`` overflow to inf when divided before the shift;
+    ``inf - inf`` gave NaN where the limit is a tie (or a one-hot row). The limits
+    are exact in floating point here, so the comparison is exact (atol 0)."""
+    beta = 1e-300
+    logits = np.array([[1e300, 1e300], [1e300, 0.0], [1e9, 1e9], [1.0, 0.0]])
+    pi = formulas.softmax_policy(logits, beta)
+    np.testing.assert_array_equal(pi, [[0.5, 0.5], [1.0, 0.0], [0.5, 0.5], [1.0, 0.0]])
+    # a huge beta: scores 1e300 over beta 1e300 are softmax([1, 0]) (rtol 1e-15:
+    # a few ulps of exp)
+    np.testing.assert_allclose(
+        formulas.softmax_policy([[1e300, 0.0]], 1e300),
+        formulas.softmax_policy([[1.0, 0.0]]),
+        rtol=1e-15,
+    )
+    # a 2x2 hand computation at beta = 1: softmax([0, log 3]) = [1/4, 3/4] (rtol
+    # 1e-15: a few ulps of exp and log)
+    np.testing.assert_allclose(
+        formulas.softmax_policy([[0.0, np.log(3.0)], [np.log(3.0), 0.0]]),
+        [[0.25, 0.75], [0.75, 0.25]],
+        rtol=1e-15,
+    )
+
+
+@pytest.mark.parametrize("temperature", [1e12, 1e17, 1e100, 1e300])
+def test_worst_case_standard_error_at_huge_temperatures_is_the_nominal_one(
+    temperature,
+):
+    """As tau -> inf the influence function tends to ``f - E[f]`` (the docstring's
+    limit); the ratio ``w`` rounded to 1 beyond tau ~ 1e16 and the result was 0.
+    The first-order term is (f - E f)^2 / (2 tau) <= 1e-11 of the nominal at
+    tau >= 1e12, so rel 1e-9 leaves room only for rounding."""
+    f = np.array([0.0, 1.0, 4.0, 9.0])
+    rho = np.array([0.1, 0.2, 0.3, 0.4])
+    for sense in ("max", "min"):
+        nominal = worst_case_standard_error(f, rho, np.inf, sense)
+        assert worst_case_standard_error(f, rho, temperature, sense) == pytest.approx(
+            nominal, rel=1e-9
+        )
+
+
+def test_worst_case_standard_error_of_values_near_1e300_is_finite():
+    """``rho @ IF^2`` overflowed to inf for values ~1e300. Here f = (1e300, -1e300,
+    0, 0) at uniform weights has E f = 0, ``sum rho IF^2 = 5e599`` and
+    ``sum rho^2 = 1/4``, so the result is ``sqrt(5e599 / 4) = sqrt(0.5) 1e300 / 2``
+    (rel 1e-12: a few roundings)."""
+    f = np.array([1e300, -1e300, 0.0, 0.0])
+    se = worst_case_standard_error(f, np.full(4, 0.25), np.inf, "max")
+    assert se == pytest.approx(np.sqrt(0.5) * 1e300 / 2.0, rel=1e-12)
+
+
+def test_worst_case_standard_error_names_a_bad_sense():
+    with pytest.raises(ValueError, match="`sense`"):
+        worst_case_standard_error([0.0, 1.0], [1.0, 1.0], 1.0, "upper")
