@@ -148,6 +148,14 @@ def add_cheap_column(X, cheap, kind: str = "probability") -> np.ndarray:
     return np.column_stack([X, values])
 
 
+def _check_real(value, name: str) -> None:
+    """Require a finite real number (not a bool), naming the parameter."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"`{name}` must be finite, got {value!r}")
+
+
 class _CheapJudgeRouter(BaseEstimator):
     """Plumbing: the cheap column, validation, routing at calls or a budget."""
 
@@ -177,8 +185,16 @@ class _CheapJudgeRouter(BaseEstimator):
         return np.delete(X, col, axis=1), s
 
     def _fit_common(self, X, rewards, costs):
+        _check_real(self.cost_weight, "cost_weight")
         features, s = self._split(X, reset=True)
         rewards, costs = check_rewards_costs(rewards, costs, features.shape[0])
+        if rewards.shape[1] != 2:
+            # the routers compare two judges; more columns were silently dropped
+            # (and arm_costs_ of K entries broke predict)
+            raise ValueError(
+                "`rewards` and `costs` must have 2 columns (arm 0 the cheap judge, "
+                f"arm 1 the strong one), got shape {rewards.shape}"
+            )
         self.classes_ = np.array([0, 1])
         self.arm_costs_ = costs.mean(axis=0)
         return features, s, rewards, costs
@@ -575,11 +591,7 @@ class EscalationRouter(_CheapJudgeRouter):
         self
         """
         for name in ("exploration", "cost_weight"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise TypeError(f"`{name}` must be a real number, got {value!r}")
-            if not math.isfinite(value):
-                raise ValueError(f"`{name}` must be finite, got {value!r}")
+            _check_real(getattr(self, name), name)
         if self.strong_model not in _STRONG_MODELS:
             raise ValueError(
                 f"`strong_model` must be one of {_STRONG_MODELS}, got "

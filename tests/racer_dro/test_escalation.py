@@ -361,3 +361,26 @@ def test_nan_budget_is_refused():
     # a NaN budget used to route nothing without a word
     with pytest.raises(ValueError, match="`budget`.*NaN"):
         route_within_budget([1.0, 2.0], [[0, 1], [0, 1]], float("nan"))
+
+
+@pytest.mark.parametrize("cls", ROUTER_CLASSES)
+@pytest.mark.parametrize(
+    ("cost_weight", "exc"),
+    [(np.nan, ValueError), (np.inf, ValueError), ("0.5", TypeError), (True, TypeError)],
+)
+def test_bad_cost_weight_is_refused_at_fit_by_name(cls, cost_weight, exc):
+    # MarginRouter and RandomEscalationRouter did not check it: NaN silently
+    # escalated nothing (NaN > 0 is False), a string failed in float() at predict
+    X, r, _ = judge_process(50, 3)
+    with pytest.raises(exc, match="`cost_weight`"):
+        cls(cost_weight=cost_weight).fit(X, r, COSTS[:50])
+
+
+@pytest.mark.parametrize("cls", ROUTER_CLASSES)
+def test_more_than_two_arms_is_refused_at_fit(cls):
+    # the routers compare a cheap and a strong judge: a third column was silently
+    # ignored by the models and arm_costs_ of 3 entries broke predict
+    X, r, _ = judge_process(50, 4)
+    three = np.column_stack([r, r[:, 1]])
+    with pytest.raises(ValueError, match=r"`rewards` and `costs` must have 2 columns"):
+        cls().fit(X, three, np.tile([0.0, 1.0, 2.0], (50, 1)))
