@@ -403,7 +403,16 @@ def make_shift_data(
     e = rng.normal(scale=noise, size=n_gs + n_pb)
     y_oracle = m + e
     y = np.where(source == 1, y_oracle, eta + e)
-    log_ratio = shift * X[:, 0] - 0.5 * shift**2  # log f_GS / f_PB
+    shift = np.float64(shift)  # a Python float's shift**2 raised OverflowError
+    with np.errstate(over="ignore", invalid="ignore"):
+        log_ratio = shift * X[:, 0] - 0.5 * shift**2  # log f_GS / f_PB
+        target_weight = np.exp(-log_ratio)
+    if not (np.all(np.isfinite(log_ratio)) and np.all(np.isfinite(target_weight))):
+        # the truths would be NaN or infinite (propensity, target_weight)
+        raise ValueError(
+            f"`shift` ({float(shift)!r}) is too large: the density ratio f_GS / f_PB of "
+            "the GS and PB queries overflows."
+        )
     kappa = n_gs / (n_gs + n_pb)
     propensity = (
         expit(np.log(kappa) - np.log1p(-kappa) + log_ratio) if n_pb else (np.ones(n_gs))
@@ -426,7 +435,7 @@ def make_shift_data(
         delta_test=b_test,
         gs_scale=1.0,
         bias="shift",
-        target_weight=np.exp(-log_ratio),
+        target_weight=target_weight,
     )
 
 
@@ -454,11 +463,11 @@ def make_nie_wager_data(
     setup : {"A", "B", "C", "D"}
         The design.
     n : int
-        Number of rows.
+        Number of rows (at least 1).
     d : int, default=6
         Number of covariates (at least 5).
     sigma : float, default=1.0
-        Noise standard deviation.
+        Noise standard deviation (finite, at least 0).
     random_state : int, Generator or None, default=None
         Seed (``numpy.random.default_rng``).
 
@@ -481,8 +490,16 @@ def make_nie_wager_data(
     """
     if setup not in NIE_WAGER_SETUPS:
         raise ValueError(f"`setup` must be one of {NIE_WAGER_SETUPS}, got {setup!r}.")
-    if d < 5:
-        raise ValueError(f"`d` must be at least 5, got {d}.")
+    n = _check_count(n, "n", 1)
+    d = _check_count(d, "d", 5)
+    if (
+        isinstance(sigma, bool)
+        or not isinstance(sigma, numbers.Real)
+        or not (np.isfinite(sigma) and sigma >= 0)
+    ):
+        raise ValueError(
+            f"`sigma` must be a non-negative finite number, got {sigma!r}."
+        )
     rng = np.random.default_rng(random_state)
     if setup == "A":
         X = rng.uniform(size=(n, d))

@@ -100,3 +100,37 @@ def test_heterogeneous_bias_reorders_queries_and_keeps_a_valid_outcome_law(big):
     # P(y = +-1) = (0.95 +- eta) / 2 must be a probability: |eta| <= 0.95
     eta = np.r_[big.eta, big.eta_test]
     assert np.abs(eta).max() <= 0.95 + 1e-12
+
+
+def test_nie_wager_bad_arguments_name_themselves():
+    """n, d and sigma are checked: a negative n gave numpy's 'negative dimensions',
+    a float n or d a bare TypeError, and a NaN, infinite or negative sigma
+    returned NaN or infinite outcomes without a word."""
+    from metarouter.datasets import make_nie_wager_data
+
+    for n in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="`n`"):
+            make_nie_wager_data("A", n, random_state=0)
+    with pytest.raises(ValueError, match="`d`"):
+        make_nie_wager_data("B", 10, d=5.5, random_state=0)
+    for sigma in (np.nan, np.inf, -1.0):
+        with pytest.raises(ValueError, match="`sigma`"):
+            make_nie_wager_data("C", 10, sigma=sigma, random_state=0)
+    # sigma = 0 is a noiseless design: y = b + (t - 0.5) tau exactly
+    X, y, t, tau = make_nie_wager_data("C", 10, sigma=0.0, random_state=0)
+    b = 2 * np.log1p(np.exp(X[:, 0] + X[:, 1] + X[:, 2]))
+    np.testing.assert_allclose(y, b + (t - 0.5) * tau, rtol=1e-12)
+
+
+def test_shift_data_too_large_shift_names_itself():
+    """A shift whose density ratio overflows is an error naming `shift`: 1e200 (a
+    Python float) raised OverflowError, np.float64(1e200) gave NaN propensities and
+    40 infinite target weights."""
+    from metarouter.datasets import make_shift_data
+
+    for shift in (1e200, np.float64(1e200), 40.0, -40.0):
+        with pytest.raises(ValueError, match="`shift`"):
+            make_shift_data(n_gs=20, n_pb=50, n_test=10, shift=shift, random_state=0)
+    data = make_shift_data(n_gs=20, n_pb=50, n_test=10, shift=3.0, random_state=0)
+    assert np.all(np.isfinite(data.propensity))
+    assert np.all(np.isfinite(data.target_weight))
