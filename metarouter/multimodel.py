@@ -466,14 +466,20 @@ def routing_scores(gain, w, cost, reference=0) -> np.ndarray:
     gain = np.asarray(gain, dtype=float)
     if gain.ndim != 2:
         raise ValueError(f"`gain` must be 2-D (queries x models), got {gain.shape}.")
-    if isinstance(w, bool) or not np.isscalar(w) or not np.isfinite(w):
+    if isinstance(w, bool) or not isinstance(w, numbers.Real) or not np.isfinite(w):
         raise ValueError(f"`w` must be a finite scalar, got {w!r}.")
     if cost is None:
         if w != 0:
             raise ValueError("`cost` is required when `w` is not 0.")
         return gain
     n, K = gain.shape
-    c = np.asarray(cost, dtype=float)
+    try:
+        c = np.asarray(cost, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            "`cost` must be an array of model costs of shape "
+            f"({K},) or ({n}, {K}), got {type(cost).__name__}."
+        ) from exc
     if c.ndim == 1:
         c = np.broadcast_to(c, (n, c.shape[0]))
     if c.shape != (n, K):

@@ -12,6 +12,7 @@ The oracle router of the paper (GS outcomes for every training query) is
 
 from __future__ import annotations
 
+import numbers
 from contextlib import contextmanager
 from time import perf_counter
 
@@ -38,7 +39,7 @@ from metarouter._crossfit import (
     resolve_folds,
     seeded_clone,
 )
-from metarouter._scaling import outcome_unit, scale_constant
+from metarouter._scaling import SCALE_METHODS, outcome_unit, scale_constant
 from metarouter._validation import (
     check_binary,
     check_lengths,
@@ -130,6 +131,12 @@ def _align(y, s, sw, scale):
     computed (every constant is homogeneous: ``c(a r, b y) = (b / a) c(r, y)``),
     so GS outcomes 1e160 times the PB ones give the right ``c`` and no overflow.
     """
+    if not (scale is None or (isinstance(scale, str) and scale in SCALE_METHODS)):
+        # checked here too: without PB rows no constant is computed
+        raise ValueError(
+            "`scale` must be one of None, 'max', 'variance', 'wasserstein', got "
+            f"{scale!r}."
+        )
     gs = s == 1
     if np.all(gs):
         u = outcome_unit(y)
@@ -200,7 +207,7 @@ class _RouteMixin:
         score : ndarray of shape (n_queries,)
         """
         m_hat = self.predict(X)
-        if isinstance(w, bool) or not np.isscalar(w) or not np.isfinite(w):
+        if isinstance(w, bool) or not isinstance(w, numbers.Real) or not np.isfinite(w):
             raise ValueError(f"`w` must be a finite scalar, got {w!r}.")
         return m_hat - float(w) * cost_difference(cost, X, m_hat.shape[0])
 
@@ -353,6 +360,28 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
+    def _check_params(self):
+        """Errors for a bad ``cate_learner`` or ``overlap`` (also without PB rows)."""
+        learner = self.cate_learner
+        if isinstance(learner, str):
+            if learner != "auto" and learner not in LEARNER_NAMES:
+                raise ValueError(
+                    f"`cate_learner` must be one of {LEARNER_NAMES + ('auto',)} or "
+                    f"an estimator, got {learner!r}."
+                )
+        elif not (
+            (hasattr(learner, "fit") and hasattr(learner, "predict"))
+            or (
+                hasattr(learner, "effect") and hasattr(learner, "const_marginal_effect")
+            )
+        ):
+            raise TypeError(
+                "`cate_learner` must be 'r', 'dr' or an estimator with "
+                f"fit(X, y, treatment) and predict(X), got {type(learner).__name__}."
+            )
+        if self.overlap is not None:
+            check_open_interval(self.overlap, "overlap", 0.0, 0.5)
+
     def _make_learner(self, seed, name=None):
         learner = self.cate_learner if name is None else name
         if isinstance(learner, str):
@@ -440,6 +469,7 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         if propensity is not None:
             check_lengths(X=X, propensity=propensity)
         X, y, s, sw = _validate_fit(self, X, y, source, sample_weight)
+        self._check_params()
         base = _base_entropy(self.random_state)
         times = self.step_times_ = {}
         name = self.cate_learner
@@ -749,7 +779,11 @@ class RandomRouter(BaseEstimator):
 
     def _check_rate(self) -> float:
         rate = self.premium_rate
-        if isinstance(rate, bool) or not np.isscalar(rate) or not (0 <= rate <= 1):
+        if (
+            isinstance(rate, bool)
+            or not isinstance(rate, numbers.Real)
+            or not (0 <= rate <= 1)
+        ):
             raise ValueError(f"`premium_rate` must lie in [0, 1], got {rate!r}.")
         return float(rate)
 

@@ -253,6 +253,19 @@ def test_bad_cost_and_w():
         router.route(data.X_test, w=np.nan, cost=data.cost)
 
 
+def test_non_numeric_cost_and_w_name_themselves():
+    """cost=['a', 'b', 'c'] raised numpy's 'could not convert string to float',
+    a dict float()'s TypeError, and w='0.1' numpy's isfinite TypeError."""
+    data, router = _small()
+    router.fit(data.X, data.quality, data.comparisons, models=data.models)
+    for cost in (["a", "b", "c"], {"x": 1}):
+        with pytest.raises(TypeError, match="`cost`"):
+            router.route(data.X_test, w=1.0, cost=cost)
+    for w in ("0.1", 1j):
+        with pytest.raises(ValueError, match="`w`"):
+            router.route(data.X_test, w=w, cost=data.cost)
+
+
 class TLearner:
     """A user CATE learner (not built in): difference of two linear fits."""
 

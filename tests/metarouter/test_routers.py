@@ -298,6 +298,44 @@ def test_random_router_rate_and_reproducibility():
         RandomRouter(1.5).route(X)
 
 
+def test_random_router_non_numeric_rate_names_itself():
+    """premium_rate='0.5' raised a bare comparison TypeError."""
+    with pytest.raises(ValueError, match="premium_rate"):
+        RandomRouter("0.5").route(np.zeros((5, 2)))
+
+
+def test_non_real_w_names_itself():
+    """w='0.1' raised numpy's isfinite TypeError and w=1j float()'s TypeError."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(10, 3))
+    router = GSOnlyRouter(LinearRegression()).fit(X, X[:, 0])
+    for w in ("0.1", 1j):
+        with pytest.raises(ValueError, match="`w`"):
+            router.routing_score(X, w=w)
+
+
+def test_bad_parameters_without_pb_rows_are_errors():
+    """Without PB rows no learner is built and no scale constant computed, so an
+    unknown cate_learner or scale and an overlap outside (0, 0.5) were accepted."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 3))
+    y = X[:, 0] + 0.1 * rng.normal(size=20)
+    for source in (None, np.ones(20, dtype=int)):
+        with pytest.raises(ValueError, match="`cate_learner`"):
+            MetaRouter("bogus", LinearRegression()).fit(X, y, source)
+        with pytest.raises(TypeError, match="`cate_learner`"):
+            MetaRouter(5, LinearRegression()).fit(X, y, source)
+        with pytest.raises(ValueError, match="`scale`"):
+            MetaRouter("r", LinearRegression(), scale="bogus").fit(X, y, source)
+        with pytest.raises(ValueError, match="`overlap`"):
+            MetaRouter("r", LinearRegression(), overlap=0.7).fit(X, y, source)
+        with pytest.raises(ValueError, match="`scale`"):
+            PooledRouter(LinearRegression(), scale="bogus").fit(X, y, source)
+    # "auto" and every name stay valid without PB rows
+    for name in ("auto", "r", "gs-only", "pooled"):
+        MetaRouter(name, LinearRegression()).fit(X, y)
+
+
 def test_feature_names_are_kept():
     X, y, s, _, _ = _linear_design(seed=10, n=300)
     df = pd.DataFrame(X, columns=["a", "b", "c", "d"])
