@@ -332,6 +332,11 @@ def run_study(
     n_rounds = rounds if rounds is not None else study.rounds[0 if quick else 1]
     n_rounds = _check_positive("study.rounds", n_rounds, allow_none=False)
 
+    if data_dir is not None:
+        # absolute, so that a configuration (and its hash) names one directory: a
+        # relative --data typed alike from two working directories would reuse
+        # rounds computed on the other data set in the same store
+        data_dir = str(Path(data_dir).resolve())
     configs = _prepare_configs(study, quick, data_dir)
     hashes = [config_hash(c) for c in configs]
     directory = output_directory(study, out_dir, data_dir)

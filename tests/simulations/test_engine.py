@@ -223,6 +223,21 @@ def test_data_dir_goes_to_its_own_directory(tmp_path):
     assert (rows["data"] == str(data)).all()
 
 
+def test_a_relative_data_dir_names_one_directory(tmp_path, monkeypatch):
+    # --data typed alike ("data") from two working directories into one --out:
+    # the configurations held the path as typed, so the second run found the first
+    # one's rounds under the same hash and returned them for the other data set
+    for side in ("a", "b"):
+        (tmp_path / side / "data").mkdir(parents=True)
+    out = tmp_path / "out"
+    for side in ("a", "b"):
+        monkeypatch.chdir(tmp_path / side)
+        rows = run_study(
+            TOY, rounds=1, data_dir="data", backend="serial", out_dir=out, quiet=True
+        )
+        assert (rows["data"] == str(tmp_path / side / "data")).all()
+
+
 def test_registered_studies_have_valid_grids_and_importable_rounds():
     # what the engine and the workers rely on, for every study of the registry
     import importlib
