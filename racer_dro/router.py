@@ -450,8 +450,19 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
             ) from exc
         val_problem = _subproblem(full, val_idx, kw, check_budget=False)
         budget = problem.budget
-        if "random_state" in base.get_params():
-            base.set_params(random_state=model_seed)
+        # the policy model and every estimator nested in it (e.g. a calibrated
+        # classifier's base model) whose random_state is left to chance
+        seeds = {
+            key: model_seed
+            for key, value in base.get_params(deep=True).items()
+            if key == "random_state"
+            or (
+                key.endswith("__random_state")
+                and (value is None or isinstance(value, np.random.RandomState))
+            )
+        }
+        if seeds:
+            base.set_params(**seeds)
 
         X_tr, X_val = X[train_idx], X[val_idx]
 

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import NotFittedError
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
@@ -438,6 +439,22 @@ def test_sklearn_contract_pandas_seeds_and_custom_model(small):
         random_state=0,
     ).fit(small.X, small.rewards, small.costs)
     assert tree.policy_model_.reward_fits[0][0].get_depth() <= 3
+
+
+def test_random_state_seeds_a_nested_policy_model(small):
+    # one random_state seeds the estimators nested in the policy model too: a
+    # calibrated SGD classifier (its base model's random_state None) refits
+    # identically
+    def fit():
+        model = CalibratedClassifierCV(
+            SGDClassifier(loss="log_loss", max_iter=20, tol=None), cv=2
+        )
+        router = RacerRouter(
+            3.0, robust="none", policy_model=model, max_iter=2, random_state=0
+        )
+        return router.fit(small.X, small.rewards, small.costs).predict_proba(small.X)
+
+    np.testing.assert_array_equal(fit(), fit())
 
 
 def test_sample_weight_is_normalised(small):
