@@ -12,6 +12,7 @@ The oracle router of the paper (GS outcomes for every training query) is
 
 from __future__ import annotations
 
+import copy
 import numbers
 from contextlib import contextmanager
 from time import perf_counter
@@ -421,7 +422,7 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
             common["outcome_design"] = "joint" if learner == "dr-joint" else "split"
             return DRLearner(**common)
         if hasattr(learner, "effect") and hasattr(learner, "const_marginal_effect"):
-            return EconMLAdapter(learner)
+            return EconMLAdapter(_seeded_econml(learner, seed))
         if not (hasattr(learner, "fit") and hasattr(learner, "predict")):
             raise TypeError(
                 "`cate_learner` must be 'r', 'dr' or an estimator with "
@@ -614,6 +615,23 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
             return np.zeros(X.shape[0])
         pred = np.asarray(self.cate_learner_.predict(X), dtype=float).ravel()
         return pred * self.outcome_unit_
+
+
+def _seeded_econml(learner, seed):
+    """A copy of an econml estimator seeded like :func:`seeded_clone`.
+
+    econml estimators have no ``get_params``: their ``random_state`` (folds)
+    and every scikit-learn model they hold (``model_regression``, ...) whose
+    ``random_state`` is None or a ``RandomState`` get ``seed``.
+    """
+    est = copy.deepcopy(learner)
+    for name, value in list(vars(est).items()):
+        if name == "random_state":
+            if value is None or isinstance(value, np.random.RandomState):
+                est.random_state = seed
+        elif hasattr(value, "get_params") and hasattr(value, "fit"):
+            setattr(est, name, seeded_clone(value, seed))
+    return est
 
 
 class PooledRouter(_RouteMixin, RegressorMixin, BaseEstimator):

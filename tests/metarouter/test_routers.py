@@ -196,6 +196,27 @@ def test_cate_learner_instances_and_econml_are_accepted():
         assert np.mean((router.predict_shift(X) - b) ** 2) < 0.05
 
 
+def test_random_state_seeds_an_econml_learner_and_its_models():
+    # MetaRouter's random_state seeds an econml learner left unseeded (its
+    # folds) and the random forests it holds: two fits give the same router
+    from econml.dr import DRLearner as EconDR
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+    X, y, s, _, _ = _linear_design(seed=7, n=300)
+
+    def fit():
+        econ = EconDR(
+            model_regression=RandomForestRegressor(n_estimators=5),
+            model_propensity=RandomForestClassifier(n_estimators=5),
+            model_final=RandomForestRegressor(n_estimators=5),
+            cv=2,
+        )
+        router = MetaRouter(econ, LinearRegression(), scale=None, random_state=0)
+        return router.fit(X, y, s).predict(X)
+
+    np.testing.assert_array_equal(fit(), fit())
+
+
 def test_overlap_drops_pb_rows_outside_the_common_support():
     rng = np.random.default_rng(8)
     n_gs, n_pb = 400, 1200
