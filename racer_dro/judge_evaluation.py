@@ -60,7 +60,9 @@ def call_count(calls, n: int) -> int:
             f"`calls` as a fraction must be in (0, 1], got {calls!r} "
             "(pass an int for a number of pairs)"
         )
-    return min(n, math.floor(calls * n + 0.5))
+    # halves up as written in decimal: 0.145 is stored just below it (14.4999... of
+    # 100), so a rounding-sized nudge keeps "0.145 of 100" at 15
+    return min(n, math.floor(calls * n + 0.5 + 1e-9))
 
 
 def _routing(route, n: int) -> np.ndarray:

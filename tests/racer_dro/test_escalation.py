@@ -25,6 +25,7 @@ from racer_dro.escalation import (
     laplace_logistic,
 )
 from racer_dro.judge_evaluation import (
+    call_count,
     oracle_route,
     random_route,
     realised_cost,
@@ -384,3 +385,13 @@ def test_more_than_two_arms_is_refused_at_fit(cls):
     three = np.column_stack([r, r[:, 1]])
     with pytest.raises(ValueError, match=r"`rewards` and `costs` must have 2 columns"):
         cls().fit(X, three, np.tile([0.0, 1.0, 2.0], (50, 1)))
+
+
+@pytest.mark.parametrize(
+    ("calls", "n", "expected"),
+    [(0.145, 100, 15), (0.25, 10, 3), (0.35, 10, 4), (0.05, 10, 1), (0.1449, 100, 14)],
+)
+def test_call_count_rounds_decimal_halves_up(calls, n, expected):
+    # "halves up" as the fraction is written: 0.145 is stored as 0.14499999999999999,
+    # and 0.145 * 100 = 14.499999999999998 gave 14 calls; exact counts
+    assert call_count(calls, n) == expected
