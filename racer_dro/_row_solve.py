@@ -85,7 +85,9 @@ def _solve_rows(R, Cm, lam, beta, tilts, theta, tol=1e-10, max_iter=100):
     step pushes further down excepted): a row saturated on the wrong arm has a
     tiny step in ``pi`` but a large one in the logits. Compiled
     (:func:`racer_dro._kernels.solve_rows`) when numba is available;
-    :func:`_solve_rows_numpy` is the reference.
+    :func:`_solve_rows_numpy` is the reference. Rows whose Newton overflowed
+    from ``theta`` (:func:`_overflowed`) are solved again from the vertices
+    (:func:`_solve_rows_from_vertices`).
     """
     table = _tilt_table(tilts)
     theta_tol = max(tol, 1e-8)
