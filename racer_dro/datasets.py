@@ -28,6 +28,8 @@ import numpy as np
 from scipy.special import expit
 from sklearn.utils import check_random_state
 
+from racer_dro._validation import check_weights
+
 __all__ = [
     "DOMAINS",
     "DOMAIN_SHIFTS",
@@ -202,16 +204,7 @@ def domain_mix(shift: str | None = None, domain_weights=None) -> np.ndarray:
                 f"`domain_weights` must have shape ({len(DOMAINS)},) for the "
                 f"domains {DOMAINS}, got shape {w.shape}"
             )
-        if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
-            raise ValueError(
-                "`domain_weights` must be finite, non-negative and not all zero, "
-                f"got {w}"
-            )
-        with np.errstate(over="ignore"):
-            total = w.sum()
-        if not np.isfinite(total):  # [1e308] * 4: the sum overflows to inf
-            w = w / w.max()
-        return w / w.sum()
+        return check_weights(w, len(DOMAINS), "domain_weights")
     if shift not in DOMAIN_SHIFTS:
         raise ValueError(
             f"`shift` must be None, 'costlier' or 'cheaper', got {shift!r}"

@@ -42,7 +42,6 @@ MacKay, "The evidence framework applied to classification networks", 1992.
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 
@@ -53,7 +52,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from racer_dro._validation import check_rewards_costs
+from racer_dro._validation import check_finite, check_rewards_costs
 from racer_dro.judge_evaluation import route_top, route_within_budget
 
 __all__ = [
@@ -148,14 +147,6 @@ def add_cheap_column(X, cheap, kind: str = "probability") -> np.ndarray:
     return np.column_stack([X, values])
 
 
-def _check_real(value, name: str) -> None:
-    """Require a finite real number (not a bool), naming the parameter."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a real number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"`{name}` must be finite, got {value!r}")
-
-
 class _CheapJudgeRouter(BaseEstimator):
     """Plumbing: the cheap column, validation, routing at calls or a budget."""
 
@@ -185,7 +176,7 @@ class _CheapJudgeRouter(BaseEstimator):
         return np.delete(X, col, axis=1), s
 
     def _fit_common(self, X, rewards, costs):
-        _check_real(self.cost_weight, "cost_weight")
+        check_finite(self.cost_weight, "cost_weight")
         features, s = self._split(X, reset=True)
         rewards, costs = check_rewards_costs(rewards, costs, features.shape[0])
         if rewards.shape[1] != 2:
@@ -591,7 +582,7 @@ class EscalationRouter(_CheapJudgeRouter):
         self
         """
         for name in ("exploration", "cost_weight"):
-            _check_real(getattr(self, name), name)
+            check_finite(getattr(self, name), name)
         if self.strong_model not in _STRONG_MODELS:
             raise ValueError(
                 f"`strong_model` must be one of {_STRONG_MODELS}, got "

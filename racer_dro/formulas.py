@@ -272,25 +272,21 @@ def worst_case_standard_error(values, weights, temperature: float, sense: str) -
     tau = float(temperature)
     if tau == 0.0:
         return 0.0
+    pos = rho > 0  # rows with rho_n = 0 carry no weight
+    f, rho = f[pos], rho[pos]
     if np.isinf(tau):
         influence = f - rho @ f
     else:
-        # the worst case's tilt (RACER, Theorem 3.1) of the supported rows, shifted
-        # so that the extreme row is 0: its ratio to rho_n (eq. 5) minus 1 is
-        # expm1(-g / tau - L), which keeps its relative accuracy as tau -> inf
-        # (the ratio itself rounds to 1 beyond tau ~ 1e16, and the result to 0)
-        pos = rho > 0
-        s = sign * f[pos]
+        # the worst case's tilt (RACER, Theorem 3.1), shifted so that the extreme
+        # row is 0: its ratio to rho_n (eq. 5) minus 1 is expm1(-g / tau - L),
+        # which keeps its relative accuracy as tau -> inf (the ratio itself
+        # rounds to 1 beyond tau ~ 1e16, and the result to 0)
+        s = sign * f
         g = s.max() - s
-        _, L = exponential_tilt(g, np.log(rho[pos]), tau)
-        excess = np.zeros_like(f)  # rows with rho_n = 0 carry no weight
+        _, L = exponential_tilt(g, np.log(rho), tau)
         with np.errstate(over="ignore"):  # g / tau -> inf: ratio 0
-            excess[pos] = np.expm1(-g / tau - L)
-        influence = sign * tau * excess
-    # over the supported rows, scaled by the largest influence (values near 1e300
-    # would overflow when squared)
-    pos = rho > 0
-    influence, rho = influence[pos], rho[pos]
+            influence = sign * tau * np.expm1(-g / tau - L)
+    # scaled by the largest influence (values near 1e300 would overflow squared)
     top = float(np.max(np.abs(influence), initial=0.0))
     if top == 0.0 or not math.isfinite(top):
         return top
