@@ -24,6 +24,7 @@ import math
 import numpy as np
 from scipy.special import entr
 
+from racer_dro._dot import dot
 from racer_dro._validation import check_sense
 from racer_dro.kl import exponential_tilt
 
@@ -221,7 +222,7 @@ def policy_entropy(policy, weights) -> float:
     >>> round(policy_entropy(np.array([[0.5, 0.5]]), np.ones(1)), 6)
     0.693147
     """
-    return float(np.asarray(weights, dtype=float) @ entr(policy).sum(axis=1))
+    return dot(np.asarray(weights, dtype=float), entr(policy).sum(axis=1))
 
 
 def worst_case_standard_error(values, weights, temperature: float, sense: str) -> float:
@@ -275,7 +276,7 @@ def worst_case_standard_error(values, weights, temperature: float, sense: str) -
     pos = rho > 0  # rows with rho_n = 0 carry no weight
     f, rho = f[pos], rho[pos]
     if np.isinf(tau):
-        influence = f - rho @ f
+        influence = f - dot(rho, f)
     else:
         # the worst case's tilt (RACER, Theorem 3.1), shifted so that the extreme
         # row is 0: its ratio to rho_n (eq. 5) minus 1 is expm1(-g / tau - L),
@@ -290,5 +291,5 @@ def worst_case_standard_error(values, weights, temperature: float, sense: str) -
     top = float(np.max(np.abs(influence), initial=0.0))
     if top == 0.0 or not math.isfinite(top):
         return top
-    spread = float(rho @ (influence / top) ** 2)
-    return top * math.sqrt(max(spread, 0.0) * float(rho @ rho))
+    spread = dot(rho, (influence / top) ** 2)
+    return top * math.sqrt(max(spread, 0.0) * dot(rho, rho))

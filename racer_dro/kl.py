@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
+from racer_dro._dot import dot
 from racer_dro._validation import check_sense, check_side, check_values, check_weights
 
 __all__ = [
@@ -137,7 +138,7 @@ def exponential_tilt(g: np.ndarray, logp: np.ndarray, tau: float):
         # log1p of E_p[expm1(-g / tau)] keeps its relative accuracy instead
         p = np.exp(logp)
         with np.errstate(over="ignore"):
-            L = math.log1p(float(p @ np.expm1(-g / tau)) / float(p.sum()))
+            L = math.log1p(dot(p, np.expm1(-g / tau)) / float(p.sum()))
     return e / s, L
 
 
@@ -154,13 +155,13 @@ def tilt_kl(g: np.ndarray, logp: np.ndarray, q: np.ndarray, tau: float) -> float
     >>> round(tilt_kl(g, logp, q, 1.0), 6)
     0.110944
     """
-    c = float(q @ g)
+    c = dot(q, g)
     with np.errstate(over="ignore"):  # (g - c) / tau -> inf where q = 0
         h = (g - c) / tau
     a = logp - h
     top = float(a.max())
     pos = q > 0  # 0 * inf would make the KL NaN (tau = 1e-300, g ~ 1)
-    kl = -float(q[pos] @ h[pos]) - (top + math.log(float(np.exp(a - top).sum())))
+    kl = -dot(q[pos], h[pos]) - (top + math.log(float(np.exp(a - top).sum())))
     return max(kl, 0.0)
 
 
@@ -180,8 +181,8 @@ def _radius_bracket(g, logp, p, radius):
     Returns ``None`` when the radius is within rounding of the all-on-minimisers
     threshold (then the threshold solution is exact to machine precision).
     """
-    mean = float(p @ g)
-    var = float(p @ (g - mean) ** 2)
+    mean = dot(p, g)
+    var = dot(p, (g - mean) ** 2)
     s0 = 0.5 * math.log(max(var, 1e-300) / (2.0 * radius))
 
     def kl_of(s):
@@ -232,8 +233,8 @@ def small_shift_temperature(g, p, radius) -> float:
     if scale == 0:
         return math.inf
     h = g / scale  # Var(g) itself can underflow (g ~ 1e-190)
-    mean = float(p @ h)
-    return scale * math.sqrt(float(p @ (h - mean) ** 2) / (2.0 * radius))
+    mean = dot(p, h)
+    return scale * math.sqrt(dot(p, (h - mean) ** 2) / (2.0 * radius))
 
 
 def _radius_temperature_brentq(g, logp, p, radius) -> float | None:
@@ -279,8 +280,8 @@ def _radius_temperature_newton(
         phi = math.log(kl) - log_delta
         if abs(phi) < 1e-13:
             return tau
-        c = float(q @ g)
-        var_q = float(q @ (g - c) ** 2)
+        c = dot(q, g)
+        var_q = dot(q, (g - c) ** 2)
         s, lo, hi, done = radius_root_step(s, phi, var_q, tau, kl, lo, hi)
         if done:
             return math.exp(s)
@@ -437,7 +438,7 @@ def worst_case_min(
         or (radius is not None and radius == 0)
     )
     if nominal or not np.any(g > 0):
-        mean = float(p @ g)
+        mean = dot(p, g)
         return MinSense(m + mean, p.copy(), math.inf, 0.0, m + mean, g, math.nan)
     scale = float(g.max())
     if not 1e-100 <= scale <= 1e100:
@@ -472,14 +473,14 @@ def worst_case_min(
         tau = float(temperature)
         q, L = exponential_tilt(g, logp, tau)
         kl = tilt_kl(g, logp, q, tau)
-        eg = float(q @ g)
+        eg = dot(q, g)
         if scale < 2.0**-60 * tau:
             # -tau L = E_p g (1 + O(scale / tau)); L itself is subnormal when
             # tau > 1e300 scale and lost digits (the value exceeded the mean)
-            shift = float(p @ g)
+            shift = dot(p, g)
         else:
             shift = -tau * L
-        return MinSense(m + shift, q, tau, kl, m + eg, g, float(q @ (g - eg) ** 2))
+        return MinSense(m + shift, q, tau, kl, m + eg, g, dot(q, (g - eg) ** 2))
     at_min, threshold = _threshold(g, p)
     tau = None
     if radius < threshold:
@@ -496,12 +497,12 @@ def worst_case_min(
                 at_min, threshold = near, -math.log1p(-rest)
         q = np.where(at_min, p, 0.0)
         q /= q.sum()
-        eq = float(q @ g)
+        eq = dot(q, g)
         return MinSense(m + eq, q, 0.0, threshold, m + eq, g, 0.0, radius)
     q, _ = exponential_tilt(g, logp, tau)
     kl = tilt_kl(g, logp, q, tau)
-    eg = float(q @ g)
-    var = float(q @ (g - eg) ** 2)
+    eg = dot(q, g)
+    var = dot(q, (g - eg) ** 2)
     return MinSense(m + eg, q, tau, kl, m + eg, g, var, radius)
 
 
@@ -531,7 +532,7 @@ def worst_case_curvature(side: MinSense):
     if side.radius is not None and side.variance > 0:
         # radius form: the temperature moves with f
         g = side.shifted
-        v = q * (g - float(q @ g))
+        v = q * (g - dot(q, g))
         lowrank.append((1.0 / (tau * side.variance), v))
     return 1.0 / tau, lowrank
 

@@ -33,6 +33,7 @@ from racer_dro import (
     _kernels_policy,
     formulas,
 )
+from racer_dro._dot import dot
 from racer_dro.kl import MinSense, worst_case_curvature, worst_case_min
 
 __all__ = ["Engine", "State", "kink_multiple"]
@@ -148,7 +149,7 @@ class Engine:
             rs, cs = self._side(fr, 1.0), self._side(fc, -1.0)
         else:
             rs, cs = self._side(fr, 1.0, reuse.rs), self._side(fc, -1.0, reuse.cs)
-        entropy = -float(self.p @ plogp)
+        entropy = -dot(self.p, plogp)
         return State(
             theta, pi, log_pi, rs.value, -cs.value, entropy, rs, cs, (fr, fc, plogp)
         )

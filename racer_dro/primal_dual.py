@@ -68,6 +68,7 @@ from racer_dro import (
     formulas,
     newton,
 )
+from racer_dro._dot import dot
 from racer_dro._row_solve import (  # noqa: F401 (the tests reach them here too)
     _calibrated_start,
     _frozen_tilts,
@@ -455,7 +456,7 @@ def _distances_to_final(history, thetas, theta_star, lam_star, p, final=None):
             continue
         _, pi, log_pi = (None, *t) if isinstance(t, tuple) else softmax_logits(t)
         row_kl = np.einsum("ij,ij->i", pi, log_pi - log_star)
-        kl.append(max(float(p @ row_kl), 0.0))
+        kl.append(max(dot(p, row_kl), 0.0))
         l2.append(float(np.sqrt(np.sum((pi - pi_star) ** 2))))
     history["kl_to_final"] = kl
     history["l2_to_final"] = l2
@@ -560,7 +561,8 @@ def solve_primal_dual(
     n_jobs : int, optional
         Threads for the compiled passes over more than 4,096 rows (numba): ``None``
         or 1 the calling thread, -1 all of numba's threads. The result is the same
-        bit for bit whatever the number (fixed chunks of rows, sums added in order).
+        bit for bit whatever the number (fixed chunks of rows, sums added in order),
+        and whatever BLAS's thread count (:mod:`racer_dro._dot`).
     fallback : {"cvxpy", None}, default="cvxpy"
         With ``method="auto"``: when the primal-dual methods stop without meeting
         ``tol`` on a problem of at most 10,000 policy entries, solve it with

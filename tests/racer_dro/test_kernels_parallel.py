@@ -4,8 +4,16 @@ in parallel: against the numpy references, and bit-identical with one thread or 
 import numpy as np
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
 
-from racer_dro import RoutingProblem, _kernels, newton, primal_dual, solve_primal_dual
+from racer_dro import (
+    RoutingProblem,
+    _kernels,
+    kl_worst_case,
+    newton,
+    primal_dual,
+    solve_primal_dual,
+)
 
 numba = pytest.importorskip("numba")
 
@@ -103,6 +111,40 @@ def test_results_do_not_depend_on_the_number_of_threads(K):
     assert np.array_equal(one.policy, two.policy)
     assert one.objective == two.objective and one.multiplier == two.multiplier
     pd.testing.assert_frame_equal(one.history, two.history, check_exact=True)
+
+
+@pytest.mark.parametrize(
+    "K, n, method", [(3, 12_000, "auto"), (2, 50_000, "auto"), (2, 12_000, "nested")]
+)
+def test_results_do_not_depend_on_blas_threads(K, n, method):
+    # BLAS's ddot splits a long dot product across its threads (OpenBLAS above
+    # ~10,000 entries), which moved the policy by ~1e-12 with the thread count
+    # (the worst cases' and the entropy's row sums); racer_dro._dot sums fixed
+    # blocks in order: bit-identical, not close
+    problem = _problem(K, n=n, seed=K)
+    values = problem.rewards[:, 0] + 0.1 * np.arange(n) / n
+    with threadpool_limits(1, "blas"):
+        one = solve_primal_dual(problem, method=method)
+        one_kl = [
+            kl_worst_case(values, radius=0.1),
+            kl_worst_case(values, temperature=0.3),
+        ]
+        one_eval = primal_dual.evaluate_policy(problem, one.policy)
+    with threadpool_limits(2, "blas"):
+        two = solve_primal_dual(problem, method=method)
+        two_kl = [
+            kl_worst_case(values, radius=0.1),
+            kl_worst_case(values, temperature=0.3),
+        ]
+        two_eval = primal_dual.evaluate_policy(problem, one.policy)
+    assert one.converged and two.converged
+    assert np.array_equal(one.policy, two.policy)
+    assert one.objective == two.objective and one.multiplier == two.multiplier
+    for a, b in zip(one_kl, two_kl):
+        assert a.value == b.value and a.temperature == b.temperature
+        assert np.array_equal(a.weights, b.weights)
+    assert one_eval.objective == two_eval.objective
+    assert one_eval.entropy == two_eval.entropy
 
 
 def test_n_jobs_is_validated_and_restored():
