@@ -215,12 +215,12 @@ class RoutingProblem:
             )
         if np.any(pi < 0) or np.any(pi > 1):
             raise ValueError(
-                f"`{name}` must lie in [0, 1], got range [{pi.min()!r}, {pi.max()!r}]"
+                f"`{name}` must lie in [0, 1], got range [{float(pi.min())!r}, {float(pi.max())!r}]"
             )
         total = pi.sum(axis=1)
         if np.any(np.abs(total - 1.0) > 1e-9):
             raise ValueError(
-                f"`{name}` rows must sum to one, got sums in [{total.min()!r}, {total.max()!r}]"
+                f"`{name}` rows must sum to one, got sums in [{float(total.min())!r}, {float(total.max())!r}]"
             )
         return pi
 
