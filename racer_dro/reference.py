@@ -184,9 +184,24 @@ def _fill_zero_weight(problem, policy, active, multiplier):
         L = float(np.log(np.sum(np.exp(logq - logq.max()))) + logq.max())
         terms.append(-scale * tau * cp.sum(cp.exp(-(sign * f - m) / tau - L)))
     objective = sum(terms) + problem.beta * cp.sum(cp.entr(pi))
-    cp.Problem(cp.Maximize(objective), [pi >= 0, cp.sum(pi, axis=1) == 1]).solve(
-        solver="CLARABEL"
-    )
+    prog = cp.Problem(cp.Maximize(objective), [pi >= 0, cp.sum(pi, axis=1) == 1])
+    said = []
+    for name in ("CLARABEL", "SCS"):  # CLARABEL can fail on exp(1e5-scale) terms
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                prog.solve(solver=name)
+        except cp.error.SolverError as exc:
+            said.append(f"{name}: error: {exc}")
+            continue
+        if prog.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) and pi.value is not None:
+            break
+        said.append(f"{name}: {prog.status}")
+    else:
+        raise SolverError(
+            "CVXPY solved the weighted rows but not the zero-weight rows' limit "
+            f"problems ({'; '.join(said)})"
+        )
     out = np.clip(pi.value, 0.0, None)
     pi_all[zero] = out / out.sum(axis=1, keepdims=True)
     return pi_all

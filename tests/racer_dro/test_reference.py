@@ -287,3 +287,66 @@ def test_agreement_above_the_subsample_threshold(n_arms):
     )  # fmt: skip
     pd_sol, cx_sol = solve_primal_dual(problem), solve_cvxpy(problem)
     _agree(pd_sol, cx_sol, problem)
+
+
+def _zero_weight_problem():
+    rng = np.random.default_rng(3)
+    weights = np.ones(12)
+    weights[[2, 7]] = 0.0
+    return RoutingProblem(
+        rng.uniform(size=(12, 3)), rng.uniform(1, 4, size=(12, 3)), 2.5,
+        beta=0.05, reward_radius=0.2, sample_weight=weights,
+    )  # fmt: skip
+
+
+def _fills_two_rows(prog):
+    """Whether a CVXPY program is the two zero-weight rows' limit problem."""
+    return [v.shape for v in prog.variables()] == [(2, 3)]
+
+
+def test_zero_weight_rows_fall_back_to_scs_when_clarabel_fails(monkeypatch):
+    # the zero-weight rows' limit problems (exp terms with tau ~ 1e-19 scales)
+    # made CLARABEL raise cvxpy's own SolverError, which escaped solve_cvxpy and
+    # then solve_primal_dual's fallback (seen in a hypothesis search)
+    problem = _zero_weight_problem()
+    expected = solve_cvxpy(problem).policy
+    original = cp.Problem.solve
+    calls = []
+
+    def flaky(self, *args, solver=None, **kwargs):
+        calls.append(solver)
+        if (
+            solver == "CLARABEL"
+            and len(self.variables()[0].shape) == 2
+            and (
+                self.variables()[0].shape[0] == 2  # the two zero-weight rows
+            )
+        ):
+            raise cp.error.SolverError("Solver 'CLARABEL' failed.")
+        return original(self, *args, solver=solver, **kwargs)
+
+    monkeypatch.setattr(cp.Problem, "solve", flaky)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = solve_cvxpy(problem).policy
+    assert "SCS" in calls
+    # tolerance: SCS's accuracy (~1e-4) on the two rows' limit problems; the
+    # weighted rows are CLARABEL's as before, to the digit
+    np.testing.assert_allclose(got[[2, 7]], expected[[2, 7]], atol=1e-3)
+    keep = np.ones(12, bool)
+    keep[[2, 7]] = False
+    np.testing.assert_array_equal(got[keep], expected[keep])
+
+
+def test_zero_weight_rows_that_no_solver_solves_raise_solver_error(monkeypatch):
+    problem = _zero_weight_problem()
+    original = cp.Problem.solve
+
+    def failing(self, *args, solver=None, **kwargs):
+        if _fills_two_rows(self):
+            raise cp.error.SolverError(f"Solver {solver!r} failed.")
+        return original(self, *args, solver=solver, **kwargs)
+
+    monkeypatch.setattr(cp.Problem, "solve", failing)
+    with pytest.raises(SolverError, match="zero-weight rows"):
+        solve_cvxpy(problem)
