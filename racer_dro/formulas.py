@@ -117,11 +117,14 @@ EXCESS_ROUNDING_ULPS = 16.0
 
 
 def dual_step_rounding(worst_case_cost: float, budget: float, beta: float) -> float:
-    """The rounding error of the dual step (eq. 3): ``16 eps (|C| + |B|) / beta``.
+    """The rounding error of the dual step (eq. 3), ``lambda = (C - B)_+ / beta``.
 
     ``C - B`` is a difference of two numbers of size ``|C| + |B|``, each known
-    to a few units in the last place (``C`` is a sum over the rows), so
-    ``lambda`` is known only to this. With costs in large units (tokens:
+    to a few units in the last place (``C`` is a sum over the rows): to
+    ``delta = 16 eps (|C| + |B|)``. So ``lambda`` is known only to
+    ``min(delta, C - B + delta)_+ / beta``: ``delta / beta`` where the budget
+    binds, and 0 where ``C`` is below ``B`` by more than ``delta`` (``lambda``
+    is 0 whatever the rounding). With costs in large units (tokens:
     ``C ~ 2000``) and ``beta lambda = C - B ~ 3e-8`` that is a relative error of
     1e-5 in ``lambda``, which the primal step turns into policy differences
     of 1e-5 (:func:`primal_step_sensitivity`): the solver's fixed-point check
@@ -131,11 +134,13 @@ def dual_step_rounding(worst_case_cost: float, budget: float, beta: float) -> fl
     --------
     >>> dual_step_rounding(2000.0, 2000.0, 0.01) / 1e-9  # about 1.4e-9
     1.4210854715202004
+    >>> dual_step_rounding(1990.0, 2000.0, 0.01)  # a slack budget: lambda = 0 exactly
+    0.0
     """
     eps = 2.220446049250313e-16
-    return (
-        EXCESS_ROUNDING_ULPS * eps * (abs(float(worst_case_cost)) + abs(float(budget)))
-    ) / float(beta)
+    cost, budget = float(worst_case_cost), float(budget)
+    delta = EXCESS_ROUNDING_ULPS * eps * (abs(cost) + abs(budget))
+    return max(min(delta, cost - budget + delta), 0.0) / float(beta)
 
 
 def primal_step_sensitivity(policy, costs, cost_ratio, beta) -> np.ndarray:

@@ -407,8 +407,12 @@ def worst_case_min(
     (0.3799, [0.7311, 0.2689])
     """
     support = p > 0
-    m = float(f[support].min())
-    if not math.isfinite(float(f[support].max()) - m):
+    m, top = float(f[support].min()), float(f[support].max())
+    spread = top - m
+    if math.isnan(spread) or math.isinf(m) or math.isinf(top):
+        # NaN or infinite values (halving below would recurse without end)
+        raise ValueError("worst_case_min: `f` must be finite where `p` > 0")
+    if math.isinf(spread):
         # the spread overflows (f = [-1e308, 1e308] gave a NaN or infinite
         # value): V is positively homogeneous, so solve for f / 2 and double
         half = worst_case_min(

@@ -293,7 +293,9 @@ def _newton(engine: Engine, theta, lam, tol, max_iter, joint, keep=True, state=N
         rounding = 1e-13 * (1.0 + abs(value))
         local = dec <= rounding
         t, accepted, trial = 1.0, False, spare
-        for _ in range(40):
+        # a non-finite step (the block solve overflowed: a worst-case temperature
+        # ~1e-19 gives curvatures ~1e19) is no step: handled as a failed search
+        for _ in range(40 if math.isfinite(dpi) else 0):
             trial = engine.state(st.theta, dtheta, t, reuse=trial)
             new = (
                 engine.penalised(trial)
@@ -703,7 +705,8 @@ def _solve_nested(problem, engine, theta, lam, tol, max_iter, constrained, warn=
     inner_tol = max(min(tol, 1e-10) * 1e-2, 1e-14)
     records, thetas = [], []
     lo, hi = 0.0, math.inf
-    converged = unbounded = False
+    converged = unbounded = zero_tried = False
+    spread = float(np.max(np.ptp(engine.costs, axis=1), initial=0.0))
     inner_ok = True
     st = None
     for it in range(int(max_iter)):
@@ -742,6 +745,17 @@ def _solve_nested(problem, engine, theta, lam, tol, max_iter, constrained, warn=
             lo = max(lo, lam)
         else:
             hi = min(hi, lam)
+        if (
+            lam > 0
+            and not zero_tried
+            and formulas.dual_step_rounding(st.cost, budget, beta) == 0.0
+        ):
+            # the budget is slack beyond rounding at a positive multiplier: the
+            # optimum's multiplier may be 0 exactly, which bisection towards lo = 0
+            # never reaches, and where costs / beta ~ 1e13 a multiplier of 1e-11
+            # (within tol of 0) still puts every row on its cheapest arm
+            zero_tried, theta, lam = True, st.theta, 0.0
+            continue
         if constrained:
             newton = lam - gval / gprime if gprime > 0 else math.inf
         else:
@@ -757,14 +771,19 @@ def _solve_nested(problem, engine, theta, lam, tol, max_iter, constrained, warn=
         rounding = formulas.dual_step_rounding(st.cost, budget, beta)
         floor = rounding * beta if constrained else rounding
         newton_step = abs(gval / gprime) if gprime > 0 else math.inf
+        # a positive multiplier with the budget slack beyond rounding is the
+        # optimum's only if it moves no policy entry by more than tol (lambda
+        # times the cost spread over beta: 1e-11 moved whole rows at beta ~ 1e-8)
+        slack_ok = rounding > 0 or lam * spread <= tol * beta
         if (
             residual <= max(tol * scale, floor)
             and newton_step <= tol * max(1.0, lam)
             and inner_ok
+            and slack_ok
         ):
             converged = True
             break
-        if math.isfinite(hi) and hi - lo <= 4 * np.finfo(float).eps * max(1.0, hi):
+        if math.isfinite(hi) and hi - lo <= 4 * np.finfo(float).eps * hi:
             converged = inner_ok and residual <= 1e3 * tol * scale
             break
         if not math.isfinite(hi) and lam > _LAMBDA_MAX:

@@ -89,6 +89,25 @@ def test_dual_step_rounding_scales_with_the_cost_and_beta():
     assert formulas.dual_step_rounding(2000.0, 2000.0, 0.01) > 1e-9
 
 
+def test_dual_step_rounding_is_zero_where_the_budget_is_slack_beyond_rounding():
+    # lambda = (C - B)_+ / beta is 0 whatever the rounding of C - B when C is
+    # below B by more than delta = 16 eps (|C| + |B|); in between, only the part
+    # of [C - B - delta, C - B + delta] above 0 counts
+    eps = np.finfo(float).eps
+    delta = formulas.EXCESS_ROUNDING_ULPS * eps * 123.0
+    assert formulas.dual_step_rounding(60.66, 62.34, 1e-7) == 0.0
+    assert formulas.dual_step_rounding(62.34, 60.66, 1e-7) == delta / 1e-7
+    budget = 61.5
+    cost = budget - 0.5 * delta  # inside the rounding, below the budget
+    expected = (
+        cost - budget + formulas.EXCESS_ROUNDING_ULPS * eps * (cost + budget)
+    ) / 0.1
+    assert formulas.dual_step_rounding(cost, budget, 0.1) == pytest.approx(
+        expected, rel=1e-12
+    )
+    assert 0 < expected < formulas.dual_step_rounding(budget, budget, 0.1)
+
+
 def test_softmax_policy_at_extreme_beta_is_finite_and_has_its_limits():
     """Scores over a tiny ``beta`` overflow to inf when divided before the shift;
     ``inf - inf`` gave NaN where the limit is a tie (or a one-hot row). The limits

@@ -403,3 +403,17 @@ def test_all_on_minimiser_reports_the_kl_for_a_tiny_minimiser_weight():
     # a radius between 50 and the threshold still tilts (KL = radius)
     mid = kl_worst_case(f, weights=w, radius=600.0)
     assert mid.kl == pytest.approx(600.0, rel=1e-9)
+
+
+def test_worst_case_min_refuses_non_finite_values_instead_of_recursing():
+    # a NaN in the values (a solver's non-finite trial step) made the halving
+    # for spreads that overflow recurse without end (RecursionError)
+    from racer_dro.kl import worst_case_min
+
+    p = np.full(3, 1 / 3)
+    for bad in (np.nan, np.inf, -np.inf):
+        with pytest.raises(ValueError, match="finite"):
+            worst_case_min(np.array([0.0, bad, 1.0]), p, radius=0.1)
+    # a finite spread that overflows is still solved by halving
+    res = worst_case_min(np.array([-1e308, 1e308]), np.full(2, 0.5), radius=0.1)
+    assert math.isfinite(res.value) and -1e308 <= res.value <= 0.0

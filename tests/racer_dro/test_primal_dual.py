@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy.optimize import brentq
 from scipy.special import expit
 
 from racer_dro import RoutingProblem, primal_dual, solve_primal_dual
@@ -814,3 +815,90 @@ def test_auto_finishes_a_stalled_nested_solve_with_the_joint_newton():
     # by more than 1e-9 relative
     cvx = evaluate_policy(problem, reference.policy).objective
     assert sol.objective >= cvx - 1e-9 * abs(cvx)
+
+
+def test_a_slack_budget_is_not_mistaken_for_an_optimum_by_the_rounding_allowance():
+    # one query, two arms with equal rewards, beta ~ 1e-7 and costs ~ 100: the
+    # joint Newton's first step put the expensive arm at the logit floor, where
+    # C < B (lambda = 0) and the primal step is (1/2, 1/2); the fixed-point check
+    # allowed for lambda's rounding, 16 eps (|C| + |B|) / beta, times the step's
+    # sensitivity ~ c / beta, ~1e3, and called it converged, 1.2e-3 (relative)
+    # below the optimum. The rounding of lambda is 0 where C is below B beyond it.
+    r, c_a, c_b, budget, beta = (
+        6.68794597e-06,
+        60.66280188,
+        169.36181828,
+        62.3197339,
+        1.0424119564734963e-07,
+    )
+    problem = RoutingProblem(
+        np.array([[r, r]]), np.array([[c_a, c_b]]), budget, beta=beta,
+        reward_temperature=1.491234112193733e-07,
+    )  # fmt: skip
+
+    # independent truth: one row, so the worst case is the row itself (R = r); the
+    # objective r + beta H(x) - (C(x) - B)_+^2 / (2 beta) in x = pi(b) is concave,
+    # its derivative beta log((1 - x) / x) - (C - B)_+ (c_b - c_a) / beta
+    def slope(x):
+        excess = max((1 - x) * c_a + x * c_b - budget, 0.0)
+        return beta * np.log((1 - x) / x) - excess * (c_b - c_a) / beta
+
+    x = brentq(slope, 1e-12, 0.5, xtol=1e-15)
+    sol = solve_primal_dual(problem)
+    assert sol.converged
+    # tolerance: the solver's policy step (1e-10) and brentq's 1e-15
+    assert abs(sol.policy[0, 1] - x) <= 1e-8
+
+
+def test_the_nested_method_does_not_stop_at_a_positive_multiplier_with_a_slack_budget():
+    # beta = 3.4e-8, costs ~1e5: a multiplier of 5.8e-11 ("within tol of 0")
+    # still moves lambda c / beta ~ 170 logits and put every row on its cheapest
+    # arm, with the budget slack; the nested method called that converged,
+    # 6.6e-5 (relative) below CVXPY's policy, and "auto" returned it
+    pattern = np.array(
+        [[1, 1, 0, 1], [0, 1, 1, 1], [1, 1, 0, 1], [0, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 1],
+         [1, 1, 1, 0], [1, 0, 0, 1], [0, 1, 1, 1], [0, 1, 1, 0], [0, 0, 0, 1]]
+    )  # fmt: skip
+    costs = np.tile(
+        [73554.35644965984, 104918.05010215183, 199827.12523583468, 677448.2602092226],
+        (11, 1),
+    )
+    problem = RoutingProblem(
+        0.00022676642565661 * pattern, costs, 180010.72901100485,
+        beta=3.416081010318146e-08, reward_radius=0.0027153638098328767,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = evaluate_policy(problem, solve_cvxpy(problem).policy).objective
+        nested = solve_primal_dual(problem, method="nested", fallback=None)
+        auto = solve_primal_dual(problem)
+    # tolerance: 1e-6 relative, CVXPY's accuracy on an objective of 2.3e-4
+    below = ref - 1e-6 * abs(ref)
+    assert not nested.converged or nested.objective >= below
+    assert auto.objective >= below
+
+
+def test_a_non_finite_newton_step_is_a_failed_step_not_a_crash():
+    # beta = 0.36 with rewards ~640 and a reward radius: the block solve of a
+    # nested inner Newton overflowed to a NaN step for one row; its trial state
+    # sent NaN values to the worst case, which recursed without end
+    # (RecursionError) instead of rejecting the step
+    a = 642.2022188114933
+    rewards = np.array([[0.0, a, a, 0.0, a], [0.0, a, a, 0.0, a], [a, a, a, a, a]])
+    costs = np.array(
+        [
+            [31.74054050304278, 37.9692462494969, 131.37098889409646, 116.40224285553806, 123.38829506966928],
+            [8.225240178017142, 9.596488197777374, 465.89638032587726, 262.88825647235757, 15.083347160562427],
+            [6.301122472835718, 21.110948764074834, 332.03199209369507, 42.29427469642953, 37.54478210307465],
+        ]
+    )  # fmt: skip
+    problem = RoutingProblem(
+        rewards, costs, 59.56666375742205, beta=0.3611710193588672,
+        reward_radius=0.5424586954627579, cost_radius=0.3733190267620911,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sol = solve_primal_dual(problem)
+        ref = evaluate_policy(problem, solve_cvxpy(problem).policy).objective
+    # tolerance: CVXPY's accuracy, 1e-6 relative
+    assert sol.objective >= ref - 1e-6 * abs(ref)
