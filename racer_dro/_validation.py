@@ -8,6 +8,7 @@ import numbers
 import numpy as np
 
 __all__ = [
+    "as_float_array",
     "check_arm_names",
     "check_nonnegative",
     "check_positive",
@@ -42,14 +43,7 @@ def check_values(
     >>> check_values([1, 2], "values").tolist()
     [1.0, 2.0]
     """
-    if hasattr(values, "to_numpy"):  # pandas
-        values = values.to_numpy()
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"`{name}` must be numeric, got {type(values).__name__}"
-        ) from exc
+    arr = as_float_array(values, name)
     if arr.ndim != ndim:
         raise ValueError(f"`{name}` must be {ndim}-dimensional, got shape {arr.shape}")
     if ndim == 2 and ncols is not None and arr.shape[1] != ncols:
@@ -64,6 +58,32 @@ def check_values(
         bad = "NaN" if np.isnan(arr).any() else "infinite values"
         raise ValueError(f"`{name}` must be finite, got {bad}")
     return arr
+
+
+def as_float_array(values, name: str) -> np.ndarray:
+    """Return ``values`` as a float array, pandas' missing values (``pd.NA``) as NaN.
+
+    A nullable pandas column (``Float64``, ``boolean``) holding ``pd.NA`` made
+    ``np.asarray(values, dtype=float)`` raise numpy's bare ``TypeError``; its
+    missing entries are NaN here, for the caller's finiteness check (or, where
+    unchosen arms may be missing, its own).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> as_float_array(pd.array([1.0, None], dtype="Float64"), "costs").tolist()
+    [1.0, nan]
+    """
+    kind = type(values).__name__
+    if hasattr(values, "to_numpy"):  # pandas
+        try:
+            return np.asarray(values.to_numpy(dtype=float, na_value=np.nan))
+        except (TypeError, ValueError):
+            values = values.to_numpy()
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must be numeric, got {kind}") from exc
 
 
 def check_rewards_costs(

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from racer_dro._validation import check_values
+from racer_dro._validation import as_float_array, check_values
 
 __all__ = ["PacingDisplay"]
 
@@ -22,6 +22,14 @@ def _axes(ax):
 
         _, ax = plt.subplots()
     return ax
+
+
+def _number(value) -> float:
+    """``float(value)``, or NaN where it is not a number (for a check that names it)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def realised_spend(arms, costs) -> np.ndarray:
@@ -35,7 +43,7 @@ def realised_spend(arms, costs) -> np.ndarray:
     >>> realised_spend([0, 1, 1], [[0.0, 2.0], [0.0, 2.0], [1.0, 3.0]]).tolist()
     [0.0, 2.0, 5.0]
     """
-    costs = np.asarray(costs, dtype=float)
+    costs = as_float_array(costs, "costs")  # pd.NA (an unchosen arm) as NaN
     if costs.ndim != 2:
         raise ValueError(
             f"`costs` must be 2-D (one row per query), got shape {costs.shape}"
@@ -131,10 +139,7 @@ class PacingDisplay:
         spend = check_values(self.spend, "spend")
         if np.any(np.diff(spend) < -1e-12 * (1.0 + np.abs(spend[1:]))):
             raise ValueError("`spend` must be cumulative (non-decreasing)")
-        try:
-            budget = float(self.budget)
-        except (TypeError, ValueError):
-            budget = math.nan
+        budget = _number(self.budget)
         if not (math.isfinite(budget) and budget > 0):
             raise ValueError(
                 f"`budget` must be positive and finite, got {self.budget!r}"
@@ -147,7 +152,8 @@ class PacingDisplay:
                     f"`multipliers` must have one value per query ({spend.shape[0]}), "
                     f"got shape {multipliers.shape}"
                 )
-        warmup, slack = float(self.warmup), float(self.slack)
+        # float(None) and float("x") raised bare errors that did not name them
+        warmup, slack = _number(self.warmup), _number(self.slack)
         if not 0 <= warmup < 1:
             raise ValueError(f"`warmup` must lie in [0, 1), got {self.warmup!r}")
         if not (math.isfinite(slack) and slack >= 0):

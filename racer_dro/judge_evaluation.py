@@ -66,7 +66,7 @@ def call_count(calls, n: int) -> int:
 
 
 def _routing(route, n: int) -> np.ndarray:
-    pi = check_values(np.asarray(route, dtype=float), "route")
+    pi = check_values(route, "route")
     if pi.shape[0] != n:
         raise ValueError(
             f"`route` must have one entry per pair ({n}), got {pi.shape[0]}"

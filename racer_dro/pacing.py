@@ -126,6 +126,8 @@ import warnings
 import numpy as np
 from sklearn.utils import check_random_state
 
+from racer_dro._validation import as_float_array
+
 __all__ = ["BudgetPacer", "arm_values", "history_multiplier", "history_window"]
 
 #: Two arms: the ``"history"`` multiplier by Fenwick descent where it applies
@@ -480,20 +482,29 @@ class _History:
         return _ranked_multiplier(fixed, extra, self.ratio[rows], rate * n)
 
 
-def _check_cost_columns(costs, arm_names):
+def _check_cost_columns(costs, arm_names, name="costs"):
     """A cost table with column labels must list the router's arms in its order.
 
-    The stream's costs are matched to the arms by position; a DataFrame whose
-    columns name the arms in another order would price each arm at another's
-    cost."""
-    columns = getattr(costs, "columns", None)
-    if columns is None or arm_names is None:
+    The stream's costs (and ``cost_bound``) are matched to the arms by position;
+    a DataFrame whose columns name the arms in another order would price each
+    arm at another's cost. So would a per-arm Series whose index holds the
+    arms' names in another order (one with other labels, e.g. 0..K-1, is
+    taken by position)."""
+    if arm_names is None:
         return
+    columns, kind = getattr(costs, "columns", None), "columns"
+    if columns is None:
+        index, kind = getattr(costs, "index", None), "index"
+        if index is None or getattr(costs, "ndim", 0) != 1:
+            return
+        if sorted(map(str, index)) != sorted(map(str, arm_names)):
+            return  # not labelled by the arms: by position
+        columns = index
     if list(columns) != list(arm_names):
         raise ValueError(
-            f"the columns of `costs` {list(columns)!r} are not the router's arms "
+            f"the {kind} of `{name}` {list(columns)!r} are not the router's arms "
             f"{list(arm_names)!r} in its order: arms are matched by position "
-            "(reorder, e.g. `costs[list(router.arm_names_)]`)"
+            f"(reorder, e.g. `{name}[list(router.arm_names_)]`)"
         )
 
 
@@ -546,7 +557,10 @@ class BudgetPacer:
         suits lumpy costs); ``"auto"`` is ``"history"`` when ``cost_bound`` is
         given per query and arm, else ``"mirror"``.
     random_state : int, RandomState instance or None, default=None
-        Seeds the draws when ``temperature > 0``.
+        Seeds the draws when ``temperature > 0``. Each :meth:`run` starts
+        afresh (the multiplier, the cost bounds and the attributes below), so
+        with an int a second run of the same stream repeats the first; a
+        RandomState instance is drawn from, so its draws continue across runs.
 
     Attributes
     ----------
@@ -640,12 +654,7 @@ class BudgetPacer:
         """The ``cost_bound`` as a (T, K) array, or None."""
         if self.cost_bound is None:
             return None
-        try:
-            known = np.asarray(self.cost_bound, dtype=float)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"`cost_bound` must be numeric, got {type(self.cost_bound).__name__}"
-            ) from None
+        known = as_float_array(self.cost_bound, "cost_bound")
         if known.ndim == 2 and known.shape != (T, K):
             raise ValueError(
                 f"`cost_bound` of shape {known.shape} must be a number, one value "
@@ -686,8 +695,10 @@ class BudgetPacer:
         T, K = reward.shape
         if T == 0:  # 1 / sqrt(T) was a bare ZeroDivisionError
             raise ValueError("`X` must contain at least one query, got 0 rows")
-        _check_cost_columns(costs, getattr(self.router, "arm_names_", None))
-        costs = np.asarray(costs, dtype=float)
+        arm_names = getattr(self.router, "arm_names_", None)
+        _check_cost_columns(costs, arm_names)
+        _check_cost_columns(self.cost_bound, arm_names, "cost_bound")
+        costs = as_float_array(costs, "costs")  # pd.NA (an unchosen arm) as NaN
         if costs.shape != (T, K):
             raise ValueError(
                 f"`costs` must have shape {(T, K)} (one row per query, one column "

@@ -96,3 +96,23 @@ def test_from_decisions_draws_on_the_given_axes():
     assert disp.line_ in ax.lines and disp.band_line_ in ax.lines
     assert disp.budget_line_ in ax.lines and len(fig.axes) == 1
     np.testing.assert_array_equal(disp.running_mean_, [0.0, 1.0])  # (0 + 2) / 2
+
+
+def test_nullable_pandas_costs_may_miss_unchosen_arms():
+    # the unchosen arms of a stream observed in a nullable pandas table hold pd.NA,
+    # which numpy could not convert (a bare TypeError from float()); a chosen NA
+    # is the named error
+    import pandas as pd
+
+    costs = np.array([[0.0, 2.0], [np.nan, 4.0], [1.0, np.nan]])
+    frame = pd.DataFrame(costs).astype("Float64")
+    np.testing.assert_array_equal(realised_spend([0, 1, 0], frame), [0.0, 4.0, 5.0])
+    with pytest.raises(ValueError, match=r"`costs`\[1, 0\]"):
+        realised_spend([0, 0, 0], frame)
+
+
+def test_non_numeric_warmup_and_slack_are_named_errors():
+    # float(None) / float("x") leaked bare TypeError / ValueError naming neither
+    for key, value in (("warmup", None), ("warmup", "x"), ("slack", None)):
+        with pytest.raises(ValueError, match=f"`{key}`"):
+            PacingDisplay([1.0, 2.0], 1.0, **{key: value}).plot()

@@ -378,6 +378,55 @@ def test_cost_table_columns_must_be_the_routers_arms_in_order():
         BudgetPacer(_Named(), 0.5).run(X, frame[["dear", "cheap"]])
 
 
+def test_cost_bound_labels_must_be_the_routers_arms_in_order():
+    """``cost_bound`` is matched to the arms by position, like ``costs``: a DataFrame
+    (per query and arm) or a Series (per arm) labelled with the router's arm names
+    in another order was read by position, pricing each arm at another's bound
+    (the decisions changed, no error); in their order it is read as the array, and
+    a Series labelled otherwise (0..K-1) by position."""
+    import pandas as pd
+
+    rng = np.random.default_rng(6)
+    X, costs = _stream(rng.uniform(size=300), np.ones(300), rng.uniform(size=300))
+    bound = np.tile([1.5, 1.0], (300, 1))  # valid in either order: costs <= 1
+    frame = pd.DataFrame(bound, columns=["cheap", "dear"])
+    plain = BudgetPacer(_Named(), 0.3, cost_bound=bound).run(X, costs)
+    in_order = BudgetPacer(_Named(), 0.3, cost_bound=frame).run(X, costs)
+    np.testing.assert_array_equal(in_order, plain)
+    with pytest.raises(ValueError, match="`cost_bound`.*router's arms.*position"):
+        BudgetPacer(_Named(), 0.3, cost_bound=frame[["dear", "cheap"]]).run(X, costs)
+    per_arm = pd.Series([1.5, 1.0], index=["cheap", "dear"])
+    with pytest.raises(ValueError, match="`cost_bound`.*router's arms.*position"):
+        BudgetPacer(_Named(), 0.3, cost_bound=per_arm[::-1]).run(X, costs)
+    by_position = BudgetPacer(_Named(), 0.3, cost_bound=pd.Series([1.5, 1.0]))
+    expected = BudgetPacer(_Named(), 0.3, cost_bound=[1.5, 1.0]).run(X, costs)
+    np.testing.assert_array_equal(by_position.run(X, costs), expected)
+
+
+def test_nullable_pandas_costs_may_miss_unchosen_arms():
+    """Only the chosen arm's cost is read, so unchosen arms may be missing; in a
+    nullable pandas column (``Float64``) a missing cost is ``pd.NA``, which numpy
+    could not convert (a bare ``TypeError`` from ``float()``). It is NaN now: the
+    same decisions as the float table with NaN, and a chosen NA is the named error."""
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    X, costs = _stream(rng.uniform(size=200), np.ones(200), np.ones(200))
+    plain = BudgetPacer(Estimates(), 0.3)
+    arms = plain.run(X, costs)
+    observed = costs.copy()
+    observed[np.arange(200), 1 - arms] = np.nan  # only the chosen arm's cost
+    frame = pd.DataFrame(observed).astype("Float64")
+    assert frame.isna().to_numpy().any()
+    pacer = BudgetPacer(Estimates(), 0.3)
+    np.testing.assert_array_equal(pacer.run(X, frame), arms)
+    np.testing.assert_array_equal(pacer.spend_, plain.spend_)
+    chosen_missing = frame.copy()
+    chosen_missing.iloc[0, int(arms[0])] = pd.NA
+    with pytest.raises(ValueError, match=r"`costs`\[0, "):
+        BudgetPacer(Estimates(), 0.3).run(X, chosen_missing)
+
+
 def test_empty_stream_and_non_numeric_cost_bound_are_named_errors():
     # T = 0 divided by sqrt(T) for the default step (ZeroDivisionError); a
     # non-numeric cost_bound leaked numpy's "could not convert string to float"
