@@ -442,6 +442,16 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
             np.arange(n), test_size=n_val, random_state=split_seed
         )
         train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
+        for part, idx in (("training", train_idx), ("validation", val_idx)):
+            # else the split's renormalisation reported "`sample_weight` must have a
+            # positive sum" of weights that have one
+            if not full.weights[idx].sum() > 0:
+                raise ValueError(
+                    f"`sample_weight` is zero on all {idx.size} rows of the {part} "
+                    f"split ({int(np.count_nonzero(full.weights))} of {n} rows have "
+                    "weight): give weight to more rows, or change `random_state` or "
+                    "`validation_fraction`"
+                )
         try:
             problem = _subproblem(full, train_idx, kw)
         except ValueError as exc:

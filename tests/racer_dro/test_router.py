@@ -473,6 +473,21 @@ def test_sample_weight_is_normalised(small):
         RacerRouter(3.0).fit(*args, sample_weight=-np.ones(small.X.shape[0]))
 
 
+def test_sample_weight_zero_on_a_whole_split_names_the_split(small):
+    # the weights are renormalised within each split: with weight on one row, the
+    # other split's zero sum was reported as "`sample_weight` must have a positive
+    # sum", of weights whose sum is 1
+    n = small.X.shape[0]
+    router = RacerRouter(3.0, robust="none", policy_Cs=1.0, random_state=0)
+    router.fit(small.X, small.rewards, small.costs)  # the split, fixed by the seed
+    rows = router.validation_indices_[0], router.train_indices_[0]
+    for weighted, empty in zip(rows, ("training", "validation")):
+        weight = np.zeros(n)
+        weight[weighted] = 1.0
+        with pytest.raises(ValueError, match=f"zero on all .* of the {empty} split"):
+            router.fit(small.X, small.rewards, small.costs, sample_weight=weight)
+
+
 @settings(
     max_examples=20,
     deadline=None,
