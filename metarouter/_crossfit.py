@@ -38,6 +38,7 @@ __all__ = [
     "final_stage",
     "fit_out_of_fold",
     "make_folds",
+    "ordered_predictions",
     "resolve_folds",
     "seeded_clone",
 ]
@@ -236,6 +237,21 @@ def _positive_class_proba(model, X) -> np.ndarray:
     return proba[:, col[0]]
 
 
+def ordered_predictions():
+    """Context for the predictions a fit makes: joblib runs them on one thread.
+
+    A forest sums its trees' predictions in the order its threads finish, so
+    under a caller's ``joblib.parallel_config(n_jobs=2)`` (or
+    :func:`final_stage`'s) the out-of-fold predictions of a fit with
+    ``n_jobs=1`` differed in their last bits from fit to fit, and so did
+    everything fitted on them. Fits keep their threads (a forest's fit does
+    not depend on them), but for an econml estimator's, which predicts inside
+    (:class:`~metarouter.cate.EconMLAdapter`); a model whose own ``n_jobs`` is
+    set keeps it.
+    """
+    return parallel_config(n_jobs=1)
+
+
 def _fit_predict(
     model, X, y, train, test, sample_weight, method, fit_weighted, omp_threads
 ):
@@ -258,18 +274,22 @@ def _fit_predict_unlimited(
         model.fit(X[train], y[train], sample_weight=sample_weight[train])
     else:
         model.fit(X[train], y[train])
+    with ordered_predictions():
+        return model, _predict(model, X[test], method)
+
+
+def _predict(model, X, method):
     if method == "proba":
-        pred = _positive_class_proba(model, X[test])
-    elif method == "joint":
+        return _positive_class_proba(model, X)
+    if method == "joint":
         # X's last column is the treatment: predict each test row at t = 0 and 1
-        at = X[test].copy()
-        pred = np.empty((test.size, 2))
+        at = X.copy()
+        pred = np.empty((X.shape[0], 2))
         for level in (0, 1):
             at[:, -1] = level
             pred[:, level] = np.asarray(model.predict(at), dtype=float).ravel()
-    else:
-        pred = np.asarray(model.predict(X[test]), dtype=float).ravel()
-    return model, pred
+        return pred
+    return np.asarray(model.predict(X), dtype=float).ravel()
 
 
 def _single_thread_params(model) -> list[str]:

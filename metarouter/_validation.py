@@ -6,6 +6,7 @@ user's argument, so that a bad call never turns into a silent wrong number.
 
 from __future__ import annotations
 
+import inspect
 import numbers
 
 import numpy as np
@@ -14,6 +15,7 @@ from sklearn.utils.validation import column_or_1d, has_fit_parameter
 
 __all__ = [
     "check_binary",
+    "check_cate_learner_fit",
     "check_lengths",
     "check_level_weights",
     "check_n_folds",
@@ -191,3 +193,31 @@ def check_supports_sample_weight(estimator, name: str, why: str) -> None:
             f"`{name}` ({type(estimator).__name__}) must accept `sample_weight` in "
             f"fit: {why}."
         )
+
+
+def check_cate_learner_fit(learner) -> None:
+    """TypeError when ``learner.fit`` cannot take ``(X, y, treatment)`` positionally.
+
+    A regressor passed as ``cate_learner`` (``MetaRouter(Ridge())``, where
+    ``PooledRouter(Ridge())`` takes the outcome model first) would be fitted
+    as ``fit(X, y, source)``: the source became its ``sample_weight`` and the
+    "shift" a regression of the GS rows' outcomes, without a word. A ``fit``
+    whose signature cannot be read, or that takes ``*args``, is let through.
+    """
+    try:
+        params = inspect.signature(learner.fit).parameters.values()
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return
+    positional = [
+        p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if len(positional) >= 3 and positional[2] != "sample_weight":
+        return
+    raise TypeError(
+        f"`cate_learner` ({type(learner).__name__}) must be fitted as fit(X, y, "
+        f"treatment), but its fit takes ({', '.join(positional)}): it looks like "
+        "a regressor, which is the `outcome_model` argument "
+        "(MetaRouter(cate_learner='r', outcome_model=...))."
+    )

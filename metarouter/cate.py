@@ -48,6 +48,7 @@ from metarouter._crossfit import (
     final_stage,
     fit_out_of_fold,
     make_folds,
+    ordered_predictions,
     resolve_folds,
     seeded_clone,
 )
@@ -648,7 +649,10 @@ class EconMLAdapter(BaseEstimator):
         kwargs = {}
         if sample_weight is not None:
             kwargs["sample_weight"] = check_sample_weight(sample_weight, X.shape[0])
-        est.fit(y, t, X=X, **kwargs)
+        # econml predicts its nuisances inside fit: on one joblib thread, so
+        # that a caller's parallel_config(n_jobs=2) cannot reorder a forest's sums
+        with ordered_predictions():
+            est.fit(y, t, X=X, **kwargs)
         self.estimator_ = est
         return self
 

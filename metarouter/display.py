@@ -23,7 +23,7 @@ import numpy as np
 from metarouter._validation import check_lengths
 from metarouter.evaluation import efficiency_gain
 from metarouter.metrics import cost_quality_points, nondecreasing_convex_hull
-from metarouter.multimodel import trade_off_grid
+from metarouter.multimodel import _check_column_order, trade_off_grid
 
 __all__ = ["CostQualityDisplay", "EfficiencyGainDisplay"]
 
@@ -210,6 +210,8 @@ class CostQualityDisplay:
                 f"`model_names` has {len(names)} names but `quality` has "
                 f"{q.shape[1]} models."
             )
+        for arg, table in (("quality", quality), ("cost", cost)):
+            _check_column_order(table, names, arg, "model_names")
         points = {m: (c[:, k].mean(), q[:, k].mean()) for k, m in enumerate(names)}
         return cls(curves, points).plot(ax=ax, hull=hull)
 
@@ -253,9 +255,11 @@ class CostQualityDisplay:
         display : CostQualityDisplay
         """
         check_lengths(X=X, quality=quality, cost=cost if np.ndim(cost) == 2 else None)
-        _, choices = _sweep_choices(estimator, X, cost, w)
         if model_names is None and hasattr(estimator, "models_"):
             model_names = estimator.models_
+            for arg, table in (("quality", quality), ("cost", cost)):
+                _check_column_order(table, model_names, arg, "estimator.models_")
+        _, choices = _sweep_choices(estimator, X, cost, w)
         return cls.from_predictions(
             choices,
             quality,
@@ -382,6 +386,12 @@ class EfficiencyGainDisplay:
     def from_estimator(cls, estimator, X, r, *, name=None, pmur=None, ax=None):
         """EG curve of a fitted binary router (its ``predict`` as scores)."""
         scores = np.asarray(estimator.predict(X), dtype=float)
+        if scores.ndim != 1:
+            raise ValueError(
+                f"`estimator.predict` gave shape {scores.shape}, not one score per "
+                "query: the efficiency gain is of a binary router (for K models, "
+                "CostQualityDisplay.from_estimator)."
+            )
         return cls.from_predictions(
             scores,
             r,

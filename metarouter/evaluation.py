@@ -23,6 +23,7 @@ medians across rounds.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 
 import numpy as np
@@ -182,7 +183,8 @@ def efficiency_gain(
     random : {"expected", "simulate"}, default="expected"
         Random router's TE at ``k`` premium queries: the analytic expectation
         ``k / n_test * sum(r)`` per round, or one uniformly random subset of
-        size ``k`` per round (seeded by ``random_state``).
+        size ``k`` per round (seeded by ``random_state``; with a mapping, the
+        same subsets for every router).
     random_state : int, RandomState or None, default=None
         Only used with ``random="simulate"``.
 
@@ -207,10 +209,18 @@ def efficiency_gain(
     if isinstance(scores, Mapping):
         if not scores:
             raise ValueError("`scores` is an empty mapping: name at least one router.")
+        # one random router for every router (as an integer seed gives): a
+        # RandomState or None drew another random subset for each router
+        rng = check_random_state(random_state)
         frames = []
-        for name, sc in scores.items():
+        for j, (name, sc) in enumerate(scores.items()):
+            last = j == len(scores) - 1  # advances the caller's state, once
             frame = efficiency_gain(
-                sc, r, pmur=levels, random=random, random_state=random_state
+                sc,
+                r,
+                pmur=levels,
+                random=random,
+                random_state=rng if last else copy.deepcopy(rng),
             )
             frame.insert(0, "router", name)
             frames.append(frame)

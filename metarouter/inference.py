@@ -638,6 +638,18 @@ def _top_share_policy(m_gs, m_t, pmur):
     return tuple((m > thr) + frac * (m == thr) for m in (m_gs, m_t))
 
 
+def _binary_scores(router, X, name: str) -> np.ndarray:
+    """``router.predict(X)`` as one score per query (a ValueError naming ``name``)."""
+    scores = np.asarray(router.predict(X), dtype=float)
+    if scores.ndim != 1:
+        raise ValueError(
+            f"`{name}.predict` gave shape {scores.shape}, not one score per query: "
+            "the interval is for a binary router (premium or not), e.g. one of a "
+            "MultiModelRouter's estimators_ (one model against the reference)."
+        )
+    return scores
+
+
 def router_interval(
     router,
     X_gs,
@@ -708,8 +720,8 @@ def router_interval(
     if np.ndim(X_target) != 2 or np.shape(X_target)[0] == 0:
         raise ValueError("`X_target` has no target queries.")
     check_lengths(X_gs=X_gs, r_gs=r_gs)
-    m_gs = np.asarray(router.predict(X_gs), dtype=float)
-    m_t = np.asarray(router.predict(X_target), dtype=float)
+    m_gs = _binary_scores(router, X_gs, "router")
+    m_t = _binary_scores(router, X_target, "router")
     g_gs, g_t = _top_share_policy(m_gs, m_t, pmur)
     if isinstance(versus, str):
         if versus != "random":
@@ -718,8 +730,8 @@ def router_interval(
             )
         g_gs, g_t = g_gs - pmur, g_t - pmur
     elif versus is not None:
-        b_gs = np.asarray(versus.predict(X_gs), dtype=float)
-        b_t = np.asarray(versus.predict(X_target), dtype=float)
+        b_gs = _binary_scores(versus, X_gs, "versus")
+        b_t = _binary_scores(versus, X_target, "versus")
         pi_b_gs, pi_b_t = _top_share_policy(b_gs, b_t, pmur)
         g_gs, g_t = g_gs - pi_b_gs, g_t - pi_b_t
     return functional_interval(

@@ -24,7 +24,11 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from metarouter._crossfit import default_regressor, seeded_clone
+from metarouter._crossfit import (
+    default_regressor,
+    ordered_predictions,
+    seeded_clone,
+)
 from metarouter._scaling import outcome_unit
 
 __all__ = ["SelectedRegressor", "default_candidates", "default_gain_model"]
@@ -198,7 +202,8 @@ class SelectedRegressor(RegressorMixin, BaseEstimator):
                 est = _fit(
                     seeded_clone(cand, seed), X[train], y[train], w, train, weighted
                 )
-                errors[i, test] = (y[test] - est.predict(X[test])) ** 2
+                with ordered_predictions():  # bit for bit under any n_jobs
+                    errors[i, test] = (y[test] - est.predict(X[test])) ** 2
         share = w / w.sum()
         mean = errors @ share
         # standard error of a weighted mean of the rows' errors (delta method)

@@ -37,12 +37,14 @@ from metarouter._crossfit import (
     final_stage,
     fit_out_of_fold,
     make_folds,
+    ordered_predictions,
     resolve_folds,
     seeded_clone,
 )
 from metarouter._scaling import SCALE_METHODS, outcome_unit, scale_constant
 from metarouter._validation import (
     check_binary,
+    check_cate_learner_fit,
     check_lengths,
     check_n_folds,
     check_open_interval,
@@ -380,6 +382,8 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
                 "`cate_learner` must be 'r', 'dr' or an estimator with "
                 f"fit(X, y, treatment) and predict(X), got {type(learner).__name__}."
             )
+        elif not hasattr(learner, "effect"):  # econml's are wrapped, not called
+            check_cate_learner_fit(learner)
         if self.overlap is not None:
             check_open_interval(self.overlap, "overlap", 0.0, 0.5)
 
@@ -488,6 +492,9 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
                 else:  # no PB rows: nothing to correct, nothing to choose
                     name, self.cv_results_ = "gs-only", None
             self.selected_learner_ = name
+        else:  # an earlier "auto" fit's choice does not describe this fit
+            for attr in ("selected_learner_", "cv_results_"):
+                self.__dict__.pop(attr, None)
         with _timed(times, "align"):  # 1. align the GS scale to PB's
             c, o, u = _align(y, s, sw, self.scale)
         self.scale_, self.outcome_unit_ = c, u
@@ -559,7 +566,7 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         keep = rows | (s == 1)
         pb = (s == 0) & keep
         target = o.copy()
-        with _timed(times, "correct"):
+        with _timed(times, "correct"), ordered_predictions():
             if np.any(pb):
                 shift = np.asarray(learner.predict(X[pb]), float).ravel()
                 target[pb] = o[pb] + shift

@@ -16,6 +16,7 @@ from sklearn.base import clone
 from sklearn.metrics import make_scorer
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from metarouter._crossfit import ordered_predictions
 from metarouter._validation import check_binary, check_lengths, check_vector
 
 __all__ = [
@@ -214,7 +215,8 @@ def held_out_gs_predictions(
                     "folds": est.cate_learner_.folds_,
                     "propensity": est.cate_learner_.propensity_,
                 }
-            predictions[j, held] = est.predict(X[gs_rows[held]])
+            with ordered_predictions():
+                predictions[j, held] = est.predict(X[gs_rows[held]])
     return predictions, gs_rows
 
 
