@@ -113,7 +113,9 @@ def check_rewards_costs(
             f"got shape {rewards.shape}"
         )
     if np.any(costs < 0):
-        raise ValueError(f"`costs` must be non-negative, got minimum {costs.min()!r}")
+        raise ValueError(
+            f"`costs` must be non-negative, got minimum {float(costs.min())!r}"
+        )
     return rewards, costs
 
 
@@ -202,13 +204,15 @@ def check_weights(weights, n: int, name: str = "weights") -> np.ndarray:
     if w.shape[0] != n:
         raise ValueError(f"`{name}` must have length {n}, got length {w.shape[0]}")
     if np.any(w < 0):
-        raise ValueError(f"`{name}` must be non-negative, got minimum {w.min()!r}")
+        raise ValueError(
+            f"`{name}` must be non-negative, got minimum {float(w.min())!r}"
+        )
     total = w.sum()
     if total == np.inf:  # weights near the largest float: scale by the largest
         w = w / w.max()  # first (two weights of 1e308 summed to inf: all 0)
         total = w.sum()
     if not total > 0:
-        raise ValueError(f"`{name}` must have a positive sum, got {total!r}")
+        raise ValueError(f"`{name}` must have a positive sum, got {float(total)!r}")
     return w / total
 
 

@@ -65,14 +65,14 @@ def realised_spend(arms, costs) -> np.ndarray:
     ):
         raise ValueError(
             f"`arms` must be integer arm indices in [0, {costs.shape[1]}), got "
-            f"{arms.dtype} values in [{arms.min()!r}, {arms.max()!r}]"
+            f"{arms.dtype} values in [{arms.min().item()!r}, {arms.max().item()!r}]"
         )
     chosen = costs[np.arange(costs.shape[0]), arms]
     bad = ~np.isfinite(chosen) | (chosen < 0)
     if bad.any():
         t = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"`costs`[{t}, {int(arms[t])}] = {chosen[t]!r}: the chosen arm's cost must be "
+            f"`costs`[{t}, {int(arms[t])}] = {float(chosen[t])!r}: the chosen arm's cost must be "
             "a finite non-negative number"
         )
     return np.cumsum(chosen)

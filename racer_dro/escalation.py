@@ -106,7 +106,7 @@ def cheap_logit(
         if ((v < 0) | (v > 1)).any():
             raise ValueError(
                 f"`{name}` holds probabilities: they must be in [0, 1], got "
-                f"min {v.min()!r}, max {v.max()!r}"
+                f"min {float(v.min())!r}, max {float(v.max())!r}"
             )
         return logit(np.clip(v, _EPS, 1 - _EPS))
     if kind == "verdict":

@@ -777,7 +777,7 @@ class BudgetPacer:
                 )
             if known is not None and c > bound[k]:
                 raise ValueError(
-                    f"`costs`[{t}, {k}] = {c!r} exceeds `cost_bound` {bound[k]!r}"
+                    f"`costs`[{t}, {k}] = {float(c)!r} exceeds `cost_bound` {float(bound[k])!r}"
                 )
             if k != 0:
                 excess[t] = max(0.0, c - bound[k])
