@@ -7,9 +7,19 @@ result. Every test runs with one thread per BLAS/OpenMP pool.
 Hypothesis explores new random examples on every local run (that is how it found the
 KL radius edge cases in ``tests/racer_dro/test_kl.py``); on CI (``CI`` set) it is
 derandomised, so a submission's verdict does not depend on the draw.
+
+numba invalidates a cached compiled function when its own source file changes,
+not when a function it compiles from another file does: the Newton loop
+(``racer_dro/_kernels_newton.py``) compiles functions of ``formulas.py`` and
+``kl.py``, and after they changed it kept running their old code from the cache
+(which once hid a kernel that no longer compiled). The package's numba cache is
+dropped before a session whenever any of its sources changed.
 """
 
+import hashlib
 import os
+from itertools import chain
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -18,6 +28,28 @@ from threadpoolctl import threadpool_limits
 settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+def _drop_stale_numba_cache() -> None:
+    package = Path(__file__).resolve().parents[1] / "racer_dro"
+    sources = b"".join(p.read_bytes() for p in sorted(package.glob("*.py")))
+    digest = hashlib.sha256(sources).hexdigest()
+    cache = package / "__pycache__"
+    stamp = cache / "numba-sources.sha256"
+    try:
+        if stamp.is_file() and stamp.read_text() == digest:
+            return
+        for path in chain(cache.glob("*.nbi"), cache.glob("*.nbc")):
+            path.unlink(missing_ok=True)
+        cache.mkdir(exist_ok=True)
+        stamp.write_text(digest)
+    except OSError:  # a read-only checkout: numba then cannot cache there either
+        pass
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput"):  # once, in the controller (xdist)
+        _drop_stale_numba_cache()
 
 
 @pytest.fixture(autouse=True)
