@@ -106,7 +106,8 @@ def _check_long(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     if not np.all(np.isfinite(p)) or ((p < 0) | (p > 1)).any():
         raise ValueError(
             f"`{name}`: `p_b` must be probabilities in [0, 1] (finite), got "
-            f"min {np.nanmin(p)!r}, max {np.nanmax(p)!r}, {int(np.isnan(p).sum())} NaN"
+            f"min {float(np.nanmin(p))}, max {float(np.nanmax(p))}, "
+            f"{int(np.isnan(p).sum())} NaN"
         )
     g = out["gold"].to_numpy()
     if (~np.isnan(g) & ~np.isin(g, (0.0, 0.5, 1.0))).any():
@@ -138,7 +139,7 @@ def _column_p_b(raw: pd.DataFrame, column: str, path: Path) -> pd.Series:
         if len(bad):
             raise ValueError(
                 f"`path` {str(path)!r}: column {column!r} holds values outside [0, 1] "
-                f"(e.g. {bad.iloc[0]!r}); a score difference B - A belongs in a "
+                f"(e.g. {float(bad.iloc[0])}); a score difference B - A belongs in a "
                 f"column named {'score_b_' + column[len('p_b_') :]!r}"
             )
         return values
@@ -185,6 +186,12 @@ def read_escalation_csv(path) -> pd.DataFrame:
         raw = pd.read_csv(path, dtype={"pair_id": str})
     except pd.errors.EmptyDataError as exc:
         raise ValueError(f"`path` {str(path)!r} is empty: {exc}") from exc
+    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        reason = " ".join(str(exc).split())  # pandas' parser messages end in a newline
+        raise ValueError(
+            f"`path` {str(path)!r} cannot be read as a comma-separated UTF-8 CSV "
+            f"({reason}); save it as one"
+        ) from exc
     need = ["pair_id", "instruction", "output_a", "output_b", "human_prefers_b"]
     missing = [c for c in need if c not in raw.columns]
     columns = {
@@ -205,6 +212,8 @@ def read_escalation_csv(path) -> pd.DataFrame:
         raise ValueError(
             f"`path` {str(path)!r}: a judge has both a p_b_ and a score_b_ column"
         )
+    if raw.empty:
+        raise ValueError(f"`path` {str(path)!r} holds no pairs (a header only)")
     gold = pd.to_numeric(raw["human_prefers_b"], errors="coerce").astype(float)
     bad_gold = gold.isna() & raw["human_prefers_b"].notna()
     if bad_gold.any():
@@ -212,6 +221,15 @@ def read_escalation_csv(path) -> pd.DataFrame:
         raise ValueError(
             f"`path` {str(path)!r}: column 'human_prefers_b' has the non-numeric value "
             f"{raw['human_prefers_b'].iloc[row]!r} on data row {row + 1} (pair_id "
+            f"{raw['pair_id'].iloc[row]!r}); use 1 (B better), 0 (A better), 0.5 (tie) "
+            "or leave it empty"
+        )
+    wrong = gold.notna() & ~gold.isin([0.0, 0.5, 1.0])
+    if wrong.any():
+        row = int(np.flatnonzero(wrong.to_numpy())[0])
+        raise ValueError(
+            f"`path` {str(path)!r}: column 'human_prefers_b' has the value "
+            f"{float(gold.iloc[row])} on data row {row + 1} (pair_id "
             f"{raw['pair_id'].iloc[row]!r}); use 1 (B better), 0 (A better), 0.5 (tie) "
             "or leave it empty"
         )

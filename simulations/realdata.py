@@ -354,7 +354,8 @@ def _read_table(path: Path, models) -> tuple[pd.DataFrame, list[str]]:
     """Read one RouterBench CSV and resolve ``models`` to its columns.
 
     Raises a DataError naming ``path`` for a missing, empty or malformed file,
-    absent columns or non-numeric correctness and cost cells.
+    absent columns, non-numeric correctness and cost cells, correctness outside
+    [0, 1], and negative or infinite costs.
     """
     fix = "--data must hold the RouterBench-format CSVs of simulations.realdata"
     if not path.is_file():
@@ -367,7 +368,8 @@ def _read_table(path: Path, models) -> tuple[pd.DataFrame, list[str]]:
     try:
         raw = pd.read_csv(path)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
-        raise DataError(f"{path}: cannot be read as CSV ({err}); {fix}") from None
+        reason = " ".join(str(err).split())  # pandas' parser messages end in a newline
+        raise DataError(f"{path}: cannot be read as CSV ({reason}); {fix}") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} is empty; {fix}") from None
     try:
@@ -388,6 +390,19 @@ def _read_table(path: Path, models) -> tuple[pd.DataFrame, list[str]]:
                 f"{path}: column {column!r} holds non-numbers "
                 f"(row {int(np.flatnonzero(bad.to_numpy())[0])}: "
                 f"{raw[column][bad].iloc[0]!r}); {fix}"
+            )
+        # a missing cell is dropped (and counted) later; a present one must make sense
+        if column.endswith("|total_cost"):
+            wrong, want = ~np.isfinite(values) | (values < 0), "finite costs >= 0"
+        else:
+            # graded scores in [0, 1] (RouterBench's MT-Bench) are kept
+            wrong, want = (values < 0) | (values > 1), "correctness in [0, 1]"
+        wrong &= values.notna()
+        if wrong.any():
+            row = int(np.flatnonzero(wrong.to_numpy())[0])
+            raise DataError(
+                f"{path}: column {column!r} must hold {want} (or be empty), got "
+                f"{float(values.iloc[row])} on row {row}; {fix}"
             )
         raw[column] = values
     return raw, columns

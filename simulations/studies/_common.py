@@ -71,8 +71,13 @@ def routerbench_shift(data_dir: str) -> tuple[list[str], str, str]:
     (on the shared files: arc_challenge + winogrande, mbpp, winogrande).
     """
     from simulations import realdata
+    from simulations.errors import DataError
 
-    return realdata.shift_tasks(routerbench_frame(data_dir))
+    frame = routerbench_frame(data_dir)  # its errors name the file at fault
+    try:
+        return realdata.shift_tasks(frame)
+    except DataError as err:  # name the user's directory
+        raise DataError(f"--data {str(data_dir)!r}: {err}") from None
 
 
 def routerbench_dropped(

@@ -51,6 +51,12 @@ CHEAP, STRONG = "mistral-7b-instruct", "gpt-4-turbo"
 def make_configs(quick: bool, data_dir: str) -> list[dict]:
     """One configuration: the 60/40 split of the directory's pairs (quick: fewer rounds)."""
     cheap, strong = find_judges(data_dir)
+    gold = load_table(str(Path(data_dir).resolve())).gold
+    if np.unique(gold[gold != 0.5]).size < 2:  # the variance-only router fits gold
+        raise DataError(
+            f"--data {str(data_dir)!r}: the human label prefers the same response "
+            "(A or B) on every pair; the study needs pairs preferred either way"
+        )
     return [
         {
             "data_dir": str(Path(data_dir).resolve()),
@@ -96,7 +102,8 @@ def _long_files(data_dir) -> list[Path]:
     for path in sorted(Path(data_dir).glob("*.csv")):
         if path.name == "pairs.csv":
             continue
-        with path.open() as handle:
+        # any CSV may sit beside the judges' files: one not in UTF-8 is not theirs
+        with path.open(encoding="utf-8", errors="replace") as handle:
             header = handle.readline().strip().split(",")
         if set(LONG_COLUMNS) <= set(header):
             found.append(path)
@@ -204,7 +211,9 @@ def load_table(data_dir: str):
 
     table = to_judge_table(pd.concat(_read_long(data_dir), ignore_index=True))
     frame = table.frame
-    judged = np.all([frame[f"n_orders_{j}"] > 0 for j in table.judges], axis=0)
+    judged = np.ones(len(frame), dtype=bool)  # (np.all of no judges is one True)
+    for judge in table.judges:
+        judged &= frame[f"n_orders_{judge}"].to_numpy() > 0
     if judged.sum() < MIN_SHARED_PAIRS:
         raise DataError(
             f"--data {data_dir!r}: only {int(judged.sum())} pairs (by pair_id) carry a "

@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from simulations.errors import DataError
 from simulations.studies import _common, _metarouter_fits, escalation_realdata
 
 SETTING = ("judge", "n_gs", "gs_design")
@@ -63,7 +64,12 @@ def make_configs(quick: bool, data_dir: str) -> list[dict]:
     :func:`~simulations.studies.escalation_realdata.find_judges`), 100 GS pairs,
     both designs.
     """
-    table = escalation_realdata.load_table(data_dir)
+    try:
+        table = escalation_realdata.load_table(data_dir)
+    except DataError:
+        raise
+    except ValueError as err:  # a malformed file: one line naming --data, no traceback
+        raise DataError(f"--data {str(data_dir)!r}: {err}") from err
     judges = (escalation_realdata.find_judges(data_dir)[0],) if quick else table.judges
     base = {
         "dataset": "judge-escalation",

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from simulations.errors import DataError
 from simulations.studies import _common, escalation_realdata, metarouter_judges
 from simulations.studies._metarouter_fits import ROUTERS, fit_routers
 
@@ -41,7 +42,7 @@ def make_configs(quick: bool = False, data_dir: str | None = None) -> list[dict]
     """
     if data_dir is not None:
         if not escalation_realdata.is_judge_directory(data_dir):
-            raise ValueError(
+            raise DataError(
                 f"--data {data_dir!r}: the metarouter-shift study runs on simulated "
                 "data, or on a judge directory (human and LLM-judge labels of the same "
                 "response pairs, e.g. ../shared/data/judge-escalation); drop --data or "

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from simulations.errors import DataError
 from simulations.studies import _common
 
 ROUTERS = ("oracle", "meta_r", "meta_dr", "pooled", "gs_only", "random")
@@ -155,8 +156,10 @@ def _routerbench_round(config: dict, seed: int) -> dict:
     n = len(frame)
     n_test, n_gs = config["n_test"], config["n_gs"]
     if n_test + n_gs >= n:
-        raise ValueError(
-            f"`n_gs` + `n_test` must be below {n} queries, got {n_gs + n_test}"
+        raise DataError(
+            f"--data {config['data_dir']!r}: {n} queries of the GPT-4/Mixtral pair; "
+            f"the study needs more than {n_gs + n_test} ({n_gs} GS and {n_test} test "
+            "queries): add RouterBench files"
         )
     perm = rng.permutation(n)
     test, gs, pb = perm[:n_test], perm[n_test : n_test + n_gs], perm[n_test + n_gs :]

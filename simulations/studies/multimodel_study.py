@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from simulations.errors import DataError
 from simulations.studies import _common
 
 ROUTERS = ("oracle", "meta_r", "pooled", "gs_only", "knn", "racer_k")
@@ -181,6 +182,12 @@ def _routerbench_round(config: dict, seed: int) -> dict:
         perm = rng.permutation(data.n_queries)
         test, pool = perm[: config["n_test"]], perm[config["n_test"] :]
     n_gs = config["n_gs"]
+    if pool.size <= n_gs:
+        raise DataError(
+            f"--data {config['data_dir']!r}: {pool.size} training queries of model set "
+            f"{config['models']!r} ({config['scenario']}); the study needs more than "
+            f"{n_gs} GS queries: add RouterBench files"
+        )
     gs, pb = pool[:n_gs], pool[n_gs:]
     train = np.r_[gs, pb]
     cost_train = data.cost[train]

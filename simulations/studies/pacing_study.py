@@ -83,8 +83,13 @@ def _routerbench(config, seeds):
     from simulations import realdata
 
     frame = _common.routerbench_frame(config["data_dir"])
+    if not frame["r"].any():  # no query where routing changes anything: no spend helps
+        raise DataError(
+            f"--data {config['data_dir']!r}: GPT-4 and Mixtral are equally right on every "
+            "query; the pacing study needs queries where they differ"
+        )
     rng = np.random.default_rng(seeds[0])
-    source_tasks, costlier, _ = realdata.shift_tasks(frame)
+    source_tasks, costlier, _ = _common.routerbench_shift(config["data_dir"])
     source = frame[frame["task"].isin(source_tasks)]
     perm = rng.permutation(len(source))
     n_train = int(0.7 * len(source))

@@ -120,7 +120,7 @@ def _routerbench(config: dict, seeds: list[int]) -> tuple[dict, dict]:
 
     frame = _common.routerbench_frame(config["data_dir"])
     rng = np.random.default_rng(seeds[0])
-    source_tasks, costlier, cheaper = realdata.shift_tasks(frame)
+    source_tasks, costlier, cheaper = _common.routerbench_shift(config["data_dir"])
     source = frame[frame["task"].isin(source_tasks)]
     perm = rng.permutation(len(source))
     n_train = int(0.7 * len(source))

@@ -433,3 +433,33 @@ def test_verdict_correctness_refuses_nan():
         verdict_correctness([0.9, 0.9], [1.0, np.nan])
     with pytest.raises(ValueError, match=r"`p_b` holds NaN \(at index 0\)"):
         verdict_correctness([np.nan, 0.9], [1.0, 1.0])
+
+
+def test_escalation_csv_malformed_files_name_the_file_and_column(tmp_path):
+    # a gold of 2 was reported as "`path`: `gold` must be 0, 0.5, 1 or NaN" (no file,
+    # no column), a header-only file passed, pandas' parse and decode errors passed
+    # through unnamed (with a trailing newline), numbers printed as np.float64(...)
+    cases = [
+        (
+            {"human_prefers_b": [1, 2, 0]},
+            r"'human_prefers_b' has the value 2\.0 on data row 2",
+        ),
+        ({"human_prefers_b": [1, -1, 0]}, r"'human_prefers_b' has the value -1\.0"),
+        ({"p_b_small": [0.2, 1.3, 0.5]}, r"outside \[0, 1\] \(e\.g\. 1\.3\)"),
+    ]
+    for override, match in cases:
+        with pytest.raises(ValueError, match=match):
+            read_escalation_csv(_write_csv(tmp_path, **override))
+    path = _write_csv(tmp_path) / "pairs.csv"
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    with pytest.raises(
+        ValueError, match=r"pairs\.csv' holds no pairs \(a header only\)"
+    ):
+        read_escalation_csv(path)
+    for content in (b"a,b\n1,2\n3,4,5\n", b"a,b\ncaf\xe9,2\n"):
+        path.write_bytes(content)
+        with pytest.raises(
+            ValueError, match="cannot be read as a comma-separated"
+        ) as err:
+            read_escalation_csv(path)
+        assert "\n" not in str(err.value) and str(path) in str(err.value)
