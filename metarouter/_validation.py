@@ -15,6 +15,7 @@ from sklearn.utils.validation import column_or_1d, has_fit_parameter
 
 __all__ = [
     "check_binary",
+    "check_binary_scores",
     "check_cate_learner_fit",
     "check_lengths",
     "check_level_weights",
@@ -221,3 +222,20 @@ def check_cate_learner_fit(learner) -> None:
         "a regressor, which is the `outcome_model` argument "
         "(MetaRouter(cate_learner='r', outcome_model=...))."
     )
+
+
+def check_binary_scores(scores, name: str, hint: str) -> np.ndarray:
+    """``scores`` (a router's ``predict``) as one float per query, else a ValueError.
+
+    A K-model router's ``predict`` is (n, K): the binary tools (intervals, the
+    efficiency gain) then failed with an IndexError or a message about rounds;
+    the error names ``name`` (the argument whose ``predict`` it was) and
+    ``hint``, where to turn instead.
+    """
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim != 1:
+        raise ValueError(
+            f"`{name}.predict` gave shape {scores.shape}, not one score per query: "
+            f"{hint}"
+        )
+    return scores

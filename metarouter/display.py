@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from metarouter._validation import check_lengths
+from metarouter._validation import check_binary_scores, check_lengths
 from metarouter.evaluation import efficiency_gain
 from metarouter.metrics import cost_quality_points, nondecreasing_convex_hull
 from metarouter.multimodel import _check_column_order, trade_off_grid
@@ -385,13 +385,12 @@ class EfficiencyGainDisplay:
     @classmethod
     def from_estimator(cls, estimator, X, r, *, name=None, pmur=None, ax=None):
         """EG curve of a fitted binary router (its ``predict`` as scores)."""
-        scores = np.asarray(estimator.predict(X), dtype=float)
-        if scores.ndim != 1:
-            raise ValueError(
-                f"`estimator.predict` gave shape {scores.shape}, not one score per "
-                "query: the efficiency gain is of a binary router (for K models, "
-                "CostQualityDisplay.from_estimator)."
-            )
+        scores = check_binary_scores(
+            estimator.predict(X),
+            "estimator",
+            "the efficiency gain is of a binary router (for K models, "
+            "CostQualityDisplay.from_estimator).",
+        )
         return cls.from_predictions(
             scores,
             r,

@@ -144,7 +144,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm, t
 
-from metarouter._validation import check_lengths, check_vector
+from metarouter._validation import check_binary_scores, check_lengths, check_vector
 
 __all__ = [
     "MIN_NONZERO_ROWS",
@@ -640,14 +640,12 @@ def _top_share_policy(m_gs, m_t, pmur):
 
 def _binary_scores(router, X, name: str) -> np.ndarray:
     """``router.predict(X)`` as one score per query (a ValueError naming ``name``)."""
-    scores = np.asarray(router.predict(X), dtype=float)
-    if scores.ndim != 1:
-        raise ValueError(
-            f"`{name}.predict` gave shape {scores.shape}, not one score per query: "
-            "the interval is for a binary router (premium or not), e.g. one of a "
-            "MultiModelRouter's estimators_ (one model against the reference)."
-        )
-    return scores
+    return check_binary_scores(
+        router.predict(X),
+        name,
+        "the interval is for a binary router (premium or not), e.g. one of a "
+        "MultiModelRouter's estimators_ (one model against the reference).",
+    )
 
 
 def router_interval(

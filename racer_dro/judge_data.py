@@ -215,23 +215,21 @@ def read_escalation_csv(path) -> pd.DataFrame:
     if raw.empty:
         raise ValueError(f"`path` {str(path)!r} holds no pairs (a header only)")
     gold = pd.to_numeric(raw["human_prefers_b"], errors="coerce").astype(float)
-    bad_gold = gold.isna() & raw["human_prefers_b"].notna()
-    if bad_gold.any():
-        row = int(np.flatnonzero(bad_gold.to_numpy())[0])
-        raise ValueError(
-            f"`path` {str(path)!r}: column 'human_prefers_b' has the non-numeric value "
-            f"{raw['human_prefers_b'].iloc[row]!r} on data row {row + 1} (pair_id "
-            f"{raw['pair_id'].iloc[row]!r}); use 1 (B better), 0 (A better), 0.5 (tie) "
-            "or leave it empty"
-        )
-    wrong = gold.notna() & ~gold.isin([0.0, 0.5, 1.0])
+    wrong = (gold.isna() & raw["human_prefers_b"].notna()) | (
+        gold.notna() & ~gold.isin([0.0, 0.5, 1.0])
+    )
     if wrong.any():
         row = int(np.flatnonzero(wrong.to_numpy())[0])
+        value = gold.iloc[row]
+        shown = (
+            f"the non-numeric value {raw['human_prefers_b'].iloc[row]!r}"
+            if np.isnan(value)
+            else f"the value {float(value)}"
+        )
         raise ValueError(
-            f"`path` {str(path)!r}: column 'human_prefers_b' has the value "
-            f"{float(gold.iloc[row])} on data row {row + 1} (pair_id "
-            f"{raw['pair_id'].iloc[row]!r}); use 1 (B better), 0 (A better), 0.5 (tie) "
-            "or leave it empty"
+            f"`path` {str(path)!r}: column 'human_prefers_b' has {shown} on data row "
+            f"{row + 1} (pair_id {raw['pair_id'].iloc[row]!r}); use 1 (B better), 0 "
+            "(A better), 0.5 (tie) or leave it empty"
         )
     frames = [
         pd.DataFrame(
