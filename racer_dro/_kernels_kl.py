@@ -218,6 +218,8 @@ def worst_case_min(
     m, scale, pmin, pmax = _scan(f, p, g)
     if not 1e-100 <= scale <= 1e100 or pmax > 1e300 * pmin:
         return reference()
+    if radius is not None and kl.values_within_rounding(m, scale):
+        return reference()  # constant to their rounding: the reference's case
     c0 = 0.0 if centre is None or not math.isfinite(centre) else float(centre)
     if temperature is not None:
         tau = float(temperature)

@@ -73,6 +73,7 @@ if numba is not None:
     _penalised = _jit(formulas.penalised_objective)
     _kink = _jit(newton.kink_multiple)
     _small_shift = _jit(kl.small_shift_temperature)
+    _within_rounding = _jit(kl.values_within_rounding)
 
     @_jit
     def _fill(info, value, tau, kl_value, expectation, var):  # pragma: no cover
@@ -115,6 +116,8 @@ if numba is not None:
         else:
             radius = param
             if radius < 1e-10 or radius >= 0.5 * -math.log(min(pmin, 1.0)):
+                return False, 0.0, 0.0, 0.0
+            if _within_rounding(m, scale):  # the reference's constant values
                 return False, 0.0, 0.0, 0.0
             tau_init = memo[0]
             if not 0 < tau_init < math.inf:  # NaN: no warm start yet

@@ -39,6 +39,7 @@ __all__ = [
     "small_shift_temperature",
     "temperature_from_radius",
     "tilt_kl",
+    "values_within_rounding",
     "worst_case_curvature",
     "worst_case_min",
 ]
@@ -386,6 +387,26 @@ class MinSense:
     radius: float | None = None
 
 
+def values_within_rounding(minimum: float, spread: float) -> bool:
+    """Whether values from ``minimum`` to ``minimum + spread`` are equal to their rounding.
+
+    A spread of at most 4 units in the last place of the values' magnitude is
+    the rounding of sums like ``f_i = sum_a pi_i(a) r_i(a)``, which are equal in
+    exact arithmetic where a robust policy equalises the rows' values. A KL
+    ball's worst case (:func:`worst_case_min`) treats such values as constant:
+    the tilt that puts KL ``delta`` on a spread of one ulp has a temperature
+    of the same size (4.9e-13 on values ~3e3), whose curvature ``1 / tau``
+    overflowed the solver's Newton step to NaN.
+
+    Examples
+    --------
+    >>> values_within_rounding(2870.0, 4.5e-13), values_within_rounding(2870.0, 1e-9)
+    (True, False)
+    """
+    top = max(abs(minimum), abs(minimum + spread))
+    return spread <= 4.0 * 2.220446049250313e-16 * top
+
+
 def worst_case_min(
     f, p, *, radius=None, temperature=None, tau_init=None, root="brentq"
 ):
@@ -441,7 +462,11 @@ def worst_case_min(
         or (temperature is not None and math.isinf(temperature))
         or (radius is not None and radius == 0)
     )
-    if nominal or not np.any(g > 0):
+    if (
+        nominal
+        or not np.any(g > 0)
+        or (radius is not None and values_within_rounding(m, float(g.max())))
+    ):
         mean = dot(p, g)
         return MinSense(m + mean, p.copy(), math.inf, 0.0, m + mean, g, math.nan)
     scale = float(g.max())

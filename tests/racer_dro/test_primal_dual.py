@@ -902,3 +902,33 @@ def test_a_non_finite_newton_step_is_a_failed_step_not_a_crash():
         ref = evaluate_policy(problem, solve_cvxpy(problem).policy).objective
     # tolerance: CVXPY's accuracy, 1e-6 relative
     assert sol.objective >= ref - 1e-6 * abs(ref)
+
+
+def test_worst_case_values_equal_to_their_rounding_are_constant():
+    # two weighted rows whose values the Newton equalised (1 ulp apart at ~3e3):
+    # the reward radius's worst case tilted onto that ulp with tau = 4.9e-13,
+    # whose curvature 1 / tau overflowed the Newton step to NaN; the problem
+    # scaled by 1 converged, scaled by 2865 (rewards, costs, budget and beta
+    # alike, the same optimum) it did not
+    rewards = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    costs = np.array(
+        [
+            [0.197853257853451, 1.5973433334110394],
+            [0.17364353021581444, 1.80733479094125],
+            [0.19383798549059858, 1.8406215831820811],
+        ]
+    )
+    weights = np.array([0.01, 0.0, 0.13170463979548214])
+    solutions = []
+    for s in (1.0, 2865.4729916482934):
+        problem = RoutingProblem(
+            s * rewards, s * costs, s * 1.0087874715880238,
+            beta=s * 0.009999769744141627, reward_radius=0.04775127789397588,
+            sample_weight=weights,
+        )  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            solutions.append(solve_primal_dual(problem, fallback=None))
+    assert all(sol.converged for sol in solutions)
+    # scale invariance: the same policy to the solver's tolerance (1e-10)
+    np.testing.assert_allclose(solutions[0].policy, solutions[1].policy, atol=1e-9)
