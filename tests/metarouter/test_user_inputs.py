@@ -103,6 +103,12 @@ def test_meta_router_fit_under_a_callers_context_is_bit_for_bit(data):
     """The same through the meta-router: fold fits, the PB labels' correction
     by the forest shift model, and step 2."""
     router = MetaRouter("r", _forest(), n_folds=2, n_jobs=1, random_state=0)
+    _assert_refits_on_threads_match(router, data)
+
+
+def _assert_refits_on_threads_match(router, data):
+    """Three refits under ``parallel_config(threading, n_jobs=2)`` predict as the
+    plain fit does, bit for bit."""
     pred = router.fit(data.X, data.y, data.source).predict(data.X_test)
     for _ in range(3):
         with parallel_config(backend="threading", n_jobs=2):
@@ -125,11 +131,7 @@ def test_econml_learner_under_a_callers_context_is_bit_for_bit(data):
         cv=2,
     )
     router = MetaRouter(econ, LinearRegression(), random_state=0)
-    pred = router.fit(data.X, data.y, data.source).predict(data.X_test)
-    for _ in range(3):
-        with parallel_config(backend="threading", n_jobs=2):
-            router.fit(data.X, data.y, data.source)
-        np.testing.assert_array_equal(router.predict(data.X_test), pred)
+    _assert_refits_on_threads_match(router, data)
 
 
 def test_selected_regressor_scores_are_bit_for_bit_on_threads(data):

@@ -123,20 +123,17 @@ def test_results_do_not_depend_on_blas_threads(K, n, method):
     # blocks in order: bit-identical, not close
     problem = _problem(K, n=n, seed=K)
     values = problem.rewards[:, 0] + 0.1 * np.arange(n) / n
-    with threadpool_limits(1, "blas"):
-        one = solve_primal_dual(problem, method=method)
-        one_kl = [
-            kl_worst_case(values, radius=0.1),
-            kl_worst_case(values, temperature=0.3),
-        ]
-        one_eval = primal_dual.evaluate_policy(problem, one.policy)
-    with threadpool_limits(2, "blas"):
-        two = solve_primal_dual(problem, method=method)
-        two_kl = [
-            kl_worst_case(values, radius=0.1),
-            kl_worst_case(values, temperature=0.3),
-        ]
-        two_eval = primal_dual.evaluate_policy(problem, one.policy)
+
+    def solve_under(threads):
+        with threadpool_limits(threads, "blas"):
+            sol = solve_primal_dual(problem, method=method)
+            worst = [
+                kl_worst_case(values, radius=0.1),
+                kl_worst_case(values, temperature=0.3),
+            ]
+            return sol, worst, primal_dual.evaluate_policy(problem, sol.policy)
+
+    (one, one_kl, one_eval), (two, two_kl, two_eval) = solve_under(1), solve_under(2)
     assert one.converged and two.converged
     assert np.array_equal(one.policy, two.policy)
     assert one.objective == two.objective and one.multiplier == two.multiplier
