@@ -74,6 +74,7 @@ from racer_dro._row_solve import (  # noqa: F401 (the tests reach them here too)
     _frozen_tilts,
     _row_parts,
     _solve_rows,
+    _solve_rows_from_vertices,
     _solve_rows_numpy,
     _tilt_table,
 )
@@ -394,8 +395,21 @@ def _fill_zero_weight(problem, policy, active, lam):
     zero = ~active
     pi[zero] = 1.0 / problem.n_arms
     tilts = _frozen_tilts(problem, pi)
-    R, Cm = problem.rewards[zero], problem.costs[zero]
-    theta = _solve_rows(R, Cm, lam, problem.beta, tilts, np.zeros_like(R), tol=1e-13)
+    R, Cm, beta = problem.rewards[zero], problem.costs[zero], problem.beta
+    theta = _solve_rows(R, Cm, lam, beta, tilts, np.zeros_like(R), tol=1e-13)
+    # from the uniform start a row's Newton can stall without overflowing where
+    # a side's ratio is ~e^50 (a row far beyond the tilt's support: its value
+    # ~1e25 swamps the line search's test), and it did so at one scale of a
+    # problem and not at another (policy (0.5, 0.5) instead of (1, 0)); the
+    # row's problem is strictly concave, so each row keeps the better of that
+    # answer and the solves from the vertices
+    table = _tilt_table(tilts)
+    alt = _solve_rows_from_vertices(R, Cm, lam, beta, table, 1e-13, 1e-8, 100)
+    with np.errstate(over="ignore", invalid="ignore"):
+        here = _row_parts(theta, R, Cm, lam, beta, table)[2]
+        there = _row_parts(alt, R, Cm, lam, beta, table)[2]
+    better = (there > here) | (np.isnan(here) & ~np.isnan(there))
+    theta[better] = alt[better]
     pi[zero] = softmax_logits(theta)[1]
     return pi
 

@@ -932,3 +932,50 @@ def test_worst_case_values_equal_to_their_rounding_are_constant():
     assert all(sol.converged for sol in solutions)
     # scale invariance: the same policy to the solver's tolerance (1e-10)
     np.testing.assert_allclose(solutions[0].policy, solutions[1].policy, atol=1e-9)
+
+
+def test_zero_weight_rows_far_beyond_the_worst_case_are_solved_at_any_scale():
+    # row 11 has no weight and a cost of 27 where the weighted rows' are ~1: its
+    # worst-case cost ratio at the uniform start is ~e^53, and at scale 28349
+    # (rewards, costs, budget and beta alike: the same optimum) its own Newton
+    # stalled there without overflowing, returning (0.50, 0.50) for a row whose
+    # arm 0 is better and cheaper (scale 1: (1, 0))
+    rewards = np.array(
+        [[1, 0], [0, 0], [0, 0], [1, 0], [0, 0], [0, 1], [1, 0], [0, 1], [1, 0],
+         [1, 1], [0, 1], [1, 0]], dtype=float,
+    )  # fmt: skip
+    costs = np.array(
+        [
+            [0.2234665684935851, 2.376301674437546],
+            [0.31911178637948595, 1.6660063535059417],
+            [0.591863113155856, 0.5073473335775546],
+            [0.763366401606299, 0.9468961841332596],
+            [0.06655028731637624, 3.0382574988698723],
+            [0.1352872322504818, 6.529891254081953],
+            [0.39475292652704064, 0.33291811766597096],
+            [0.09046176910323847, 3.4083160090625615],
+            [1.0362597868865293, 2.2273822222117805],
+            [0.5164665829262245, 1.350982780318865],
+            [0.07312015043006068, 4.275802226858375],
+            [0.9883857741790592, 27.45123956612805],
+        ]
+    )
+    weights = np.array(
+        [1.1070619926675116, 0.23503747898871824, 2.4139230323800223,
+         0.5352949228311139, 0.0, 0.055204950960977675, 2.9378706200428923,
+         0.7368375142988315, 0.20898095723500246, 0.10446650740609671,
+         0.1260035454644314, 0.0]
+    )  # fmt: skip
+    policies = []
+    for s in (1.0, 28348.759288658468):
+        problem = RoutingProblem(
+            s * rewards, s * costs, s * 1.1103954168168613,
+            beta=s * 0.016820490124722632, reward_radius=1.0, cost_radius=1.0,
+            sample_weight=weights,
+        )  # fmt: skip
+        sol = solve_primal_dual(problem, fallback=None)
+        assert sol.converged
+        policies.append(sol.policy)
+    # scale invariance, to the solver's tolerance; arm 0 dominates row 11
+    np.testing.assert_allclose(policies[0], policies[1], atol=1e-8)
+    assert policies[1][11, 0] > 0.99
