@@ -465,7 +465,7 @@ def worst_case_min(
     if (
         nominal
         or not np.any(g > 0)
-        or (radius is not None and values_within_rounding(m, float(g.max())))
+        or (radius is not None and values_within_rounding(m, spread))
     ):
         mean = dot(p, g)
         return MinSense(m + mean, p.copy(), math.inf, 0.0, m + mean, g, math.nan)
