@@ -38,6 +38,7 @@ __all__ = [
     "policy_entropy",
     "primal_step",
     "primal_step_sensitivity",
+    "reward_at_budget",
     "softmax_policy",
     "worst_case_ratios",
     "worst_case_standard_error",
@@ -188,6 +189,38 @@ def penalised_objective(reward, cost, entropy, budget, beta) -> float:
     """
     excess = max(float(cost) - float(budget), 0.0)
     return float(reward + beta * entropy - excess * excess / (2.0 * beta))
+
+
+def reward_at_budget(reward, cost, floor_reward, floor_cost, budget) -> float:
+    """The reward a policy delivers within ``budget``: ``R`` if ``C <= B``, else its mix with a cheaper policy.
+
+    A policy of mean reward ``R`` and mean cost ``C > B`` is deployed at the
+    budget by routing a share ``t`` of the queries by it and the rest by a
+    cheaper policy (the cheapest arm of each query: reward ``R0``, cost
+    ``C0``), with ``t = (B - C0) / (C - C0)`` so that the mix spends ``B``
+    exactly; its reward is ``R0 + t (R - R0)`` (the same line as RouterBench's
+    interpolation between routers, and the convex hull of issue 11's K-arm
+    check). Within the budget the policy is taken as it is: unspent budget
+    earns nothing. Where even the cheaper policy spends more than ``B``,
+    ``t = 0``. The score of :meth:`racer_dro.RacerRouter.score`: it does not
+    depend on ``beta`` or the KL radii, so it compares routers fitted with
+    different ones (the router's own robust objective favours small radii).
+
+    Examples
+    --------
+    >>> reward_at_budget(0.8, 2.0, 0.6, 1.0, budget=3.0)  # within the budget
+    0.8
+    >>> round(reward_at_budget(0.8, 3.0, 0.6, 1.0, budget=2.0), 12)  # half the queries
+    0.7
+    """
+    reward, cost = float(reward), float(cost)
+    floor_reward, floor_cost = float(floor_reward), float(floor_cost)
+    if cost <= budget:
+        return reward
+    share = 0.0
+    if floor_cost < budget:  # then cost > budget > floor_cost
+        share = (budget - floor_cost) / (cost - floor_cost)
+    return floor_reward + share * (reward - floor_reward)
 
 
 def constrained_objective(reward, entropy, beta) -> float:

@@ -104,10 +104,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
+from racer_dro import formulas
 from racer_dro._validation import (
     check_nonnegative,
     check_positive,
     check_rewards_costs,
+    check_weights,
     resolve_arm_names,
 )
 from racer_dro.fictitious_play import (
@@ -591,6 +593,72 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "policy_model_")
         X = validate_data(self, X, reset=False, dtype=float, ensure_all_finite=True)
         return self.policy_model_.arm_values(X)
+
+    def score(self, X, rewards, costs=None, sample_weight=None) -> float:
+        """Held-out reward at the budget (:func:`racer_dro.formulas.reward_at_budget`).
+
+        The policy's nominal mean reward and cost on these rows, ``R = mean
+        sum_a pi(a|x) r(a)`` and ``C`` (weighted by ``sample_weight``); if ``C``
+        exceeds ``budget``, the reward of its mix with each row's cheapest arm
+        that spends exactly the budget. Higher is better, in the unit of the
+        rewards, and it does not depend on ``beta`` or the radii, so
+        ``GridSearchCV`` and ``cross_val_score`` can compare them (with
+        metadata routing, as in the example). It replaces ``ClassifierMixin``'s
+        accuracy, which has no meaning for (n, K) rewards.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d)
+        rewards, costs : array-like of shape (n, K)
+            The rows' reward and cost of each arm. ``costs`` is required: the
+            budget cannot be checked without them.
+        sample_weight : array-like of shape (n,), optional
+
+        Returns
+        -------
+        float
+
+        Examples
+        --------
+        >>> import sklearn
+        >>> from sklearn.model_selection import GridSearchCV
+        >>> from racer_dro import RacerRouter
+        >>> from racer_dro.datasets import make_judge_data
+        >>> data = make_judge_data(600, d=5, random_state=0)
+        >>> with sklearn.config_context(enable_metadata_routing=True):
+        ...     router = RacerRouter(3.0, robust="none", random_state=0)
+        ...     router = router.set_fit_request(costs=True).set_score_request(costs=True)
+        ...     search = GridSearchCV(router, {"beta": [0.03, 0.3]}, cv=3)
+        ...     search = search.fit(data.X, data.rewards, costs=data.costs)
+        >>> bool(np.isfinite(search.cv_results_["mean_test_score"]).all())
+        True
+        """
+        if costs is None:
+            raise ValueError(
+                "RacerRouter.score needs `costs`, the rows' cost of each arm, to hold "
+                "the policy to its budget. With GridSearchCV or cross_val_score, enable "
+                "metadata routing (sklearn.set_config(enable_metadata_routing=True)) "
+                "and request it: router.set_fit_request(costs=True)"
+                ".set_score_request(costs=True)"
+            )
+        pi = self.predict_proba(X)
+        rewards, costs = check_rewards_costs(rewards, costs, pi.shape[0])
+        if rewards.shape[1] != pi.shape[1]:
+            raise ValueError(
+                f"`rewards` and `costs` have {rewards.shape[1]} arms; the router was "
+                f"fitted on {pi.shape[1]}"
+            )
+        w = check_weights(sample_weight, pi.shape[0], "sample_weight")
+        rows = np.arange(pi.shape[0])
+        # each row's cheapest arm (among equally cheap arms, the best rewarded)
+        cheapest = np.lexsort((-rewards, costs), axis=1)[:, 0]
+        return formulas.reward_at_budget(
+            w @ np.sum(pi * rewards, axis=1),
+            w @ np.sum(pi * costs, axis=1),
+            w @ rewards[rows, cheapest],
+            w @ costs[rows, cheapest],
+            self.budget,
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
