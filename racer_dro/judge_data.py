@@ -29,6 +29,7 @@ cost unit per strong-judge call.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -529,6 +530,9 @@ class JudgeTable:
         the mean of its two probabilities (position bias averages out; two
         opposite verdicts give 0.5, a tie), and ``n_orders_<judge>``.
     judges : tuple of str
+    n_dropped : int
+        Pairs dropped because their gold label is missing (:func:`to_judge_table`
+        warns when there are any).
 
     Examples
     --------
@@ -544,6 +548,7 @@ class JudgeTable:
 
     frame: pd.DataFrame
     judges: tuple
+    n_dropped: int = 0
 
     def probability(self, judge: str) -> np.ndarray:
         """The judge's probability that ``response_b`` is better, shape (n,)."""
@@ -609,7 +614,8 @@ def to_judge_table(long: pd.DataFrame) -> JudgeTable:
     """Pivot long-format rows to one row per pair (see :class:`JudgeTable`).
 
     Pairs keep the order of their first appearance; a pair whose gold is
-    missing is dropped (it cannot score a routing). A judge with no verdict on
+    missing is dropped (it cannot score a routing), counted in
+    ``JudgeTable.n_dropped`` and warned about. A judge with no verdict on
     a pair (absent from the long rows) gets ``p_b = 1/2`` there, a tie, with
     ``n_orders = 0``.
 
@@ -647,5 +653,16 @@ def to_judge_table(long: pd.DataFrame) -> JudgeTable:
         frame[f"p_b_{judge}"] = wide_p[judge].fillna(0.5)
         frame[f"n_orders_{judge}"] = wide_n[judge].fillna(0).astype(int)
     frame = frame.reset_index()
-    frame = frame[frame["gold"].notna()].reset_index(drop=True)
-    return JudgeTable(frame, judges)
+    missing = frame["gold"].isna().to_numpy()
+    if missing.any():
+        ids = frame.loc[missing, "pair_id"].tolist()
+        warnings.warn(
+            f"dropped {len(ids)} of {len(frame)} pairs without a gold label (pair_id "
+            + ", ".join(repr(i) for i in ids[:5])
+            + (", ..." if len(ids) > 5 else "")
+            + "): they cannot score a routing",
+            UserWarning,
+            stacklevel=2,
+        )
+    frame = frame[~missing].reset_index(drop=True)
+    return JudgeTable(frame, judges, int(missing.sum()))

@@ -220,7 +220,9 @@ def load_table(data_dir: str):
             f"verdict of every judge ({list(table.judges)}); do the files judge the "
             "same pairs?"
         )
-    return JudgeTable(frame[judged].reset_index(drop=True), table.judges)
+    return JudgeTable(
+        frame[judged].reset_index(drop=True), table.judges, table.n_dropped
+    )
 
 
 def pair_texts(frame: pd.DataFrame) -> list[str]:

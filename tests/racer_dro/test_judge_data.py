@@ -4,6 +4,7 @@ import doctest
 import importlib
 import json
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -140,7 +141,12 @@ def test_missing_gold_pairs_are_dropped():
             "p_b": [0.7, 0.2],
         }
     )
-    assert to_judge_table(long).frame["pair_id"].tolist() == ["1"]
+    with pytest.warns(
+        UserWarning, match=r"dropped 1 of 2 pairs without a gold label \(pair_id '2'\)"
+    ):
+        table = to_judge_table(long)
+    assert table.frame["pair_id"].tolist() == ["1"]
+    assert table.n_dropped == 1
 
 
 def test_verdict_correctness_shape_mismatch():
@@ -151,8 +157,10 @@ def test_verdict_correctness_shape_mismatch():
 @pytest.mark.skipif(not SHARED.is_dir(), reason="shared judge data not present")
 def test_shared_data_matches_its_readme():
     # data/README.md: accuracy vs human 75.0% (mistral), 75.6% (gpt-3.5), 78.4% (gpt-4)
-    table = to_judge_table(read_escalation_csv(SHARED))
-    assert table.frame.shape[0] == 500
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every pair has its human label: none dropped
+        table = to_judge_table(read_escalation_csv(SHARED))
+    assert table.frame.shape[0] == 500 and table.n_dropped == 0
     for judge, acc in (
         ("mistral-7b-instruct", 0.750),
         ("gpt-3.5-turbo", 0.756),
