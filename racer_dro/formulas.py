@@ -52,17 +52,33 @@ def softmax_policy(logits, beta: float = 1.0) -> np.ndarray:
     each row's maximum before the division by ``beta``, so any finite scores and
     ``beta`` are safe (scores of 1e9 over ``beta = 1e-300`` overflow to ``inf``
     if divided first, and ``inf - inf`` is NaN where the limit is a tie).
+    Infinite scores take their limit: a row with ``+inf`` scores splits evenly
+    among those arms (a worst-case ratio near ``e^700`` of a zero-weight row
+    times a reward of 1e5 overflows to ``inf``), a row of ``-inf`` scores is
+    uniform; NaN scores give NaN.
 
     Examples
     --------
     >>> import numpy as np
     >>> softmax_policy(np.array([[0.0, np.log(3.0)]])).round(3).tolist()
     [[0.25, 0.75]]
+    >>> softmax_policy(np.array([[np.inf, 0.0, np.inf]])).tolist()
+    [[0.5, 0.0, 0.5]]
     """
     s = np.asarray(logits, dtype=float)
-    s = s - s.max(axis=1, keepdims=True)
+    top = s.max(axis=1, keepdims=True)
+    infinite = np.isinf(top[:, 0])
+    if infinite.any():  # the limits: even on the +inf arms, or on all arms
+        s = s.copy()
+        rows = s[infinite]
+        s[infinite] = np.where(
+            np.isinf(top[infinite]) & (top[infinite] > 0),
+            np.where(rows == np.inf, 0.0, -np.inf),
+            np.where(np.isnan(rows), np.nan, 0.0),
+        )
+        top = s.max(axis=1, keepdims=True)
     with np.errstate(over="ignore"):  # (s - max) / beta -> -inf: weight 0
-        e = np.exp(s / beta)
+        e = np.exp((s - top) / beta)
     return e / e.sum(axis=1, keepdims=True)
 
 

@@ -1,11 +1,13 @@
 """Formulas of racer_dro.formulas that no solver test covers: Monte Carlo truths,
 finite differences."""
 
+import math
+
 import numpy as np
 import pytest
 
 from racer_dro import formulas, kl_worst_case
-from racer_dro.formulas import worst_case_standard_error
+from racer_dro.formulas import primal_step, softmax_policy, worst_case_standard_error
 
 
 @pytest.mark.parametrize(
@@ -162,3 +164,31 @@ def test_worst_case_standard_error_of_values_near_1e300_is_finite():
 def test_worst_case_standard_error_names_a_bad_sense():
     with pytest.raises(ValueError, match="`sense`"):
         worst_case_standard_error([0.0, 1.0], [1.0, 1.0], 1.0, "upper")
+
+
+def test_softmax_policy_takes_the_limit_of_infinite_scores():
+    # found by exploring the solver-certificate fuzz: a zero-weight row's worst-case
+    # ratio (capped at e^700) times a reward of 1e5 overflows to inf, and the
+    # primal step was NaN (inf - inf) where its limit is the inf arm
+    s = np.array(
+        [
+            [np.inf, 0.0, np.inf],  # ties at +inf: split evenly among them
+            [-np.inf, -np.inf, -np.inf],  # all equal: uniform
+            [-np.inf, 0.0, np.log(3.0)],  # -inf: weight 0, the rest as usual
+        ]
+    )
+    expected = np.array([[0.5, 0.0, 0.5], [1 / 3, 1 / 3, 1 / 3], [0.0, 0.25, 0.75]])
+    np.testing.assert_allclose(softmax_policy(s), expected, rtol=1e-15, atol=0)
+    assert np.isnan(softmax_policy(np.array([[np.nan, 1.0]]))).all()  # NaN stays NaN
+
+
+def test_primal_step_with_an_overflowing_ratio_is_its_limit():
+    pi = primal_step(
+        np.array([[0.0, 1e5, 0.0]]),
+        np.array([[0.4, 0.7, 2.4]]),
+        np.array([math.exp(700.0)]),  # the cap of a ratio off the support
+        np.ones(1),
+        0.5,
+        1e5,
+    )
+    np.testing.assert_array_equal(pi, [[0.0, 1.0, 0.0]])
