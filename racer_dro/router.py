@@ -105,6 +105,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
 from racer_dro import formulas
+from racer_dro._dot import dot
 from racer_dro._validation import (
     check_nonnegative,
     check_positive,
@@ -652,11 +653,11 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         rows = np.arange(pi.shape[0])
         # each row's cheapest arm (among equally cheap arms, the best rewarded)
         cheapest = np.lexsort((-rewards, costs), axis=1)[:, 0]
-        return formulas.reward_at_budget(
-            w @ np.sum(pi * rewards, axis=1),
-            w @ np.sum(pi * costs, axis=1),
-            w @ rewards[rows, cheapest],
-            w @ costs[rows, cheapest],
+        return formulas.reward_at_budget(  # sums in an order BLAS cannot change
+            dot(w, np.sum(pi * rewards, axis=1)),
+            dot(w, np.sum(pi * costs, axis=1)),
+            dot(w, rewards[rows, cheapest]),
+            dot(w, costs[rows, cheapest]),
             self.budget,
         )
 
