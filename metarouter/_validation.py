@@ -10,6 +10,7 @@ import inspect
 import numbers
 
 import numpy as np
+import pandas as pd
 from scipy import sparse
 from sklearn.utils.validation import column_or_1d, has_fit_parameter
 
@@ -17,6 +18,7 @@ __all__ = [
     "check_binary",
     "check_binary_scores",
     "check_cate_learner_fit",
+    "check_column_order",
     "check_lengths",
     "check_level_weights",
     "check_n_folds",
@@ -239,3 +241,26 @@ def check_binary_scores(scores, name: str, hint: str) -> np.ndarray:
             f"{hint}"
         )
     return scores
+
+
+def check_column_order(table, names, arg: str, names_arg: str) -> None:
+    """ValueError when ``names`` gives a column's label to another column.
+
+    Models are matched by position: ``names`` may name unlabelled columns (or
+    rename them), but a name that labels another column of ``table`` (a
+    DataFrame's column, a Series' entry) would silently swap two models' data.
+    """
+    if isinstance(table, pd.DataFrame):
+        labels = list(table.columns)
+    elif isinstance(table, pd.Series):  # one cost per model
+        labels = list(table.index)
+    else:
+        return
+    for k, name in enumerate(list(names)[: len(labels)]):
+        if name in labels and labels.index(name) != k:
+            raise ValueError(
+                f"`{names_arg}` names column {k} of `{arg}` {name!r}, but that is "
+                f"the label of its column {labels.index(name)}: models are matched "
+                f"by position; pass `{arg}` with its columns in the order of "
+                f"`{names_arg}` ({arg}[{names_arg}])."
+            )

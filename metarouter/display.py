@@ -20,10 +20,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from metarouter._validation import check_binary_scores, check_lengths
+from metarouter._validation import (
+    check_binary_scores,
+    check_column_order,
+    check_lengths,
+)
 from metarouter.evaluation import efficiency_gain
 from metarouter.metrics import cost_quality_points, nondecreasing_convex_hull
-from metarouter.multimodel import _check_column_order, trade_off_grid
+from metarouter.multimodel import trade_off_grid
 
 __all__ = ["CostQualityDisplay", "EfficiencyGainDisplay"]
 
@@ -211,7 +215,7 @@ class CostQualityDisplay:
                 f"{q.shape[1]} models."
             )
         for arg, table in (("quality", quality), ("cost", cost)):
-            _check_column_order(table, names, arg, "model_names")
+            check_column_order(table, names, arg, "model_names")
         points = {m: (c[:, k].mean(), q[:, k].mean()) for k, m in enumerate(names)}
         return cls(curves, points).plot(ax=ax, hull=hull)
 
@@ -258,7 +262,7 @@ class CostQualityDisplay:
         if model_names is None and hasattr(estimator, "models_"):
             model_names = estimator.models_
             for arg, table in (("quality", quality), ("cost", cost)):
-                _check_column_order(table, model_names, arg, "estimator.models_")
+                check_column_order(table, model_names, arg, "estimator.models_")
         _, choices = _sweep_choices(estimator, X, cost, w)
         return cls.from_predictions(
             choices,

@@ -59,7 +59,7 @@ from metarouter._crossfit import (
     resolve_folds,
     seeded_clone,
 )
-from metarouter._validation import check_n_folds
+from metarouter._validation import check_column_order, check_n_folds
 from metarouter.routers import MetaRouter
 
 __all__ = ["MultiModelRouter", "routing_scores", "trade_off_grid"]
@@ -71,35 +71,12 @@ __all__ = ["MultiModelRouter", "routing_scores", "trade_off_grid"]
 _SHARES_NUISANCES = ("r", "dr", "dr-split", "dr-joint", "offset")
 
 
-def _check_column_order(table, names, arg: str, names_arg: str) -> None:
-    """ValueError when ``names`` gives a column's label to another column.
-
-    Models are matched by position: ``names`` may name unlabelled columns (or
-    rename them), but a name that labels another column of ``table`` (a
-    DataFrame's column, a Series' entry) would silently swap two models' data.
-    """
-    if isinstance(table, pd.DataFrame):
-        labels = list(table.columns)
-    elif isinstance(table, pd.Series):  # one cost per model
-        labels = list(table.index)
-    else:
-        return
-    for k, name in enumerate(list(names)[: len(labels)]):
-        if name in labels and labels.index(name) != k:
-            raise ValueError(
-                f"`{names_arg}` names column {k} of `{arg}` {name!r}, but that is "
-                f"the label of its column {labels.index(name)}: models are matched "
-                f"by position; pass `{arg}` with its columns in the order of "
-                f"`{names_arg}` ({arg}[{names_arg}])."
-            )
-
-
 def _models_and_quality(quality, models):
     """Quality as a float (n, K) array and the model names."""
     if isinstance(quality, pd.DataFrame):
         names = list(quality.columns) if models is None else list(models)
         q = quality.to_numpy(dtype=float)
-        _check_column_order(quality, names, "quality", "models")
+        check_column_order(quality, names, "quality", "models")
     else:
         try:
             q = np.asarray(quality, dtype=float)
@@ -448,7 +425,7 @@ class MultiModelRouter(BaseEstimator):
         score : ndarray of shape (n_queries, n_models)
         """
         check_is_fitted(self, "estimators_")
-        _check_column_order(cost, self.models_, "cost", "models_")
+        check_column_order(cost, self.models_, "cost", "models_")
         return routing_scores(self.predict(X), w, cost, self.reference_index_)
 
     def route(self, X, w=0.0, cost=None) -> np.ndarray:

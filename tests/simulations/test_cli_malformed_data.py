@@ -16,6 +16,14 @@ from tests.simulations.test_cli_errors import FAST, one_line_error, routerbench_
 GPT4, MIXTRAL = "gpt-4-1106-preview", "mistralai/mixtral-8x7b-chat"
 
 
+@pytest.fixture
+def data(tmp_path):
+    """An empty ``--data`` directory."""
+    directory = tmp_path / "data"
+    directory.mkdir()
+    return directory
+
+
 def run(capsys, study, data, tmp_path) -> str:
     code = main([study, "--data", str(data), "--out", str(tmp_path / "out"), *FAST])
     return one_line_error(capsys, code)
@@ -64,11 +72,9 @@ def pairs_csv(directory, n=30, **override):
     ],
 )
 def test_impossible_correctness_or_cost_is_refused(
-    tmp_path, capsys, column, value, fragment
+    tmp_path, capsys, column, value, fragment, data
 ):
     # these were read as they stood: r = 2 or -0.5 outcomes, negative or infinite costs
-    data = tmp_path / "data"
-    data.mkdir()
     table = routerbench_table()
     table.loc[1, column] = value
     table.to_csv(data / "arc_challenge_train.csv", index=False)
@@ -76,19 +82,17 @@ def test_impossible_correctness_or_cost_is_refused(
     assert f"{data / 'arc_challenge_train.csv'}: column {column!r} {fragment}" in line
 
 
-def test_an_unparsable_routerbench_csv_is_one_line(tmp_path, capsys):
+def test_an_unparsable_routerbench_csv_is_one_line(tmp_path, capsys, data):
     # pandas' parser message ends in a newline: the error printed on two lines
-    data = tmp_path / "data"
-    data.mkdir()
     (data / "arc_challenge_train.csv").write_text("a;b\n1;2\n3,4;5,6\n")
     line = run(capsys, "metarouter", data, tmp_path)
     assert "cannot be read as CSV (Error tokenizing data" in line
 
 
-def test_metarouter_shift_refuses_a_routerbench_directory_in_one_line(tmp_path, capsys):
+def test_metarouter_shift_refuses_a_routerbench_directory_in_one_line(
+    tmp_path, capsys, data
+):
     # a ValueError (not a DataError): a traceback
-    data = tmp_path / "data"
-    data.mkdir()
     routerbench_table().to_csv(data / "arc_challenge_train.csv", index=False)
     line = run(capsys, "metarouter-shift", data, tmp_path)
     assert f"--data {str(data)!r}: the metarouter-shift study runs on simulated" in line
@@ -135,11 +139,9 @@ def test_a_header_only_long_format_csv_counts_no_pairs(tmp_path):
 
 
 def test_a_csv_in_another_encoding_beside_the_judges_is_not_a_traceback(
-    tmp_path, capsys
+    tmp_path, capsys, data
 ):
     # the long-format sniffing read every CSV's header as UTF-8: UnicodeDecodeError
-    data = tmp_path / "data"
-    data.mkdir()
     (data / "notes.csv").write_bytes(b"caf\xe9,x\n1,2\n")
     line = run(capsys, "uncertainty", data, tmp_path)
     assert "needs a judge directory" in line
@@ -154,37 +156,29 @@ def test_human_labels_of_one_class_are_refused_in_one_line(tmp_path, capsys):
     assert "prefers the same response (A or B) on every pair" in line
 
 
-def test_too_few_queries_for_the_metarouter_study_is_one_line(tmp_path, capsys):
+def test_too_few_queries_for_the_metarouter_study_is_one_line(tmp_path, capsys, data):
     # a ValueError naming the study's n_gs and n_test, raised in the round: a traceback
-    data = tmp_path / "data"
-    data.mkdir()
     routerbench_table(n=40).to_csv(data / "arc_challenge_train.csv", index=False)
     line = run(capsys, "metarouter", data, tmp_path)
     assert f"--data {str(data)!r}: 40 queries of the GPT-4/Mixtral pair" in line
 
 
-def test_too_few_queries_for_the_multimodel_study_is_one_line(tmp_path, capsys):
+def test_too_few_queries_for_the_multimodel_study_is_one_line(tmp_path, capsys, data):
     # the featuriser was fitted on no training text: "empty vocabulary", a traceback
-    data = tmp_path / "data"
-    data.mkdir()
     columns = [MODEL_ALIASES[m] for m in ALL_MODELS]
     routerbench_table(n=40, models=columns).to_csv(data / "mbpp_test.csv", index=False)
     line = run(capsys, "multimodel", data, tmp_path)
     assert f"--data {str(data)!r}: 0 training queries of model set 'five'" in line
 
 
-def test_one_task_for_a_shift_names_the_data_directory(tmp_path, capsys):
-    data = tmp_path / "data"
-    data.mkdir()
+def test_one_task_for_a_shift_names_the_data_directory(tmp_path, capsys, data):
     routerbench_table().to_csv(data / "mbpp_test.csv", index=False)
     line = run(capsys, "racer", data, tmp_path)
     assert f"--data {str(data)!r}: the cross-task shift needs" in line
 
 
-def test_pacing_refuses_models_that_never_differ(tmp_path, capsys):
+def test_pacing_refuses_models_that_never_differ(tmp_path, capsys, data):
     # no query where routing changes anything: a ZeroDivisionError in the round
-    data = tmp_path / "data"
-    data.mkdir()
     for task in ("arc_challenge", "mbpp"):
         table = routerbench_table(n=40)
         table[[GPT4, MIXTRAL]] = 1.0
