@@ -32,11 +32,14 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from racer_dro._dot import dot
 from racer_dro._validation import (
     check_arm_names,
     check_rewards_costs,
+    check_weights,
     resolve_arm_names,
 )
+from racer_dro.judge_evaluation import policy_reward_at_budget
 
 __all__ = [
     "AllCheapRouter",
@@ -120,6 +123,49 @@ class _RouterBase(BaseEstimator):
             )
         n = X.shape[0]
         return np.tile(self.arm_rewards_, (n, 1)), np.tile(self.arm_costs_, (n, 1))
+
+    def score(self, X, rewards, costs=None, sample_weight=None) -> float:
+        """Held-out value of the routing: reward at the budget, or reward net of cost.
+
+        With a ``budget``: the reward of :meth:`predict_proba`'s policy held to
+        it (:func:`racer_dro.judge_evaluation.policy_reward_at_budget`, as
+        :meth:`racer_dro.RacerRouter.score`), so routers of one budget compare
+        in ``GridSearchCV``. Without one: the policy's mean reward minus its
+        fitted ``cost_weight_`` (where it has one; else 0) times its mean cost,
+        the objective its rule maximises. ``costs`` (n, K) is needed unless
+        that weight is 0; pass it through metadata routing
+        (``set_score_request(costs=True)``).
+
+        Examples
+        --------
+        >>> from racer_dro.baselines import AllCheapRouter
+        >>> from racer_dro.datasets import make_judge_data
+        >>> data = make_judge_data(200, random_state=0)
+        >>> router = AllCheapRouter().fit(data.X, data.rewards, data.costs)
+        >>> bool(router.score(data.X, data.rewards) == data.rewards[:, 0].mean())
+        True
+        """
+        proba = self.predict_proba(X)
+        budget = getattr(self, "budget", None)
+        weight = (
+            0.0 if budget is not None else float(getattr(self, "cost_weight_", 0.0))
+        )
+        if costs is None and (budget is not None or weight != 0.0):
+            raise ValueError(
+                f"{type(self).__name__}.score needs `costs`, the rows' cost of each "
+                "arm (for its budget or cost weight). With GridSearchCV or "
+                "cross_val_score, enable metadata routing and request it: "
+                "router.set_score_request(costs=True)"
+            )
+        if costs is None:  # the cost does not enter the score
+            costs = np.zeros(np.shape(rewards))
+        value = policy_reward_at_budget(
+            proba, rewards, costs, math.inf if budget is None else budget, sample_weight
+        )
+        if weight != 0.0:
+            w = check_weights(sample_weight, proba.shape[0], "sample_weight")
+            value -= weight * dot(w, np.sum(proba * np.asarray(costs, float), axis=1))
+        return float(value)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

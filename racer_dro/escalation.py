@@ -53,7 +53,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from racer_dro._validation import check_finite, check_rewards_costs
-from racer_dro.judge_evaluation import route_top, route_within_budget
+from racer_dro.judge_evaluation import escalation_auc, route_top, route_within_budget
 
 __all__ = [
     "EscalationRouter",
@@ -236,6 +236,30 @@ class _CheapJudgeRouter(BaseEstimator):
         if costs is None:
             raise ValueError("`budget` needs the per-pair `costs` of shape (n, 2)")
         return route_within_budget(priority, costs, budget)
+
+    def score(self, X, rewards) -> float:
+        """Held-out mean accuracy of escalating by :meth:`priority` over every number of calls.
+
+        RouteLLM's AUC of the ranking on these pairs
+        (:func:`racer_dro.judge_evaluation.escalation_auc`): the routers are
+        used at a call budget (:meth:`route`), so the score is the ranking's
+        accuracy averaged over all budgets, not that of :meth:`predict`'s
+        ``cost_weight`` rule. ``GridSearchCV(EscalationRouter(), {"exploration":
+        [...]})`` then chooses on held-out pairs (no costs: the ranking's
+        score does not depend on them).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d)
+            Features with the cheap judge's column, as at fit.
+        rewards : array-like of shape (n, 2)
+            Each pair's reward of the cheap (column 0) and the strong judge.
+
+        Returns
+        -------
+        float
+        """
+        return escalation_auc(self.priority(X), rewards)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -13,6 +13,11 @@ Comparisons are fair at *equal calls* (the same number of strong-judge calls,
 mean cost is within a budget, :func:`route_within_budget`). Baselines:
 exact-k random routing (:func:`random_route`, k calls exactly, not Bernoulli)
 and the oracle (:func:`oracle_route`, which knows the rewards).
+
+The routers' ``score`` methods use two summaries: :func:`escalation_auc` (a
+ranking's mean accuracy over every number of calls, RouteLLM's AUC) for the
+escalation routers, and :func:`policy_reward_at_budget` (a K-arm policy's
+reward held to a budget) for routers with a budget.
 """
 
 from __future__ import annotations
@@ -23,11 +28,16 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
-from racer_dro._validation import check_values
+from metarouter.metrics import routellm_auc, routellm_curve
+from racer_dro import formulas
+from racer_dro._dot import dot
+from racer_dro._validation import check_rewards_costs, check_values, check_weights
 
 __all__ = [
     "call_count",
+    "escalation_auc",
     "oracle_route",
+    "policy_reward_at_budget",
     "random_route",
     "realised_cost",
     "route_top",
@@ -194,3 +204,97 @@ def oracle_route(rewards, calls) -> np.ndarray:
     """
     r = _arms(rewards, "rewards")
     return route_top(r[:, 1] - r[:, 0], calls)
+
+
+def escalation_auc(scores, rewards) -> float:
+    """Mean accuracy of escalating by ``scores`` over every number of calls (RouteLLM's AUC).
+
+    The ``k`` pairs with the largest scores go to the strong judge (ties
+    averaged), for ``k = 0, ..., n``; the accuracy at share ``k / n`` is
+    ``mean(r0) + (sum of the top k gains r1 - r0) / n``, and the area under
+    accuracy against share (trapezoid, :func:`metarouter.metrics.routellm_auc`)
+    is the ranking's mean accuracy over call budgets. Between the weak
+    judge's accuracy and the strong judge's, it is their mean for a random
+    ranking (in expectation) and largest for the oracle. It needs no call
+    budget, so it compares rankings (an escalation router's ``exploration``,
+    say) in ``GridSearchCV``; a ranking good only at a few calls is better
+    compared with :func:`route_top` at those calls.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n,)
+        Higher means escalate first.
+    rewards : array-like of shape (n, 2)
+        Each pair's reward of the cheap (column 0) and the strong judge.
+
+    Returns
+    -------
+    float
+
+    References
+    ----------
+    Ong, Almahairi, Wu, et al. "RouteLLM: Learning to Route LLMs with
+    Preference Data", 2024 (``auc_metric``).
+
+    Examples
+    --------
+    >>> r = [[0, 1], [1, 1], [1, 0]]  # oracle first, then the worst ranking
+    >>> round(escalation_auc([3, 2, 1], r), 4), round(escalation_auc([1, 2, 3], r), 4)
+    (0.8889, 0.4444)
+    >>> escalation_auc([0, 0, 0], r)  # all tied: a random ranking's mean accuracy
+    0.6666666666666666
+    """
+    r = _arms(rewards, "rewards")
+    s = check_values(scores, "scores")
+    if s.shape[0] != r.shape[0]:
+        raise ValueError(
+            f"`scores` has {s.shape[0]} pairs but `rewards` has {r.shape[0]}"
+        )
+    share, accuracy = routellm_curve(s, r[:, 0], r[:, 1])
+    return routellm_auc(share, accuracy)
+
+
+def policy_reward_at_budget(proba, rewards, costs, budget, sample_weight=None) -> float:
+    """A K-arm policy's held-out reward held to ``budget`` (:func:`racer_dro.formulas.reward_at_budget`).
+
+    The policy's mean reward ``R = mean_i sum_a pi_i(a) r_i(a)`` and cost ``C``
+    on these rows (weighted by ``sample_weight``); if ``C`` exceeds ``budget``,
+    the reward of its mix with each row's cheapest arm (among equally cheap
+    arms, the best rewarded) that spends exactly the budget. The score of the
+    routers with a budget (:meth:`racer_dro.RacerRouter.score`, the baselines').
+
+    Parameters
+    ----------
+    proba : array-like of shape (n, K)
+        Each row's probability of each arm (a hard routing: one-hot rows).
+    rewards, costs : array-like of shape (n, K)
+    budget : float
+    sample_weight : array-like of shape (n,), optional
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> pi = [[0.0, 1.0], [0.0, 1.0]]  # always the strong arm: cost 2 > budget 1.5
+    >>> policy_reward_at_budget(pi, [[0.5, 1.0], [0.5, 1.0]], [[1, 2], [1, 2]], 1.5)
+    0.75
+    """
+    pi = check_values(proba, "proba", ndim=2)
+    rewards, costs = check_rewards_costs(rewards, costs, pi.shape[0])
+    if rewards.shape[1] != pi.shape[1]:
+        raise ValueError(
+            f"`rewards` and `costs` have {rewards.shape[1]} arms; the router's policy "
+            f"(`proba`) has {pi.shape[1]}"
+        )
+    w = check_weights(sample_weight, pi.shape[0], "sample_weight")
+    rows = np.arange(pi.shape[0])
+    cheapest = np.lexsort((-rewards, costs), axis=1)[:, 0]
+    return formulas.reward_at_budget(  # sums in an order BLAS cannot change
+        dot(w, np.sum(pi * rewards, axis=1)),
+        dot(w, np.sum(pi * costs, axis=1)),
+        dot(w, rewards[rows, cheapest]),
+        dot(w, costs[rows, cheapest]),
+        budget,
+    )

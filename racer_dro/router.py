@@ -104,13 +104,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
-from racer_dro import formulas
-from racer_dro._dot import dot
 from racer_dro._validation import (
     check_nonnegative,
     check_positive,
     check_rewards_costs,
-    check_weights,
     resolve_arm_names,
 )
 from racer_dro.fictitious_play import (
@@ -119,6 +116,7 @@ from racer_dro.fictitious_play import (
     _choose_policy_C,
     _subproblem,
 )
+from racer_dro.judge_evaluation import policy_reward_at_budget
 from racer_dro.problem import RoutingProblem
 
 __all__ = ["RacerPolicy", "RacerRouter"]
@@ -596,7 +594,7 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         return self.policy_model_.arm_values(X)
 
     def score(self, X, rewards, costs=None, sample_weight=None) -> float:
-        """Held-out reward at the budget (:func:`racer_dro.formulas.reward_at_budget`).
+        """Held-out reward at the budget (:func:`racer_dro.judge_evaluation.policy_reward_at_budget`).
 
         The policy's nominal mean reward and cost on these rows, ``R = mean
         sum_a pi(a|x) r(a)`` and ``C`` (weighted by ``sample_weight``); if ``C``
@@ -642,23 +640,8 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
                 "and request it: router.set_fit_request(costs=True)"
                 ".set_score_request(costs=True)"
             )
-        pi = self.predict_proba(X)
-        rewards, costs = check_rewards_costs(rewards, costs, pi.shape[0])
-        if rewards.shape[1] != pi.shape[1]:
-            raise ValueError(
-                f"`rewards` and `costs` have {rewards.shape[1]} arms; the router was "
-                f"fitted on {pi.shape[1]}"
-            )
-        w = check_weights(sample_weight, pi.shape[0], "sample_weight")
-        rows = np.arange(pi.shape[0])
-        # each row's cheapest arm (among equally cheap arms, the best rewarded)
-        cheapest = np.lexsort((-rewards, costs), axis=1)[:, 0]
-        return formulas.reward_at_budget(  # sums in an order BLAS cannot change
-            dot(w, np.sum(pi * rewards, axis=1)),
-            dot(w, np.sum(pi * costs, axis=1)),
-            dot(w, rewards[rows, cheapest]),
-            dot(w, costs[rows, cheapest]),
-            self.budget,
+        return policy_reward_at_budget(
+            self.predict_proba(X), rewards, costs, self.budget, sample_weight
         )
 
     def __sklearn_tags__(self):

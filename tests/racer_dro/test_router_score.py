@@ -83,7 +83,7 @@ def test_score_needs_costs_and_matching_arms(fitted):
     with pytest.raises(ValueError, match="`costs`.*set_score_request"):
         fitted.score(test.X, test.rewards)
     three = np.column_stack([test.rewards, test.rewards[:, 0]])
-    with pytest.raises(ValueError, match="3 arms; the router was fitted on 2"):
+    with pytest.raises(ValueError, match="3 arms; the router's policy .* has 2"):
         fitted.score(test.X, three, np.column_stack([test.costs, test.costs[:, 0]]))
 
 
