@@ -89,6 +89,7 @@ class Engine:
         self.centre = {1.0: None, -1.0: None}  # and the tilts' means (compiled path)
         self._buffers = None  # the compiled direction's output arrays, reused
         self._scratch = None  # and its per-row work arrays
+        self.n_states = 0  # states evaluated (the nested method's work budget)
 
     # ------------------------------------------------------------------ evaluation
     def _side(self, f, sign, reuse=None):
@@ -129,6 +130,7 @@ class Engine:
         ``reuse``: a discarded state (a rejected line-search trial) whose arrays
         the compiled path may overwrite.
         """
+        self.n_states += 1
         if USE_KERNEL and _kernels.available():
             out = None
             if reuse is not None and reuse.theta.shape == theta.shape:

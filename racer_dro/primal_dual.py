@@ -586,7 +586,10 @@ def solve_primal_dual(
         its exactly evaluated objective is higher (``method``
         ``"cvxpy_fallback:<solver>"``, with a ``ConvergenceWarning``). This happens
         where a large KL radius puts the worst case on a few rows
-        (:mod:`racer_dro._fallback`). ``None``: never.
+        (:mod:`racer_dro._fallback`). Where CVXPY can take over, the nested
+        method stops after :data:`racer_dro._fallback.MAX_STATES` policy
+        evaluations; if CVXPY then fails, the methods run again without that
+        limit. ``None``: never.
 
     Returns
     -------
@@ -631,18 +634,31 @@ def solve_primal_dual(
             "`method`='newton' solves the regularised problem only; use "
             "method='nested' (or 'auto') with `constrained=True`"
         )
+    enabled = (
+        method == "auto" and fallback is not None and _fallback.applicable(problem)
+    )
     with _kernels.using_threads(n_jobs), warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")  # re-emitted (or superseded) by settle
-        sol = _solve(problem, tol, max_iter, constrained, init, method)
-    return _fallback.settle(
-        problem, sol, said, constrained=constrained,
-        enabled=method == "auto" and fallback is not None,
-        category=ConvergenceWarning,
-    )  # fmt: skip
+        # where CVXPY can take over, the nested method stops at a work budget
+        sol, cut = _solve(
+            problem, tol, max_iter, constrained, init, method,
+            max_states=_fallback.MAX_STATES if enabled else None,
+        )  # fmt: skip
+        better = None
+        if enabled and not sol.converged:
+            candidate = _fallback.cvxpy_candidate(problem, constrained=constrained)
+            if candidate is None and cut:  # CVXPY failed: finish without the budget
+                del said[:]
+                sol, _ = _solve(problem, tol, max_iter, constrained, init, method)
+            better = _fallback.preferred(problem, candidate, sol)
+    return _fallback.settle(sol, better, said, category=ConvergenceWarning)
 
 
-def _solve(problem, tol, max_iter, constrained, init, method):
-    """:func:`solve_primal_dual` on validated arguments."""
+def _solve(problem, tol, max_iter, constrained, init, method, max_states=None):
+    """:func:`solve_primal_dual` on validated arguments: ``(solution, cut)``.
+
+    ``max_states``: the nested method's budget of policy evaluations (``None``:
+    none); ``cut`` tells whether it stopped there."""
     engine = Engine(problem)
     lam0, theta, st0 = _subsample_start(problem, engine, constrained, method)
     if init is not None:
@@ -660,13 +676,15 @@ def _solve(problem, tol, max_iter, constrained, init, method):
                     ConvergenceWarning,
                     stacklevel=3,
                 )
-            return joint
+            return joint, False
         engine = Engine(problem)  # fall back from a clean state
         nested = _solve_nested(
-            problem, engine, theta, lam0, tol, max_iter, constrained, warn=False
-        )
+            problem, engine, theta, lam0, tol, max_iter, constrained, warn=False,
+            max_states=max_states,
+        )  # fmt: skip
+        cut = max_states is not None and engine.n_states >= max_states
         if nested.converged:
-            return nested
+            return nested, False
         # the nested method often stops next to the optimum without meeting its
         # own test (its multiplier steps stall while the policy is right to
         # ~1e-10); from there the joint Newton converges in a few steps, where
@@ -676,7 +694,7 @@ def _solve(problem, tol, max_iter, constrained, init, method):
             None, tol, cap,
         )  # fmt: skip
         if polished.converged and polished.objective >= nested.objective:
-            return polished
+            return polished, False
         # neither met tol: the policies are evaluated exactly on the same
         # penalised objective, so keep the best (near a non-smooth worst case
         # the nested method's inner solves can stall far from the optimum that
@@ -692,8 +710,11 @@ def _solve(problem, tol, max_iter, constrained, init, method):
             ConvergenceWarning,
             stacklevel=3,
         )
-        return best
-    return _solve_nested(problem, engine, theta, lam0, tol, max_iter, constrained)
+        return best, cut
+    sol = _solve_nested(
+        problem, engine, theta, lam0, tol, max_iter, constrained, max_states=max_states
+    )
+    return sol, max_states is not None and engine.n_states >= max_states
 
 
 def _joint_newton(problem, engine, theta, state, tol, cap):
@@ -710,11 +731,15 @@ def _joint_newton(problem, engine, theta, state, tol, cap):
     )  # fmt: skip
 
 
-def _solve_nested(problem, engine, theta, lam, tol, max_iter, constrained, warn=True):
+def _solve_nested(
+    problem, engine, theta, lam, tol, max_iter, constrained, warn=True, max_states=None
+):
     """Newton on the multiplier around exact fixed-multiplier policy solves.
 
     ``warn``: warn when it stops without meeting ``tol`` (the caller does,
-    when it falls back here from the joint Newton)."""
+    when it falls back here from the joint Newton). ``max_states``: stop (not
+    converged) before an outer iteration once ``engine`` has evaluated that many
+    states (:data:`racer_dro._fallback.MAX_STATES`)."""
     beta, budget = problem.beta, problem.budget
     inner_tol = max(min(tol, 1e-10) * 1e-2, 1e-14)
     records, thetas = [], []
@@ -724,6 +749,8 @@ def _solve_nested(problem, engine, theta, lam, tol, max_iter, constrained, warn=
     inner_ok = True
     st = None
     for it in range(int(max_iter)):
+        if it and max_states is not None and engine.n_states >= max_states:
+            break
         st, inner, inner_ok, _, dcost = _newton(
             engine, theta, lam, inner_tol, 200, joint=False
         )

@@ -122,3 +122,58 @@ def test_hard_constraint_mode_falls_back_to_a_feasible_optimum():
     assert sol.worst_case_cost <= problem.budget * (1 + 1e-7)
     if not plain.converged:
         assert sol.method.startswith("cvxpy_fallback:") and len(warned) == 1
+
+
+def _count_states(monkeypatch):
+    """A list that grows by one at every policy evaluation (``Engine.state``)."""
+    from racer_dro import newton
+
+    calls, real = [], newton.Engine.state
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(newton.Engine, "state", counted)
+    return calls
+
+
+def test_a_stalled_nested_run_hands_over_to_cvxpy_at_its_work_budget(monkeypatch):
+    # HARD[0]: without the fallback the nested method stalls for ~20,000 policy
+    # evaluations (measured 19,512, 0.9 s); with it, the nested method stops at
+    # MAX_STATES (4,000) and CVXPY answers (measured 4,576 evaluations in all: the
+    # budget, the last outer iteration's overshoot and the polish, 0.3 s)
+    problem = HARD[0]
+    calls = _count_states(monkeypatch)
+    plain, _ = _quiet(solve_primal_dual, problem, fallback=None)
+    uncapped = len(calls)
+    calls.clear()
+    sol, warned = _quiet(solve_primal_dual, problem)
+    capped = len(calls)
+    assert not plain.converged and uncapped > 4 * _fallback.MAX_STATES  # premise
+    assert capped <= 1.5 * _fallback.MAX_STATES
+    assert sol.method.startswith("cvxpy_fallback:") and len(warned) == 1
+    ref, _ = _quiet(solve_cvxpy, problem)
+    assert sol.objective >= ref.objective - 1e-6 * max(1.0, abs(ref.objective))
+
+
+def test_a_cut_run_is_finished_when_cvxpy_cannot_take_over(monkeypatch):
+    # CVXPY failing after the nested method stopped at its budget: the default call
+    # repeats the solve without the budget (it evaluates at least as many policies
+    # as fallback=None, where the cut run alone takes a quarter of them), so it
+    # returns the methods' own answer (that of fallback=None) bit for bit
+    problem = HARD[0]
+    calls = _count_states(monkeypatch)
+    plain, _ = _quiet(solve_primal_dual, problem, fallback=None)
+    uncapped = len(calls)
+    calls.clear()
+
+    def broken(*args, **kwargs):
+        raise SolverError("simulated")
+
+    monkeypatch.setattr(_fallback, "solve_cvxpy", broken)
+    sol, warned = _quiet(solve_primal_dual, problem)
+    assert len(calls) >= uncapped > 4 * _fallback.MAX_STATES
+    assert sol.method == plain.method and sol.objective == plain.objective
+    np.testing.assert_array_equal(sol.policy, plain.policy)
+    assert warned and "use solve_cvxpy to check it" in str(warned[-1].message)
