@@ -124,8 +124,9 @@ def test_hard_constraint_mode_falls_back_to_a_feasible_optimum():
         assert sol.method.startswith("cvxpy_fallback:") and len(warned) == 1
 
 
-def _count_states(monkeypatch):
-    """A list that grows by one at every policy evaluation (``Engine.state``)."""
+def _counting_solver(monkeypatch):
+    """``solve(problem, **kwargs) -> (solution, ConvergenceWarnings, policy
+    evaluations)``: the default solver, counting its ``Engine.state`` calls."""
     from racer_dro import newton
 
     calls, real = [], newton.Engine.state
@@ -135,7 +136,13 @@ def _count_states(monkeypatch):
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(newton.Engine, "state", counted)
-    return calls
+
+    def solve(problem, **kwargs):
+        calls.clear()
+        sol, warned = _quiet(solve_primal_dual, problem, **kwargs)
+        return sol, warned, len(calls)
+
+    return solve
 
 
 def test_a_stalled_nested_run_hands_over_to_cvxpy_at_its_work_budget(monkeypatch):
@@ -144,12 +151,9 @@ def test_a_stalled_nested_run_hands_over_to_cvxpy_at_its_work_budget(monkeypatch
     # MAX_STATES (4,000) and CVXPY answers (measured 4,576 evaluations in all: the
     # budget, the last outer iteration's overshoot and the polish, 0.3 s)
     problem = HARD[0]
-    calls = _count_states(monkeypatch)
-    plain, _ = _quiet(solve_primal_dual, problem, fallback=None)
-    uncapped = len(calls)
-    calls.clear()
-    sol, warned = _quiet(solve_primal_dual, problem)
-    capped = len(calls)
+    solve = _counting_solver(monkeypatch)
+    plain, _, uncapped = solve(problem, fallback=None)
+    sol, warned, capped = solve(problem)
     assert not plain.converged and uncapped > 4 * _fallback.MAX_STATES  # premise
     assert capped <= 1.5 * _fallback.MAX_STATES
     assert sol.method.startswith("cvxpy_fallback:") and len(warned) == 1
@@ -163,17 +167,15 @@ def test_a_cut_run_is_finished_when_cvxpy_cannot_take_over(monkeypatch):
     # as fallback=None, where the cut run alone takes a quarter of them), so it
     # returns the methods' own answer (that of fallback=None) bit for bit
     problem = HARD[0]
-    calls = _count_states(monkeypatch)
-    plain, _ = _quiet(solve_primal_dual, problem, fallback=None)
-    uncapped = len(calls)
-    calls.clear()
+    solve = _counting_solver(monkeypatch)
+    plain, _, uncapped = solve(problem, fallback=None)
 
     def broken(*args, **kwargs):
         raise SolverError("simulated")
 
     monkeypatch.setattr(_fallback, "solve_cvxpy", broken)
-    sol, warned = _quiet(solve_primal_dual, problem)
-    assert len(calls) >= uncapped > 4 * _fallback.MAX_STATES
+    sol, warned, rerun = solve(problem)
+    assert rerun >= uncapped > 4 * _fallback.MAX_STATES
     assert sol.method == plain.method and sol.objective == plain.objective
     np.testing.assert_array_equal(sol.policy, plain.policy)
     assert warned and "use solve_cvxpy to check it" in str(warned[-1].message)

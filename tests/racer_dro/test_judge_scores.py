@@ -164,22 +164,18 @@ def test_random_router_score_is_its_expected_reward_held_to_the_budget():
     router = RandomJudgeRouter(budget=3.0).fit(
         data.X[train], data.rewards[train], data.costs[train]
     )
-    R = (
-        sum(
-            (1 - router.rate_) * r[router.cheap_arm_]
-            + router.rate_ * r[router.expensive_arm_]
-            for r in data.rewards[test]
+
+    def mix(table):  # the test rows' mean of the random router's mix of two arms
+        return (
+            sum(
+                (1 - router.rate_) * row[router.cheap_arm_]
+                + router.rate_ * row[router.expensive_arm_]
+                for row in table
+            )
+            / 100
         )
-        / 100
-    )
-    C = (
-        sum(
-            (1 - router.rate_) * c[router.cheap_arm_]
-            + router.rate_ * c[router.expensive_arm_]
-            for c in data.costs[test]
-        )
-        / 100
-    )
+
+    R, C = mix(data.rewards[test]), mix(data.costs[test])
     cheapest = [
         min(range(2), key=lambda a, c=c, r=r: (c[a], -r[a]))
         for c, r in zip(data.costs[test], data.rewards[test])
