@@ -27,7 +27,8 @@ optimal status within ``TIMEOUT`` seconds: ``solve_cvxpy``'s ``time_limit``).
 The table prints one row per K and the wrong problems' parameters. ``SOLVE``
 ``methods`` measures the primal-dual methods themselves (``fallback=None``);
 ``default`` the default call, which hands a small problem they leave unsolved
-to CVXPY (:mod:`racer_dro._fallback`).
+to CVXPY (:mod:`racer_dro._fallback`). The wall time of each ``solve_primal_dual``
+call (not CVXPY's reference solve) is summarised below the table.
 ``tests/racer_dro/test_solver_stress.py`` (slow) asserts the same classes on four
 seeds of small problems.
 """
@@ -35,6 +36,7 @@ seeds of small problems.
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -108,12 +110,16 @@ def _cvxpy(problem):
         return solve_cvxpy(problem, time_limit=TIMEOUT)
 
 
-def classify(problem, fallback=None) -> str:
+def classify(problem, fallback=None, times=None) -> str:
     """The class of one problem (see the module notes); ``fallback`` is passed to
-    ``solve_primal_dual`` (``None``: the primal-dual methods alone)."""
+    ``solve_primal_dual`` (``None``: the primal-dual methods alone). ``times``: a
+    list to which the seconds of that solve are appended."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        start = time.perf_counter()
         ours = solve_primal_dual(problem, fallback=fallback)
+        if times is not None:
+            times.append(time.perf_counter() - start)
     flagged = not ours.converged or any(
         issubclass(w.category, ConvergenceWarning) for w in caught
     )
@@ -147,10 +153,12 @@ def main(
     draw = FAMILIES[family]
     rng = np.random.default_rng(seed)
     counts = {K: dict.fromkeys(CLASSES, 0) for K in (2, 3, 5, 11)}
-    wrong = []
+    wrong, times = [], []
     for _ in tqdm(range(n_problems), desc="solver search"):
         problem, desc = draw(rng, sizes)
-        label = classify(problem, fallback="cvxpy" if solve == "default" else None)
+        label = classify(
+            problem, fallback="cvxpy" if solve == "default" else None, times=times
+        )
         counts[desc["K"]][label] += 1
         if label == "wrong":
             wrong.append(desc)
@@ -162,6 +170,10 @@ def main(
     print("|---" * (len(CLASSES) + 1) + "|")
     for K, row in counts.items():
         print(f"| {K} | " + " | ".join(str(row[c]) for c in CLASSES) + " |")
+    print(
+        f"\nsolve_primal_dual ({solve}) wall time per problem: median "
+        f"{np.median(times):.3g} s, max {max(times):.3g} s, total {sum(times):.3g} s"
+    )
     for desc in wrong:
         print(
             "wrong:",

@@ -162,20 +162,30 @@ def cvxpy_fallback(
     return preferred(problem, cvxpy_candidate(problem, constrained=constrained), ours)
 
 
-def settle(sol, better, said, *, category) -> Solution:
+def settle(sol, candidate, said, *, problem, category) -> Solution:
     """The solution :func:`racer_dro.solve_primal_dual` returns, and its warnings.
 
-    ``sol``: the primal-dual methods' solution; ``better``: the fallback's
-    solution where :func:`cvxpy_fallback` beat it, else ``None``; ``said``: the
-    warnings recorded while they ran. If the fallback won, its solution is
-    returned with one warning of ``category`` (the solver's
-    ``ConvergenceWarning``) in place of the methods' own; every other recorded
-    warning is emitted again as it was.
+    ``sol``: the primal-dual methods' solution; ``candidate``: CVXPY's
+    (:func:`cvxpy_candidate`) where the fallback ran and CVXPY solved, else
+    ``None``; ``said``: the warnings recorded while they ran. If CVXPY's is
+    :func:`preferred`, it is returned with one warning of ``category`` (the
+    solver's ``ConvergenceWarning``) in place of the methods' own; if it is
+    not, the methods' solution is returned with a warning saying so. Every other
+    recorded warning is emitted again as it was.
     """
+    better = preferred(problem, candidate, sol)
     for w in said:
         if better is None or not issubclass(w.category, category):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if better is None:
+        if candidate is not None:
+            warnings.warn(
+                f"solve_primal_dual: CVXPY's solution of this problem (objective "
+                f"{candidate.objective!r}) is no better than the primal-dual policy "
+                f"returned (objective {sol.objective!r})",
+                category,
+                stacklevel=3,
+            )
         return sol
     warnings.warn(
         f"solve_primal_dual: the primal-dual methods stopped without meeting `tol` "

@@ -644,14 +644,15 @@ def solve_primal_dual(
             problem, tol, max_iter, constrained, init, method,
             max_states=_fallback.MAX_STATES if enabled else None,
         )  # fmt: skip
-        better = None
+        candidate = None
         if enabled and not sol.converged:
             candidate = _fallback.cvxpy_candidate(problem, constrained=constrained)
             if candidate is None and cut:  # CVXPY failed: finish without the budget
                 del said[:]
                 sol, _ = _solve(problem, tol, max_iter, constrained, init, method)
-            better = _fallback.preferred(problem, candidate, sol)
-    return _fallback.settle(sol, better, said, category=ConvergenceWarning)
+    return _fallback.settle(
+        sol, candidate, said, problem=problem, category=ConvergenceWarning
+    )
 
 
 def _solve(problem, tol, max_iter, constrained, init, method, max_states=None):

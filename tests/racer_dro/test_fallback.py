@@ -179,3 +179,22 @@ def test_a_cut_run_is_finished_when_cvxpy_cannot_take_over(monkeypatch):
     assert sol.method == plain.method and sol.objective == plain.objective
     np.testing.assert_array_equal(sol.policy, plain.policy)
     assert warned and "use solve_cvxpy to check it" in str(warned[-1].message)
+
+
+def test_a_losing_cvxpy_solution_is_not_returned_and_the_warning_says_so(monkeypatch):
+    # CVXPY answering with a worse policy (here: uniform, assembled as the fallback
+    # assembles CVXPY's): the methods' policy is kept, with a warning naming both
+    # objectives, so "use solve_cvxpy to check it" is not the last word
+    problem = HARD[0]
+    uniform = _fallback.make_solution(
+        problem,
+        np.full(problem.rewards.shape, 1.0 / problem.n_arms),
+        converged=True,
+        constrained=False,
+        method="cvxpy_fallback:stub",
+    )
+    monkeypatch.setattr(_fallback, "cvxpy_candidate", lambda *a, **k: uniform)
+    sol, warned = _quiet(solve_primal_dual, problem)
+    assert not sol.method.startswith("cvxpy_fallback:")
+    assert sol.objective > uniform.objective
+    assert "is no better than the primal-dual policy" in str(warned[-1].message)
