@@ -29,11 +29,12 @@ that a stalled run does not spend seconds before CVXPY answers in milliseconds.
 Measured on the same families (``large-radius`` and ``random``, 200 draws of seed 3
 and 150 of seed 7 each): every nested run that converged did so within 343 evaluations
 (1,623 on the large-radius problem of ``test_primal_dual``, hence the budget's
-margin); the runs that did not went on for 1,000-421,000 (the worst, a
+margin); the runs that did not stopped after 70-421,000 (most after 1,000 or more; the worst, a
 large-radius draw with K = 2 and n = 20, for 62 s, where CVXPY takes 0.02 s;
-0.75 s with the budget). The default call on the 29 draws of large-radius seed 7
-that the joint Newton leaves unsolved took at most 1.7 s (16.6 s in all) with
-the budget, against up to 5.7 s (36.3 s in all) without. If CVXPY then fails,
+0.75 s with the budget). The default call on the 150 draws of large-radius seed 7
+(``python -m benchmarks.solver_search 150 7 20,60,200 large-radius default``
+prints the times) took at most 1.8 s a draw (20 s in all) with the budget,
+against up to 6.3 s (about 44 s in all) without (warm, one thread). If CVXPY then fails,
 the solve is repeated without the budget, so the result is never worse than the
 methods' own (``fallback=None``) or, where CVXPY solves, than CVXPY's.
 """
