@@ -241,7 +241,9 @@ def solve_cvxpy(
     Returns
     -------
     Solution
-        ``objective`` is CVXPY's optimal value; ``worst_case_reward``,
+        ``objective`` is CVXPY's optimal value (evaluated exactly at the
+        returned policy where CVXPY's own value is not finite: its log terms at
+        entries a rounding below 0); ``worst_case_reward``,
         ``worst_case_cost`` and ``entropy`` are evaluated exactly at the returned
         policy; ``multiplier`` is ``(C - B)_+ / beta`` (regularised) or the budget
         constraint's dual value (hard constraint); ``history`` lists the attempts.
@@ -334,15 +336,19 @@ def solve_cvxpy(
                 "seconds": elapsed,
             }
         )
-        solved = (
-            pi.value is not None and prog.value is not None and np.isfinite(prog.value)
-        )
+        solved = pi.value is not None and bool(np.all(np.isfinite(pi.value)))
+        value = prog.value
         if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) and not solved:
-            status = attempts[-1]["status"] = f"{status} (non-finite value)"
+            status = attempts[-1]["status"] = f"{status} (non-finite policy)"
+        elif value is None or not np.isfinite(value):
+            # CVXPY evaluates its objective at the raw solution, where entries a
+            # rounding below 0 put a log at -inf; the solver's policy stands, and
+            # make_solution evaluates the objective exactly at its clipped rows
+            attempts[-1]["value"] = value = None
         if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
             candidate = (
                 status,
-                prog.value,
+                value,
                 _normalised_rows(pi.value),
                 budget_con,
             )
@@ -387,7 +393,7 @@ def solve_cvxpy(
         converged=converged,
         constrained=constrained,
         multiplier=multiplier,
-        objective=float(value),
+        objective=None if value is None else float(value),
         history=history,
         method=f"cvxpy:{history['solver'].iloc[-1]}",
         n_iter=len(attempts),

@@ -11,6 +11,7 @@ it is returned only then).
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from benchmarks.solver_search import large_radius_problem
@@ -198,3 +199,22 @@ def test_a_losing_cvxpy_solution_is_not_returned_and_the_warning_says_so(monkeyp
     assert not sol.method.startswith("cvxpy_fallback:")
     assert sol.objective > uniform.objective
     assert "is no better than the primal-dual policy" in str(warned[-1].message)
+
+
+def test_cvxpy_policy_is_kept_where_cvxpy_cannot_evaluate_its_own_value():
+    # large-radius seed 3, draw 90 (K = 5, n = 200, cost radius 1.47): CLARABEL
+    # reports "optimal" but CVXPY's value is -inf (its log terms at entries ~1e-10
+    # below 0). The policy is kept and its objective evaluated exactly (measured
+    # 0.79010, 3.5e-4 above the primal-dual methods' unconverged 0.78975); it
+    # used to be discarded, and the default call returned the methods' policy
+    rng = np.random.default_rng(3)
+    problem = [large_radius_problem(rng)[0] for _ in range(91)][90]
+    ref, _ = _quiet(solve_cvxpy, problem)
+    assert pd.isna(ref.history["value"].iloc[-1])  # premise: CVXPY's value not finite
+    assert ref.converged
+    assert ref.objective == problem.objective(ref.policy)  # exact, not CVXPY's
+    plain, _ = _quiet(solve_primal_dual, problem, fallback=None)
+    sol, warned = _quiet(solve_primal_dual, problem)
+    assert not plain.converged and ref.objective > plain.objective + 1e-5
+    assert sol.method.startswith("cvxpy_fallback:") and sol.objective == ref.objective
+    assert len(warned) == 1 and "returning CVXPY's solution" in str(warned[0].message)
