@@ -55,7 +55,6 @@ __all__ = [
     "TIME_LIMIT",
     "applicable",
     "cvxpy_candidate",
-    "cvxpy_fallback",
     "preferred",
     "settle",
 ]
@@ -141,26 +140,6 @@ def preferred(
     if candidate is not None and _score(problem, candidate) > _score(problem, ours):
         return candidate
     return None
-
-
-def cvxpy_fallback(
-    problem: RoutingProblem, ours: Solution, *, constrained: bool
-) -> Solution | None:
-    """CVXPY's solution of ``problem`` if it beats the non-converged ``ours``, else ``None``.
-
-    :func:`cvxpy_candidate`, returned where :func:`preferred` to ``ours``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from racer_dro import RoutingProblem, solve_primal_dual
-    >>> problem = RoutingProblem(np.array([[0.0, 1.0]] * 3), np.array([[1.0, 2.0]] * 3),
-    ...                          budget=1.5, beta=0.1)
-    >>> ours = solve_primal_dual(problem)  # converged: nothing to improve on
-    >>> cvxpy_fallback(problem, ours, constrained=False) is None
-    True
-    """
-    return preferred(problem, cvxpy_candidate(problem, constrained=constrained), ours)
 
 
 def settle(sol, candidate, said, *, problem, category) -> Solution:

@@ -683,7 +683,7 @@ def _solve(problem, tol, max_iter, constrained, init, method, max_states=None):
             problem, engine, theta, lam0, tol, max_iter, constrained, warn=False,
             max_states=max_states,
         )  # fmt: skip
-        cut = max_states is not None and engine.n_states >= max_states
+        cut = _budget_spent(engine, max_states)
         if nested.converged:
             return nested, False
         # the nested method often stops next to the optimum without meeting its
@@ -715,7 +715,12 @@ def _solve(problem, tol, max_iter, constrained, init, method, max_states=None):
     sol = _solve_nested(
         problem, engine, theta, lam0, tol, max_iter, constrained, max_states=max_states
     )
-    return sol, max_states is not None and engine.n_states >= max_states
+    return sol, _budget_spent(engine, max_states)
+
+
+def _budget_spent(engine, max_states) -> bool:
+    """Whether ``engine`` has evaluated ``max_states`` states (``None``: no budget)."""
+    return max_states is not None and engine.n_states >= max_states
 
 
 def _joint_newton(problem, engine, theta, state, tol, cap):
@@ -750,7 +755,7 @@ def _solve_nested(
     inner_ok = True
     st = None
     for it in range(int(max_iter)):
-        if it and max_states is not None and engine.n_states >= max_states:
+        if it and _budget_spent(engine, max_states):
             break
         st, inner, inner_ok, _, dcost = _newton(
             engine, theta, lam, inner_tol, 200, joint=False

@@ -73,7 +73,7 @@ def test_no_fallback_above_the_size_limit_or_when_cvxpy_fails(monkeypatch):
     plain, _ = _quiet(solve_primal_dual, problem, fallback=None)
     assert not plain.converged
     monkeypatch.setattr(_fallback, "MAX_VARIABLES", problem.rewards.size - 1)
-    assert _fallback.cvxpy_fallback(problem, plain, constrained=False) is None
+    assert _fallback.cvxpy_candidate(problem, constrained=False) is None
     sol, warned = _quiet(solve_primal_dual, problem)
     assert sol.method == plain.method and sol.objective == plain.objective
     assert warned and "use solve_cvxpy to check it" in str(warned[-1].message)
@@ -83,7 +83,7 @@ def test_no_fallback_above_the_size_limit_or_when_cvxpy_fails(monkeypatch):
         raise SolverError("simulated")
 
     monkeypatch.setattr(_fallback, "solve_cvxpy", broken)
-    assert _fallback.cvxpy_fallback(problem, plain, constrained=False) is None
+    assert _fallback.cvxpy_candidate(problem, constrained=False) is None
 
 
 def test_a_hard_constraint_candidate_over_the_budget_never_wins():
