@@ -3,7 +3,7 @@
 ``python -m benchmarks.racer_fit`` fits ``RacerRouter(3.0)`` on
 ``racer_dro.datasets.make_judge_data(40000, d=1024)`` (the RACER paper's scale:
 40K queries, 1024-d embeddings) with ``robust="none"`` and ``robust="both"``
-(default temperatures) and prints one row per number of arms (K = 2, and K = 3
+(the default KL radius 0.2 on each robust side) and prints one row per number of arms (K = 2, and K = 3
 with a third, middle arm, see :func:`make_data`): both fit times, their ratio,
 the iterations run, the kept iterate, and its validation worst-case reward and
 cost with their delta-method standard errors, and the same on a test set drawn
@@ -13,8 +13,9 @@ instance (n = 3,000, d = 32) and adds the reference fit (``--reference`` adds
 it at the paper's scale): the primal-dual run without early stopping to its
 tolerance or 200 iterations, every refit solved to tolerance (the fit before
 early stopping existed), whose kept iterate the fast fit should match within
-standard errors (``reward_gap_se``, ``cost_gap_se``). ``--radius 0.2`` gives
-both robust sides a KL radius instead of temperature 1. Timings are one run
+standard errors (``reward_gap_se``, ``cost_gap_se``). ``--radius r`` gives
+both robust sides another KL radius; ``--temperature 1`` gives them KL
+temperature 1 instead, the router's default until 2026-12-02. Timings are one run
 each on a shared machine (``OMP_NUM_THREADS=1``): compare the ratio, not the
 seconds.
 """
@@ -129,8 +130,9 @@ def _timed_fit(router, X, rewards, costs):
 def row(n: int, d: int, n_arms: int, reference: bool = False, **sides) -> dict:
     """One row of the table (see the module notes).
 
-    ``sides`` (e.g. ``reward_radius=0.2, cost_radius=0.2``) go to both robust
-    fits; without them each robust side has the default temperature 1.
+    ``sides`` (e.g. ``reward_temperature=1.0, cost_temperature=1.0``) go to
+    both robust fits; without them each robust side has the router's default
+    (KL radius 0.2).
 
     Examples
     --------
@@ -147,7 +149,7 @@ def row(n: int, d: int, n_arms: int, reference: bool = False, **sides) -> dict:
         "K": n_arms,
         "n": n,
         "d": d,
-        "sides": ", ".join(f"{k}={v}" for k, v in sides.items()) or "temperature 1",
+        "sides": ", ".join(f"{k}={v}" for k, v in sides.items()) or "default radius",
         "time_none_s": t_none,
         "time_both_s": t_both,
         "ratio": t_both / t_none,
@@ -203,18 +205,28 @@ SCALES = {"quick": (3000, 32), "paper": (40000, 1024)}
 
 
 def table(
-    quick: bool = False, verbose: bool = False, reference=None, radius=None
+    quick: bool = False,
+    verbose: bool = False,
+    reference=None,
+    radius=None,
+    temperature=None,
 ) -> pd.DataFrame:
     """The rows: paper scale (n = 40,000, d = 1,024), or the quick instance.
 
     ``reference`` (default: only with ``quick``) adds the reference fit;
-    ``radius`` gives both robust sides that KL radius instead of temperature 1.
+    ``radius`` or ``temperature`` gives both robust sides that KL radius or
+    temperature instead of the router's default radius.
     No example here: even the quick table takes seconds; its columns are
     checked in ``tests/benchmarks/test_racer_fit.py``.
     """
     n, d = SCALES["quick" if quick else "paper"]
     reference = quick if reference is None else reference
-    sides = {} if radius is None else {"reward_radius": radius, "cost_radius": radius}
+    if radius is not None and temperature is not None:
+        raise ValueError("give `radius` or `temperature`, not both")
+    sides = {}
+    for name, value in (("radius", radius), ("temperature", temperature)):
+        if value is not None:
+            sides = {f"reward_{name}": value, f"cost_{name}": value}
     rows = []
     for k in (2, 3):
         rows.append(row(n, d, k, reference=reference, **sides))
@@ -243,12 +255,19 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--radius", type=float, default=None, help="KL radius of both robust sides"
     )
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help="KL temperature of both robust sides instead of a radius",
+    )
     args = parser.parse_args(argv)
     frame = table(
         args.quick,
         verbose=True,
         reference=True if args.reference else None,
         radius=args.radius,
+        temperature=args.temperature,
     )
     with pd.option_context("display.width", 250, "display.max_columns", 40):
         print(frame.to_string(index=False, float_format="%.4g"))

@@ -116,12 +116,17 @@ from racer_dro.fictitious_play import (
     _choose_policy_C,
     _subproblem,
 )
+from racer_dro.formulas import worst_case_standard_error
 from racer_dro.judge_evaluation import policy_reward_at_budget
 from racer_dro.problem import RoutingProblem
 
 __all__ = ["RacerPolicy", "RacerRouter"]
 
 _ROBUST = ("none", "reward", "cost", "both")
+# KL radius of a robust side given neither a radius nor a temperature: a ball
+# does not depend on the unit of the costs (temperature 1 did: at the paper's
+# scale, costs up to 35x the cheap judge's, no iterate met the budget)
+DEFAULT_RADIUS = 0.2
 _SE_FACTOR = 2.0
 # Refits of the default model after the first iterate: the same objective, solved
 # by L-BFGS from the previous iterate's coefficients. Its steps cost O(n d) where
@@ -147,16 +152,22 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         Entropy (and dual) regulariser, ``beta > 0``.
     reward_temperature, cost_temperature : float, optional
         KL penalty temperature of a robust side (penalised worst case,
-        Theorem 3.1); smaller is more robust. A robust side with neither a
-        temperature nor a radius uses temperature 1; giving both raises. It acts on the scale of the
-        rewards (costs): with costs in units of the mean instruct cost and
-        reasoning several times dearer, ``cost_temperature=1`` is very
-        conservative.
+        Theorem 3.1); smaller is more robust. Giving both a temperature and a
+        radius raises. A temperature acts on the scale of the rewards (costs):
+        with costs in units of the mean instruct cost and reasoning several
+        times dearer, ``cost_temperature=1`` is very conservative (at the
+        RACER paper's scale, two arms and budget 3, no iterate met the budget
+        in 200 iterations: see ``n_iter_no_change``); with costs in dollars
+        per call it is barely robust at all.
     reward_radius, cost_radius : float, optional
         KL ball radius of a robust side (at most one of radius and
         temperature per side, as in :class:`RoutingProblem`). A radius at least the KL
         divergence of a deployment shift from the training distribution
-        bounds the deployment's expected cost (in the population).
+        bounds the deployment's expected cost (in the population). A robust
+        side with neither a temperature nor a radius uses the KL ball of
+        radius ``DEFAULT_RADIUS = 0.2`` (the paper's ball ``U(rho_n, delta)``;
+        the radius does not depend on the unit of the rewards or costs, which
+        a temperature does). Until 2026-12-02 the default was temperature 1.
     policy_model : classifier, optional
         Any scikit-learn classifier with ``predict_proba`` whose ``fit``
         accepts ``sample_weight``; cloned before use (twice per iteration).
@@ -220,8 +231,10 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
         One row per iteration: ``multiplier``, ``train_reward``, ``train_cost``
         (worst case on the training rows), ``validation_reward``,
         ``validation_cost`` (worst case on the validation rows),
-        ``validation_cost_se`` (the mean cost's standard error), ``feasible`` (validation cost within the
-        budget up to two standard errors), ``policy_change`` (weighted mean
+        ``validation_cost_se`` (the validation worst case's delta-method
+        standard error, :func:`racer_dro.formulas.worst_case_standard_error`;
+        without a robust cost side, the mean cost's), ``feasible`` (validation
+        cost within the budget up to two standard errors), ``policy_change`` (weighted mean
         total-variation change of the training policy).
     train_indices_, validation_indices_ : ndarray of int
         The split.
@@ -287,7 +300,7 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ set-up
     def _side(self, robust_side: bool, radius, temperature, side: str) -> dict:
-        """Problem keywords of one side (temperature 1 when neither is given)."""
+        """Problem keywords of one side (radius ``DEFAULT_RADIUS`` when neither is given)."""
         rname, tname = f"{side}_radius", f"{side}_temperature"
         if radius is not None and temperature is not None:
             raise ValueError(
@@ -302,7 +315,9 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
             return {}
         if radius is not None:
             return {rname: radius}
-        return {tname: 1.0 if temperature is None else temperature}
+        if temperature is None:
+            return {rname: DEFAULT_RADIUS}
+        return {tname: temperature}
 
     def _problem_keywords(self) -> dict:
         if not isinstance(self.robust, str) or self.robust not in _ROBUST:
@@ -554,12 +569,16 @@ class RacerRouter(ClassifierMixin, BaseEstimator):
     @staticmethod
     def _score(problem, val_problem, policy, policy_k, X_val, budget) -> dict:
         val_pi = policy_k.predict_proba(X_val)
-        val_c = val_problem.worst_case_cost(val_pi).value
-        values = val_problem.cost_values(val_pi)
-        rho = val_problem.weights
-        mean = float(rho @ values)
-        n_eff = 1.0 / float(rho @ rho)
-        se = math.sqrt(max(float(rho @ (values - mean) ** 2), 0.0) / n_eff)
+        worst = val_problem.worst_case_cost(val_pi)
+        val_c = worst.value
+        # the worst case's own (delta-method) standard error: a worst case
+        # tilted onto the few dearest rows varies far more than the mean, and
+        # a policy fitted to meet the budget exactly on the training rows
+        # meets it on fresh rows only up to that noise
+        se = worst_case_standard_error(
+            val_problem.cost_values(val_pi), val_problem.weights,
+            worst.temperature, "max",
+        )  # fmt: skip
         return {
             "train_reward": problem.worst_case_reward(policy).value,
             "train_cost": problem.worst_case_cost(policy).value,

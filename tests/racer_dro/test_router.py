@@ -312,10 +312,10 @@ def test_radius_and_temperature_together_raise_and_non_robust_sides_ignore_their
     assert a.problem_keywords_ == {"beta": 0.01, "cost_radius": 0.1}
     # ... and a robust side changes the policy.
     assert not np.allclose(a.predict_proba(data.X), c.predict_proba(data.X))
-    # a robust side with neither uses temperature 1
+    # a robust side with neither uses the KL ball of radius DEFAULT_RADIUS (0.2)
     e = RacerRouter(3.0, robust="cost", random_state=0).fit(*args)
-    assert e.problem_keywords_ == {"beta": 0.01, "cost_temperature": 1.0}
-    f = RacerRouter(3.0, robust="cost", cost_temperature=1.0, random_state=0)
+    assert e.problem_keywords_ == {"beta": 0.01, "cost_radius": 0.2}
+    f = RacerRouter(3.0, robust="cost", cost_radius=0.2, random_state=0)
     np.testing.assert_array_equal(
         e.predict_proba(data.X), f.fit(*args).predict_proba(data.X)
     )
@@ -623,6 +623,33 @@ def test_early_stopping_keeps_the_best_of_the_iterates_run():
     np.testing.assert_allclose(
         early.history_.multiplier, full.history_.multiplier.iloc[:k], rtol=1e-9
     )
+
+
+def test_validation_cost_se_is_the_worst_cases_delta_method_error():
+    """The feasibility test's standard error, written out here: with cost
+    temperature ``tau`` and uniform validation weights the worst case's
+    influence function is ``tau (w_i - 1)``, ``w_i = exp(c_i / tau) / mean exp(c / tau)``
+    (eq. 5), and the error ``sqrt(mean IF^2 / n)``; without a robust cost side it is
+    the mean cost's ``std / sqrt(n)``. Agreement to rounding (1e-9 relative)."""
+    data = make_judge_data(800, d=8, random_state=4)
+    args = (data.X, data.rewards, data.costs)
+    for robust, kw in (("cost", {"cost_temperature": 2.0}), ("none", {})):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = RacerRouter(3.0, robust=robust, max_iter=5, random_state=0, **kw)
+            r.fit(*args)
+        idx = r.validation_indices_
+        c = (r.predict_proba(data.X[idx]) * data.costs[idx]).sum(axis=1)
+        if robust == "cost":
+            w = np.exp((c - c.max()) / 2.0)
+            w /= w.mean()
+            expected = math.sqrt(np.mean((2.0 * (w - 1.0)) ** 2) / c.size)
+            # tilted onto the dearest rows: above the mean's error
+            assert expected > c.std() / math.sqrt(c.size)
+        else:
+            expected = c.std() / math.sqrt(c.size)
+        got = r.history_.validation_cost_se.loc[r.best_iteration_]
+        np.testing.assert_allclose(got, expected, rtol=1e-9)
 
 
 def test_early_stopping_waits_for_an_iterate_within_the_budget(monkeypatch):
