@@ -16,16 +16,23 @@ from sklearn.base import clone
 from sklearn.metrics import make_scorer
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from metarouter._crossfit import ordered_predictions
+from metarouter._crossfit import (
+    child_seeds,
+    default_classifier,
+    fit_out_of_fold,
+    ordered_predictions,
+)
 from metarouter._validation import check_binary, check_lengths, check_vector
 
 __all__ = [
     "CANDIDATES",
     "gs_mean_squared_error",
+    "gs_to_pb_weights",
     "held_out_gs_predictions",
     "make_gs_scorer",
     "one_standard_error_choice",
     "select_learner",
+    "selection_weights",
     "source_folds",
 ]
 
@@ -42,6 +49,12 @@ PREFERRED = ("pooled",)
 #: ``MetaRouter(selection=...)``: the smallest error (the default), or the
 #: one-standard-error rule
 SELECTION_RULES = ("min", "one-se")
+#: ``MetaRouter(selection_target=...)``: the query distribution the held-out GS
+#: errors are weighted to: the GS rows' own (the default, unweighted) or the PB
+#: rows' (:func:`gs_to_pb_weights`)
+SELECTION_TARGETS = ("gs", "pb")
+#: upper quantile at which the GS rows' importance weights are truncated
+WEIGHT_QUANTILE = 0.95
 
 
 def gs_mean_squared_error(y_true, y_pred, *, source=None, sample_weight=None):
@@ -150,6 +163,87 @@ def source_folds(source, n_splits=5, *, random_state=None):
         )
     skf = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
     return list(skf.split(np.zeros(s.shape[0]), s))
+
+
+def gs_to_pb_weights(
+    X, source, sample_weight=None, *, propensity_model=None, n_folds=5,
+    clip=0.01, random_state=None,
+):  # fmt: skip
+    """Importance weights taking the GS rows' query distribution to the PB rows'.
+
+    Held-out GS errors estimate a candidate's MSE of ``m`` on the GS query
+    distribution; where GS queries are drawn elsewhere than the traffic the
+    router serves (benchmark questions are not user traffic), the ranking on
+    the GS distribution need not hold on the PB one. By Bayes' rule the
+    density ratio is ``f_PB(x) / f_GS(x) = (1 - p(x)) / p(x) * n_gs / n_pb``
+    with ``p(x) = P(GS | x)`` the propensity (Meta-Router paper, Lemma 1;
+    Shimodaira 2000 for importance-weighted model selection under covariate
+    shift). ``p`` is estimated out of fold (stratified by source, so no GS
+    row's weight comes from a model that saw it), clipped to
+    ``[clip, 1 - clip]``; the weights are truncated at their
+    ``WEIGHT_QUANTILE`` (0.95) quantile, which trades a little bias for a
+    bounded variance (a few GS rows that look like PB rows would otherwise
+    carry the whole estimate), and normalised to mean 1 over the GS rows.
+    Without a shift they are about 1 everywhere.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    source : array-like of shape (n_samples,)
+        1 for GS rows, 0 for PB rows; both must occur, with at least
+        ``n_folds`` rows of each.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Row weights of the propensity fits.
+    propensity_model : classifier, default=None
+        Cloned per fold; None: the meta-router's default propensity booster.
+    n_folds : int, default=5
+    clip : float, default=0.01
+    random_state : int or None
+
+    Returns
+    -------
+    weights : ndarray of shape (n_gs,)
+        One weight per GS row, in the order of ``np.flatnonzero(source == 1)``.
+
+    References
+    ----------
+    H. Shimodaira, "Improving predictive inference under covariate shift by
+    weighting the log-likelihood function", *J. Statist. Plann. Inference*
+    90 (2000). M. Sugiyama, M. Krauledat and K.-R. Mueller, "Covariate shift
+    adaptation by importance weighted cross validation", *JMLR* 8 (2007).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from metarouter.selection import gs_to_pb_weights
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.r_[rng.normal(1.0, 1, (200, 1)), rng.normal(0.0, 1, (800, 1))]
+    >>> source = np.r_[np.ones(200, int), np.zeros(800, int)]
+    >>> w = gs_to_pb_weights(X, source, propensity_model=LogisticRegression(),
+    ...                      random_state=0)
+    >>> # GS rows nearer the PB centre weigh more: f_PB / f_GS = exp(0.5 - x)
+    >>> bool(w[X[:200, 0] < 0.5].mean() > w[X[:200, 0] > 1.5].mean())
+    True
+    """
+    s = check_binary(source, "source", require_both=True)
+    n_gs, n_pb = int(np.sum(s == 1)), int(np.sum(s == 0))
+    if min(n_gs, n_pb) < n_folds:
+        raise ValueError(
+            f"`source` has {n_gs} GS and {n_pb} PB rows: importance weights to the "
+            f"PB queries need at least n_folds={n_folds} of each."
+        )
+    model = default_classifier() if propensity_model is None else propensity_model
+    seed = int(np.random.default_rng(random_state).integers(2**31 - 1))
+    splits = source_folds(s, n_folds, random_state=seed)
+    out = fit_out_of_fold(
+        {"p": (model, s, splits, child_seeds(seed, 0, n_folds), "proba", None)},
+        np.asarray(X, dtype=float), sample_weight,
+    )  # fmt: skip
+    p = np.clip(out["p"][0][s == 1], clip, 1.0 - clip)
+    w = (1.0 - p) / p * (n_gs / n_pb)
+    w = np.minimum(w, np.quantile(w, WEIGHT_QUANTILE))
+    return w / w.mean()
 
 
 def held_out_gs_predictions(
@@ -335,8 +429,34 @@ def select_learner(router, X, y, source, sample_weight=None, *, random_state=Non
         router, X, y, source, sample_weight, random_state=random_state
     )
     errors = (y[gs_rows] - predictions) ** 2
-    w_gs = None if sample_weight is None else sample_weight[gs_rows]
+    w_gs = selection_weights(
+        router, X, source, sample_weight, random_state=random_state
+    )
     return _choose(errors, w_gs, rule=router.selection)
+
+
+def selection_weights(router, X, source, sample_weight=None, *, random_state=None):
+    """The GS rows' weights in the held-out errors of ``auto`` and the stacked router.
+
+    ``sample_weight`` on the GS rows, times :func:`gs_to_pb_weights` when
+    ``router.selection_target`` is ``"pb"`` (its propensity model, folds and
+    clip are the router's); None when both are absent.
+    """
+    target = router.selection_target
+    if not (isinstance(target, str) and target in SELECTION_TARGETS):
+        raise ValueError(
+            f"`selection_target` must be one of {SELECTION_TARGETS}, got {target!r}."
+        )
+    gs = source == 1
+    w = None if sample_weight is None else np.asarray(sample_weight, float)[gs]
+    if target == "gs":
+        return w
+    ratio = gs_to_pb_weights(
+        X, source, sample_weight,
+        propensity_model=router.propensity_model, n_folds=router.n_folds,
+        clip=router.propensity_clip, random_state=random_state,
+    )  # fmt: skip
+    return ratio if w is None else w * ratio
 
 
 def _choose(errors, weights, candidates=CANDIDATES, rule="min"):

@@ -33,7 +33,12 @@ from metarouter._crossfit import ROLE_SELECT, _base_entropy, child_seed
 from metarouter._scaling import outcome_unit
 from metarouter._validation import check_vector
 from metarouter.routers import MetaRouter, _RouteMixin, _validate_fit
-from metarouter.selection import CANDIDATES, _choose, held_out_gs_predictions
+from metarouter.selection import (
+    CANDIDATES,
+    _choose,
+    held_out_gs_predictions,
+    selection_weights,
+)
 
 __all__ = ["StackedMetaRouter", "simplex_least_squares"]
 
@@ -295,7 +300,10 @@ class StackedMetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
                 template, X, y, s, sw, candidates=names,
                 random_state=child_seed(_base_entropy(seed), ROLE_SELECT),
             )  # fmt: skip
-            w_gs = None if sw is None else sw[gs]
+            w_gs = selection_weights(
+                template, X, s, sw,
+                random_state=child_seed(_base_entropy(seed), ROLE_SELECT),
+            )  # fmt: skip
             weights = simplex_least_squares(predictions.T, y[gs], w_gs)
             _, self.cv_results_ = _choose((y[gs] - predictions) ** 2, w_gs, names)
             self.cv_results_["weight"] = weights

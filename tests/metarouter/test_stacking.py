@@ -122,6 +122,117 @@ def _held_out_reference(X, y, s, random_state, candidates):
     return P, gs
 
 
+def _pb_weights_reference(X, source, random_state, n_folds, clip=0.01, q=0.95):
+    """GS rows' density-ratio weights f_PB / f_GS, written out: out-of-fold
+    logistic propensities on source-stratified folds (the seed derived as the
+    library derives it), ``(1 - p) / p * n_gs / n_pb``, truncated at the 0.95
+    quantile, mean 1."""
+    from sklearn.model_selection import StratifiedKFold
+
+    seed = int(np.random.default_rng(random_state).integers(2**31 - 1))
+    p = np.zeros(X.shape[0])
+    for train, test in StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(
+        X, source
+    ):
+        p[test] = (
+            LogisticRegression()
+            .fit(X[train], source[train])
+            .predict_proba(X[test])[:, 1]
+        )
+    gs = source == 1
+    p = np.clip(p[gs], clip, 1 - clip)
+    w = (1 - p) / p * gs.sum() / (~gs).sum()
+    w = np.minimum(w, np.quantile(w, q))
+    return w / w.mean()
+
+
+def test_gs_to_pb_weights_against_the_written_out_reference(small):
+    from metarouter.selection import gs_to_pb_weights
+
+    w = gs_to_pb_weights(
+        small.X, small.source, propensity_model=LogisticRegression(), n_folds=3,
+        random_state=11,
+    )  # fmt: skip
+    # the same folds and a deterministic model: agreement to rounding
+    np.testing.assert_allclose(
+        w, _pb_weights_reference(small.X, small.source, 11, 3), rtol=1e-9
+    )
+    # make_shift_data's GS rows sit 0.5 sd to the right on feature 0: the true
+    # ratio f_PB / f_GS = exp(0.125 - 0.5 x_0) falls with x_0, and so must the
+    # estimate (rank correlation well above 0 for 45 rows and five irrelevant
+    # features; measured 0.55)
+    from scipy.stats import spearmanr
+
+    x0 = small.X[small.source == 1, 0]
+    assert spearmanr(w, -x0).statistic > 0.3
+
+
+def test_pb_weighting_recovers_a_pb_mean_from_shifted_gs_rows():
+    """Importance weights take a GS mean to the PB one: GS x ~ N(1, 1), PB x ~
+    N(0, 1), so the unweighted GS mean of x is 1 and the PB mean 0. With the
+    true ratio truncated at the same 0.95 quantile the weighted mean is the
+    reference (truncation's bias included); the estimate must be within 0.1 of
+    it (logistic propensities on 6,000 rows: sampling error about 0.03)."""
+    from metarouter.selection import gs_to_pb_weights
+
+    rng = np.random.default_rng(5)
+    x_gs, x_pb = rng.normal(1.0, 1.0, 2000), rng.normal(0.0, 1.0, 4000)
+    X = np.r_[x_gs, x_pb][:, None]
+    source = np.r_[np.ones(2000, int), np.zeros(4000, int)]
+    w = gs_to_pb_weights(
+        X, source, propensity_model=LogisticRegression(), random_state=0
+    )
+    true = np.exp(0.5 - x_gs)
+    true = np.minimum(true, np.quantile(true, 0.95))
+    reference = np.average(x_gs, weights=true)
+    assert abs(reference) < 0.35  # the truncated truth is much nearer 0 than 1
+    assert abs(np.average(x_gs, weights=w) - reference) < 0.1
+    # no shift: the weights are about 1 (their spread is the propensity's noise)
+    w0 = gs_to_pb_weights(
+        np.r_[rng.normal(size=2000), x_pb][:, None], source,
+        propensity_model=LogisticRegression(), random_state=0,
+    )  # fmt: skip
+    assert np.std(w0) < 0.1
+    # too few rows of a source for the folds: an error naming `source`
+    with pytest.raises(ValueError, match="`source` has 3 GS"):
+        gs_to_pb_weights(X[1997:], source[1997:], random_state=0)
+
+
+def test_selection_target_pb_weights_the_held_out_errors(small):
+    """``selection_target="pb"``: ``auto``'s and the stacked router's held-out
+    errors and simplex weights use the GS rows' density-ratio weights
+    (reference: :func:`_pb_weights_reference`, the same seed and folds)."""
+    template = clone(TEMPLATE).set_params(selection_target="pb")
+    P, gs = _held_out_reference(
+        small.X, small.y, small.source, child_seed_of(7), CANDIDATES
+    )
+    w_ref = _pb_weights_reference(small.X, small.source, child_seed_of(7), 3)
+    errors = ((small.y[gs] - P) ** 2) @ (w_ref / w_ref.sum())
+    auto = clone(template).set_params(cate_learner="auto", random_state=7)
+    auto.fit(small.X, small.y, small.source)
+    np.testing.assert_allclose(auto.cv_results_["mean_gs_mse"], errors, rtol=1e-10)
+    stacked = StackedMetaRouter(template, random_state=7)
+    stacked.fit(small.X, small.y, small.source)
+    np.testing.assert_allclose(stacked.cv_results_["mean_gs_mse"], errors, rtol=1e-10)
+    a_ref, _ = _cvxpy_simplex(P.T, small.y[gs], w_ref)
+    # CLARABEL stops at a relative gap of about 1e-8: weights to 1e-5
+    np.testing.assert_allclose(stacked.weights_.to_numpy(), a_ref, atol=1e-5)
+    # the weights differ from 1 here (GS rows shifted 0.5 sd), so the choice
+    # is not the unweighted one's by construction
+    unweighted = ((small.y[gs] - P) ** 2).mean(axis=1)
+    assert not np.allclose(errors, unweighted, rtol=1e-3)
+    with pytest.raises(ValueError, match="`selection_target`"):
+        clone(auto).set_params(selection_target="test").fit(
+            small.X, small.y, small.source
+        )
+
+
+def child_seed_of(seed):
+    from metarouter._crossfit import ROLE_SELECT, _base_entropy, child_seed
+
+    return child_seed(_base_entropy(seed), ROLE_SELECT)
+
+
 def test_stacked_router_against_a_loop_reference(small):
     from metarouter._crossfit import ROLE_SELECT, _base_entropy, child_seed
 
