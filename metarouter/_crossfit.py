@@ -117,6 +117,29 @@ def default_overlap_classifier() -> BoostingClassifier:
     return BoostingClassifier(**_HGB_DEFAULTS)
 
 
+def gs_density_ratio(propensity, source, sample_weight=None) -> np.ndarray:
+    """``f_GS(q) / f_PB(q)`` from the propensity ``p(q) = P(GS | q)``.
+
+    By Bayes' rule (Meta-Router paper, Lemma 1) ``p / (1 - p) = kappa /
+    (1 - kappa) * f_GS / f_PB`` with ``kappa`` the (weighted) GS share, so the
+    ratio is ``p / (1 - p) * (1 - kappa) / kappa``; ``p`` is clipped to
+    ``[1e-12, 1 - 1e-12]``. Behind the overlap region and the GS rows'
+    importance weights to the PB queries.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from metarouter._crossfit import gs_density_ratio
+    >>> gs_density_ratio(np.array([0.5, 0.2]), np.array([1, 0])).tolist()
+    [1.0, 0.25]
+    """
+    source = np.asarray(source)
+    w = np.ones(source.shape[0]) if sample_weight is None else sample_weight
+    kappa = np.sum(w[source == 1]) / np.sum(w)
+    p = np.clip(propensity, 1e-12, 1 - 1e-12)
+    return p / (1 - p) * (1 - kappa) / kappa
+
+
 def _base_entropy(random_state) -> int:
     """One integer drawn from ``random_state`` (int, RandomState or None)."""
     return int(check_random_state(random_state).randint(_MAX_SEED))

@@ -36,6 +36,7 @@ from metarouter._crossfit import (
     default_regressor,
     final_stage,
     fit_out_of_fold,
+    gs_density_ratio,
     make_folds,
     ordered_predictions,
     resolve_folds,
@@ -180,10 +181,7 @@ def overlap_region(propensity, source, sample_weight, overlap) -> np.ndarray:
     ...                None, 0.1).tolist()
     [True, False, False, True]
     """
-    w = np.ones(source.shape[0]) if sample_weight is None else sample_weight
-    kappa = np.sum(w[source == 1]) / np.sum(w)
-    p_c = np.clip(propensity, 1e-12, 1 - 1e-12)
-    ratio = p_c / (1 - p_c) * (1 - kappa) / kappa
+    ratio = gs_density_ratio(propensity, source, sample_weight)
     p_bal = ratio / (1 + ratio)
     return (p_bal >= overlap) & (p_bal <= 1 - overlap)
 

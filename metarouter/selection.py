@@ -20,6 +20,7 @@ from metarouter._crossfit import (
     child_seeds,
     default_classifier,
     fit_out_of_fold,
+    gs_density_ratio,
     ordered_predictions,
 )
 from metarouter._validation import check_binary, check_lengths, check_vector
@@ -175,8 +176,9 @@ def gs_to_pb_weights(
     distribution; where GS queries are drawn elsewhere than the traffic the
     router serves (benchmark questions are not user traffic), the ranking on
     the GS distribution need not hold on the PB one. By Bayes' rule the
-    density ratio is ``f_PB(x) / f_GS(x) = (1 - p(x)) / p(x) * n_gs / n_pb``
-    with ``p(x) = P(GS | x)`` the propensity (Meta-Router paper, Lemma 1;
+    density ratio is ``f_PB(x) / f_GS(x) = (1 - p(x)) / p(x) * kappa / (1 - kappa)``
+    with ``p(x) = P(GS | x)`` the propensity and ``kappa`` the (weighted) GS
+    share (:func:`metarouter._crossfit.gs_density_ratio`; Meta-Router paper, Lemma 1;
     Shimodaira 2000 for importance-weighted model selection under covariate
     shift). ``p`` is estimated out of fold (stratified by source, so no GS
     row's weight comes from a model that saw it), clipped to
@@ -240,8 +242,8 @@ def gs_to_pb_weights(
         {"p": (model, s, splits, child_seeds(seed, 0, n_folds), "proba", None)},
         np.asarray(X, dtype=float), sample_weight,
     )  # fmt: skip
-    p = np.clip(out["p"][0][s == 1], clip, 1.0 - clip)
-    w = (1.0 - p) / p * (n_gs / n_pb)
+    p = np.clip(out["p"][0], clip, 1.0 - clip)
+    w = 1.0 / gs_density_ratio(p, s, sample_weight)[s == 1]
     w = np.minimum(w, np.quantile(w, WEIGHT_QUANTILE))
     return w / w.mean()
 
