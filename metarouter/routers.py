@@ -287,7 +287,8 @@ class MetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         error from 1.45x to 1.21x the best fixed learner's. Elsewhere it
         changed nothing or added the weights' noise (60 or 50 GS rows under a
         1 sd shift: ``auto`` 1.30 -> 1.31x, the stacked router 0.99 -> 1.10x and
-        1.15 -> 1.21x), so it is not the default; see the user guide.
+        1.15 -> 1.21x; 300 GS rows under a 0.3 sd shift: ``auto`` 1.14 ->
+        1.18x), so it is not the default; see the user guide.
     n_folds : int, default=5
         Cross-fitting folds of the built-in learners.
     propensity_clip : float, default=0.01
