@@ -73,3 +73,9 @@ def test_test_quality_is_the_closed_form_worst_case_on_fresh_rows():
     )
     assert q["test_cost"] > c.mean() and q["test_reward"] < v.mean()
     assert q["test_reward_se"] > 0 and q["test_cost_se"] > 0
+
+
+def test_table_takes_a_radius_or_a_temperature_not_both():
+    # raised before any fit
+    with pytest.raises(ValueError, match="`radius` or `temperature`"):
+        racer_fit.table(quick=True, radius=0.1, temperature=1.0)
