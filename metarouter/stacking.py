@@ -296,14 +296,11 @@ class StackedMetaRouter(_RouteMixin, RegressorMixin, BaseEstimator):
         rs = self.random_state
         seed = int(rs) if isinstance(rs, numbers.Integral) else _base_entropy(rs)
         if np.any(s == 0):
+            select_seed = child_seed(_base_entropy(seed), ROLE_SELECT)
             predictions, gs = held_out_gs_predictions(
-                template, X, y, s, sw, candidates=names,
-                random_state=child_seed(_base_entropy(seed), ROLE_SELECT),
-            )  # fmt: skip
-            w_gs = selection_weights(
-                template, X, s, sw,
-                random_state=child_seed(_base_entropy(seed), ROLE_SELECT),
-            )  # fmt: skip
+                template, X, y, s, sw, candidates=names, random_state=select_seed
+            )
+            w_gs = selection_weights(template, X, s, sw, random_state=select_seed)
             weights = simplex_least_squares(predictions.T, y[gs], w_gs)
             _, self.cv_results_ = _choose((y[gs] - predictions) ** 2, w_gs, names)
             self.cv_results_["weight"] = weights

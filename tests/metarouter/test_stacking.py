@@ -228,20 +228,18 @@ def test_selection_target_pb_weights_the_held_out_errors(small):
 
 
 def child_seed_of(seed):
+    """The selection folds' seed of a router with ``random_state=seed``."""
     from metarouter._crossfit import ROLE_SELECT, _base_entropy, child_seed
 
     return child_seed(_base_entropy(seed), ROLE_SELECT)
 
 
 def test_stacked_router_against_a_loop_reference(small):
-    from metarouter._crossfit import ROLE_SELECT, _base_entropy, child_seed
-
     stacked = StackedMetaRouter(TEMPLATE, random_state=7)
     stacked.fit(small.X, small.y, small.source)
     P, gs = _held_out_reference(
-        small.X, small.y, small.source,
-        child_seed(_base_entropy(7), ROLE_SELECT), CANDIDATES,
-    )  # fmt: skip
+        small.X, small.y, small.source, child_seed_of(7), CANDIDATES
+    )
     errors = ((small.y[gs] - P) ** 2).mean(axis=1)
     np.testing.assert_allclose(stacked.cv_results_["mean_gs_mse"], errors, rtol=1e-10)
     a_ref, _ = _cvxpy_simplex(P.T, small.y[gs], np.ones(gs.size))
