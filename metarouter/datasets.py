@@ -44,16 +44,19 @@ when its scale constant is ``1 / gs_scale``).
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.special import expit, logsumexp
 from sklearn.utils import check_random_state
 
+from metarouter._routing_data import RoutingData, _check_count
+from metarouter.shift_data import make_gs_pb_data, make_shift_data
+
 __all__ = [
     "NIE_WAGER_SETUPS",
     "RoutingData",
+    "make_gs_pb_data",
     "make_nie_wager_data",
     "make_routing_data",
     "make_shift_data",
@@ -69,81 +72,6 @@ _B_MEAN = 0.1
 _B_AMP = 0.4
 _B_HOMOGENEOUS = 0.35
 _BIASES = ("heterogeneous", "homogeneous", "none")
-
-
-@dataclass(frozen=True)
-class RoutingData:
-    """A simulated GS/PB routing problem (see :func:`make_routing_data`).
-
-    Attributes
-    ----------
-    X : ndarray of shape (n_gs + n_pb, d)
-        Training query embeddings, GS rows first.
-    y : ndarray of shape (n_gs + n_pb,)
-        Observed outcomes: GS outcome ``r`` on GS rows, PB outcome in
-        {-1, 0, 1} on PB rows.
-    source : ndarray of int of shape (n_gs + n_pb,)
-        1 for GS rows, 0 for PB rows.
-    y_oracle : ndarray of shape (n_gs + n_pb,)
-        A GS outcome for every training query (equal to ``y`` on GS rows):
-        what the oracle router is trained on.
-    m, eta, delta, shift, propensity : ndarray of shape (n_gs + n_pb,)
-        True GS quality gain, PB mechanism, ``delta = m - eta``,
-        ``shift = m / gs_scale - eta`` and ``P(source = 1 | x)`` at the
-        training queries.
-    X_test : ndarray of shape (n_test, d)
-        Test queries.
-    r_test, m_test : ndarray of shape (n_test,)
-        Noisy GS outcomes and true GS quality gains of the test queries.
-    eta_test, delta_test : ndarray of shape (n_test,)
-        ``eta`` and ``delta`` at the test queries.
-    gs_scale : float
-        Scale of GS outcomes relative to the PB scale.
-    bias : str
-        The bias design.
-    target_weight : ndarray of shape (n_gs + n_pb,) or None
-        Density ratio ``f_test(x) / f_GS(x)`` at the training queries: the
-        importance weights that carry a GS-row average to the test
-        distribution (None when not known in closed form).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from metarouter.datasets import make_routing_data
-    >>> data = make_routing_data(n_gs=5, n_pb=20, n_test=4, d=5, random_state=0)
-    >>> data.X.shape, int(data.source.sum()), data.X_test.shape
-    ((25, 5), 5, (4, 5))
-    >>> bool(np.allclose(data.delta, data.m - data.eta))
-    True
-    """
-
-    X: np.ndarray
-    y: np.ndarray
-    source: np.ndarray
-    y_oracle: np.ndarray
-    m: np.ndarray
-    eta: np.ndarray
-    delta: np.ndarray
-    shift: np.ndarray
-    propensity: np.ndarray
-    X_test: np.ndarray
-    r_test: np.ndarray
-    m_test: np.ndarray
-    eta_test: np.ndarray
-    delta_test: np.ndarray
-    gs_scale: float
-    bias: str
-    target_weight: np.ndarray | None = None
-
-
-def _check_count(value, name: str, minimum: int) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < minimum
-    ):
-        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 def _mixture_logpdf(X, means, weights, chol) -> np.ndarray:
@@ -299,143 +227,6 @@ def make_routing_data(
         delta_test=(m - eta)[test],
         gs_scale=float(gs_scale),
         bias=bias,
-    )
-
-
-_SHIFT_NOISE = 0.5
-
-
-def _shift_m(X: np.ndarray) -> np.ndarray:
-    """GS quality gain of :func:`make_shift_data` (features 0-2 only)."""
-    return 0.8 * np.tanh(X[:, 0]) + 0.5 * np.sin(1.5 * X[:, 1]) + 0.3 * X[:, 2]
-
-
-def _shift_bias(X: np.ndarray) -> np.ndarray:
-    """PB judge bias of :func:`make_shift_data` (feature 3, unused by ``m``)."""
-    return 0.3 + 0.5 * np.tanh(1.5 * X[:, 3])
-
-
-def make_shift_data(
-    n_gs: int = 100,
-    n_pb: int = 3000,
-    n_test: int = 2000,
-    d: int = 10,
-    *,
-    shift: float = 0.5,
-    noise: float = _SHIFT_NOISE,
-    random_state=None,
-) -> RoutingData:
-    """Simulate the covariate-shift regime: scarce, shifted GS rows.
-
-    The regime where the R- and DR-learners' inverse propensity weights hurt:
-    about 3% GS rows whose queries come from another distribution than the PB
-    rows (benchmark questions are not user traffic), and a PB judge whose bias
-    depends on a feature the quality gain does not use.
-
-    * PB and test queries: ``x ~ N(0, I_d)`` (user traffic); GS queries:
-      ``x ~ N(shift e_0, I_d)``, i.e. centred ``shift`` standard deviations to
-      one side on feature 0.
-    * Quality gain ``m(x) = 0.8 tanh(x_0) + 0.5 sin(1.5 x_1) + 0.3 x_2``; judge
-      bias ``b(x) = 0.3 + 0.5 tanh(1.5 x_3)``; PB mechanism ``eta = m - b``, so
-      the shift is ``delta = b``.
-    * Outcomes: ``r = m(x) + e`` on GS rows, ``y = eta(x) + e'`` on PB rows,
-      ``e, e' ~ N(0, noise^2)``; both sources share one scale
-      (``MetaRouter(scale=None)`` is the matched setting).
-    * Exact propensity (Meta-Router paper, Lemma 1): with ``kappa = n_gs / (n_gs +
-      n_pb)`` and density ratio ``f_GS / f_PB = exp(shift x_0 - shift^2 / 2)``,
-      ``p(x) = kappa f_GS / (kappa f_GS + (1 - kappa) f_PB)``; importance
-      weights to the test distribution ``f_test / f_GS = exp(-shift x_0 +
-      shift^2 / 2)`` are ``target_weight``.
-
-    Parameters
-    ----------
-    n_gs, n_pb, n_test : int, default=100, 3000, 2000
-        Numbers of GS training rows, PB training rows and test queries.
-    d : int, default=10
-        Number of features (at least 4).
-    shift : float, default=0.5
-        Mean of GS queries on feature 0, in standard deviations.
-    noise : float, default=0.5
-        Standard deviation of the outcome noise of both sources.
-    random_state : int, RandomState or None, default=None
-        Seed.
-
-    Returns
-    -------
-    data : RoutingData
-        Training rows (GS first), test queries and the truths; ``bias`` is
-        ``"shift"`` and ``shift`` (the field) equals ``delta``.
-
-    References
-    ----------
-    Anonymous, "Meta-Router: bridging gold-standard and preference-based
-    evaluations in LLM routing", under review (Lemma 1: the propensity).
-
-    Examples
-    --------
-    >>> from metarouter.datasets import make_shift_data
-    >>> data = make_shift_data(n_gs=30, n_pb=900, n_test=100, random_state=0)
-    >>> data.X.shape, int(data.source.sum()), round(float(data.propensity.mean()), 2)
-    ((930, 10), 30, 0.03)
-    """
-    n_gs = _check_count(n_gs, "n_gs", 1)
-    n_pb = _check_count(n_pb, "n_pb", 0)
-    n_test = _check_count(n_test, "n_test", 1)
-    d = _check_count(d, "d", 4)
-    for name, value, low in (("shift", shift, None), ("noise", noise, 0.0)):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, numbers.Real)
-            or not np.isfinite(value)
-            or (low is not None and value <= low)
-        ):
-            kind = "a positive number" if low is not None else "a finite number"
-            raise ValueError(f"`{name}` must be {kind}, got {value!r}.")
-    rng = check_random_state(random_state)
-    X_gs = rng.normal(size=(n_gs, d))
-    X_gs[:, 0] += shift
-    X_pb = rng.normal(size=(n_pb, d))
-    X_test = rng.normal(size=(n_test, d))
-    X = np.vstack([X_gs, X_pb])
-    source = np.r_[np.ones(n_gs, dtype=np.int64), np.zeros(n_pb, dtype=np.int64)]
-    m, b = _shift_m(X), _shift_bias(X)
-    eta = m - b
-    e = rng.normal(scale=noise, size=n_gs + n_pb)
-    y_oracle = m + e
-    y = np.where(source == 1, y_oracle, eta + e)
-    shift = np.float64(shift)  # a Python float's shift**2 raised OverflowError
-    with np.errstate(over="ignore", invalid="ignore"):
-        log_ratio = shift * X[:, 0] - 0.5 * shift**2  # log f_GS / f_PB
-        target_weight = np.exp(-log_ratio)
-    if not (np.all(np.isfinite(log_ratio)) and np.all(np.isfinite(target_weight))):
-        # the truths would be NaN or infinite (propensity, target_weight)
-        raise ValueError(
-            f"`shift` ({float(shift)!r}) is too large: the density ratio f_GS / f_PB of "
-            "the GS and PB queries overflows."
-        )
-    kappa = n_gs / (n_gs + n_pb)
-    propensity = (
-        expit(np.log(kappa) - np.log1p(-kappa) + log_ratio) if n_pb else (np.ones(n_gs))
-    )
-    m_test, b_test = _shift_m(X_test), _shift_bias(X_test)
-    return RoutingData(
-        X=X,
-        y=y,
-        source=source,
-        y_oracle=y_oracle,
-        m=m,
-        eta=eta,
-        delta=b,
-        shift=b.copy(),
-        propensity=propensity,
-        X_test=X_test,
-        r_test=m_test + rng.normal(scale=noise, size=n_test),
-        m_test=m_test,
-        eta_test=m_test - b_test,
-        delta_test=b_test,
-        gs_scale=1.0,
-        bias="shift",
-        target_weight=target_weight,
     )
 
 
