@@ -38,6 +38,7 @@ SCRIPT = "routing-simulations"
 STUDY_NAMES = (
     "metarouter",
     "metarouter-shift",
+    "metarouter-processes",
     "racer",
     "racer-models",
     "uncertainty",

@@ -2,6 +2,7 @@
 
 * ``metarouter``: efficiency gain of meta-routers over random routing (Meta-Router, section 4);
 * ``metarouter-shift``: which step-1 learner wins under covariate shift and scarce GS rows;
+* ``metarouter-processes``: the same learners on GS/PB processes of other shapes;
 * ``racer``: budget-constrained judge routing under distribution shift (RACER);
 * ``racer-models``: K-arm RACER among RouterBench's 11 models against the single models' hull;
 * ``uncertainty``: routing uncertain pairs to a strong judge vs random routing (Xu et al.);
@@ -18,6 +19,7 @@ Judge when Your Reward Model is Uncertain", 2025.
 
 from simulations.engine import Study
 from simulations.studies import (
+    metarouter_processes_study,
     metarouter_shift_study,
     metarouter_study,
     multimodel_study,
@@ -45,6 +47,15 @@ STUDIES: dict[str, Study] = {
         summarise=metarouter_shift_study.summarise,
         plot=metarouter_shift_study.plot,
         rounds=(3, 20),
+    ),
+    "metarouter-processes": Study(
+        name="metarouter-processes",
+        description="step-1 learners, auto and stacked on GS/PB processes of other shapes",
+        make_configs=metarouter_processes_study.make_configs,
+        run_round=metarouter_processes_study.run_round,
+        summarise=metarouter_processes_study.summarise,
+        plot=metarouter_processes_study.plot,
+        rounds=(3, 10),
     ),
     "racer": Study(
         name="racer",
