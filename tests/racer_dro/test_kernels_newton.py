@@ -84,7 +84,11 @@ def test_compiled_loop_agrees_with_the_python_loop(name, monkeypatch):
     assert fast.n_iter == slow.n_iter
     assert np.max(np.abs(fast.policy - slow.policy)) <= 1e-12
     assert abs(fast.objective - slow.objective) <= 1e-12 * max(1.0, abs(slow.objective))
-    assert abs(fast.multiplier - slow.multiplier) <= 1e-12 * max(1.0, slow.multiplier)
+    # the multiplier is the root of the budget residual, flat near the optimum, so the
+    # two loops' last-place rounding differences move it most: measured 1.15e-12
+    # with lambda = 0.034 on the machine of 2026-12-02 (below 1e-12 on earlier
+    # machines with the same package versions): 1e-11 bounds that
+    assert abs(fast.multiplier - slow.multiplier) <= 1e-11 * max(1.0, slow.multiplier)
     assert list(fast.history.columns) == list(slow.history.columns)
     a, b = fast.history.to_numpy(float), slow.history.to_numpy(float)
     # the history's distances to the final iterate are differences of nearly equal
