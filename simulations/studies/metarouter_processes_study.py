@@ -177,15 +177,15 @@ def figures(rows: pd.DataFrame) -> dict:
     import matplotlib.pyplot as plt
 
     head = summarise(rows)["headline"]
-    fixed = [c for c in head.columns if c in set(rows["router"]) and "/" not in c]
+    routers = [c for c in head.columns if c in set(rows["router"]) and "/" not in c]
     figs = {}
     for learner, sub in head.groupby("learner"):
         fig, ax = plt.subplots(figsize=(1.6 * len(sub) + 3, 4.2))
-        best = sub[[c for c in fixed if c not in ("auto", "stacked")]].min(axis=1)
-        width = 0.8 / len(fixed)
-        for k, name in enumerate(fixed):
+        best = sub[[c for c in routers if c not in ("auto", "stacked")]].min(axis=1)
+        width = 0.8 / len(routers)
+        for k, name in enumerate(routers):
             ax.bar(
-                np.arange(len(sub)) + (k - len(fixed) / 2 + 0.5) * width,
+                np.arange(len(sub)) + (k - len(routers) / 2 + 0.5) * width,
                 sub[name] / best, width, label=name,
             )  # fmt: skip
         ax.axhline(1.0, color="black", lw=0.8)
