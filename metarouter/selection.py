@@ -166,6 +166,11 @@ def source_folds(source, n_splits=5, *, random_state=None):
     return list(skf.split(np.zeros(s.shape[0]), s))
 
 
+def _selection_seed(random_state) -> int:
+    """The one integer that seeds a selection step's folds and fits."""
+    return int(np.random.default_rng(random_state).integers(2**31 - 1))
+
+
 def gs_to_pb_weights(
     X, source, sample_weight=None, *, propensity_model=None, n_folds=5,
     clip=0.01, random_state=None,
@@ -236,7 +241,7 @@ def gs_to_pb_weights(
             f"PB queries need at least n_folds={n_folds} of each."
         )
     model = default_classifier() if propensity_model is None else propensity_model
-    seed = int(np.random.default_rng(random_state).integers(2**31 - 1))
+    seed = _selection_seed(random_state)
     splits = source_folds(s, n_folds, random_state=seed)
     out = fit_out_of_fold(
         {"p": (model, s, splits, child_seeds(seed, 0, n_folds), "proba", None)},
@@ -293,7 +298,7 @@ def held_out_gs_predictions(
             "choosing or combining step-1 learners (cate_learner='auto', "
             "StackedMetaRouter) needs PB rows (`source` == 0) to correct."
         )
-    seed = int(np.random.default_rng(random_state).integers(2**31 - 1))
+    seed = _selection_seed(random_state)
     kf = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
     predictions = np.full((len(candidates), gs_rows.size), np.nan)
     for k, (_, held) in enumerate(kf.split(gs_rows)):
